@@ -1,0 +1,83 @@
+/*
+ * agent.h — the plan-act loop.
+ *
+ * agent_run() drives one run that already exists in the journal (created
+ * with memory_run_create): it asks the model for a plan (update_plan tool),
+ * dispatches the model's tool calls to tools/, feeds the results back, and
+ * repeats until the model answers without tool calls or a limit is reached.
+ * Every step is committed to memory/ before the next model request; a tool
+ * call is journaled as started before it runs and finished after, so a run
+ * interrupted by a crash resumes (agent_run on a run whose status is
+ * "running") without repeating side effects.
+ *
+ * The loop reports through `struct agent_hooks` — never by calling the
+ * server. Hooks are called on the thread that runs agent_run.
+ */
+#ifndef AGENTD_AGENT_H
+#define AGENTD_AGENT_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include "common/error.h"
+#include "agent/llm.h"
+#include "memory/memory.h"
+#include "sandbox/sandbox.h"
+
+struct agent_config {
+	struct llm_config llm;		/* borrowed by agent_run */
+	int max_steps;			/* model requests per run; default 50 */
+	double max_wall_s;		/* default 1800 */
+	int64_t max_tokens;		/* prompt+completion over the run; default 2,000,000 */
+	int context_window;		/* tokens; 0 = ask the server, else 8192 */
+	int context_reserve;		/* tokens kept free for the answer; default 1024 */
+	const char *system_prompt_file;	/* borrowed; NULL = built-in prompt */
+	size_t tool_output_cap;		/* bytes of a tool result sent to the model; default 16 KiB */
+	int repeat_fail_limit;		/* same failing call N times ends the run; default 3 */
+	int resume;			/* 1: interrupted runs resume; 0: marked interrupted */
+	const char *state_dir;		/* borrowed; worktrees live in state_dir/worktrees */
+	enum sandbox_policy policy;	/* default policy for the shell tool */
+	int network;			/* default network for the shell tool */
+	int git_writable;
+	const char *approval;		/* "never" (default) or "ask" */
+	int approval_timeout_s;		/* default 60 */
+	const char *author_name;	/* commit author fallback */
+	const char *author_email;
+};
+
+void agent_config_init(struct agent_config *c);
+
+/* Event types passed to hooks.event (data is borrowed for the call):
+ *   "status"      {"status","reason"?}
+ *   "plan"        {"steps":[…],"version"}
+ *   "text"        {"delta"}            streamed answer text (not stored per delta)
+ *   "reasoning"   {"delta"}
+ *   "message"     {"role","content"}   a complete assistant message (stored)
+ *   "tool_call"   {"id","name","arguments"}
+ *   "tool_result" {"id","name","ok","summary","output"}
+ *   "retry"       {"attempt","delay_ms","reason"}
+ *   "approval"    {"id","request","granted","by"}
+ *   "error"       {"message"}
+ *   "end"         {"status","reason"?,"answer"?,"branch"?}
+ */
+struct agent_hooks {
+	void (*event)(void *ud, int64_t run_id, const char *type, json_t *data);
+	int (*cancelled)(void *ud);
+	/* Ask a person (approval "ask"): return 1 to allow, 0 to deny. Must
+	 * return within timeout_s. NULL = deny. */
+	int (*approve)(void *ud, int64_t run_id, json_t *request, int timeout_s);
+	void *ud;
+};
+
+/*
+ * Run (or resume) run `run_id` to its end, using `m` (owned by the calling
+ * thread). Sets the run's final status in the journal and returns AGENTD_OK
+ * for any run that ended with a status (succeeded, failed, cancelled); an
+ * error only when the journal itself failed.
+ */
+int agent_run(struct memory *m, int64_t run_id, const struct agent_config *cfg,
+    const struct agent_hooks *hooks, struct agentd_error *err);
+
+/* The built-in system prompt (static text). */
+const char *agent_default_system_prompt(void);
+
+#endif

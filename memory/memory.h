@@ -1,0 +1,178 @@
+/*
+ * memory.h — agentd's durable journal: one SQLite database in the state dir.
+ *
+ * Keeps sessions, runs, messages, tool calls, plan versions, run events
+ * (hash-chained for audit), schedules and their firings, with an FTS5 index
+ * over messages and tool outputs. Schema versioned with PRAGMA user_version;
+ * forward migrations run in memory_open. WAL, foreign keys, busy timeout.
+ *
+ * THREADING RULE: a `struct memory` is one SQLite connection and must be used
+ * by one thread at a time. Every thread that needs the journal opens its own
+ * handle on the same file (the daemon's main loop has one, each run worker
+ * has one); SQLite's WAL and the busy timeout serialize writers between them.
+ *
+ * Knows nothing above it: no loop, no tools, no socket.
+ *
+ * Records are returned as new JSON references (objects shaped as the
+ * protocol shows them); times are seconds since the epoch (real numbers).
+ * Every function returns an agentd_err; outputs are untouched on failure.
+ * A full disk is AGENTD_ENOSPC, a read-only/unwritable file AGENTD_EIO,
+ * other SQLite failures AGENTD_EDB, all with SQLite's text in err.
+ */
+#ifndef AGENTD_MEMORY_H
+#define AGENTD_MEMORY_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include "common/error.h"
+
+struct memory;
+
+#define MEMORY_SCHEMA_VERSION 1
+
+/*
+ * Open (creating when absent) the database at path, run migrations.
+ * Refuses with AGENTD_ECORRUPT, never touching the file, when it is not a
+ * database, fails a quick integrity check, or has a newer schema.
+ */
+int memory_open(const char *path, struct memory **out, struct agentd_error *err);
+void memory_close(struct memory *m);	/* NULL is fine */
+/* PRAGMA integrity_check: AGENTD_OK when "ok". */
+int memory_integrity_check(struct memory *m, struct agentd_error *err);
+
+/* Transactions (nestable by counting; only the outermost commits). */
+int memory_begin(struct memory *m, struct agentd_error *err);
+int memory_commit(struct memory *m, struct agentd_error *err);
+void memory_rollback(struct memory *m);
+
+/* ---- sessions: {id,title,workspace,created,updated} ---- */
+int memory_session_create(struct memory *m, const char *title, const char *workspace,
+    int64_t *id, struct agentd_error *err);
+int memory_session_get(struct memory *m, int64_t id, json_t **out, struct agentd_error *err);
+/* Newest first; workspace NULL = all; limit <= 0 = no limit. Array. */
+int memory_session_list(struct memory *m, const char *workspace, int limit,
+    json_t **out, struct agentd_error *err);
+/* Deletes the session and everything under it (runs, messages, events…). */
+int memory_session_delete(struct memory *m, int64_t id, struct agentd_error *err);
+
+/* ---- runs ----
+ * {id,session_id,status,reason,workspace,task,branch,base_oid,worktree,
+ *  options (object),job_id,steps,prompt_tokens,completion_tokens,
+ *  created,started,finished}
+ * status: queued|running|succeeded|failed|cancelled|interrupted
+ */
+struct memory_run_spec {
+	int64_t session_id;
+	const char *workspace;	/* the user's workspace (borrowed) */
+	const char *task;	/* the user's request (borrowed) */
+	const char *branch;	/* NULL: works in place */
+	json_t *options;	/* borrowed; limits, policy, model, … as given */
+	int64_t job_id;		/* 0 = not from a schedule */
+};
+int memory_run_create(struct memory *m, const struct memory_run_spec *spec,
+    int64_t *id, struct agentd_error *err);
+/* Sets status (and reason, may be NULL); running sets started, final
+ * states set finished. */
+int memory_run_set_status(struct memory *m, int64_t id, const char *status,
+    const char *reason, struct agentd_error *err);
+/* Set one text column: "branch", "base_oid", "worktree" or "reason". */
+int memory_run_set_text(struct memory *m, int64_t id, const char *field,
+    const char *value, struct agentd_error *err);
+int memory_run_add_usage(struct memory *m, int64_t id, int64_t prompt_tokens,
+    int64_t completion_tokens, int steps, struct agentd_error *err);
+int memory_run_get(struct memory *m, int64_t id, json_t **out, struct agentd_error *err);
+
+struct memory_run_filter {
+	const char *status;	/* NULL = any */
+	int64_t session_id;	/* 0 = any */
+	int64_t job_id;		/* 0 = any */
+	int limit;		/* <= 0 = 100 */
+};
+/* Newest first. Array of run objects. */
+int memory_run_list(struct memory *m, const struct memory_run_filter *f,
+    json_t **out, struct agentd_error *err);
+
+/* ---- messages: {seq,run_id,role,content,tool_calls,tool_call_id,step,
+ *                 reasoning,kind,created} ----
+ * kind: "message" normally; "summary" for a model-written summary standing
+ * in for messages up to `covers_seq`. tool_calls is the normalized
+ * OpenAI array (or NULL). */
+struct memory_msg {
+	int64_t run_id;
+	const char *role;		/* system|user|assistant|tool */
+	const char *content;		/* may be NULL */
+	json_t *tool_calls;		/* borrowed; may be NULL */
+	const char *tool_call_id;	/* for role tool */
+	const char *reasoning;		/* may be NULL */
+	int step;
+	const char *kind;		/* NULL = "message" */
+	int64_t covers_seq;		/* for summaries */
+};
+int memory_msg_add(struct memory *m, int64_t session_id, const struct memory_msg *msg,
+    int64_t *seq, struct agentd_error *err);
+/* All of a session's messages in order (seq > after_seq), array. */
+int memory_msg_list(struct memory *m, int64_t session_id, int64_t after_seq,
+    json_t **out, struct agentd_error *err);
+/* The newest summary of a session (or *out = NULL when none). */
+int memory_msg_last_summary(struct memory *m, int64_t session_id, json_t **out,
+    struct agentd_error *err);
+
+/* ---- tool calls: {id(call id),run_id,name,arguments,status,result,ok,
+ *                   read_only,started,finished,step} ----
+ * status: pending → started → finished. */
+int memory_tool_add(struct memory *m, int64_t run_id, const char *call_id,
+    const char *name, const char *arguments, int read_only, int step,
+    struct agentd_error *err);
+int memory_tool_started(struct memory *m, int64_t run_id, const char *call_id,
+    struct agentd_error *err);
+/* result: the text sent back to the model; ok: tool's verdict. */
+int memory_tool_finished(struct memory *m, int64_t run_id, const char *call_id,
+    const char *result, int ok, struct agentd_error *err);
+/* All tool calls of a run in order (array). */
+int memory_tool_list(struct memory *m, int64_t run_id, json_t **out, struct agentd_error *err);
+
+/* ---- plans: each version stored; {version,plan,created} ---- */
+int memory_plan_add(struct memory *m, int64_t run_id, json_t *plan, int *version,
+    struct agentd_error *err);
+/* Latest plan of a run (*out NULL when none). */
+int memory_plan_latest(struct memory *m, int64_t run_id, json_t **out, struct agentd_error *err);
+
+/* ---- events: {seq,type,data,created,hash} hash-chained per run ----
+ * hash = SHA-256(prev_hash || run_id || seq || type || data-json). */
+int memory_event_add(struct memory *m, int64_t run_id, const char *type, json_t *data,
+    struct agentd_error *err);
+int memory_event_list(struct memory *m, int64_t run_id, int64_t after_seq,
+    json_t **out, struct agentd_error *err);
+/* Recompute the chain: *ok 1 when intact, else *bad_seq = first bad row. */
+int memory_audit(struct memory *m, int64_t run_id, int *ok, int64_t *bad_seq,
+    int64_t *count, struct agentd_error *err);
+
+/* ---- recall: FTS5 over message text and tool results ----
+ * [{session_id,run_id,seq,role,snippet,rank,created,workspace}], best first. */
+int memory_search(struct memory *m, const char *query, const char *workspace,
+    int limit, json_t **out, struct agentd_error *err);
+
+/* ---- retention: delete sessions older than max_age_s (0 = keep) and
+ *      beyond the newest max_count (0 = keep); *deleted counts them. ---- */
+int memory_retention(struct memory *m, double max_age_s, int max_count,
+    int *deleted, struct agentd_error *err);
+
+/* ---- schedules ----
+ * job: {id,cron,tz,workspace,task,chore (object|null),branch (bool),
+ *       branch_name,policy,catchup ("skip"|"once"),paused,created,
+ *       last_fire,last_run_id,last_status} */
+int memory_job_add(struct memory *m, json_t *job, int64_t *id, struct agentd_error *err);
+int memory_job_get(struct memory *m, int64_t id, json_t **out, struct agentd_error *err);
+int memory_job_list(struct memory *m, json_t **out, struct agentd_error *err);
+int memory_job_delete(struct memory *m, int64_t id, struct agentd_error *err);
+int memory_job_set_paused(struct memory *m, int64_t id, int paused, struct agentd_error *err);
+/* Claim the firing (job, slot) once: AGENTD_OK when this call claimed it,
+ * AGENTD_EEXIST when it was claimed before (also across restarts). */
+int memory_job_claim(struct memory *m, int64_t id, int64_t slot, struct agentd_error *err);
+/* Attach the run started for a claimed slot; updates last_fire/last_run_id. */
+int memory_job_fired(struct memory *m, int64_t id, int64_t slot, int64_t run_id,
+    struct agentd_error *err);
+/* Latest claimed slot of a job (0 when none). */
+int memory_job_last_slot(struct memory *m, int64_t id, int64_t *slot, struct agentd_error *err);
+
+#endif
