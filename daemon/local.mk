@@ -1,25 +1,22 @@
 # daemon/: agentd (event loop, socket server, protocol, runs, scheduler) and agentctl.
 bin_PROGRAMS += agentd agentctl
 noinst_LIBRARIES += libdaemon.a
-libdaemon_a_SOURCES = daemon/rpc.h daemon/rpc.c daemon/config.h daemon/config.c \
-	daemon/cron.h daemon/cron.c daemon/log.h daemon/log.c
+libdaemon_a_SOURCES = daemon/rpc.h daemon/rpc.c daemon/log.h daemon/log.c
 libdaemon_a_CFLAGS = $(AM_CFLAGS)
 
 agentd_SOURCES = daemon/agentd.c daemon/server.c daemon/server.h \
-	daemon/runner.c daemon/runner.h daemon/sched.c daemon/sched.h daemon/methods.c
+	daemon/runner.c daemon/runner.h daemon/methods.c daemon/config.h daemon/config.c
 agentd_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(LIBGIT2_CFLAGS) $(SQLITE_CFLAGS)
-agentd_LDADD = libdaemon.a $(AGENT_LIBS) -lpthread
+agentd_LDADD = libdaemon.a libsched.a $(AGENT_LIBS) -lpthread
 
 # The client stays light: no libcurl, libgit2 or SQLite.
-agentctl_SOURCES = daemon/agentctl.c
+agentctl_SOURCES = daemon/agentctl.c daemon/ctl.h daemon/ctl_sandbox.c
 agentctl_CFLAGS = $(AM_CFLAGS)
 agentctl_LDADD = libdaemon.a $(SANDBOX_LIBS) $(JANSSON_LIBS)
 
-check_PROGRAMS += tests/unit/test_rpc tests/unit/test_cron
+check_PROGRAMS += tests/unit/test_rpc
 tests_unit_test_rpc_SOURCES = tests/unit/test_rpc.c
 tests_unit_test_rpc_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_rpc_LDADD = libdaemon.a libcommon.a $(JANSSON_LIBS) $(CMOCKA_LIBS)
-tests_unit_test_cron_SOURCES = tests/unit/test_cron.c
-tests_unit_test_cron_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_cron_LDADD = libdaemon.a libcommon.a $(JANSSON_LIBS) $(CMOCKA_LIBS)
-TESTS += tests/unit/test_rpc tests/unit/test_cron
+TESTS += tests/unit/test_rpc
+

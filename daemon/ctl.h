@@ -1,0 +1,12 @@
+/*
+ * ctl.h — agentctl's sub-commands that live in their own files.
+ * Each takes the arguments after the sub-command name and returns the
+ * process exit status.
+ */
+#ifndef AGENTD_CTL_H
+#define AGENTD_CTL_H
+
+/* agentctl sandbox [--explain] --workspace DIR [--policy P] [--network] … -- CMD... */
+int ctl_sandbox_main(int argc, char **argv);
+
+#endif
