@@ -1,14 +1,18 @@
 # agent/: the model client and the plan-act loop.
 noinst_LIBRARIES += libagent.a
-libagent_a_SOURCES = agent/llm.h agent/llm.c agent/sse.c agent/toolparse.c \
+libagent_a_SOURCES = agent/llm.h agent/llm.c agent/sse.c agent/toolparse.c agent/llm_internal.h \
 	agent/agent.h agent/agent.c agent/context.c agent/internal.h
 libagent_a_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(SQLITE_CFLAGS)
 AGENT_LIBS = libagent.a $(TOOLS_LIBS) libmemory.a $(SQLITE_LIBS) $(CURL_LIBS)
 
 check_PROGRAMS += tests/unit/test_llm tests/unit/test_agent
-tests_unit_test_llm_SOURCES = tests/unit/test_llm.c
-tests_unit_test_llm_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_llm_LDADD = $(AGENT_LIBS) $(CMOCKA_LIBS)
+# test_llm builds the client's own sources so it runs before the loop links.
+tests_unit_test_llm_SOURCES = tests/unit/test_llm.c agent/llm.c agent/sse.c \
+	agent/toolparse.c agent/llm_internal.h
+tests_unit_test_llm_CPPFLAGS = $(AM_CPPFLAGS) -DTEST_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_llm_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_llm_LDADD = libcommon.a $(CURL_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
+EXTRA_DIST += tests/fixtures/llama-server
 tests_unit_test_agent_SOURCES = tests/unit/test_agent.c
 tests_unit_test_agent_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_agent_LDADD = $(AGENT_LIBS) $(CMOCKA_LIBS)

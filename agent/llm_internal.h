@@ -1,0 +1,57 @@
+/*
+ * llm_internal.h — the model client's own seams, shared by llm.c and its
+ * tests: the reply parsers that work without HTTP (a non-streamed body, a
+ * stream of SSE data payloads) and the request body builder.
+ * Not for other modules: they use agent/llm.h.
+ */
+#ifndef AGENTD_LLM_INTERNAL_H
+#define AGENTD_LLM_INTERNAL_H
+
+#include "agent/llm.h"
+
+/* Assembles a streamed reply from its `data:` payloads. */
+struct llm_stream;
+
+/* cb may be NULL (no deltas); max_bytes caps the text, reasoning and
+ * arguments together. */
+struct llm_stream *llm_stream_new(const struct llm_callbacks *cb, size_t max_bytes);
+/*
+ * One SSE data payload. AGENTD_OK to go on; once `[DONE]` was seen,
+ * llm_stream_done() is true. An error event or a chunk that is not JSON
+ * gives AGENTD_ELLM / AGENTD_EPROTO with the message in err; *retryable
+ * (may be NULL) says whether asking again may help.
+ */
+int llm_stream_event(struct llm_stream *s, const char *data, size_t len,
+    int *retryable, struct agentd_error *err);
+int llm_stream_done(const struct llm_stream *s);
+/*
+ * The stream has ended: fill *out (endpoint left NULL). A stream that
+ * stopped without `[DONE]` and without a finish_reason is "cut"
+ * (AGENTD_EPROTO, retryable).
+ */
+int llm_stream_finish(struct llm_stream *s, struct llm_response *out, struct agentd_error *err);
+void llm_stream_free(struct llm_stream *s);
+
+/*
+ * A non-streamed reply body (HTTP 200). Trailing bytes after the JSON value
+ * are ignored. An {"error":…} body gives AGENTD_ELLM.
+ */
+int llm_parse_response(const char *body, size_t len, struct llm_response *out,
+    struct agentd_error *err);
+
+/*
+ * The text for a failed HTTP exchange: "HTTP <status>: <error.message>"
+ * (plus n_prompt_tokens/n_ctx for llama-server's exceed_context_size_error),
+ * written into buf.
+ */
+void llm_http_error_text(long status, const char *body, size_t len, char *buf, size_t size);
+
+/* The JSON request body for one endpoint (new reference). */
+json_t *llm_request_body(const struct llm_config *c, const struct llm_endpoint *e,
+    const struct llm_request *req);
+
+/* Split a leading <think>…</think> off `text`: returns the reasoning
+ * (malloc'd) or NULL when there is none; *body points past it. */
+char *llm_split_think(const char *text, const char **body);
+
+#endif
