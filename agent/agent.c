@@ -1,0 +1,1613 @@
+/*
+ * agent.c — the plan-act loop: one run from its start (or resume) to its end.
+ *
+ * Each step: build the request within the context window (context.c), ask
+ * the model, normalize its tool calls (native or written in the text),
+ * commit the assistant message, its tool-call rows, the usage and the
+ * events in one transaction, then run the calls in order — each journaled
+ * as started before it runs and finished (with its tool message) after.
+ * A run whose status is already "running" was interrupted by a crash: the
+ * transcript is rebuilt from the journal and the last step's calls are
+ * finished without re-running any side effect.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "agent/internal.h"
+#include "common/buf.h"
+#include "common/json.h"
+
+#define MAX_CALLS_PER_REPLY	32
+#define MAX_PLAN_STEPS		100
+#define MAX_PROMPT_FILE		(256 * 1024)
+#define NUDGE_PREFIX		"Your plan still has open steps:"
+
+static const char default_prompt[] =
+    "You are agentd, an agent that carries out the user's task in a software "
+    "repository, working only through the tools you are given.\n"
+    "\n"
+    "How to work:\n"
+    "1. First record a short plan with update_plan "
+    "({\"steps\":[{\"step\":\"...\",\"status\":\"pending\"}]}). Keep it updated: "
+    "mark a step in_progress when you start it and completed when it is done, and "
+    "revise the plan when you learn something new.\n"
+    "2. Look before you change: list_dir, read_file and grep show the repository; "
+    "git_status and git_diff show its state.\n"
+    "3. Make precise edits: edit_file with an exact old text, or write_file for new "
+    "files. Do not rewrite what you were not asked to change.\n"
+    "4. Use shell to run commands such as builds and tests; it runs in a sandbox.\n"
+    "5. Commit with the git tools (git_add, git_commit) when the task asks for it, "
+    "with a clear message.\n"
+    "6. Call tools with arguments that are one JSON object matching the tool's "
+    "schema. When a tool reports an error, read it and correct the call instead of "
+    "repeating it.\n"
+    "7. When the work is done, answer briefly without calling a tool: what you "
+    "did and anything the user must know.";
+
+void
+agent_config_init(struct agent_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	llm_config_init(&c->llm);
+	c->max_steps = 50;
+	c->max_wall_s = 1800;
+	c->max_tokens = 2000000;
+	c->context_window = 0;
+	c->context_reserve = 1024;
+	c->tool_output_cap = 16 * 1024;
+	c->repeat_fail_limit = 3;
+	c->resume = 1;
+	c->policy = SANDBOX_WORKSPACE_WRITE;
+	c->approval = "never";
+	c->approval_timeout_s = 60;
+}
+
+const char *
+agent_default_system_prompt(void)
+{
+	return default_prompt;
+}
+
+/* ------------------------------------------------------------------ */
+/* events and small helpers                                           */
+
+int
+agent_emit(struct arun *r, const char *type, json_t *data, int how, struct agentd_error *err)
+{
+	int rc = AGENTD_OK;
+
+	if (data == NULL)
+		data = json_object();
+	if (data == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	if (how & EMIT_STORE)
+		rc = memory_event_add(r->m, r->run_id, type, data, err);
+	if ((how & EMIT_HOOK) && r->hooks != NULL && r->hooks->event != NULL)
+		r->hooks->event(r->hooks->ud, r->run_id, type, data);
+	json_decref(data);
+	return rc;
+}
+
+int
+agent_is_cancelled(struct arun *r)
+{
+	return r->hooks != NULL && r->hooks->cancelled != NULL &&
+	    r->hooks->cancelled(r->hooks->ud) != 0;
+}
+
+static double
+elapsed_s(const struct arun *r)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - r->t0.tv_sec) + (double)(now.tv_nsec - r->t0.tv_nsec) / 1e9;
+}
+
+/* Errors that come from the journal end agent_run with an error. */
+static int
+is_journal_error(int code)
+{
+	return code == AGENTD_EDB || code == AGENTD_EIO || code == AGENTD_ENOSPC ||
+	    code == AGENTD_ENOMEM || code == AGENTD_ECORRUPT;
+}
+
+static void
+set_end(struct arun *r, const char *status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_end(struct arun *r, const char *status, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->end_status != NULL)
+		return;
+	r->end_status = status;
+	r->end_reason[0] = '\0';
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(r->end_reason, sizeof(r->end_reason), fmt, ap);
+		va_end(ap);
+	}
+}
+
+char *
+agent_plan_text(const json_t *plan, int open_only)
+{
+	json_t *steps = json_object_get(plan, "steps"), *s;
+	struct abuf b;
+	size_t i;
+	int n = 0;
+
+	abuf_init(&b, 1 << 20);
+	json_array_foreach(steps, i, s) {
+		const char *st = ajson_str(s, "status", "pending");
+
+		if (open_only && strcmp(st, "completed") == 0)
+			continue;
+		if (abuf_printf(&b, "%s%zu. %s (%s)", n++ ? "\n" : "", i + 1,
+		    ajson_str(s, "step", ""), st) != AGENTD_OK) {
+			abuf_free(&b);
+			return NULL;
+		}
+	}
+	return abuf_steal(&b);
+}
+
+static int
+plan_open(const json_t *plan)
+{
+	json_t *steps = json_object_get(plan, "steps"), *s;
+	size_t i;
+
+	json_array_foreach(steps, i, s)
+		if (strcmp(ajson_str(s, "status", "pending"), "completed") != 0)
+			return 1;
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* callbacks given to llm/ and tools/                                 */
+
+static int
+cb_cancelled(void *ud)
+{
+	return agent_is_cancelled(ud);
+}
+
+static void
+cb_retry(void *ud, int attempt, long delay_ms, const char *reason)
+{
+	agent_emit(ud, "retry", json_pack("{s:i, s:I, s:s}", "attempt", attempt,
+	    "delay_ms", (json_int_t)delay_ms, "reason", reason ? reason : ""), EMIT_BOTH, NULL);
+}
+
+/* Length of an incomplete UTF-8 sequence at the end of s[0,n). */
+static size_t
+utf8_tail(const char *s, size_t n)
+{
+	size_t k;
+
+	for (k = 1; k <= 3 && k <= n; k++) {
+		unsigned char c = (unsigned char)s[n - k];
+		size_t need;
+
+		if ((c & 0xC0) == 0x80)
+			continue;	/* continuation byte: look further back */
+		if (c >= 0xF0)
+			need = 4;
+		else if (c >= 0xE0)
+			need = 3;
+		else if (c >= 0xC0)
+			need = 2;
+		else
+			return 0;
+		return need > k ? k : 0;
+	}
+	return 0;
+}
+
+static void
+cb_delta(void *ud, const char *kind, const char *s, size_t n)
+{
+	struct arun *r = ud;
+	char buf[4096];
+	const char *p = s;
+	size_t len = n, keep;
+	json_t *d;
+
+	if (r->hooks == NULL || r->hooks->event == NULL || n == 0)
+		return;
+	if (r->carry_len > 0 && r->carry_kind == kind && n + r->carry_len <= sizeof(buf)) {
+		memcpy(buf, r->carry_kind ? r->utf8_carry : "", r->carry_len);
+		memcpy(buf + r->carry_len, s, n);
+		p = buf;
+		len = n + r->carry_len;
+	}
+	r->carry_len = 0;
+	keep = utf8_tail(p, len);
+	if (keep > 0 && keep < sizeof(r->utf8_carry)) {
+		memcpy(r->utf8_carry, p + len - keep, keep);
+		r->carry_len = keep;
+		r->carry_kind = kind;
+		len -= keep;
+	}
+	if (len == 0)
+		return;
+	d = json_object();
+	if (d == NULL)
+		return;
+	json_object_set_new(d, "delta", ajson_string_lossy(p, len));
+	agent_emit(r, strcmp(kind, "reasoning") == 0 ? "reasoning" : "text", d, EMIT_HOOK, NULL);
+}
+
+static int
+cb_recall(void *ud, const char *query, int limit, json_t **result)
+{
+	struct arun *r = ud;
+
+	return memory_search(r->m, query, r->user_workspace, limit > 0 ? limit : 10,
+	    result, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* tools offered to the model                                         */
+
+static const char update_plan_schema[] =
+    "{\"type\":\"object\",\"properties\":{\"steps\":{\"type\":\"array\",\"items\":"
+    "{\"type\":\"object\",\"properties\":{\"step\":{\"type\":\"string\"},\"status\":"
+    "{\"type\":\"string\",\"enum\":[\"pending\",\"in_progress\",\"completed\"]}},"
+    "\"required\":[\"step\",\"status\"]}},\"explanation\":{\"type\":\"string\"}},"
+    "\"required\":[\"steps\"]}";
+static const char recall_schema[] =
+    "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\"},\"limit\":"
+    "{\"type\":\"integer\",\"minimum\":1,\"maximum\":50}},\"required\":[\"query\"]}";
+
+/* Used only when tools/ does not list the loop's own tools. */
+static const struct tool_entry agent_tools[] = {
+	{ "update_plan", "Record or revise your plan: the whole list of steps, each "
+	    "pending, in_progress or completed. Call it first, and whenever a step "
+	    "changes.", update_plan_schema, TOOL_AGENT, NULL },
+	{ "recall", "Search the conversations of earlier sessions in this workspace "
+	    "(full-text query); returns matching snippets.", recall_schema,
+	    TOOL_AGENT | TOOL_READ_ONLY, NULL },
+	{ NULL, NULL, NULL, 0, NULL }
+};
+
+static const struct tool_entry *
+find_tool(const char *name)
+{
+	const struct tool_entry *te = tools_find(name);
+	size_t i;
+
+	if (te != NULL)
+		return te;
+	for (i = 0; agent_tools[i].name != NULL; i++)
+		if (strcmp(agent_tools[i].name, name) == 0)
+			return &agent_tools[i];
+	return NULL;
+}
+
+static int
+name_in(const json_t *arr, const char *name)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(arr, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+			return 1;
+	return 0;
+}
+
+static const char *
+tool_name_of(const json_t *t)
+{
+	return ajson_str(json_object_get(t, "function"), "name", "");
+}
+
+/* The OpenAI tools array for this run: the allowed tools plus the loop's. */
+static int
+build_tools(struct arun *r, struct agentd_error *err)
+{
+	json_t *all = tools_openai_json(), *t, *out = json_array();
+	size_t i, k;
+	int have[2] = { 0, 0 };
+
+	if (all == NULL || out == NULL) {
+		json_decref(all);
+		json_decref(out);
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
+	json_array_foreach(all, i, t) {
+		const char *name = tool_name_of(t);
+
+		for (k = 0; k < 2; k++)
+			if (strcmp(name, agent_tools[k].name) == 0)
+				have[k] = 1;
+		if (r->allowed == NULL || name_in(r->allowed, name) ||
+		    strcmp(name, "update_plan") == 0 || strcmp(name, "recall") == 0)
+			json_array_append(out, t);
+	}
+	json_decref(all);
+	for (k = 0; k < 2; k++) {
+		json_t *schema;
+
+		if (have[k])
+			continue;
+		schema = json_loads(agent_tools[k].schema, 0, NULL);
+		json_array_append_new(out, json_pack("{s:s, s:{s:s, s:s, s:o}}", "type", "function",
+		    "function", "name", agent_tools[k].name, "description",
+		    agent_tools[k].description, "parameters", schema));
+	}
+	r->tools = out;
+	return AGENTD_OK;
+}
+
+static int
+tool_offered(const struct arun *r, const char *name)
+{
+	size_t i;
+	json_t *t;
+
+	json_array_foreach(r->tools, i, t)
+		if (strcmp(tool_name_of(t), name) == 0)
+			return 1;
+	return 0;
+}
+
+/* "a, b, c" of the offered tools (malloc'd). */
+static char *
+offered_names(const struct arun *r)
+{
+	struct abuf b;
+	size_t i;
+	json_t *t;
+
+	abuf_init(&b, 1 << 16);
+	json_array_foreach(r->tools, i, t)
+		abuf_printf(&b, "%s%s", i ? ", " : "", tool_name_of(t));
+	return abuf_steal(&b);
+}
+
+static const json_t *
+tool_schema(struct arun *r, const struct tool_entry *te)
+{
+	json_t *s = json_object_get(r->schemas, te->name);
+
+	if (s == NULL) {
+		s = json_loads(te->schema ? te->schema : "{}", 0, NULL);
+		if (s == NULL)
+			return NULL;
+		json_object_set_new(r->schemas, te->name, s);
+	}
+	return s;
+}
+
+/* "path (string), content (string)" — the required fields of a schema. */
+static char *
+required_text(const json_t *schema)
+{
+	json_t *req = json_object_get(schema, "required"), *props, *v;
+	struct abuf b;
+	size_t i;
+
+	props = json_object_get(schema, "properties");
+	abuf_init(&b, 1 << 14);
+	json_array_foreach(req, i, v) {
+		const char *f = json_string_value(v);
+
+		if (f == NULL)
+			continue;
+		abuf_printf(&b, "%s%s (%s)", i ? ", " : "", f,
+		    ajson_str(json_object_get(props, f), "type", "any"));
+	}
+	if (b.len == 0)
+		abuf_puts(&b, "none");
+	return abuf_steal(&b);
+}
+
+/* ------------------------------------------------------------------ */
+/* tool calls                                                         */
+
+struct call {
+	char id[16];
+	char *name;		/* sanitized; owned */
+	char *raw;		/* arguments as received; owned */
+	json_t *args;		/* parsed object or NULL */
+	char perr[600];		/* why args could not be parsed */
+	int repaired;
+	const struct tool_entry *te;	/* NULL: unknown or not offered */
+	int step;
+};
+
+static void
+call_clear(struct call *c)
+{
+	free(c->name);
+	free(c->raw);
+	json_decref(c->args);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Our own call id: 9 alphanumerics (some templates insist), unique in a run. */
+static void
+make_id(char id[16], int step, int index)
+{
+	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+	unsigned v = (unsigned)step, w = (unsigned)index;
+	int i;
+
+	id[0] = 'c';
+	for (i = 5; i >= 1; i--) {
+		id[i] = digits[v % 36];
+		v /= 36;
+	}
+	for (i = 8; i >= 6; i--) {
+		id[i] = digits[w % 36];
+		w /= 36;
+	}
+	id[9] = '\0';
+}
+
+static char *
+sanitize_name(const char *s)
+{
+	size_t i, n = strlen(s);
+	char *o;
+
+	if (n > 64)
+		n = 64;
+	o = malloc(n + 1);
+	if (o == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		char c = s[i];
+
+		o[i] = ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.') ? c : '_';
+	}
+	o[n] = '\0';
+	if (n == 0) {
+		free(o);
+		o = strdup("unnamed");
+	}
+	return o;
+}
+
+/* Fill c from a name and raw argument text. */
+static int
+call_prepare(struct arun *r, struct call *c, const char *name, const char *raw,
+    const char *id, int step)
+{
+	struct agentd_error pe;
+	const char *text = raw ? raw : "";
+	size_t i;
+
+	c->name = sanitize_name(name ? name : "");
+	c->raw = strdup(text);
+	if (c->name == NULL || c->raw == NULL)
+		return AGENTD_ENOMEM;
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	c->step = step;
+	for (i = 0; text[i] == ' ' || text[i] == '\n' || text[i] == '\t' || text[i] == '\r'; i++)
+		;
+	agentd_error_clear(&pe);
+	if (text[i] == '\0')
+		c->args = json_object();	/* no arguments at all: {} */
+	else
+		c->args = llm_parse_arguments(text, &c->repaired, &pe);
+	if (c->args != NULL && !json_is_object(c->args)) {
+		json_decref(c->args);
+		c->args = NULL;
+		snprintf(pe.msg, sizeof(pe.msg), "the arguments are not a JSON object");
+	}
+	if (c->args == NULL)
+		snprintf(c->perr, sizeof(c->perr), "%s", agentd_errmsg(&pe));
+	c->te = tool_offered(r, c->name) ? find_tool(c->name) : NULL;
+	return AGENTD_OK;
+}
+
+/* Text sent back to the model for a tool result object. */
+static char *
+result_text(const json_t *res, size_t cap, int *ok)
+{
+	struct abuf b;
+	const char *key;
+	json_t *v;
+	char *s, *cut;
+	size_t len;
+
+	*ok = json_is_true(json_object_get(res, "ok"));
+	abuf_init(&b, (size_t)256 << 20);
+	if (!*ok)
+		abuf_puts(&b, "Error: ");
+	abuf_puts(&b, ajson_str(res, "output", ajson_str(res, "error", "")));
+	json_object_foreach((json_t *)res, key, v) {
+		if (strcmp(key, "ok") == 0 || strcmp(key, "output") == 0 ||
+		    (!*ok && strcmp(key, "error") == 0 && !json_is_string(json_object_get(res, "output"))))
+			continue;
+		if (json_is_string(v)) {
+			if (json_string_length(v) == 0)
+				continue;
+			abuf_printf(&b, "\n[%s]\n%s", key, json_string_value(v));
+		} else {
+			char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+			abuf_printf(&b, "\n[%s] %s", key, d ? d : "?");
+			free(d);
+		}
+	}
+	s = abuf_steal(&b);
+	if (s == NULL)
+		return NULL;
+	len = strlen(s);
+	if (len <= cap)
+		return s;
+	cut = buf_cut_middle(s, len, cap, NULL);
+	free(s);
+	return cut;
+}
+
+static int
+fail_note(struct arun *r, const struct call *c, const char *why)
+{
+	char *args = c->args ? json_dumps(c->args, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	struct abuf b;
+	char *key;
+	int i, limit = r->cfg->repeat_fail_limit > 0 ? r->cfg->repeat_fail_limit : 3;
+
+	abuf_init(&b, 1 << 20);
+	abuf_printf(&b, "%s %s", c->name, args ? args : c->raw);
+	free(args);
+	key = abuf_steal(&b);
+	if (key == NULL)
+		return AGENTD_ENOMEM;
+	for (i = 0; i < r->nfails; i++)
+		if (strcmp(r->fails[i].key, key) == 0)
+			break;
+	if (i == r->nfails) {
+		if (r->nfails == (int)(sizeof(r->fails) / sizeof(r->fails[0]))) {
+			free(r->fails[0].key);
+			memmove(&r->fails[0], &r->fails[1], sizeof(r->fails[0]) * (size_t)(r->nfails - 1));
+			r->nfails--;
+			i = r->nfails;
+		}
+		r->fails[i].key = key;
+		r->fails[i].count = 0;
+		r->nfails++;
+	} else {
+		free(key);
+	}
+	if (++r->fails[i].count >= limit && why != NULL) {
+		char shown[300];
+
+		snprintf(shown, sizeof(shown), "%s", r->fails[i].key);
+		set_end(r, "failed", "the same failing call was repeated %d times: %s — %.600s",
+		    r->fails[i].count, shown, why);
+	}
+	return AGENTD_OK;
+}
+
+/* Journal the end of a call and answer it (one transaction). */
+static int
+call_finish(struct arun *r, const struct call *c, int started, const char *text, int ok,
+    struct agentd_error *err)
+{
+	struct memory_msg mm;
+	int64_t seq = 0;
+	char summary[160];
+	size_t n;
+	int rc;
+
+	memset(&mm, 0, sizeof(mm));
+	mm.run_id = r->run_id;
+	mm.role = "tool";
+	mm.content = text;
+	mm.tool_call_id = c->id;
+	mm.step = c->step;
+	n = strcspn(text, "\n");
+	snprintf(summary, sizeof(summary), "%.*s%s", (int)(n < 120 ? n : 120), text,
+	    n > 120 || text[n] != '\0' ? "…" : "");
+	rc = memory_begin(r->m, err);
+	if (rc != AGENTD_OK)
+		return rc;
+	if (!started)
+		rc = memory_tool_started(r->m, r->run_id, c->id, err);
+	if (rc == AGENTD_OK)
+		rc = memory_tool_finished(r->m, r->run_id, c->id, text, ok, err);
+	if (rc == AGENTD_OK)
+		rc = memory_msg_add(r->m, r->session_id, &mm, &seq, err);
+	if (rc == AGENTD_OK)
+		rc = agent_emit(r, "tool_result", json_pack("{s:s, s:s, s:b, s:s, s:s}", "id", c->id,
+		    "name", c->name, "ok", ok, "summary", summary, "output", text), EMIT_BOTH, err);
+	if (rc == AGENTD_OK)
+		rc = memory_commit(r->m, err);
+	if (rc != AGENTD_OK) {
+		memory_rollback(r->m);
+		return rc;
+	}
+	return ctx_append(&r->ctx, json_pack("{s:s, s:s, s:s}", "role", "tool", "tool_call_id",
+	    c->id, "content", text), seq, r->run_id);
+}
+
+static int
+finish_error(struct arun *r, const struct call *c, const char *text, int count,
+    struct agentd_error *err)
+{
+	int rc = call_finish(r, c, 0, text, 0, err);
+
+	if (rc == AGENTD_OK && count)
+		rc = fail_note(r, c, text);
+	return rc;
+}
+
+/* update_plan: validate, store a version, tell the client. */
+static int
+do_plan(struct arun *r, const struct call *c, struct agentd_error *err)
+{
+	json_t *steps = json_object_get(c->args, "steps"), *s, *plan, *out;
+	char msg[400];
+	size_t i;
+	int version = 0, rc;
+
+	out = json_array();
+	if (out == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	if (!json_is_array(steps) || json_array_size(steps) > MAX_PLAN_STEPS) {
+		json_decref(out);
+		snprintf(msg, sizeof(msg), "Invalid plan: \"steps\" must be an array of at most %d "
+		    "objects {\"step\": string, \"status\": \"pending\"|\"in_progress\"|\"completed\"}.",
+		    MAX_PLAN_STEPS);
+		return finish_error(r, c, msg, 1, err);
+	}
+	json_array_foreach(steps, i, s) {
+		const char *text = ajson_str(s, "step", NULL), *st = ajson_str(s, "status", NULL);
+
+		if (text == NULL || text[0] == '\0' || st == NULL ||
+		    (strcmp(st, "pending") && strcmp(st, "in_progress") && strcmp(st, "completed"))) {
+			json_decref(out);
+			snprintf(msg, sizeof(msg), "Invalid plan: step %zu needs a non-empty \"step\" "
+			    "string and a \"status\" of pending, in_progress or completed.", i + 1);
+			return finish_error(r, c, msg, 1, err);
+		}
+		json_array_append_new(out, json_pack("{s:s%, s:s}", "step", text,
+		    strlen(text) > 1000 ? (size_t)1000 : strlen(text), "status", st));
+	}
+	plan = json_pack("{s:o}", "steps", out);
+	if (plan == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	rc = memory_begin(r->m, err);
+	if (rc == AGENTD_OK)
+		rc = memory_plan_add(r->m, r->run_id, plan, &version, err);
+	if (rc == AGENTD_OK)
+		rc = agent_emit(r, "plan", json_pack("{s:O, s:i}", "steps", out, "version", version),
+		    EMIT_BOTH, err);
+	if (rc == AGENTD_OK)
+		rc = call_finish(r, c, 0, "plan updated", 1, err);
+	if (rc == AGENTD_OK)
+		rc = memory_commit(r->m, err);
+	if (rc != AGENTD_OK) {
+		memory_rollback(r->m);
+		json_decref(plan);
+		return rc;
+	}
+	json_decref(r->plan);
+	r->plan = plan;
+	return AGENTD_OK;
+}
+
+/* A call that needs the network when the run has none: ask or deny. */
+static int
+approve_network(struct arun *r, const struct call *c, int *granted, struct agentd_error *err)
+{
+	json_t *req;
+	const char *by;
+
+	*granted = 0;
+	req = json_pack("{s:s, s:s, s:O, s:s}", "id", c->id, "tool", c->name, "arguments",
+	    c->args, "reason", "network access (this run has none)");
+	if (req == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	if (strcmp(r->approval, "ask") != 0) {
+		by = "policy";
+	} else if (r->unattended) {
+		by = "unattended";
+	} else if (r->hooks == NULL || r->hooks->approve == NULL) {
+		by = "nobody";
+	} else {
+		int t = r->cfg->approval_timeout_s > 0 ? r->cfg->approval_timeout_s : 60;
+
+		*granted = r->hooks->approve(r->hooks->ud, r->run_id, req, t) == 1;
+		by = "user";
+	}
+	return agent_emit(r, "approval", json_pack("{s:s, s:o, s:b, s:s}", "id", c->id,
+	    "request", req, "granted", *granted, "by", by), EMIT_BOTH, err);
+}
+
+/*
+ * Run one call to its journaled end. `started`: the row is already marked
+ * started (a read-only call re-run on resume).
+ */
+static int
+run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
+{
+	struct tool_ctx tc = r->tctx;
+	struct agentd_error te;
+	json_t *res = NULL;
+	char *text, *names, *req;
+	char msg[2048];
+	int rc, ok, granted;
+
+	if (agent_is_cancelled(r)) {
+		set_end(r, "cancelled", "cancelled");
+		return call_finish(r, c, started, "Not run: the run was cancelled.", 0, err);
+	}
+	if (c->te == NULL) {
+		names = offered_names(r);
+		snprintf(msg, sizeof(msg), "Unknown tool \"%s\"%s. Valid tools: %s.", c->name,
+		    find_tool(c->name) ? " (not available in this run)" : "", names ? names : "");
+		free(names);
+		return finish_error(r, c, msg, 1, err);
+	}
+	if (c->args == NULL) {
+		req = required_text(tool_schema(r, c->te));
+		snprintf(msg, sizeof(msg), "Could not parse the arguments of %s: %s. Send the "
+		    "arguments as one JSON object; required fields: %s.", c->name, c->perr,
+		    req ? req : "?");
+		free(req);
+		return finish_error(r, c, msg, 1, err);
+	}
+	agentd_error_clear(&te);
+	if (tool_schema(r, c->te) != NULL &&
+	    tools_validate(tool_schema(r, c->te), c->args, &te) != AGENTD_OK) {
+		req = required_text(tool_schema(r, c->te));
+		snprintf(msg, sizeof(msg), "Invalid arguments for %s: %s. Required fields: %s; "
+		    "schema: %.600s", c->name, agentd_errmsg(&te), req ? req : "?",
+		    c->te->schema ? c->te->schema : "{}");
+		free(req);
+		return finish_error(r, c, msg, 1, err);
+	}
+	if (strcmp(c->name, "update_plan") == 0)
+		return do_plan(r, c, err);
+	if (((c->te->flags & TOOL_NEEDS_NETWORK) || json_is_true(json_object_get(c->args, "network"))) &&
+	    !r->network) {
+		rc = approve_network(r, c, &granted, err);
+		if (rc != AGENTD_OK)
+			return rc;
+		if (!granted) {
+			snprintf(msg, sizeof(msg), "Denied: this run has no network access and the "
+			    "request was not approved (approval: %s). Do the work without the network, "
+			    "or explain in your answer what needs it.", r->approval);
+			return finish_error(r, c, msg, 0, err);
+		}
+		tc.sandbox.network = 1;
+	}
+	if (!started) {
+		rc = memory_tool_started(r->m, r->run_id, c->id, err);
+		if (rc != AGENTD_OK)
+			return rc;
+	}
+	agentd_error_clear(&te);
+	if (strcmp(c->name, "recall") == 0 && tools_find("recall") == NULL) {
+		json_t *hits = NULL;
+
+		rc = cb_recall(r, ajson_str(c->args, "query", ""), (int)ajson_int(c->args, "limit", 10), &hits);
+		if (rc == AGENTD_OK) {
+			char *d = json_dumps(hits, JSON_COMPACT);
+
+			res = tools_result(1, d ? d : "[]");
+			free(d);
+			json_decref(hits);
+		} else {
+			agentd_seterr(&te, rc, "search failed");
+		}
+	} else {
+		rc = tools_call(&tc, c->name, c->args, &res, &te);
+	}
+	if (rc == AGENTD_ECANCELLED || (rc == AGENTD_OK && agent_is_cancelled(r) &&
+	    json_is_true(json_object_get(res, "cancelled")))) {
+		json_decref(res);
+		set_end(r, "cancelled", "cancelled");
+		return call_finish(r, c, 1, "The call was stopped: the run was cancelled.", 0, err);
+	}
+	if (rc != AGENTD_OK || res == NULL) {
+		snprintf(msg, sizeof(msg), "The tool %s failed: %s", c->name, agentd_errmsg(&te));
+		json_decref(res);
+		rc = call_finish(r, c, 1, msg, 0, err);
+		return rc == AGENTD_OK ? fail_note(r, c, msg) : rc;
+	}
+	text = result_text(res, r->cfg->tool_output_cap > 0 ? r->cfg->tool_output_cap : 16384, &ok);
+	json_decref(res);
+	if (text == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	rc = call_finish(r, c, 1, text, ok, err);
+	if (rc == AGENTD_OK && !ok)
+		rc = fail_note(r, c, text);
+	free(text);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* one step                                                           */
+
+static int
+store_user(struct arun *r, const char *text, int pinned, struct agentd_error *err)
+{
+	struct memory_msg mm;
+	int64_t seq = 0;
+	int rc;
+
+	memset(&mm, 0, sizeof(mm));
+	mm.run_id = r->run_id;
+	mm.role = "user";
+	mm.content = text;
+	mm.step = r->steps;
+	rc = memory_msg_add(r->m, r->session_id, &mm, &seq, err);
+	if (rc != AGENTD_OK)
+		return rc;
+	rc = ctx_append(&r->ctx, json_pack("{s:s, s:s}", "role", "user", "content", text), seq,
+	    r->run_id);
+	if (rc != AGENTD_OK)
+		return agentd_seterr(err, rc, NULL);
+	if (pinned) {
+		r->ctx.v[r->ctx.n - 1].pinned = 1;
+		r->ctx.task_seq = seq;
+		if (r->ctx.run_first_seq == 0)
+			r->ctx.run_first_seq = seq;
+	}
+	return AGENTD_OK;
+}
+
+static int
+end_on_error(struct arun *r, int rc, const struct agentd_error *e, struct agentd_error *err)
+{
+	if (rc == AGENTD_ECANCELLED) {
+		set_end(r, "cancelled", "cancelled");
+		return AGENTD_OK;
+	}
+	if (is_journal_error(rc)) {
+		if (err != NULL && e != err)
+			*err = *e;
+		return rc;
+	}
+	rc = agent_emit(r, "error", json_pack("{s:s}", "message", agentd_errmsg(e)), EMIT_BOTH, err);
+	set_end(r, "failed", "%s", agentd_errmsg(e));
+	return rc;
+}
+
+static int
+do_step(struct arun *r, struct agentd_error *err)
+{
+	struct llm_callbacks cb = { cb_delta, cb_retry, cb_cancelled, r };
+	struct llm_request req;
+	struct llm_response resp;
+	struct agentd_error e;
+	struct call calls[MAX_CALLS_PER_REPLY];
+	struct memory_msg mm;
+	json_t *msgs = NULL, *src, *text_calls = NULL, *stored_calls = NULL, *amsg = NULL, *c;
+	char *rest = NULL;
+	const char *content;
+	int64_t pt, ct, seq = 0;
+	size_t i, ncalls = 0;
+	int rc, step;
+
+	agentd_error_clear(&e);
+	rc = ctx_build(r, &msgs, &e);
+	if (rc != AGENTD_OK)
+		return end_on_error(r, rc, &e, err);
+	memset(&req, 0, sizeof(req));
+	req.messages = msgs;
+	req.tools = r->tools;
+	req.tool_choice = "auto";
+	memset(&resp, 0, sizeof(resp));
+	r->carry_len = 0;
+	rc = llm_chat(&r->llm, &req, &cb, &resp, &e);
+	json_decref(msgs);
+	if (rc != AGENTD_OK)
+		return end_on_error(r, rc == AGENTD_ECANCELLED || agent_is_cancelled(r) ?
+		    AGENTD_ECANCELLED : rc, &e, err);
+	step = ++r->steps;
+	content = resp.content ? resp.content : "";
+	pt = resp.prompt_tokens >= 0 ? resp.prompt_tokens :
+	    (int64_t)((double)r->ctx.last_est * r->ctx.factor);
+	ct = resp.completion_tokens >= 0 ? resp.completion_tokens :
+	    (int64_t)(strlen(content) + (resp.reasoning ? strlen(resp.reasoning) : 0)) / 4 + 1;
+	ctx_calibrate(&r->ctx, resp.prompt_tokens);
+	r->tokens += pt + ct;
+
+	/* normalize the calls: native, else written in the text */
+	src = resp.tool_calls;
+	if ((src == NULL || json_array_size(src) == 0) && content[0] != '\0') {
+		text_calls = llm_extract_text_calls(content, &rest);
+		if (text_calls != NULL && json_array_size(text_calls) > 0) {
+			src = text_calls;
+			content = rest ? rest : "";
+		}
+	}
+	memset(calls, 0, sizeof(calls));
+	stored_calls = json_array();
+	if (stored_calls == NULL) {
+		rc = agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		goto out;
+	}
+	json_array_foreach(src, i, c) {
+		json_t *a = json_object_get(c, "arguments");
+		char id[16], *dumped = NULL, *stored;
+		const char *raw;
+
+		if (ncalls == MAX_CALLS_PER_REPLY)
+			break;
+		if (json_is_string(a))
+			raw = json_string_value(a);
+		else if (a == NULL || json_is_null(a))
+			raw = "";
+		else
+			raw = dumped = json_dumps(a, JSON_COMPACT | JSON_ENCODE_ANY);
+		make_id(id, step, (int)ncalls);
+		rc = call_prepare(r, &calls[ncalls], ajson_str(c, "name", ""), raw ? raw : "", id, step);
+		free(dumped);
+		if (rc != AGENTD_OK) {
+			call_clear(&calls[ncalls]);
+			rc = agentd_seterr(err, rc, NULL);
+			goto out;
+		}
+		if (calls[ncalls].args == NULL && resp.finish_reason != NULL &&
+		    strcmp(resp.finish_reason, "length") == 0) {
+			size_t l = strlen(calls[ncalls].perr);
+
+			snprintf(calls[ncalls].perr + l, sizeof(calls[ncalls].perr) - l,
+			    " (your reply was cut off by the output limit in the middle of the "
+			    "arguments: make the call shorter, e.g. write a large file in parts)");
+		}
+		stored = (calls[ncalls].te != NULL && calls[ncalls].args != NULL) ?
+		    json_dumps(calls[ncalls].args, JSON_COMPACT) : strdup("{}");
+		json_array_append_new(stored_calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id,
+		    "type", "function", "function", "name", calls[ncalls].name, "arguments",
+		    stored ? stored : "{}"));
+		free(stored);
+		ncalls++;
+	}
+	amsg = json_pack("{s:s, s:s}", "role", "assistant", "content", content);
+	if (amsg == NULL) {
+		rc = agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		goto out;
+	}
+	if (ncalls > 0)
+		json_object_set(amsg, "tool_calls", stored_calls);
+
+	/* one transaction: message, call rows, usage, events */
+	memset(&mm, 0, sizeof(mm));
+	mm.run_id = r->run_id;
+	mm.role = "assistant";
+	mm.content = content;
+	mm.tool_calls = ncalls > 0 ? stored_calls : NULL;
+	mm.reasoning = resp.reasoning;
+	mm.step = step;
+	rc = memory_begin(r->m, err);
+	if (rc != AGENTD_OK)
+		goto out;
+	rc = memory_msg_add(r->m, r->session_id, &mm, &seq, err);
+	for (i = 0; i < ncalls && rc == AGENTD_OK; i++)
+		rc = memory_tool_add(r->m, r->run_id, calls[i].id, calls[i].name, calls[i].raw,
+		    calls[i].te != NULL && (calls[i].te->flags & TOOL_READ_ONLY), step, err);
+	if (rc == AGENTD_OK)
+		rc = memory_run_add_usage(r->m, r->run_id, pt, ct, 1, err);
+	if (rc == AGENTD_OK) {
+		json_t *d = json_pack("{s:s, s:s, s:i}", "role", "assistant", "content", content,
+		    "step", step);
+
+		if (d != NULL && ncalls > 0)
+			json_object_set(d, "tool_calls", stored_calls);
+		rc = agent_emit(r, "message", d, EMIT_BOTH, err);
+	}
+	for (i = 0; i < ncalls && rc == AGENTD_OK; i++)
+		rc = agent_emit(r, "tool_call", json_pack("{s:s, s:s, s:O?, s:b}", "id", calls[i].id,
+		    "name", calls[i].name, "arguments", calls[i].args ? calls[i].args : NULL,
+		    "repaired", calls[i].repaired), EMIT_BOTH, err);
+	if (rc == AGENTD_OK)
+		rc = memory_commit(r->m, err);
+	if (rc != AGENTD_OK) {
+		memory_rollback(r->m);
+		goto out;
+	}
+	rc = ctx_append(&r->ctx, amsg, seq, r->run_id);
+	amsg = NULL;
+	if (rc != AGENTD_OK) {
+		rc = agentd_seterr(err, rc, NULL);
+		goto out;
+	}
+
+	if (ncalls == 0) {
+		if (r->plan != NULL && plan_open(r->plan) && !r->nudged) {
+			char *open = agent_plan_text(r->plan, 1);
+			struct abuf b;
+
+			abuf_init(&b, 1 << 20);
+			abuf_printf(&b, NUDGE_PREFIX "\n%s\nContinue with them, or answer with a final "
+			    "summary if they are done.", open ? open : "");
+			free(open);
+			r->nudged = 1;
+			rc = b.data ? store_user(r, b.data, 0, err) : agentd_seterr(err, AGENTD_ENOMEM, NULL);
+			abuf_free(&b);
+			goto out;
+		}
+		free(r->answer);
+		r->answer = strdup(content);
+		set_end(r, "succeeded", NULL);
+		goto out;
+	}
+	for (i = 0; i < ncalls && rc == AGENTD_OK; i++) {
+		if (r->end_status != NULL && strcmp(r->end_status, "cancelled") == 0) {
+			rc = call_finish(r, &calls[i], 0, "Not run: the run was cancelled.", 0, err);
+			continue;
+		}
+		rc = run_call(r, &calls[i], 0, err);
+	}
+out:
+	for (i = 0; i < ncalls; i++)
+		call_clear(&calls[i]);
+	json_decref(amsg);
+	json_decref(stored_calls);
+	json_decref(text_calls);
+	free(rest);
+	llm_response_free(&resp);
+	return rc;
+}
+
+/* ------------------------------------------------------------------ */
+/* start and resume                                                   */
+
+static int
+opt_int(const json_t *o, const char *key, int64_t *out)
+{
+	json_t *v = json_object_get(o, key);
+	json_t *lim = json_object_get(o, "limits");
+
+	if (v == NULL && json_is_object(lim))
+		v = json_object_get(lim, key);
+	if (json_is_integer(v)) {
+		*out = json_integer_value(v);
+		return 1;
+	}
+	if (json_is_real(v)) {
+		*out = (int64_t)json_real_value(v);
+		return 1;
+	}
+	return 0;
+}
+
+static char *
+read_prompt_file(const char *path, struct agentd_error *err)
+{
+	FILE *f = fopen(path, "rb");
+	struct abuf b;
+	char chunk[8192];
+	size_t n;
+
+	if (f == NULL) {
+		agentd_seterr(err, AGENTD_EIO, "cannot read the system prompt file %s: %s", path,
+		    strerror(errno));
+		return NULL;
+	}
+	abuf_init(&b, MAX_PROMPT_FILE);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (abuf_append(&b, chunk, n) != AGENTD_OK) {
+			fclose(f);
+			abuf_free(&b);
+			agentd_seterr(err, AGENTD_ETOOBIG, "the system prompt file %s is over %d bytes",
+			    path, MAX_PROMPT_FILE);
+			return NULL;
+		}
+	}
+	fclose(f);
+	return abuf_steal(&b);
+}
+
+/*
+ * Read the run and its options. Returns a journal error; a bad option or
+ * file sets the run's end (failed) instead.
+ */
+static int
+setup(struct arun *r, struct agentd_error *err)
+{
+	const struct agent_config *cfg = r->cfg;
+	const json_t *o;
+	const char *s;
+	int64_t v;
+	json_t *tools;
+	int i, rc;
+
+	rc = memory_run_get(r->m, r->run_id, &r->run, err);
+	if (rc != AGENTD_OK)
+		return rc;
+	r->session_id = ajson_int(r->run, "session_id", 0);
+	o = json_object_get(r->run, "options");
+	r->opts = json_is_object(o) ? o : NULL;
+	o = r->opts;
+	r->max_steps = cfg->max_steps > 0 ? cfg->max_steps : 50;
+	r->max_wall_s = cfg->max_wall_s > 0 ? cfg->max_wall_s : 1800;
+	r->max_tokens = cfg->max_tokens > 0 ? cfg->max_tokens : 2000000;
+	if (opt_int(o, "max_steps", &v) && v > 0)
+		r->max_steps = v > INT_MAX ? INT_MAX : (int)v;
+	if (opt_int(o, "max_wall_s", &v) && v > 0)
+		r->max_wall_s = (double)v;
+	if (opt_int(o, "max_tokens", &v) && v > 0)
+		r->max_tokens = v;
+	r->policy = cfg->policy;
+	s = ajson_str(o, "policy", NULL);
+	if (s != NULL && sandbox_policy_parse(s, &r->policy) != 0) {
+		set_end(r, "failed", "invalid option policy \"%.100s\": expected read-only, "
+		    "workspace-write or full-access", s);
+		return AGENTD_OK;
+	}
+	r->network = ajson_bool(o, "network", cfg->network);
+	r->git_writable = cfg->git_writable;
+	r->unattended = ajson_bool(o, "unattended", 0);
+	r->approval = ajson_str(o, "approval", cfg->approval ? cfg->approval : "never");
+	if (strcmp(r->approval, "never") != 0 && strcmp(r->approval, "ask") != 0) {
+		set_end(r, "failed", "invalid option approval \"%.100s\": expected never or ask",
+		    r->approval);
+		return AGENTD_OK;
+	}
+	tools = json_object_get(o, "tools");
+	if (json_is_array(tools))
+		r->allowed = json_incref(tools);
+
+	rc = llm_config_copy(&r->llm, &cfg->llm);
+	if (rc != AGENTD_OK)
+		return agentd_seterr(err, rc, "cannot copy the model configuration");
+	r->llm_owned = 1;
+	s = ajson_str(o, "model", NULL);
+	if (s != NULL && s[0] != '\0') {
+		for (i = 0; i < r->llm.n_endpoints; i++) {
+			char *dup = strdup(s);
+
+			if (dup == NULL)
+				return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+			free(r->llm.endpoints[i].model);
+			r->llm.endpoints[i].model = dup;
+		}
+	}
+	s = ajson_str(o, "system_prompt", NULL);
+	if (s != NULL && s[0] != '\0') {
+		r->system_prompt = strdup(s);
+	} else if (cfg->system_prompt_file != NULL) {
+		struct agentd_error pe;
+
+		r->system_prompt = read_prompt_file(cfg->system_prompt_file, &pe);
+		if (r->system_prompt == NULL) {
+			set_end(r, "failed", "%s", agentd_errmsg(&pe));
+			return AGENTD_OK;
+		}
+	} else {
+		r->system_prompt = strdup(default_prompt);
+	}
+	r->task = strdup(ajson_str(r->run, "task", ""));
+	r->schemas = json_object();
+	if (r->system_prompt == NULL || r->task == NULL || r->schemas == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	return build_tools(r, err);
+}
+
+/* Worktree for a branch run, or the base of an in-place run. */
+static int
+setup_workspace(struct arun *r, int fresh, struct agentd_error *err)
+{
+	const char *ws = ajson_str(r->run, "workspace", "");
+	const char *branch = ajson_str(r->run, "branch", NULL);
+	const char *wt = ajson_str(r->run, "worktree", NULL);
+	char resolved[PATH_MAX], oid[41], cur[256];
+	struct agentd_error ge;
+	int rc;
+
+	if (realpath(ws, resolved) == NULL) {
+		set_end(r, "failed", "the workspace %.400s cannot be used: %s", ws, strerror(errno));
+		return AGENTD_OK;
+	}
+	r->user_workspace = strdup(resolved);
+	if (r->user_workspace == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	if (wt != NULL && wt[0] != '\0') {
+		/* resumed branch run */
+		struct stat st;
+
+		if (stat(wt, &st) != 0) {
+			set_end(r, "failed", "the run's worktree %.400s is gone", wt);
+			return AGENTD_OK;
+		}
+		r->worktree = strdup(wt);
+		r->branch = strdup(branch ? branch : "");
+		r->workspace = strdup(wt);
+	} else if (fresh && branch != NULL) {
+		char path[PATH_MAX], name[256];
+
+		if (r->cfg->state_dir == NULL) {
+			set_end(r, "failed", "a branch run needs a state directory for its worktree");
+			return AGENTD_OK;
+		}
+		if (branch[0] == '\0' || strcmp(branch, "auto") == 0)
+			snprintf(name, sizeof(name), "agentd/%lld", (long long)r->run_id);
+		else
+			snprintf(name, sizeof(name), "%s", branch);
+		snprintf(path, sizeof(path), "%s/worktrees", r->cfg->state_dir);
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			set_end(r, "failed", "cannot create %.400s: %s", path, strerror(errno));
+			return AGENTD_OK;
+		}
+		snprintf(path, sizeof(path), "%s/worktrees/run-%lld", r->cfg->state_dir,
+		    (long long)r->run_id);
+		agentd_error_clear(&ge);
+		if (tools_worktree_add(r->user_workspace, path, name, oid, &ge) != AGENTD_OK) {
+			set_end(r, "failed", "cannot create the worktree for branch %s: %s", name,
+			    agentd_errmsg(&ge));
+			return AGENTD_OK;
+		}
+		r->worktree = strdup(path);
+		r->branch = strdup(name);
+		r->workspace = strdup(path);
+		if (r->worktree == NULL || r->branch == NULL || r->workspace == NULL)
+			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		rc = memory_run_set_text(r->m, r->run_id, "branch", name, err);
+		if (rc == AGENTD_OK)
+			rc = memory_run_set_text(r->m, r->run_id, "worktree", path, err);
+		if (rc == AGENTD_OK)
+			rc = memory_run_set_text(r->m, r->run_id, "base_oid", oid, err);
+		if (rc != AGENTD_OK)
+			return rc;
+	} else {
+		r->workspace = strdup(resolved);
+		if (fresh && tools_git_head(resolved, oid, cur, sizeof(cur), &ge) == AGENTD_OK) {
+			rc = memory_run_set_text(r->m, r->run_id, "base_oid", oid, err);
+			if (rc == AGENTD_OK && cur[0] != '\0')
+				rc = memory_run_set_text(r->m, r->run_id, "branch", cur, err);
+			if (rc != AGENTD_OK)
+				return rc;
+		}
+	}
+	if (r->workspace == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	tools_ctx_init(&r->tctx, r->workspace);
+	r->tctx.sandbox.policy = r->policy;
+	r->tctx.sandbox.network = r->network;
+	r->tctx.sandbox.git_writable = r->git_writable;
+	r->tctx.cancelled = cb_cancelled;
+	r->tctx.cancel_ud = r;
+	r->tctx.sandbox.cancelled = cb_cancelled;
+	r->tctx.sandbox.cancel_ud = r;
+	r->tctx.author_name = r->cfg->author_name;
+	r->tctx.author_email = r->cfg->author_email;
+	r->tctx.recall = cb_recall;
+	r->tctx.recall_ud = r;
+	return AGENTD_OK;
+}
+
+/* Finish the calls of the last step that a crash left open. */
+static int
+resume_calls(struct arun *r, struct agentd_error *err)
+{
+	struct agent_context *c = &r->ctx;
+	json_t *rows = NULL, *answered = NULL, *calls, *call, *row;
+	size_t i, k, la = c->n;
+	int rc;
+
+	for (i = c->n; i > 0; i--) {
+		const char *role = ajson_str(c->v[i - 1].msg, "role", "");
+
+		if (strcmp(role, "assistant") == 0) {
+			la = i - 1;
+			break;
+		}
+		if (strcmp(role, "tool") != 0)
+			break;
+	}
+	if (la == c->n || c->v[la].run_id != r->run_id)
+		return AGENTD_OK;
+	calls = json_object_get(c->v[la].msg, "tool_calls");
+	if (json_array_size(calls) == 0)
+		return AGENTD_OK;
+	answered = json_object();
+	rc = memory_tool_list(r->m, r->run_id, &rows, err);
+	if (rc != AGENTD_OK || answered == NULL)
+		goto out;
+	for (i = la + 1; i < c->n; i++)
+		json_object_set_new(answered, ajson_str(c->v[i].msg, "tool_call_id", ""), json_true());
+	json_array_foreach(calls, i, call) {
+		const char *id = ajson_str(call, "id", "");
+		json_t *fn = json_object_get(call, "function");
+		struct call cl;
+		const char *status = "pending", *name = ajson_str(fn, "name", "");
+		const char *raw = ajson_str(fn, "arguments", "{}");
+		int step = r->steps, read_only = 0;
+
+		if (json_object_get(answered, id) != NULL)
+			continue;
+		json_array_foreach(rows, k, row) {
+			if (strcmp(ajson_str(row, "id", ""), id) == 0) {
+				status = ajson_str(row, "status", "pending");
+				raw = ajson_str(row, "arguments", raw);
+				name = ajson_str(row, "name", name);
+				step = (int)ajson_int(row, "step", step);
+				read_only = ajson_bool(row, "read_only", 0);
+				break;
+			}
+		}
+		memset(&cl, 0, sizeof(cl));
+		rc = call_prepare(r, &cl, name, raw, id, step);
+		if (rc != AGENTD_OK) {
+			call_clear(&cl);
+			rc = agentd_seterr(err, rc, NULL);
+			goto out;
+		}
+		if (strcmp(status, "finished") == 0) {
+			rc = call_finish(r, &cl, 1, ajson_str(row, "result", ""),
+			    ajson_bool(row, "ok", 0), err);
+		} else if (strcmp(status, "started") == 0 && !read_only) {
+			rc = call_finish(r, &cl, 1, "The outcome of this call is unknown: agentd "
+			    "stopped while it was running. Check the state (e.g. git_status, "
+			    "read_file) before repeating it.", 0, err);
+		} else if (r->end_status != NULL) {
+			rc = call_finish(r, &cl, strcmp(status, "started") == 0,
+			    "Not run: the run was cancelled.", 0, err);
+		} else {
+			rc = run_call(r, &cl, strcmp(status, "started") == 0, err);
+		}
+		call_clear(&cl);
+		if (rc != AGENTD_OK)
+			goto out;
+	}
+out:
+	json_decref(rows);
+	json_decref(answered);
+	return rc;
+}
+
+/* Progress counters of a resumed run, from the journal. */
+static int
+resume_state(struct arun *r, struct agentd_error *err)
+{
+	json_t *rows = NULL, *row;
+	size_t i;
+	int rc;
+
+	r->steps = (int)ajson_int(r->run, "steps", 0);
+	r->tokens = ajson_int(r->run, "prompt_tokens", 0) + ajson_int(r->run, "completion_tokens", 0);
+	rc = memory_plan_latest(r->m, r->run_id, &r->plan, err);
+	if (rc != AGENTD_OK)
+		return rc;
+	if (r->plan != NULL && !json_is_object(r->plan)) {
+		json_decref(r->plan);
+		r->plan = NULL;
+	}
+	for (i = 0; i < r->ctx.n; i++)
+		if (r->ctx.v[i].run_id == r->run_id &&
+		    strcmp(ajson_str(r->ctx.v[i].msg, "role", ""), "user") == 0 &&
+		    strncmp(ajson_str(r->ctx.v[i].msg, "content", ""), NUDGE_PREFIX,
+		    strlen(NUDGE_PREFIX)) == 0)
+			r->nudged = 1;
+	rc = memory_tool_list(r->m, r->run_id, &rows, err);
+	if (rc != AGENTD_OK)
+		return rc;
+	json_array_foreach(rows, i, row) {
+		struct call cl;
+
+		if (strcmp(ajson_str(row, "status", ""), "finished") != 0 || ajson_bool(row, "ok", 1))
+			continue;
+		memset(&cl, 0, sizeof(cl));
+		if (call_prepare(r, &cl, ajson_str(row, "name", ""), ajson_str(row, "arguments", ""),
+		    ajson_str(row, "id", ""), 0) == AGENTD_OK)
+			fail_note(r, &cl, NULL);
+		call_clear(&cl);
+	}
+	json_decref(rows);
+	return AGENTD_OK;
+}
+
+/* Record the end: status, the "end" event, the worktree removed. */
+static int
+finish_run(struct arun *r, struct agentd_error *err)
+{
+	json_t *d = json_pack("{s:s}", "status", r->end_status);
+	struct agentd_error ge;
+	int rc;
+
+	if (d == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	if (r->end_reason[0] != '\0')
+		json_object_set_new(d, "reason", json_string(r->end_reason));
+	if (r->answer != NULL)
+		json_object_set_new(d, "answer", ajson_string_lossy(r->answer, strlen(r->answer)));
+	if (r->branch != NULL && r->worktree != NULL)
+		json_object_set_new(d, "branch", json_string(r->branch));
+	rc = memory_begin(r->m, err);
+	if (rc == AGENTD_OK)
+		rc = memory_run_set_status(r->m, r->run_id, r->end_status,
+		    r->end_reason[0] ? r->end_reason : NULL, err);
+	if (rc == AGENTD_OK)
+		rc = agent_emit(r, "end", json_incref(d), EMIT_STORE, err);
+	if (rc == AGENTD_OK)
+		rc = memory_commit(r->m, err);
+	if (rc != AGENTD_OK) {
+		memory_rollback(r->m);
+		json_decref(d);
+		return rc;
+	}
+	if (r->worktree != NULL) {
+		agentd_error_clear(&ge);
+		if (tools_worktree_remove(r->user_workspace, r->worktree, &ge) != AGENTD_OK)
+			agent_emit(r, "error", json_pack("{s:s++}", "message",
+			    "could not remove the run's worktree: ", agentd_errmsg(&ge)), EMIT_BOTH, NULL);
+	}
+	agent_emit(r, "end", d, EMIT_HOOK, NULL);
+	return AGENTD_OK;
+}
+
+static void
+arun_free(struct arun *r)
+{
+	int i;
+
+	json_decref(r->run);
+	if (r->llm_owned)
+		llm_config_free(&r->llm);
+	free(r->system_prompt);
+	free(r->user_workspace);
+	free(r->workspace);
+	free(r->worktree);
+	free(r->branch);
+	free(r->task);
+	free(r->answer);
+	json_decref(r->tools);
+	json_decref(r->allowed);
+	json_decref(r->plan);
+	json_decref(r->schemas);
+	for (i = 0; i < r->nfails; i++)
+		free(r->fails[i].key);
+	ctx_free(&r->ctx);
+}
+
+static int
+agent_loop(struct arun *r, struct agentd_error *err)
+{
+	const char *status = ajson_str(r->run, "status", "");
+	int fresh, rc;
+
+	if (strcmp(status, "queued") == 0) {
+		fresh = 1;
+	} else if (strcmp(status, "running") == 0 || strcmp(status, "interrupted") == 0) {
+		fresh = 0;
+		if (!r->cfg->resume) {
+			if (strcmp(status, "running") != 0)
+				return AGENTD_OK;
+			rc = memory_run_set_status(r->m, r->run_id, "interrupted",
+			    "agentd stopped while the run was going on", err);
+			if (rc == AGENTD_OK)
+				rc = agent_emit(r, "status", json_pack("{s:s, s:s}", "status",
+				    "interrupted", "reason", "agentd stopped while the run was going on"),
+				    EMIT_BOTH, err);
+			return rc;
+		}
+	} else {
+		return agentd_seterr(err, AGENTD_EINVAL, "run %lld has already ended (%s)",
+		    (long long)r->run_id, status);
+	}
+	if (r->end_status == NULL) {
+		rc = setup_workspace(r, fresh, err);
+		if (rc != AGENTD_OK)
+			return rc;
+	}
+	rc = ctx_load(r, fresh, err);
+	if (rc != AGENTD_OK)
+		return rc;
+	if (fresh) {
+		rc = memory_begin(r->m, err);
+		if (rc == AGENTD_OK && r->end_status == NULL)
+			rc = memory_run_set_status(r->m, r->run_id, "running", NULL, err);
+		if (rc == AGENTD_OK)
+			rc = store_user(r, r->task, 1, err);
+		if (rc == AGENTD_OK && r->end_status == NULL)
+			rc = agent_emit(r, "status", json_pack("{s:s}", "status", "running"),
+			    EMIT_BOTH, err);
+		if (rc == AGENTD_OK)
+			rc = memory_commit(r->m, err);
+		if (rc != AGENTD_OK) {
+			memory_rollback(r->m);
+			return rc;
+		}
+	} else {
+		if (r->ctx.task_seq == 0) {
+			/* the task was summarized away: pin it from the run record */
+			rc = ctx_append(&r->ctx, json_pack("{s:s, s:s}", "role", "user", "content",
+			    r->task), 0, r->run_id);
+			if (rc != AGENTD_OK)
+				return agentd_seterr(err, rc, NULL);
+			{
+				struct ctx_msg pin = r->ctx.v[r->ctx.n - 1];
+
+				memmove(&r->ctx.v[1], &r->ctx.v[0],
+				    sizeof(r->ctx.v[0]) * (r->ctx.n - 1));
+				pin.pinned = 1;
+				r->ctx.v[0] = pin;
+			}
+		}
+		rc = resume_state(r, err);
+		if (rc == AGENTD_OK && r->end_status == NULL)
+			rc = agent_emit(r, "status", json_pack("{s:s, s:b}", "status", "running",
+			    "resumed", 1), EMIT_BOTH, err);
+		if (rc != AGENTD_OK)
+			return rc;
+	}
+	if (r->end_status == NULL) {
+		rc = ctx_window(r, err);
+		if (rc != AGENTD_OK)
+			return rc;
+	}
+	if (!fresh) {
+		rc = resume_calls(r, err);
+		if (rc != AGENTD_OK)
+			return rc;
+	}
+	while (r->end_status == NULL) {
+		if (agent_is_cancelled(r)) {
+			set_end(r, "cancelled", "cancelled");
+			break;
+		}
+		if (r->steps >= r->max_steps) {
+			set_end(r, "failed", "step limit (%d) reached", r->max_steps);
+			break;
+		}
+		if (elapsed_s(r) >= r->max_wall_s) {
+			set_end(r, "failed", "time limit (%g s) reached", r->max_wall_s);
+			break;
+		}
+		if (r->tokens >= r->max_tokens) {
+			set_end(r, "failed", "token limit (%lld) reached", (long long)r->max_tokens);
+			break;
+		}
+		rc = do_step(r, err);
+		if (rc != AGENTD_OK)
+			return rc;
+	}
+	return finish_run(r, err);
+}
+
+int
+agent_run(struct memory *m, int64_t run_id, const struct agent_config *cfg,
+    const struct agent_hooks *hooks, struct agentd_error *err)
+{
+	struct arun *r;
+	int rc;
+
+	if (m == NULL || cfg == NULL || run_id <= 0)
+		return agentd_seterr(err, AGENTD_EINVAL, "agent_run: bad arguments");
+	r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	r->m = m;
+	r->run_id = run_id;
+	r->cfg = cfg;
+	r->hooks = hooks;
+	ctx_init(&r->ctx);
+	clock_gettime(CLOCK_MONOTONIC, &r->t0);
+	rc = setup(r, err);
+	if (rc == AGENTD_OK)
+		rc = agent_loop(r, err);
+	if (rc != AGENTD_OK && r->run != NULL && is_journal_error(rc)) {
+		struct agentd_error e2;
+		char reason[1100];
+
+		/* best effort: the journal may be what failed */
+		snprintf(reason, sizeof(reason), "journal error: %s", agentd_errmsg(err));
+		memory_rollback(m);
+		memory_run_set_status(m, run_id, "failed", reason, &e2);
+	}
+	arun_free(r);
+	free(r);
+	return rc;
+}

@@ -1,0 +1,132 @@
+/*
+ * internal.h — what agent.c (the loop) and context.c (the context window)
+ * share. Not part of agent/'s public API.
+ */
+#ifndef AGENTD_AGENT_INTERNAL_H
+#define AGENTD_AGENT_INTERNAL_H
+
+#include <stdint.h>
+#include <time.h>
+#include <jansson.h>
+#include "agent/agent.h"
+#include "agent/llm.h"
+#include "memory/memory.h"
+#include "tools/tools.h"
+
+/* One message of the in-memory transcript. */
+struct ctx_msg {
+	json_t *msg;		/* OpenAI message as sent to the model (own ref) */
+	json_t *orig;		/* the unelided message when elided (own ref), else NULL */
+	int64_t seq;		/* journal seq; 0 for a synthetic message */
+	int64_t run_id;
+	int64_t est;		/* estimated tokens of msg */
+	unsigned pinned : 1;	/* this run's task: never elided nor summarized */
+	unsigned synthetic : 1;	/* made up on load to keep the transcript valid */
+};
+
+/*
+ * The transcript kept between steps (so a step costs the same at step 10
+ * and step 1,000): the newest summary, then the messages after it.
+ */
+struct agent_context {
+	struct ctx_msg *v;
+	size_t n, cap;
+	char *summary;		/* newest summary text or NULL */
+	int64_t covers_seq;	/* summary stands for messages with seq <= this */
+	int64_t task_seq;	/* seq of this run's task message (0 = unknown) */
+	int64_t run_first_seq;	/* first message of this run */
+	int window;		/* tokens */
+	int reserve;
+	double factor;		/* calibration: server tokens / our estimate */
+	int64_t tools_est;
+	int64_t body_est;	/* sum of v[].est */
+	int64_t last_est;	/* raw estimate of the last request */
+	int summaries;		/* summaries written by this run */
+	int elisions;		/* tool outputs elided by this run */
+};
+
+/* The state of one agent_run call. */
+struct arun {
+	struct memory *m;
+	int64_t run_id, session_id;
+	const struct agent_config *cfg;
+	const struct agent_hooks *hooks;
+	json_t *run;			/* run record */
+	const json_t *opts;		/* borrowed from run */
+	struct llm_config llm;		/* own copy (model override applied) */
+	int llm_owned;
+	char *system_prompt;
+	char *user_workspace;		/* as the user gave it (resolved) */
+	char *workspace;		/* where the tools work (worktree or user's) */
+	char *worktree;			/* NULL when in place */
+	char *branch;			/* branch of a worktree run, else NULL */
+	char *task;
+	json_t *tools;			/* OpenAI tools array offered to the model */
+	json_t *allowed;		/* array of names, or NULL = all */
+	/* effective limits and policy */
+	int max_steps;
+	double max_wall_s;
+	int64_t max_tokens;
+	enum sandbox_policy policy;
+	int network;
+	int git_writable;
+	int unattended;
+	const char *approval;
+	struct tool_ctx tctx;
+	/* progress */
+	int steps;
+	int64_t tokens;
+	int nudged;
+	json_t *plan;			/* latest {"steps":[…]} or NULL */
+	struct timespec t0;
+	/* failing calls seen: key -> count */
+	struct { char *key; int count; } fails[64];
+	int nfails;
+	char utf8_carry[8];		/* incomplete UTF-8 sequence of a delta */
+	size_t carry_len;
+	const char *carry_kind;
+	json_t *schemas;		/* tool name -> parsed schema (cache) */
+	struct agent_context ctx;
+	/* how the run ended (end_status NULL while it goes on) */
+	const char *end_status;
+	char end_reason[1200];
+	char *answer;
+};
+
+#define EMIT_STORE	1	/* memory_event_add */
+#define EMIT_HOOK	2	/* hooks->event */
+#define EMIT_BOTH	3
+
+/* Emit an event to the hooks and/or the journal (EMIT_*). Steals data.
+ * Returns the journal's error, if any. */
+int agent_emit(struct arun *r, const char *type, json_t *data, int how,
+    struct agentd_error *err);
+int agent_is_cancelled(struct arun *r);
+/* Render a plan as numbered lines "1. step (status)". malloc'd. */
+char *agent_plan_text(const json_t *plan, int open_only);
+
+/* ---- context.c ---- */
+void ctx_init(struct agent_context *c);
+void ctx_free(struct agent_context *c);
+/* Load the session's newest summary and the messages after it; repair a
+ * transcript left invalid by an earlier run (unanswered calls in the
+ * middle, stray tool messages). close_trailing: also answer calls of a
+ * trailing assistant message (used when a new run starts after it). */
+int ctx_load(struct arun *r, int close_trailing, struct agentd_error *err);
+/* Append a message (steals msg). */
+int ctx_append(struct agent_context *c, json_t *msg, int64_t seq, int64_t run_id);
+/* Estimate one message. */
+int64_t ctx_estimate_msg(const json_t *msg);
+/* Messages to send for the next request, within window - reserve: elides
+ * the oldest tool outputs, then summarizes older turns with the model.
+ * *out: new array. AGENTD_ELIMIT when even the fixed parts do not fit;
+ * AGENTD_ECANCELLED / AGENTD_ELLM from a summary request. */
+int ctx_build(struct arun *r, json_t **out, struct agentd_error *err);
+/* After a reply: calibrate with the server's prompt token count. */
+void ctx_calibrate(struct agent_context *c, int64_t prompt_tokens);
+/* The system message content (prompt, summary, plan note). malloc'd. */
+char *ctx_system_text(struct arun *r);
+/* Determine the window: configured, the server's, or 8192 (warns). */
+int ctx_window(struct arun *r, struct agentd_error *err);
+
+#endif
