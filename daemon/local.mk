@@ -12,7 +12,7 @@ agentd_LDADD = libdaemon.a libsched.a $(AGENT_LIBS) -lpthread
 # The client stays light: no libcurl, libgit2 or SQLite.
 agentctl_SOURCES = daemon/agentctl.c daemon/ctl.h daemon/ctl_sandbox.c
 agentctl_CFLAGS = $(AM_CFLAGS)
-agentctl_LDADD = libdaemon.a $(SANDBOX_LIBS) $(JANSSON_LIBS)
+agentctl_LDADD = libdaemon.a libsched.a $(SANDBOX_LIBS) $(JANSSON_LIBS)
 
 check_PROGRAMS += tests/unit/test_rpc
 tests_unit_test_rpc_SOURCES = tests/unit/test_rpc.c

@@ -1,0 +1,1398 @@
+/*
+ * agentctl.c — the command-line client of agentd.
+ *
+ * Talks JSON-RPC over the daemon's Unix socket (daemon/rpc.h). Progress goes
+ * to stderr, results to stdout; every listing takes --json so scripts never
+ * parse tables. Exit status: 0 success, 1 the operation failed (a failed
+ * run, a tool error, a tampered audit), 2 usage or connection errors.
+ * `agentctl sandbox` runs locally without the daemon (ctl_sandbox.c).
+ * Kept light: links no libcurl, libgit2 or SQLite.
+ */
+#include "daemon/rpc.h"
+#include "daemon/ctl.h"
+#include "daemon/chore.h"
+#include "common/buf.h"
+#include "common/error.h"
+#include "common/json.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+
+static char sock_path[PATH_MAX];
+static int sock_fd = -1;
+static int use_color;
+static json_int_t next_id = 1;
+static struct rpc_framer framer;
+static volatile sig_atomic_t interrupted;
+
+/* ---- output helpers ---- */
+
+static const char *
+col(const char *code)
+{
+	return use_color ? code : "";
+}
+#define C_RESET col("\033[0m")
+#define C_DIM col("\033[2m")
+#define C_BOLD col("\033[1m")
+#define C_RED col("\033[31m")
+#define C_GREEN col("\033[32m")
+#define C_YELLOW col("\033[33m")
+#define C_CYAN col("\033[36m")
+
+static void
+die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+die_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "agentctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(see agentctl --help)\n");
+	exit(EXIT_USAGE);
+}
+
+static void
+print_json(json_t *v)
+{
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	if (s) {
+		puts(s);
+		free(s);
+	}
+	fflush(stdout);
+}
+
+static void
+fmt_time(double t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	localtime_r(&tt, &tm);
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+/* One line of text: newlines folded, cut to max chars. */
+static void
+one_line(const char *s, size_t max, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+
+	for (i = 0; s && s[i] && o + 4 < outlen; i++) {
+		if (o >= max) {
+			memcpy(out + o, "...", 3);
+			o += 3;
+			break;
+		}
+		out[o++] = (s[i] == '\n' || s[i] == '\r' || s[i] == '\t') ? ' ' : s[i];
+	}
+	out[o] = '\0';
+}
+
+/* ---- connection ---- */
+
+static void
+connect_daemon(void)
+{
+	struct sockaddr_un sa;
+
+	if (strlen(sock_path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "agentctl: socket path too long: %s\n", sock_path);
+		exit(EXIT_USAGE);
+	}
+	sock_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock_fd < 0) {
+		fprintf(stderr, "agentctl: socket: %s\n", strerror(errno));
+		exit(EXIT_USAGE);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+	if (connect(sock_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		fprintf(stderr,
+		    "agentctl: no agentd is answering on %s (%s).\n"
+		    "Start one with:\n  agentd --socket %s &\n"
+		    "(or point agentctl at another with --socket PATH or AGENTD_SOCKET)\n",
+		    sock_path, strerror(errno), sock_path);
+		exit(EXIT_USAGE);
+	}
+	rpc_framer_init(&framer, 256u * 1024 * 1024);
+}
+
+static void
+send_line(char *line)
+{
+	size_t off = 0, n;
+	ssize_t w;
+
+	if (line == NULL) {
+		fprintf(stderr, "agentctl: out of memory\n");
+		exit(EXIT_USAGE);
+	}
+	n = strlen(line);
+	while (off < n) {
+		w = send(sock_fd, line + off, n - off, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "agentctl: lost the connection to agentd: %s\n", strerror(errno));
+			exit(EXIT_USAGE);
+		}
+		off += (size_t)w;
+	}
+	free(line);
+}
+
+/* Messages received; the framer callback appends here. */
+struct inbox {
+	json_t *msgs;
+};
+
+static int
+collect(void *ud, char *line, size_t len)
+{
+	struct inbox *ib = ud;
+	json_t *v = ajson_loads(line, len, NULL);
+
+	if (v)
+		json_array_append_new(ib->msgs, v);
+	return 0;
+}
+
+/*
+ * Read one message from the daemon (blocking up to timeout_ms; -1 forever).
+ * Returns a new reference, NULL on timeout; exits on a closed connection.
+ */
+static json_t *
+read_msg(int timeout_ms)
+{
+	static struct inbox ib;
+	char buf[65536];
+	struct pollfd pfd;
+	ssize_t n;
+	json_t *m;
+	int rc;
+
+	if (ib.msgs == NULL)
+		ib.msgs = json_array();
+	for (;;) {
+		if (json_array_size(ib.msgs) > 0) {
+			m = json_incref(json_array_get(ib.msgs, 0));
+			json_array_remove(ib.msgs, 0);
+			return m;
+		}
+		pfd.fd = sock_fd;
+		pfd.events = POLLIN;
+		rc = poll(&pfd, 1, timeout_ms);
+		if (rc < 0 && errno == EINTR) {
+			if (interrupted)
+				return NULL;
+			continue;
+		}
+		if (rc == 0)
+			return NULL;
+		n = read(sock_fd, buf, sizeof(buf));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "agentctl: agentd closed the connection\n");
+			exit(EXIT_USAGE);
+		}
+		if (rpc_framer_feed(&framer, buf, (size_t)n, collect, &ib) != 0) {
+			fprintf(stderr, "agentctl: a reply from agentd was too large\n");
+			exit(EXIT_USAGE);
+		}
+	}
+}
+
+typedef void (*notify_fn)(json_t *msg, void *ud);
+
+/*
+ * Call a method and wait for its answer; notifications that arrive meanwhile
+ * go to on_notify (may be NULL). Returns the result (new reference) or NULL
+ * with the code and message of the error (message static until the next call).
+ */
+static json_t *
+call_ex(const char *method, json_t *params, notify_fn on_notify, void *ud, int *code,
+    const char **message)
+{
+	static char errbuf[2048];
+	json_int_t id = next_id++;
+	json_t *m, *res, *err;
+
+	if (sock_fd < 0)
+		connect_daemon();
+	send_line(rpc_request_line(id, method, params));
+	for (;;) {
+		m = read_msg(-1);
+		if (m == NULL)
+			continue;
+		if (json_object_get(m, "method")) {
+			if (on_notify)
+				on_notify(m, ud);
+			json_decref(m);
+			continue;
+		}
+		if (ajson_int(m, "id", -1) != id) {
+			json_decref(m);
+			continue;
+		}
+		err = json_object_get(m, "error");
+		if (err) {
+			*code = (int)ajson_int(err, "code", RPC_INTERNAL_ERROR);
+			snprintf(errbuf, sizeof(errbuf), "%s", ajson_str(err, "message", "error"));
+			*message = errbuf;
+			json_decref(m);
+			return NULL;
+		}
+		res = json_incref(json_object_get(m, "result"));
+		json_decref(m);
+		return res;
+	}
+}
+
+/* call_ex that exits with a message on error. */
+static json_t *
+call(const char *method, json_t *params)
+{
+	const char *msg = NULL;
+	int code = 0;
+	json_t *r = call_ex(method, params, NULL, NULL, &code, &msg);
+
+	if (r == NULL) {
+		fprintf(stderr, "agentctl: %s: %s\n", method, msg ? msg : "error");
+		exit(code == RPC_NOT_FOUND || code == RPC_BUSY || code == RPC_DENIED ? EXIT_FAIL : EXIT_USAGE);
+	}
+	return r;
+}
+
+/* ---- argument helpers ---- */
+
+static int64_t
+parse_id(const char *s, char want)
+{
+	char *end;
+	long long v;
+
+	if (s == NULL)
+		die_usage("an id is required");
+	if ((*s == 'r' || *s == 's' || *s == 'j') && s[1]) {
+		if (want && *s != want)
+			die_usage("'%s' is not a %s id", s, want == 'r' ? "run" : want == 's' ? "session" : "job");
+		s++;
+	}
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || *end || v <= 0)
+		die_usage("'%s' is not a valid id", s);
+	return v;
+}
+
+static int
+has_help(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			return 0;
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static char *
+join_args(int argc, char **argv)
+{
+	struct abuf b;
+	int i;
+
+	abuf_init(&b, 1024 * 1024);
+	for (i = 0; i < argc; i++) {
+		if (i)
+			abuf_puts(&b, " ");
+		abuf_puts(&b, argv[i]);
+	}
+	return abuf_steal(&b);
+}
+
+/* ---- status ---- */
+
+static int
+cmd_status(int argc, char **argv)
+{
+	int json = 0, i;
+	json_t *r, *cfg, *eps;
+	char up[64];
+
+	if (has_help(argc, argv)) {
+		puts("usage: agentctl status [--json]\n\nShow whether agentd answers, its version, uptime,\n"
+		    "socket, state dir and model server. Exit 0 when the daemon answers.");
+		return 0;
+	}
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else
+			die_usage("status: unexpected argument '%s'", argv[i]);
+	}
+	r = call("daemon.status", NULL);
+	if (json) {
+		print_json(r);
+	} else {
+		cfg = json_object_get(r, "config");
+		eps = json_object_get(cfg, "endpoints");
+		snprintf(up, sizeof(up), "%.0fs", ajson_num(r, "uptime_s", 0));
+		printf("agentd %s is running (pid %lld, up %s)\n", ajson_str(r, "version", "?"),
+		    (long long)ajson_int(r, "pid", 0), up);
+		printf("  socket:      %s\n  state dir:   %s\n  database:    %s\n",
+		    ajson_str(r, "socket", ""), ajson_str(r, "state_dir", ""), ajson_str(r, "database", ""));
+		for (i = 0; i < (int)json_array_size(eps); i++)
+			printf("  model server: %s%s%s\n", ajson_str(json_array_get(eps, (size_t)i), "url", ""),
+			    ajson_str(json_array_get(eps, (size_t)i), "model", NULL) ? " model " : "",
+			    ajson_str(json_array_get(eps, (size_t)i), "model", ""));
+		printf("  active runs: %lld\n  clients:     %lld\n", (long long)ajson_int(r, "runs_active", 0),
+		    (long long)ajson_int(r, "clients", 0));
+	}
+	json_decref(r);
+	return 0;
+}
+
+/* ---- run / attach: following a run's events ---- */
+
+struct follow {
+	int64_t run_id;
+	int json;
+	int done;
+	int ok;
+	int in_text;		/* streamed text is being printed */
+	char *answer;
+	char *reason;
+	char *status;
+	char *branch;
+};
+
+static void
+print_plan(json_t *steps)
+{
+	json_t *s;
+	size_t i;
+	const char *st;
+
+	fprintf(stderr, "%splan:%s\n", C_BOLD, C_RESET);
+	json_array_foreach(steps, i, s) {
+		st = ajson_str(s, "status", "pending");
+		fprintf(stderr, "  %s %s\n", strcmp(st, "completed") == 0 ? "[x]" :
+		    strcmp(st, "in_progress") == 0 ? "[~]" : "[ ]", ajson_str(s, "step", ""));
+	}
+}
+
+static void
+ask_approval(json_t *p)
+{
+	char line[16] = "", desc[300], *s;
+	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+	int allow = 0, timeout = (int)ajson_int(p, "timeout_s", 60);
+	json_t *params;
+
+	s = ajson_dumps(json_object_get(p, "request"));
+	one_line(s, 250, desc, sizeof(desc));
+	free(s);
+	fprintf(stderr, "%sapproval needed:%s %s\nallow? [y/N] (%ds) ", C_YELLOW, C_RESET, desc, timeout);
+	fflush(stderr);
+	if (poll(&pfd, 1, timeout * 1000) > 0 && fgets(line, sizeof(line), stdin))
+		allow = line[0] == 'y' || line[0] == 'Y';
+	else
+		fprintf(stderr, "\n");
+	params = json_pack("{s:O, s:O, s:b}", "run_id", json_object_get(p, "run_id"),
+	    "request_id", json_object_get(p, "request_id"), "allow", allow);
+	send_line(rpc_request_line(next_id++, "approval.respond", params));
+}
+
+static void
+set_str(char **dst, const char *s)
+{
+	free(*dst);
+	*dst = s ? strdup(s) : NULL;
+}
+
+static void
+on_event(json_t *msg, void *ud)
+{
+	struct follow *f = ud;
+	const char *method = ajson_str(msg, "method", ""), *type;
+	json_t *p = json_object_get(msg, "params"), *data;
+	char line[400], *s;
+
+	if (ajson_int(p, "run_id", 0) != f->run_id)
+		return;
+	if (strcmp(method, "approval.request") == 0) {
+		if (isatty(STDIN_FILENO) && !f->json)
+			ask_approval(p);
+		else if (f->json)
+			print_json(p);
+		return;
+	}
+	if (strcmp(method, "run.event") != 0)
+		return;
+	type = ajson_str(p, "type", "");
+	data = json_object_get(p, "data");
+	if (f->json)
+		print_json(p);
+	if (strcmp(type, "text") == 0) {
+		if (!f->json) {
+			fprintf(stderr, "%s%s", f->in_text ? "" : C_DIM, ajson_str(data, "delta", ""));
+			f->in_text = 1;
+		}
+		return;
+	}
+	if (f->in_text && !f->json) {
+		fprintf(stderr, "%s\n", C_RESET);
+		f->in_text = 0;
+	}
+	if (strcmp(type, "end") == 0) {
+		f->done = 1;
+		set_str(&f->status, ajson_str(data, "status", "failed"));
+		f->ok = strcmp(f->status, "succeeded") == 0;
+		set_str(&f->answer, ajson_str(data, "answer", NULL));
+		set_str(&f->reason, ajson_str(data, "reason", NULL));
+		set_str(&f->branch, ajson_str(data, "branch", NULL));
+		return;
+	}
+	if (f->json)
+		return;
+	if (strcmp(type, "plan") == 0) {
+		print_plan(json_object_get(data, "steps"));
+	} else if (strcmp(type, "tool_call") == 0) {
+		json_t *a = json_object_get(data, "arguments");
+
+		s = json_is_string(a) ? strdup(json_string_value(a)) : ajson_dumps(a);
+		one_line(s, 160, line, sizeof(line));
+		free(s);
+		fprintf(stderr, "%s→ %s%s %s\n", C_CYAN, ajson_str(data, "name", "?"), C_RESET, line);
+	} else if (strcmp(type, "tool_result") == 0) {
+		one_line(ajson_str(data, "summary", ajson_str(data, "output", "")), 160, line, sizeof(line));
+		fprintf(stderr, "  %s%s%s %s\n", ajson_bool(data, "ok", 0) ? C_GREEN : C_RED,
+		    ajson_bool(data, "ok", 0) ? "ok" : "error", C_RESET, line);
+	} else if (strcmp(type, "retry") == 0) {
+		fprintf(stderr, "%sretrying%s (attempt %lld in %lld ms): %s\n", C_YELLOW, C_RESET,
+		    (long long)ajson_int(data, "attempt", 0), (long long)ajson_int(data, "delay_ms", 0),
+		    ajson_str(data, "reason", ""));
+	} else if (strcmp(type, "error") == 0 || strcmp(type, "warning") == 0) {
+		fprintf(stderr, "%s%s:%s %s\n", C_RED, type, C_RESET, ajson_str(data, "message", ""));
+	} else if (strcmp(type, "approval") == 0) {
+		fprintf(stderr, "approval %s\n", ajson_bool(data, "granted", 0) ? "granted" : "denied");
+	} else if (strcmp(type, "status") == 0) {
+		const char *st = ajson_str(data, "status", "");
+
+		if (strcmp(st, "running") != 0 || ajson_str(data, "reason", NULL))
+			fprintf(stderr, "%sstatus: %s%s%s%s\n", C_DIM, st,
+			    ajson_str(data, "reason", NULL) ? " — " : "", ajson_str(data, "reason", ""), C_RESET);
+	}
+}
+
+static void
+on_sigint(int sig)
+{
+	interrupted = 1;
+}
+
+/* Follow events until the run ends; returns the exit status. */
+static int
+follow_run(struct follow *f)
+{
+	json_t *m, *p, *run;
+	int cancel_sent = 0, code;
+	const char *msg;
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigint;
+	sigaction(SIGINT, &sa, NULL);
+	while (!f->done) {
+		m = read_msg(1000);
+		if (interrupted && !cancel_sent) {
+			fprintf(stderr, "\ncancelling run %lld (Ctrl-C again to leave it running)\n",
+			    (long long)f->run_id);
+			cancel_sent = 1;
+			interrupted = 0;
+			signal(SIGINT, SIG_DFL);
+			p = json_pack("{s:I}", "id", (json_int_t)f->run_id);
+			send_line(rpc_request_line(next_id++, "run.cancel", p));
+		}
+		if (m == NULL) {
+			/* Between events: make sure the run has not ended unseen. */
+			if (!cancel_sent)
+				continue;
+			continue;
+		}
+		if (json_object_get(m, "method"))
+			on_event(m, f);
+		json_decref(m);
+	}
+	if (f->in_text && !f->json)
+		fprintf(stderr, "%s\n", C_RESET);
+	if (!f->json && f->answer && *f->answer)
+		printf("%s\n", f->answer);
+	fflush(stdout);
+	if (!f->ok && !f->json)
+		fprintf(stderr, "%srun %lld %s%s%s%s\n", C_RED, (long long)f->run_id,
+		    f->status ? f->status : "failed", f->reason ? ": " : "", f->reason ? f->reason : "", C_RESET);
+	if (f->branch && *f->branch && !f->json)
+		fprintf(stderr, "the run's work is on branch %s (agentctl undo %lld deletes it)\n",
+		    f->branch, (long long)f->run_id);
+	(void)run;
+	(void)code;
+	(void)msg;
+	return f->ok ? 0 : EXIT_FAIL;
+}
+
+static const char run_usage[] =
+    "usage: agentctl run [options] TASK...\n"
+    "\n"
+    "Start a run in a workspace and follow it: the plan, each tool call and the\n"
+    "streamed text go to stderr, the final answer to stdout. Exit 0 when the run\n"
+    "succeeded, 1 when it failed or was cancelled (the reason on stderr).\n"
+    "Ctrl-C cancels the run.\n"
+    "\n"
+    "  --workspace DIR     the repository to work in (default: the current folder)\n"
+    "  --session ID        continue a session with its history\n"
+    "  --branch[=NAME]     work on a new branch in its own worktree (default name\n"
+    "                      agentd/<run-id>); your checkout is left untouched\n"
+    "  --chore FILE|NAME   run a chore file (or .agentd/chores/NAME.json)\n"
+    "  --policy P          read-only | workspace-write (default) | full-access\n"
+    "  --network           allow the shell tool to use the network\n"
+    "  --approval MODE     never (default) | ask: ask here before going beyond the policy\n"
+    "  --max-steps N, --max-wall SECONDS, --max-tokens N   limits for this run\n"
+    "  --model NAME        model to ask for\n"
+    "  --detach            start the run and print its id without following it\n"
+    "  --json              print every event as one JSON line on stdout\n";
+
+static int
+cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "workspace", required_argument, NULL, 'w' }, { "session", required_argument, NULL, 's' },
+		{ "branch", optional_argument, NULL, 'b' }, { "chore", required_argument, NULL, 'c' },
+		{ "policy", required_argument, NULL, 'p' }, { "network", no_argument, NULL, 'n' },
+		{ "approval", required_argument, NULL, 'a' }, { "max-steps", required_argument, NULL, 'S' },
+		{ "max-wall", required_argument, NULL, 'W' }, { "max-tokens", required_argument, NULL, 'T' },
+		{ "model", required_argument, NULL, 'm' }, { "detach", no_argument, NULL, 'd' },
+		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct follow f;
+	struct agentd_error err;
+	const char *ws = ".", *chore = NULL;
+	json_t *params = json_object(), *r, *ch = NULL;
+	char *task = NULL, realws[PATH_MAX];
+	int c, detach = 0, rc, code = 0;
+	const char *msg = NULL;
+
+	memset(&f, 0, sizeof(f));
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w': ws = optarg; break;
+		case 's': json_object_set_new(params, "session_id", json_integer(parse_id(optarg, 's'))); break;
+		case 'b':
+			if (optarg)
+				ajson_set_str(params, "branch", optarg);
+			else
+				json_object_set_new(params, "branch", json_true());
+			break;
+		case 'c': chore = optarg; break;
+		case 'p': ajson_set_str(params, "policy", optarg); break;
+		case 'n': json_object_set_new(params, "network", json_true()); break;
+		case 'a': ajson_set_str(params, "approval", optarg); break;
+		case 'S': json_object_set_new(params, "max_steps", json_integer(atoll(optarg))); break;
+		case 'W': json_object_set_new(params, "max_wall_s", json_real(atof(optarg))); break;
+		case 'T': json_object_set_new(params, "max_tokens", json_integer(atoll(optarg))); break;
+		case 'm': ajson_set_str(params, "model", optarg); break;
+		case 'd': detach = 1; break;
+		case 'j': f.json = 1; break;
+		case 'h': fputs(run_usage, stdout); return 0;
+		default: fputs(run_usage, stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		task = join_args(argc - optind, argv + optind);
+		ajson_set_str(params, "task", task);
+		free(task);
+	}
+	if (realpath(ws, realws) == NULL)
+		die_usage("run: workspace '%s': %s", ws, strerror(errno));
+	if (!json_object_get(params, "session_id") || strcmp(ws, ".") != 0)
+		ajson_set_str(params, "workspace", realws);
+	if (chore) {
+		agentd_error_clear(&err);
+		if (chore_load(chore, realws, &ch, &err) != AGENTD_OK)
+			die_usage("run: chore %s: %s", chore, agentd_errmsg(&err));
+		json_object_set_new(params, "chore", ch);
+	}
+	if (!json_object_get(params, "task") && !chore)
+		die_usage("run: a TASK (or --chore) is required");
+	if (detach)
+		json_object_set_new(params, "detach", json_true());
+	r = call_ex("run.start", params, on_event, &f, &code, &msg);
+	if (r == NULL) {
+		fprintf(stderr, "agentctl: run: %s\n", msg);
+		return code == RPC_INVALID_PARAMS || code == RPC_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
+	}
+	f.run_id = ajson_int(r, "run_id", 0);
+	if (detach) {
+		if (f.json)
+			print_json(r);
+		else
+			printf("%lld\n", (long long)f.run_id);
+		json_decref(r);
+		return 0;
+	}
+	if (!f.json)
+		fprintf(stderr, "%srun %lld (session %lld)%s\n", C_DIM, (long long)f.run_id,
+		    (long long)ajson_int(r, "session_id", 0), C_RESET);
+	else
+		print_json(r);
+	json_decref(r);
+	rc = follow_run(&f);
+	free(f.answer);
+	free(f.reason);
+	free(f.status);
+	free(f.branch);
+	return rc;
+}
+
+static int
+cmd_attach(int argc, char **argv)
+{
+	struct follow f;
+	json_t *r, *ev, *e, *run;
+	size_t i;
+	int rc;
+
+	if (has_help(argc, argv) || argc < 2) {
+		puts("usage: agentctl attach RUN [--json]\n\nReplay a run's stored events, then follow it live until it ends.");
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	memset(&f, 0, sizeof(f));
+	f.run_id = parse_id(argv[1], 'r');
+	f.json = argc > 2 && strcmp(argv[2], "--json") == 0;
+	r = call("run.attach", json_pack("{s:I}", "id", (json_int_t)f.run_id));
+	ev = json_object_get(r, "events");
+	json_array_foreach(ev, i, e) {
+		json_t *n = json_pack("{s:s, s:{s:I, s:O, s:O}}", "method", "run.event", "params",
+		    "run_id", (json_int_t)f.run_id, "type", json_object_get(e, "type"), "data",
+		    json_object_get(e, "data"));
+
+		on_event(n, &f);
+		json_decref(n);
+	}
+	run = json_object_get(r, "run");
+	if (!f.done && !ajson_bool(run, "active", 0)) {
+		f.done = 1;
+		set_str(&f.status, ajson_str(run, "status", "failed"));
+		f.ok = strcmp(f.status, "succeeded") == 0;
+		set_str(&f.reason, ajson_str(run, "reason", NULL));
+	}
+	json_decref(r);
+	rc = follow_run(&f);
+	free(f.answer);
+	free(f.reason);
+	free(f.status);
+	free(f.branch);
+	return rc;
+}
+
+static int
+cmd_cancel(int argc, char **argv)
+{
+	json_t *r;
+
+	if (has_help(argc, argv) || argc != 2) {
+		puts("usage: agentctl cancel RUN\n\nCancel a run: the model request and any running tool stop at once.");
+		return argc != 2 ? EXIT_USAGE : 0;
+	}
+	r = call("run.cancel", json_pack("{s:I}", "id", (json_int_t)parse_id(argv[1], 'r')));
+	printf("run %s cancelled\n", argv[1]);
+	json_decref(r);
+	return 0;
+}
+
+/* ---- listings ---- */
+
+static void
+print_runs(json_t *runs)
+{
+	json_t *r;
+	size_t i;
+	char t[32], task[60];
+
+	printf("%-6s %-7s %-11s %-19s %-28s %s\n", "RUN", "SESSION", "STATUS", "CREATED", "WORKSPACE", "TASK");
+	json_array_foreach(runs, i, r) {
+		fmt_time(ajson_num(r, "created", 0), t, sizeof(t));
+		one_line(ajson_str(r, "task", ""), 50, task, sizeof(task));
+		printf("%-6lld %-7lld %-11s %-19s %-28s %s\n", (long long)ajson_int(r, "id", 0),
+		    (long long)ajson_int(r, "session_id", 0), ajson_str(r, "status", ""), t,
+		    ajson_str(r, "workspace", ""), task);
+	}
+}
+
+static int
+cmd_runs(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "status", required_argument, NULL, 's' }, { "session", required_argument, NULL, 'S' },
+		{ "job", required_argument, NULL, 'j' }, { "limit", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'J' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+	};
+	json_t *params = json_object(), *r;
+	int c, json = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': ajson_set_str(params, "status", optarg); break;
+		case 'S': json_object_set_new(params, "session_id", json_integer(parse_id(optarg, 's'))); break;
+		case 'j': json_object_set_new(params, "job_id", json_integer(parse_id(optarg, 'j'))); break;
+		case 'l': json_object_set_new(params, "limit", json_integer(atoi(optarg))); break;
+		case 'J': json = 1; break;
+		case 'h':
+			puts("usage: agentctl runs [--status S] [--session ID] [--job ID] [--limit N] [--json]\n\n"
+			    "List runs, newest first.");
+			return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		die_usage("runs: unexpected argument '%s'", argv[optind]);
+	r = call("run.list", params);
+	if (json)
+		print_json(json_object_get(r, "runs"));
+	else
+		print_runs(json_object_get(r, "runs"));
+	json_decref(r);
+	return 0;
+}
+
+static int
+cmd_sessions(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "workspace", required_argument, NULL, 'w' }, { "limit", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'J' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+	};
+	json_t *params = json_object(), *r, *s;
+	size_t i;
+	int c, json = 0;
+	char t[32], title[70];
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w': ajson_set_str(params, "workspace", optarg); break;
+		case 'l': json_object_set_new(params, "limit", json_integer(atoi(optarg))); break;
+		case 'J': json = 1; break;
+		case 'h':
+			puts("usage: agentctl sessions [--workspace DIR] [--limit N] [--json]\n\nList sessions, newest first.");
+			return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	r = call("session.list", params);
+	if (json) {
+		print_json(json_object_get(r, "sessions"));
+	} else {
+		printf("%-7s %-19s %-30s %s\n", "SESSION", "UPDATED", "WORKSPACE", "TITLE");
+		json_array_foreach(json_object_get(r, "sessions"), i, s) {
+			fmt_time(ajson_num(s, "updated", 0), t, sizeof(t));
+			one_line(ajson_str(s, "title", ""), 60, title, sizeof(title));
+			printf("%-7lld %-19s %-30s %s\n", (long long)ajson_int(s, "id", 0), t,
+			    ajson_str(s, "workspace", ""), title);
+		}
+	}
+	json_decref(r);
+	return 0;
+}
+
+static void
+print_messages(json_t *msgs, int64_t only_run)
+{
+	json_t *m, *tc, *c;
+	size_t i, k;
+	const char *role;
+
+	json_array_foreach(msgs, i, m) {
+		if (only_run && ajson_int(m, "run_id", 0) != only_run)
+			continue;
+		role = ajson_str(m, "role", "");
+		if (strcmp(ajson_str(m, "kind", "message"), "summary") == 0) {
+			printf("%s[summary]%s %s\n", C_DIM, C_RESET, ajson_str(m, "content", ""));
+			continue;
+		}
+		if (strcmp(role, "tool") == 0) {
+			char line[300];
+
+			one_line(ajson_str(m, "content", ""), 240, line, sizeof(line));
+			printf("  %s[tool %s]%s %s\n", C_DIM, ajson_str(m, "tool_call_id", ""), C_RESET, line);
+			continue;
+		}
+		if (ajson_str(m, "content", NULL) && *ajson_str(m, "content", ""))
+			printf("%s[%s]%s %s\n", C_BOLD, role, C_RESET, ajson_str(m, "content", ""));
+		tc = json_object_get(m, "tool_calls");
+		json_array_foreach(tc, k, c) {
+			json_t *fn = json_object_get(c, "function");
+
+			printf("%s[%s → %s]%s %s\n", C_CYAN, role, ajson_str(fn, "name", ""), C_RESET,
+			    ajson_str(fn, "arguments", ""));
+		}
+	}
+}
+
+static int
+cmd_show(int argc, char **argv)
+{
+	json_t *r, *plan, *s;
+	int json = 0, i;
+	const char *id = NULL;
+	char t1[32], t2[32];
+
+	if (has_help(argc, argv) || argc < 2) {
+		puts("usage: agentctl show ID [--json]\n\nShow a run (ID or rID: status, reason, branch, plan, transcript)\n"
+		    "or a session (sID: its runs and transcript).");
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (id == NULL)
+			id = argv[i];
+		else
+			die_usage("show: unexpected argument '%s'", argv[i]);
+	}
+	if (id && id[0] == 's') {
+		r = call("session.get", json_pack("{s:I}", "id", (json_int_t)parse_id(id, 's')));
+		if (json) {
+			print_json(r);
+		} else {
+			printf("session %lld: %s\n  workspace: %s\n", (long long)ajson_int(r, "id", 0),
+			    ajson_str(r, "title", ""), ajson_str(r, "workspace", ""));
+			print_runs(json_object_get(r, "runs"));
+			printf("\n");
+			print_messages(json_object_get(r, "messages"), 0);
+		}
+		json_decref(r);
+		return 0;
+	}
+	r = call("run.get", json_pack("{s:I}", "id", (json_int_t)parse_id(id, 'r')));
+	if (json) {
+		print_json(r);
+		json_decref(r);
+		return 0;
+	}
+	fmt_time(ajson_num(r, "started", 0), t1, sizeof(t1));
+	fmt_time(ajson_num(r, "finished", 0), t2, sizeof(t2));
+	printf("run %lld (session %lld): %s%s%s\n", (long long)ajson_int(r, "id", 0),
+	    (long long)ajson_int(r, "session_id", 0), ajson_str(r, "status", ""),
+	    ajson_str(r, "reason", NULL) ? " — " : "", ajson_str(r, "reason", ""));
+	printf("  workspace: %s\n  task:      %s\n  started:   %s\n  finished:  %s\n",
+	    ajson_str(r, "workspace", ""), ajson_str(r, "task", ""), t1, t2);
+	if (ajson_str(r, "branch", NULL))
+		printf("  branch:    %s\n", ajson_str(r, "branch", ""));
+	if (ajson_int(r, "job_id", 0))
+		printf("  schedule:  %lld\n", (long long)ajson_int(r, "job_id", 0));
+	printf("  steps: %lld, tokens: %lld prompt + %lld completion\n", (long long)ajson_int(r, "steps", 0),
+	    (long long)ajson_int(r, "prompt_tokens", 0), (long long)ajson_int(r, "completion_tokens", 0));
+	plan = json_object_get(r, "plan");
+	if (plan)
+		print_plan(json_is_array(plan) ? plan : json_object_get(plan, "steps"));
+	fflush(stderr);
+	s = call("session.get", json_pack("{s:I}", "id", ajson_int(r, "session_id", 0)));
+	printf("\n");
+	print_messages(json_object_get(s, "messages"), ajson_int(r, "id", 0));
+	json_decref(s);
+	json_decref(r);
+	return 0;
+}
+
+static int
+cmd_tools(int argc, char **argv)
+{
+	json_t *r, *t;
+	size_t i;
+	char desc[90];
+
+	if (has_help(argc, argv)) {
+		puts("usage: agentctl tools [--json]\n\nList the tools the model can call, with their JSON Schemas (--json).");
+		return 0;
+	}
+	r = call("tools.list", NULL);
+	if (argc > 1 && strcmp(argv[1], "--json") == 0) {
+		print_json(json_object_get(r, "tools"));
+	} else {
+		json_array_foreach(json_object_get(r, "tools"), i, t) {
+			one_line(ajson_str(t, "description", ""), 80, desc, sizeof(desc));
+			printf("%-14s %s\n", ajson_str(t, "name", ""), desc);
+		}
+	}
+	json_decref(r);
+	return 0;
+}
+
+static int
+cmd_tool(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "workspace", required_argument, NULL, 'w' }, { "policy", required_argument, NULL, 'p' },
+		{ "network", no_argument, NULL, 'n' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+	};
+	struct agentd_error err;
+	const char *ws = ".", *name = NULL, *args = NULL, *msg = NULL;
+	json_t *params = json_object(), *a, *r;
+	char real[PATH_MAX];
+	int c, i, code = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w': ws = optarg; break;
+		case 'p': ajson_set_str(params, "policy", optarg); break;
+		case 'n': json_object_set_new(params, "network", json_true()); break;
+		case 'h':
+			puts("usage: agentctl tool NAME [--workspace DIR] [--policy P] [--network] ['JSON-ARGS']\n\n"
+			    "Run one tool through the daemon exactly as the agent would and print its\n"
+			    "result as JSON. Exit 0 when ok, 1 when the tool reported an error, 2 on a\n"
+			    "usage or connection error.");
+			return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	for (i = optind; i < argc; i++) {
+		if (name == NULL)
+			name = argv[i];
+		else if (args == NULL)
+			args = argv[i];
+		else
+			die_usage("tool: unexpected argument '%s'", argv[i]);
+	}
+	if (name == NULL)
+		die_usage("tool: a tool NAME is required (see agentctl tools)");
+	agentd_error_clear(&err);
+	a = ajson_loads(args ? args : "{}", strlen(args ? args : "{}"), &err);
+	if (a == NULL || !json_is_object(a))
+		die_usage("tool: arguments must be a JSON object (%s)", a ? "got another JSON value" : err.msg);
+	if (realpath(ws, real) == NULL)
+		die_usage("tool: workspace '%s': %s", ws, strerror(errno));
+	ajson_set_str(params, "name", name);
+	ajson_set_str(params, "workspace", real);
+	json_object_set_new(params, "args", a);
+	r = call_ex("tools.call", params, NULL, NULL, &code, &msg);
+	if (r == NULL) {
+		fprintf(stderr, "agentctl: tool %s: %s\n", name, msg);
+		return EXIT_USAGE;
+	}
+	print_json(r);
+	c = ajson_bool(r, "ok", 0) ? 0 : EXIT_FAIL;
+	json_decref(r);
+	return c;
+}
+
+static int
+cmd_search(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "workspace", required_argument, NULL, 'w' }, { "limit", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'J' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+	};
+	json_t *params = json_object(), *r, *e;
+	size_t i;
+	int c, json = 0;
+	char *q, snip[300];
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'w': ajson_set_str(params, "workspace", optarg); break;
+		case 'l': json_object_set_new(params, "limit", json_integer(atoi(optarg))); break;
+		case 'J': json = 1; break;
+		case 'h':
+			puts("usage: agentctl search QUERY... [--workspace DIR] [--limit N] [--json]\n\n"
+			    "Full-text search over stored messages and tool outputs of all sessions.");
+			return 0;
+		default: return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc)
+		die_usage("search: a QUERY is required");
+	q = join_args(argc - optind, argv + optind);
+	ajson_set_str(params, "query", q);
+	free(q);
+	r = call("memory.search", params);
+	if (json) {
+		print_json(json_object_get(r, "results"));
+	} else {
+		json_array_foreach(json_object_get(r, "results"), i, e) {
+			one_line(ajson_str(e, "snippet", ""), 200, snip, sizeof(snip));
+			printf("session %lld run %lld [%s] %s\n", (long long)ajson_int(e, "session_id", 0),
+			    (long long)ajson_int(e, "run_id", 0), ajson_str(e, "role", ""), snip);
+		}
+		if (json_array_size(json_object_get(r, "results")) == 0)
+			fprintf(stderr, "no matches\n");
+	}
+	json_decref(r);
+	return 0;
+}
+
+static int
+cmd_audit(int argc, char **argv)
+{
+	json_t *r;
+	int ok;
+
+	if (has_help(argc, argv) || argc < 2) {
+		puts("usage: agentctl audit RUN [--json]\n\nVerify the hash chain of a run's recorded events (tool calls,\n"
+		    "arguments, policy, approvals). Exit 0 when intact, 1 when altered.");
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	r = call("run.audit", json_pack("{s:I}", "id", (json_int_t)parse_id(argv[1], 'r')));
+	ok = ajson_bool(r, "ok", 0);
+	if (argc > 2 && strcmp(argv[2], "--json") == 0)
+		print_json(r);
+	else if (ok)
+		printf("run %s: %lld events, hash chain intact\n", argv[1], (long long)ajson_int(r, "events", 0));
+	else
+		printf("run %s: record ALTERED: the hash chain breaks at event %lld\n", argv[1],
+		    (long long)ajson_int(r, "first_bad_seq", 0));
+	json_decref(r);
+	return ok ? 0 : EXIT_FAIL;
+}
+
+static int
+cmd_export(int argc, char **argv)
+{
+	const char *fmt = "markdown", *id = NULL;
+	json_t *r;
+	int i;
+
+	if (has_help(argc, argv) || argc < 2) {
+		puts("usage: agentctl export SESSION [--format markdown|jsonl]\n\nPrint a session's transcript.");
+		return argc < 2 ? EXIT_USAGE : 0;
+	}
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
+			fmt = argv[++i];
+		else if (strncmp(argv[i], "--format=", 9) == 0)
+			fmt = argv[i] + 9;
+		else if (id == NULL)
+			id = argv[i];
+		else
+			die_usage("export: unexpected argument '%s'", argv[i]);
+	}
+	r = call("session.export", json_pack("{s:I, s:s}", "id", (json_int_t)parse_id(id, 's'), "format", fmt));
+	fputs(ajson_str(r, "text", ""), stdout);
+	json_decref(r);
+	return 0;
+}
+
+static int
+cmd_rm(int argc, char **argv)
+{
+	json_t *r;
+
+	if (has_help(argc, argv) || argc != 2) {
+		puts("usage: agentctl rm SESSION\n\nDelete a session with its runs, messages and events.");
+		return argc != 2 ? EXIT_USAGE : 0;
+	}
+	r = call("session.delete", json_pack("{s:I}", "id", (json_int_t)parse_id(argv[1], 's')));
+	printf("session %s deleted\n", argv[1]);
+	json_decref(r);
+	return 0;
+}
+
+static int
+cmd_undo(int argc, char **argv)
+{
+	json_t *r;
+
+	if (has_help(argc, argv) || argc != 2) {
+		puts("usage: agentctl undo RUN\n\nDelete what a run left: its branch (for --branch runs), or, for a run\n"
+		    "that worked in place, move the branch back to where it was — refused when\n"
+		    "someone else has committed on top since.");
+		return argc != 2 ? EXIT_USAGE : 0;
+	}
+	r = call("run.undo", json_pack("{s:I}", "id", (json_int_t)parse_id(argv[1], 'r')));
+	if (strcmp(ajson_str(r, "undone", ""), "branch") == 0)
+		printf("deleted branch %s\n", ajson_str(r, "branch", ""));
+	else
+		printf("moved %s back to %s\n", ajson_str(r, "branch", ""), ajson_str(r, "to", ""));
+	json_decref(r);
+	return 0;
+}
+
+/* ---- schedules ---- */
+
+static void
+print_jobs(json_t *jobs)
+{
+	json_t *j;
+	size_t i;
+	char next[32], last[32], what[50];
+
+	printf("%-4s %-16s %-19s %-19s %-10s %-6s %s\n", "JOB", "CRON", "NEXT", "LAST", "RESULT", "STATE", "TASK");
+	json_array_foreach(jobs, i, j) {
+		fmt_time(ajson_num(j, "next_fire", 0), next, sizeof(next));
+		fmt_time(ajson_num(j, "last_fire", 0), last, sizeof(last));
+		one_line(ajson_str(j, "task", json_is_object(json_object_get(j, "chore")) ?
+		    ajson_str(json_object_get(j, "chore"), "name", "chore") : ""), 40, what, sizeof(what));
+		printf("%-4lld %-16s %-19s %-19s %-10s %-6s %s\n", (long long)ajson_int(j, "id", 0),
+		    ajson_str(j, "cron", ""), next, last, ajson_str(j, "last_status", "-"),
+		    ajson_bool(j, "paused", 0) ? "paused" : "active", what);
+	}
+}
+
+static const char sched_usage[] =
+    "usage: agentctl schedule add --cron EXPR --workspace DIR [--tz ZONE] [--branch[=NAME] | --in-place]\n"
+    "                             [--policy P] [--network] [--catchup skip|once] [--paused]\n"
+    "                             [--chore FILE | TASK...]\n"
+    "       agentctl schedule list [--json]\n"
+    "       agentctl schedule rm|pause|resume|run ID\n"
+    "\n"
+    "Scheduled runs are unattended and, by default, work on their own branch in\n"
+    "their own worktree. EXPR is 5-field cron (minute hour day month weekday) or\n"
+    "@hourly, @daily, @weekly, @monthly, @reboot.\n";
+
+static int
+cmd_schedule_add(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "cron", required_argument, NULL, 'c' }, { "workspace", required_argument, NULL, 'w' },
+		{ "tz", required_argument, NULL, 'z' }, { "branch", optional_argument, NULL, 'b' },
+		{ "in-place", no_argument, NULL, 'i' }, { "policy", required_argument, NULL, 'p' },
+		{ "network", no_argument, NULL, 'n' }, { "catchup", required_argument, NULL, 'u' },
+		{ "paused", no_argument, NULL, 'P' }, { "chore", required_argument, NULL, 'C' },
+		{ "json", no_argument, NULL, 'J' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
+	};
+	struct agentd_error err;
+	json_t *params = json_object(), *r, *ch = NULL, *v;
+	const char *ws = ".", *chore = NULL;
+	char real[PATH_MAX], *task;
+	int c, json = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': ajson_set_str(params, "cron", optarg); break;
+		case 'w': ws = optarg; break;
+		case 'z': ajson_set_str(params, "tz", optarg); break;
+		case 'b':
+			if (optarg)
+				ajson_set_str(params, "branch", optarg);
+			else
+				json_object_set_new(params, "branch", json_true());
+			break;
+		case 'i': json_object_set_new(params, "branch", json_false()); break;
+		case 'p': ajson_set_str(params, "policy", optarg); break;
+		case 'n': json_object_set_new(params, "network", json_true()); break;
+		case 'u': ajson_set_str(params, "catchup", optarg); break;
+		case 'P': json_object_set_new(params, "paused", json_true()); break;
+		case 'C': chore = optarg; break;
+		case 'J': json = 1; break;
+		case 'h': fputs(sched_usage, stdout); return 0;
+		default: fputs(sched_usage, stderr); return EXIT_USAGE;
+		}
+	}
+	if (realpath(ws, real) == NULL)
+		die_usage("schedule add: workspace '%s': %s", ws, strerror(errno));
+	ajson_set_str(params, "workspace", real);
+	if (chore) {
+		agentd_error_clear(&err);
+		if (chore_load(chore, real, &ch, &err) != AGENTD_OK)
+			die_usage("schedule add: chore %s: %s", chore, agentd_errmsg(&err));
+		json_object_set_new(params, "chore", ch);
+		if (!json_object_get(params, "cron") && (v = json_object_get(ch, "schedule")))
+			json_object_set(params, "cron", v);
+	}
+	if (optind < argc) {
+		task = join_args(argc - optind, argv + optind);
+		ajson_set_str(params, "task", task);
+		free(task);
+	}
+	if (!json_object_get(params, "cron"))
+		die_usage("schedule add: --cron EXPR is required");
+	if (!json_object_get(params, "task") && !chore)
+		die_usage("schedule add: a TASK or --chore is required");
+	r = call("schedule.add", params);
+	if (json) {
+		print_json(r);
+	} else {
+		char next[32];
+
+		fmt_time(ajson_num(r, "next_fire", 0), next, sizeof(next));
+		printf("schedule %lld added: '%s', next run %s\n", (long long)ajson_int(r, "id", 0),
+		    ajson_str(r, "cron", ""), next);
+	}
+	json_decref(r);
+	return 0;
+}
+
+static int
+cmd_schedule(int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : NULL;
+	const char *method = NULL;
+	json_t *r;
+
+	if (sub == NULL || strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0) {
+		fputs(sched_usage, sub ? stdout : stderr);
+		return sub ? 0 : EXIT_USAGE;
+	}
+	if (strcmp(sub, "add") == 0)
+		return cmd_schedule_add(argc - 1, argv + 1);
+	if (strcmp(sub, "list") == 0 || strcmp(sub, "ls") == 0) {
+		if (has_help(argc - 1, argv + 1)) {
+			fputs(sched_usage, stdout);
+			return 0;
+		}
+		r = call("schedule.list", NULL);
+		if (argc > 2 && strcmp(argv[2], "--json") == 0)
+			print_json(json_object_get(r, "jobs"));
+		else
+			print_jobs(json_object_get(r, "jobs"));
+		json_decref(r);
+		return 0;
+	}
+	if (strcmp(sub, "rm") == 0)
+		method = "schedule.rm";
+	else if (strcmp(sub, "pause") == 0)
+		method = "schedule.pause";
+	else if (strcmp(sub, "resume") == 0)
+		method = "schedule.resume";
+	else if (strcmp(sub, "run") == 0)
+		method = "schedule.run";
+	else
+		die_usage("schedule: unknown sub-command '%s'", sub);
+	if (argc != 3 || has_help(argc - 1, argv + 1)) {
+		fputs(sched_usage, argc != 3 ? stderr : stdout);
+		return argc != 3 ? EXIT_USAGE : 0;
+	}
+	r = call(method, json_pack("{s:I}", "id", (json_int_t)parse_id(argv[2], 'j')));
+	if (strcmp(sub, "run") == 0)
+		printf("%lld\n", (long long)ajson_int(r, "run_id", 0));
+	else
+		printf("schedule %s: %s\n", argv[2], strcmp(sub, "rm") == 0 ? "deleted" : sub);
+	json_decref(r);
+	return 0;
+}
+
+/* ---- main ---- */
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "status", cmd_status, "is agentd running? version, socket, model server" },
+	{ "run", cmd_run, "run a task in a workspace and follow it" },
+	{ "attach", cmd_attach, "follow a run that is already going" },
+	{ "cancel", cmd_cancel, "cancel a run" },
+	{ "runs", cmd_runs, "list runs" },
+	{ "sessions", cmd_sessions, "list sessions" },
+	{ "show", cmd_show, "show a run (ID) or a session (sID)" },
+	{ "tools", cmd_tools, "list the tools the model can call" },
+	{ "tool", cmd_tool, "run one tool by hand, as the agent would" },
+	{ "search", cmd_search, "search earlier sessions" },
+	{ "audit", cmd_audit, "verify that a run's record was not altered" },
+	{ "export", cmd_export, "print a session as markdown or JSON lines" },
+	{ "rm", cmd_rm, "delete a session" },
+	{ "undo", cmd_undo, "delete what a run left in the repository" },
+	{ "schedule", cmd_schedule, "add, list, pause, resume, run or remove scheduled jobs" },
+	{ "sandbox", NULL, "run a command locally under the shell tool's sandbox" },
+	{ NULL, NULL, NULL }
+};
+
+static void
+main_usage(FILE *f)
+{
+	const struct command *c;
+
+	fprintf(f, "usage: agentctl [--socket PATH] COMMAND [ARGS...]\n\n"
+	    "Drive agentd, the local-model coding agent daemon, over its Unix socket\n"
+	    "(default $AGENTD_SOCKET, else $XDG_RUNTIME_DIR/agentd.sock).\n\ncommands:\n");
+	for (c = commands; c->name; c++)
+		fprintf(f, "  %-9s %s\n", c->name, c->summary);
+	fprintf(f, "\n'agentctl COMMAND --help' describes each. Listings take --json.\n"
+	    "Exit status: 0 ok, 1 the operation failed, 2 usage or connection error.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct command *c;
+	const char *nc = getenv("NO_COLOR");
+	int i = 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	rpc_default_socket(sock_path, sizeof(sock_path));
+	use_color = isatty(STDERR_FILENO) && (nc == NULL || *nc == '\0') &&
+	    !(getenv("TERM") && strcmp(getenv("TERM"), "dumb") == 0);
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
+			snprintf(sock_path, sizeof(sock_path), "%s", argv[i + 1]);
+			i += 2;
+		} else if (strncmp(argv[i], "--socket=", 9) == 0) {
+			snprintf(sock_path, sizeof(sock_path), "%s", argv[i] + 9);
+			i++;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			main_usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("agentctl %s\n", PACKAGE_VERSION);
+			return 0;
+		} else {
+			fprintf(stderr, "agentctl: unknown option '%s'\n", argv[i]);
+			main_usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		main_usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[i], "help") == 0) {
+		main_usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[i], "sandbox") == 0)
+		return ctl_sandbox_main(argc - i, argv + i);
+	for (c = commands; c->name; c++)
+		if (c->fn && strcmp(c->name, argv[i]) == 0)
+			return c->fn(argc - i, argv + i);
+	fprintf(stderr, "agentctl: unknown command '%s'\n", argv[i]);
+	main_usage(stderr);
+	return EXIT_USAGE;
+}

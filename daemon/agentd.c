@@ -1,0 +1,242 @@
+/*
+ * agentd.c — the daemon's entry point: flags, configuration, the journal,
+ * the socket server, the run manager and the scheduler, then the loop.
+ *
+ * Runs in the foreground (no double fork), logs to stderr, tells systemd it
+ * is ready when NOTIFY_SOCKET is set, stops gracefully on SIGTERM/SIGINT
+ * (runs stopped and recorded, socket removed) and reloads on SIGHUP.
+ */
+#include "daemon/server.h"
+#include "daemon/runner.h"
+#include "daemon/sched.h"
+#include "daemon/log.h"
+#include "agent/llm.h"
+#include "common/json.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+int agentd_start_job_run(struct agentd *d, json_t *job, int64_t slot, int64_t *run_id,
+    struct agentd_error *err);
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: agentd [options]\n"
+	    "\n"
+	    "Run the agentd daemon in the foreground. Clients talk to it with agentctl.\n"
+	    "\n"
+	    "  --socket PATH      Unix socket to serve (default $AGENTD_SOCKET, else\n"
+	    "                     $XDG_RUNTIME_DIR/agentd.sock)\n"
+	    "  --state-dir DIR    where the journal lives (default $XDG_STATE_HOME/agentd,\n"
+	    "                     else ~/.local/state/agentd)\n"
+	    "  --config FILE      JSON configuration file (see docs/configuration.md)\n"
+	    "  --llm-url URL      model server base URL, e.g. http://127.0.0.1:8080/v1\n"
+	    "                     (default $AGENTD_LLM_URL, else http://127.0.0.1:8080/v1)\n"
+	    "  --model NAME       model name sent to the server (default $AGENTD_MODEL)\n"
+	    "  --no-stream        ask the model server for whole replies, not streams\n"
+	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
+	    "  --version          print the version and exit\n"
+	    "  -h, --help         this text\n"
+	    "\n"
+	    "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads the configuration.\n");
+}
+
+static int
+mkdir_p(const char *path, mode_t mode)
+{
+	char buf[PATH_MAX], *p;
+
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+		return -1;
+	for (p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) != 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) != 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static void
+notify_ready(void)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sa;
+	int fd;
+	socklen_t len;
+
+	if (path == NULL || (*path != '/' && *path != '@') || strlen(path) >= sizeof(sa.sun_path))
+		return;
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	if (sendto(fd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0)
+		log_debug("sd_notify: %s", strerror(errno));
+	close(fd);
+}
+
+/* ---- scheduler callbacks ---- */
+
+static time_t
+sched_now(void *ud)
+{
+	return time(NULL);
+}
+
+static int
+sched_start_run(void *ud, json_t *job, int64_t slot, int64_t *run_id, struct agentd_error *err)
+{
+	return agentd_start_job_run(ud, job, slot, run_id, err);
+}
+
+static int
+sched_active(void *ud, int64_t run_id)
+{
+	struct agentd *d = ud;
+
+	return runner_active(d->runner, run_id);
+}
+
+static void
+sched_warn(void *ud, int64_t job_id, const char *msg)
+{
+	log_warn("schedule %lld: %s", (long long)job_id, msg);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "state-dir", required_argument, NULL, 'd' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "llm-url", required_argument, NULL, 'u' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "no-stream", no_argument, NULL, 'S' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct agentd d;
+	struct agentd_error err;
+	struct sched_ops ops;
+	sigset_t mask;
+	char path[PATH_MAX];
+	int c, rc, status = 1;
+
+	memset(&d, 0, sizeof(d));
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': d.flags.socket_path = optarg; break;
+		case 'd': d.flags.state_dir = optarg; break;
+		case 'c': d.flags.config_file = optarg; break;
+		case 'u': d.flags.llm_url = optarg; break;
+		case 'm': d.flags.model = optarg; break;
+		case 'l': d.flags.log_level = optarg; break;
+		case 'S': d.flags.no_stream = 1; break;
+		case 'V': printf("agentd %s\n", PACKAGE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "agentd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	agentd_error_clear(&err);
+	if (config_load(&d.flags, &d.cfg, &err) != AGENTD_OK) {
+		fprintf(stderr, "agentd: %s\n", agentd_errmsg(&err));
+		return 2;
+	}
+	log_set_level(d.cfg.log_level);
+
+	/* Signals arrive through the server's signalfd; threads inherit the mask. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	llm_global_init();
+
+	if (mkdir_p(d.cfg.state_dir, 0700) != 0) {
+		log_error("cannot create the state dir %s: %s", d.cfg.state_dir, strerror(errno));
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/agentd.db", d.cfg.state_dir);
+	d.db_path = strdup(path);
+	/* The socket's folder may not exist yet (e.g. /tmp/agentd-UID). */
+	snprintf(path, sizeof(path), "%s", d.cfg.socket_path);
+	if (strrchr(path, '/') && strrchr(path, '/') != path) {
+		*strrchr(path, '/') = '\0';
+		if (mkdir_p(path, 0700) != 0)
+			log_warn("cannot create %s: %s", path, strerror(errno));
+	}
+	if (server_new(&d, d.cfg.socket_path, d.cfg.max_line, &d.srv, &err) != AGENTD_OK) {
+		log_error("%s", agentd_errmsg(&err));
+		goto out;
+	}
+	if (memory_open(d.db_path, &d.mem, &err) != AGENTD_OK) {
+		log_error("journal %s: %s", d.db_path, agentd_errmsg(&err));
+		goto out;
+	}
+	if (runner_new(&d, &d.runner) != AGENTD_OK) {
+		log_error("out of memory");
+		goto out;
+	}
+	d.started = ajson_now();
+	if (runner_recover(d.runner, &err) != AGENTD_OK)
+		log_error("recovering runs: %s", agentd_errmsg(&err));
+	memset(&ops, 0, sizeof(ops));
+	ops.now = sched_now;
+	ops.start_run = sched_start_run;
+	ops.run_active = sched_active;
+	ops.warn = sched_warn;
+	ops.ud = &d;
+	rc = sched_new(d.mem, &ops, d.cfg.max_concurrent_runs, &d.sched, &err);
+	if (rc != AGENTD_OK)
+		log_error("scheduler disabled: %s", agentd_errmsg(&err));
+	else if (sched_start(d.sched, &err) != AGENTD_OK)
+		log_error("scheduler start: %s", agentd_errmsg(&err));
+	log_info("agentd %s serving %s (journal %s, model server %s)", PACKAGE_VERSION,
+	    d.cfg.socket_path, d.db_path, d.cfg.agent.llm.n_endpoints ?
+	    d.cfg.agent.llm.endpoints[0].url : "none");
+	notify_ready();
+	server_run(d.srv);
+	d.stopping = 1;
+	status = 0;
+out:
+	runner_free(d.runner);	/* stops runs and records them */
+	sched_free(d.sched);
+	memory_close(d.mem);
+	server_free(d.srv);	/* removes the socket */
+	config_free(&d.cfg);
+	free(d.db_path);
+	if (status == 0)
+		log_info("stopped");
+	return status;
+}

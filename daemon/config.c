@@ -1,0 +1,342 @@
+/*
+ * config.c — build agentd's configuration from defaults, the JSON config
+ * file, the environment and the command line (in that order of precedence,
+ * last wins).
+ */
+#include "daemon/config.h"
+#include "daemon/log.h"
+#include "daemon/rpc.h"
+#include "common/json.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int
+set_str(char **dst, const char *v)
+{
+	char *n = v ? strdup(v) : NULL;
+
+	if (v && n == NULL)
+		return AGENTD_ENOMEM;
+	free(*dst);
+	*dst = n;
+	return AGENTD_OK;
+}
+
+static void
+defaults(struct config *c)
+{
+	char buf[PATH_MAX];
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+
+	memset(c, 0, sizeof(*c));
+	rpc_default_socket(buf, sizeof(buf));
+	c->socket_path = strdup(buf);
+	if (xdg && *xdg)
+		snprintf(buf, sizeof(buf), "%s/agentd", xdg);
+	else if (home && *home)
+		snprintf(buf, sizeof(buf), "%s/.local/state/agentd", home);
+	else
+		snprintf(buf, sizeof(buf), "/var/lib/agentd");
+	c->state_dir = strdup(buf);
+	c->log_level = LOG_LVL_INFO;
+	c->max_line = RPC_DEFAULT_MAX_LINE;
+	c->max_concurrent_runs = 2;
+	agent_config_init(&c->agent);
+}
+
+/* One endpoint from a string or {url, model, api_key}. */
+static int
+add_endpoint(struct config *c, json_t *v, const char *model, const char *key,
+    struct agentd_error *err)
+{
+	if (json_is_string(v))
+		return llm_config_add_endpoint(&c->agent.llm, json_string_value(v), model, key);
+	if (json_is_object(v) && json_is_string(json_object_get(v, "url")))
+		return llm_config_add_endpoint(&c->agent.llm, ajson_str(v, "url", NULL),
+		    ajson_str(v, "model", model), ajson_str(v, "api_key", key));
+	return agentd_seterr(err, AGENTD_EINVAL,
+	    "'llm_url' entries must be URLs or objects {\"url\",\"model\"?,\"api_key\"?}");
+}
+
+struct key_spec {
+	const char *name;
+	json_type type;		/* JSON_STRING, JSON_INTEGER, JSON_TRUE (bool), JSON_OBJECT, JSON_REAL (number), JSON_NULL (any) */
+};
+
+static const struct key_spec known_keys[] = {
+	{ "socket", JSON_STRING }, { "state_dir", JSON_STRING }, { "log_level", JSON_STRING },
+	{ "llm_url", JSON_NULL }, { "model", JSON_STRING }, { "api_key", JSON_STRING },
+	{ "stream", JSON_TRUE }, { "context_window", JSON_INTEGER },
+	{ "max_steps", JSON_INTEGER }, { "max_wall_s", JSON_REAL }, { "max_tokens", JSON_INTEGER },
+	{ "tool_output_cap", JSON_INTEGER }, { "repeat_fail_limit", JSON_INTEGER },
+	{ "resume", JSON_TRUE }, { "policy", JSON_STRING }, { "network", JSON_TRUE },
+	{ "git_writable", JSON_TRUE }, { "approval", JSON_STRING },
+	{ "approval_timeout_s", JSON_INTEGER }, { "system_prompt_file", JSON_STRING },
+	{ "max_line_bytes", JSON_INTEGER }, { "max_concurrent_runs", JSON_INTEGER },
+	{ "retention", JSON_OBJECT }, { "author", JSON_OBJECT }, { "llm", JSON_OBJECT },
+	{ NULL, JSON_NULL }
+};
+
+static int
+check_keys(const char *file, json_t *root, struct agentd_error *err)
+{
+	const struct key_spec *k;
+	const char *key;
+	json_t *v;
+	int ok;
+
+	json_object_foreach(root, key, v) {
+		for (k = known_keys; k->name; k++)
+			if (strcmp(k->name, key) == 0)
+				break;
+		if (k->name == NULL)
+			return agentd_seterr(err, AGENTD_EINVAL, "%s: unknown key '%s'", file, key);
+		switch (k->type) {
+		case JSON_STRING: ok = json_is_string(v); break;
+		case JSON_INTEGER: ok = json_is_integer(v); break;
+		case JSON_TRUE: ok = json_is_boolean(v); break;
+		case JSON_OBJECT: ok = json_is_object(v); break;
+		case JSON_REAL: ok = json_is_number(v); break;
+		default: ok = 1; break;
+		}
+		if (!ok)
+			return agentd_seterr(err, AGENTD_EINVAL, "%s: key '%s' has the wrong type (%s expected)",
+			    file, key, k->type == JSON_STRING ? "a string" : k->type == JSON_INTEGER ?
+			    "an integer" : k->type == JSON_TRUE ? "a boolean" : k->type == JSON_OBJECT ?
+			    "an object" : "a number");
+	}
+	return AGENTD_OK;
+}
+
+static int
+apply_file(struct config *c, const char *file, struct agentd_error *err)
+{
+	json_error_t jerr;
+	json_t *root, *v, *o;
+	const char *model, *key;
+	size_t i;
+	int rc, lvl;
+	enum sandbox_policy pol;
+
+	root = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		if (jerr.line <= 0)
+			return agentd_seterr(err, AGENTD_EINVAL, "%s: %s", file, jerr.text);
+		return agentd_seterr(err, AGENTD_EINVAL, "%s:%d:%d: %s", file, jerr.line,
+		    jerr.column, jerr.text);
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return agentd_seterr(err, AGENTD_EINVAL, "%s: the configuration must be a JSON object", file);
+	}
+	rc = check_keys(file, root, err);
+	if (rc != AGENTD_OK)
+		goto out;
+	rc = AGENTD_ENOMEM;
+	if ((v = json_object_get(root, "socket")) && set_str(&c->socket_path, json_string_value(v)))
+		goto out;
+	if ((v = json_object_get(root, "state_dir")) && set_str(&c->state_dir, json_string_value(v)))
+		goto out;
+	if ((v = json_object_get(root, "log_level"))) {
+		lvl = log_parse_level(json_string_value(v));
+		if (lvl < 0) {
+			rc = agentd_seterr(err, AGENTD_EINVAL, "%s: log_level must be error, warn, info or debug", file);
+			goto out;
+		}
+		c->log_level = lvl;
+	}
+	model = ajson_str(root, "model", NULL);
+	key = ajson_str(root, "api_key", NULL);
+	if ((v = json_object_get(root, "llm_url"))) {
+		llm_config_free(&c->agent.llm);
+		if (json_is_array(v)) {
+			json_array_foreach(v, i, o) {
+				rc = add_endpoint(c, o, model, key, err);
+				if (rc != AGENTD_OK)
+					goto out;
+			}
+		} else {
+			rc = add_endpoint(c, v, model, key, err);
+			if (rc != AGENTD_OK)
+				goto out;
+		}
+	} else if (model || key) {
+		for (i = 0; i < (size_t)c->agent.llm.n_endpoints; i++) {
+			if (model && set_str(&c->agent.llm.endpoints[i].model, model))
+				goto out;
+			if (key && set_str(&c->agent.llm.endpoints[i].api_key, key))
+				goto out;
+		}
+	}
+	c->agent.llm.stream = ajson_bool(root, "stream", c->agent.llm.stream);
+	c->agent.context_window = (int)ajson_int(root, "context_window", c->agent.context_window);
+	c->agent.max_steps = (int)ajson_int(root, "max_steps", c->agent.max_steps);
+	c->agent.max_wall_s = ajson_num(root, "max_wall_s", c->agent.max_wall_s);
+	c->agent.max_tokens = ajson_int(root, "max_tokens", c->agent.max_tokens);
+	c->agent.tool_output_cap = (size_t)ajson_int(root, "tool_output_cap", (json_int_t)c->agent.tool_output_cap);
+	c->agent.repeat_fail_limit = (int)ajson_int(root, "repeat_fail_limit", c->agent.repeat_fail_limit);
+	c->agent.resume = ajson_bool(root, "resume", c->agent.resume);
+	c->agent.network = ajson_bool(root, "network", c->agent.network);
+	c->agent.git_writable = ajson_bool(root, "git_writable", c->agent.git_writable);
+	c->agent.approval_timeout_s = (int)ajson_int(root, "approval_timeout_s", c->agent.approval_timeout_s);
+	c->max_line = (size_t)ajson_int(root, "max_line_bytes", (json_int_t)c->max_line);
+	c->max_concurrent_runs = (int)ajson_int(root, "max_concurrent_runs", c->max_concurrent_runs);
+	if ((v = json_object_get(root, "policy"))) {
+		if (sandbox_policy_parse(json_string_value(v), &pol) != AGENTD_OK) {
+			rc = agentd_seterr(err, AGENTD_EINVAL,
+			    "%s: policy must be read-only, workspace-write or full-access", file);
+			goto out;
+		}
+		c->agent.policy = pol;
+	}
+	if ((v = json_object_get(root, "approval"))) {
+		if (strcmp(json_string_value(v), "never") != 0 && strcmp(json_string_value(v), "ask") != 0) {
+			rc = agentd_seterr(err, AGENTD_EINVAL, "%s: approval must be \"never\" or \"ask\"", file);
+			goto out;
+		}
+		if (set_str(&c->approval, json_string_value(v)))
+			goto out;
+	}
+	if ((v = json_object_get(root, "system_prompt_file")) &&
+	    set_str(&c->system_prompt_file, json_string_value(v)))
+		goto out;
+	if ((o = json_object_get(root, "retention"))) {
+		c->retention_max_age_s = ajson_num(o, "max_age_days", 0) * 86400.0;
+		c->retention_max_count = (int)ajson_int(o, "max_count", 0);
+	}
+	if ((o = json_object_get(root, "author"))) {
+		if (set_str(&c->author_name, ajson_str(o, "name", NULL)) ||
+		    set_str(&c->author_email, ajson_str(o, "email", NULL)))
+			goto out;
+	}
+	if ((o = json_object_get(root, "llm"))) {
+		c->agent.llm.connect_timeout_ms = (long)ajson_int(o, "connect_timeout_ms", c->agent.llm.connect_timeout_ms);
+		c->agent.llm.idle_timeout_ms = (long)ajson_int(o, "idle_timeout_ms", c->agent.llm.idle_timeout_ms);
+		c->agent.llm.max_retries = (int)ajson_int(o, "max_retries", c->agent.llm.max_retries);
+		c->agent.llm.backoff_base_ms = (long)ajson_int(o, "backoff_base_ms", c->agent.llm.backoff_base_ms);
+		c->agent.llm.backoff_max_ms = (long)ajson_int(o, "backoff_max_ms", c->agent.llm.backoff_max_ms);
+		c->agent.llm.temperature = ajson_num(o, "temperature", c->agent.llm.temperature);
+		c->agent.llm.max_tokens = (int)ajson_int(o, "max_tokens", c->agent.llm.max_tokens);
+	}
+	if (c->max_line < 1024 || c->max_concurrent_runs < 1 || c->agent.max_steps < 1) {
+		rc = agentd_seterr(err, AGENTD_EINVAL,
+		    "%s: max_line_bytes must be >= 1024, max_concurrent_runs and max_steps >= 1", file);
+		goto out;
+	}
+	rc = AGENTD_OK;
+out:
+	json_decref(root);
+	return rc;
+}
+
+int
+config_load(const struct config_flags *f, struct config *out, struct agentd_error *err)
+{
+	struct config c;
+	const char *env_url = getenv("AGENTD_LLM_URL"), *env_model = getenv("AGENTD_MODEL");
+	const char *env_key = getenv("AGENTD_API_KEY"), *env_sock = getenv("AGENTD_SOCKET");
+	const char *url, *model;
+	int rc, i, lvl;
+
+	defaults(&c);
+	if (c.socket_path == NULL || c.state_dir == NULL) {
+		config_free(&c);
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
+	if (f->config_file) {
+		rc = set_str(&c.config_file, f->config_file);
+		if (rc == AGENTD_OK)
+			rc = apply_file(&c, f->config_file, err);
+		if (rc != AGENTD_OK) {
+			config_free(&c);
+			return rc;
+		}
+	}
+	/* Environment, then flags. */
+	if (env_sock && *env_sock && set_str(&c.socket_path, env_sock))
+		goto nomem;
+	url = f->llm_url ? f->llm_url : (env_url && *env_url ? env_url : NULL);
+	model = f->model ? f->model : (env_model && *env_model ? env_model : NULL);
+	if (url) {
+		llm_config_free(&c.agent.llm);
+		if (llm_config_add_endpoint(&c.agent.llm, url, model, NULL) != AGENTD_OK)
+			goto nomem;
+	}
+	if (c.agent.llm.n_endpoints == 0 &&
+	    llm_config_add_endpoint(&c.agent.llm, "http://127.0.0.1:8080/v1", model, NULL) != AGENTD_OK)
+		goto nomem;
+	for (i = 0; i < c.agent.llm.n_endpoints; i++) {
+		if (model && set_str(&c.agent.llm.endpoints[i].model, model))
+			goto nomem;
+		if (env_key && *env_key && c.agent.llm.endpoints[i].api_key == NULL &&
+		    set_str(&c.agent.llm.endpoints[i].api_key, env_key))
+			goto nomem;
+	}
+	if (f->socket_path && set_str(&c.socket_path, f->socket_path))
+		goto nomem;
+	if (f->state_dir && set_str(&c.state_dir, f->state_dir))
+		goto nomem;
+	if (f->log_level) {
+		lvl = log_parse_level(f->log_level);
+		if (lvl < 0) {
+			config_free(&c);
+			return agentd_seterr(err, AGENTD_EINVAL,
+			    "--log-level must be error, warn, info or debug (got '%s')", f->log_level);
+		}
+		c.log_level = lvl;
+	}
+	if (f->no_stream)
+		c.agent.llm.stream = 0;
+	c.agent.state_dir = c.state_dir;
+	c.agent.system_prompt_file = c.system_prompt_file;
+	c.agent.approval = c.approval ? c.approval : "never";
+	c.agent.author_name = c.author_name;
+	c.agent.author_email = c.author_email;
+	*out = c;
+	return AGENTD_OK;
+nomem:
+	config_free(&c);
+	return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+}
+
+void
+config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	free(c->config_file);
+	free(c->socket_path);
+	free(c->state_dir);
+	free(c->system_prompt_file);
+	free(c->approval);
+	free(c->author_name);
+	free(c->author_email);
+	llm_config_free(&c->agent.llm);
+	memset(c, 0, sizeof(*c));
+}
+
+json_t *
+config_summary(const struct config *c)
+{
+	json_t *eps = json_array(), *o;
+	int i;
+
+	for (i = 0; i < c->agent.llm.n_endpoints; i++) {
+		o = json_object();
+		ajson_set_str(o, "url", c->agent.llm.endpoints[i].url);
+		ajson_set_str(o, "model", c->agent.llm.endpoints[i].model);
+		ajson_set_bool(o, "api_key", c->agent.llm.endpoints[i].api_key != NULL);
+		json_array_append_new(eps, o);
+	}
+	return json_pack("{s:s?, s:s, s:s, s:o, s:b, s:i, s:i, s:f, s:I, s:s, s:b, s:s, s:b}",
+	    "config_file", c->config_file, "socket", c->socket_path, "state_dir", c->state_dir,
+	    "endpoints", eps, "stream", c->agent.llm.stream,
+	    "context_window", c->agent.context_window, "max_steps", c->agent.max_steps,
+	    "max_wall_s", c->agent.max_wall_s, "max_tokens", (json_int_t)c->agent.max_tokens,
+	    "policy", sandbox_policy_name(c->agent.policy), "network", c->agent.network,
+	    "approval", c->agent.approval ? c->agent.approval : "never", "resume", c->agent.resume);
+}

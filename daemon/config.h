@@ -1,0 +1,48 @@
+/*
+ * config.h — agentd's settings: defaults, then the JSON config file, then
+ * the environment (AGENTD_SOCKET, AGENTD_LLM_URL, AGENTD_MODEL,
+ * AGENTD_API_KEY), then command-line flags. Every flag is also a config key.
+ * SIGHUP re-reads the file (the socket and state dir keep their values).
+ */
+#ifndef AGENTD_CONFIG_H
+#define AGENTD_CONFIG_H
+
+#include <jansson.h>
+#include "common/error.h"
+#include "agent/agent.h"
+
+struct config {
+	char *config_file;	/* NULL when none */
+	char *socket_path;
+	char *state_dir;
+	int log_level;
+	size_t max_line;	/* request line cap */
+	int max_concurrent_runs;	/* scheduled runs at once */
+	double retention_max_age_s;	/* 0 = keep */
+	int retention_max_count;	/* 0 = keep */
+	struct agent_config agent;	/* loop settings; agent.llm owns its strings */
+	/* Strings the agent config borrows. */
+	char *system_prompt_file;
+	char *approval;
+	char *author_name;
+	char *author_email;
+};
+
+/* Command-line values (NULL/-1 = not given). */
+struct config_flags {
+	const char *config_file;
+	const char *socket_path;
+	const char *state_dir;
+	const char *log_level;
+	const char *llm_url;
+	const char *model;
+	int no_stream;
+};
+
+/* Build the whole configuration. Errors name the file, line and column. */
+int config_load(const struct config_flags *flags, struct config *out, struct agentd_error *err);
+void config_free(struct config *c);
+/* A JSON summary for daemon.status (no secrets). New reference. */
+json_t *config_summary(const struct config *c);
+
+#endif

@@ -1,0 +1,946 @@
+/*
+ * methods.c — agentd's JSON-RPC methods (docs/protocol.md), one table.
+ *
+ * Handlers run on the main thread: they validate, touch the journal
+ * through the main thread's connection, and hand long work (runs, tool
+ * calls) to runner.c. Nothing here blocks on the model or a child process.
+ */
+#include "daemon/server.h"
+#include "daemon/runner.h"
+#include "daemon/sched.h"
+#include "daemon/chore.h"
+#include "daemon/log.h"
+#include "tools/tools.h"
+#include "common/buf.h"
+#include "common/json.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define D(ctx) ((struct agentd *)(ctx))
+
+static const char *const final_states[] = { "succeeded", "failed", "cancelled", "interrupted", NULL };
+
+static int
+is_final(const char *status)
+{
+	int i;
+
+	for (i = 0; final_states[i]; i++)
+		if (strcmp(status, final_states[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Map a module error to a JSON-RPC failure. */
+static enum rpc_status
+fail_err(struct rpc_call *call, int rc, const struct agentd_error *err)
+{
+	int code;
+
+	switch (rc) {
+	case AGENTD_ENOTFOUND: code = RPC_NOT_FOUND; break;
+	case AGENTD_EINVAL: code = RPC_INVALID_PARAMS; break;
+	case AGENTD_ENOTIMPL: code = RPC_NOT_IMPLEMENTED; break;
+	case AGENTD_EBUSY: case AGENTD_EEXIST: code = RPC_BUSY; break;
+	case AGENTD_EDENIED: code = RPC_DENIED; break;
+	case AGENTD_EDB: case AGENTD_EIO: case AGENTD_ENOSPC: case AGENTD_ECORRUPT:
+		code = RPC_UNAVAILABLE; break;
+	default: code = RPC_INTERNAL_ERROR; break;
+	}
+	return rpc_fail(call, code, "%s", agentd_errmsg(err));
+}
+
+/* ---- daemon.status ---- */
+
+static enum rpc_status
+m_status(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+
+	call->result = json_pack("{s:s, s:i, s:f, s:s, s:s, s:s, s:i, s:i, s:o}",
+	    "version", PACKAGE_VERSION, "pid", (int)getpid(), "uptime_s", ajson_now() - d->started,
+	    "socket", d->cfg.socket_path, "state_dir", d->cfg.state_dir, "database", d->db_path,
+	    "runs_active", runner_count(d->runner), "clients", server_conn_count(d->srv),
+	    "config", config_summary(&d->cfg));
+	return RPC_DONE;
+}
+
+/* ---- starting runs (shared by run.start and the scheduler) ---- */
+
+static int
+valid_branch_name(const char *b)
+{
+	const char *p;
+
+	if (*b == '\0')
+		return 1;	/* default name */
+	if (*b == '-' || *b == '/' || strstr(b, "..") || strstr(b, "//") || strstr(b, "@{") ||
+	    b[strlen(b) - 1] == '/' || b[strlen(b) - 1] == '.' || strlen(b) > 200)
+		return 0;
+	for (p = b; *p; p++)
+		if ((unsigned char)*p <= ' ' || strchr("~^:?*[\\\x7f", *p))
+			return 0;
+	return 1;
+}
+
+static const char *const option_keys[] = {
+	"policy", "network", "approval", "max_steps", "max_wall_s", "max_tokens", "model",
+	"tools", "stream", "unattended", "context_window", NULL
+};
+
+/*
+ * Create (or continue) a session and a run from a spec
+ * {workspace, task, session_id?, branch?, chore?, options…} and start it.
+ */
+static int
+start_run(struct agentd *d, json_t *spec, int64_t job_id, int64_t *run_id,
+    int64_t *session_id, struct agentd_error *err)
+{
+	char ws[PATH_MAX], title[81];
+	struct memory_run_spec rs;
+	const char *task = ajson_str(spec, "task", NULL), *wsarg = ajson_str(spec, "workspace", NULL);
+	const char *branch = NULL, *pol;
+	json_t *options = NULL, *v, *session = NULL, *chore = json_object_get(spec, "chore");
+	enum sandbox_policy p;
+	int64_t sid = ajson_int(spec, "session_id", 0), rid = 0;
+	struct stat st;
+	size_t i;
+	int rc;
+
+	if (sid > 0) {
+		rc = memory_session_get(d->mem, sid, &session, err);
+		if (rc != AGENTD_OK)
+			return rc;
+		if (wsarg == NULL)
+			wsarg = ajson_str(session, "workspace", NULL);
+	}
+	if (wsarg == NULL || realpath(wsarg, ws) == NULL || stat(ws, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		rc = agentd_seterr(err, AGENTD_EINVAL, "workspace '%s' is not an existing directory",
+		    wsarg ? wsarg : "");
+		goto out;
+	}
+	if (session && strcmp(ajson_str(session, "workspace", ""), ws) != 0) {
+		rc = agentd_seterr(err, AGENTD_EINVAL, "session %lld belongs to workspace %s",
+		    (long long)sid, ajson_str(session, "workspace", ""));
+		goto out;
+	}
+	options = json_object();
+	if (json_is_object(chore)) {
+		if ((rc = chore_validate(chore, err)) != AGENTD_OK)
+			goto out;
+		if (task == NULL)
+			task = ajson_str(chore, "prompt", NULL);
+		if ((v = json_object_get(chore, "tools")))
+			json_object_set(options, "tools", v);
+		if ((v = json_object_get(chore, "policy")))
+			json_object_set(options, "policy", v);
+		if ((v = json_object_get(chore, "network")))
+			json_object_set(options, "network", v);
+		if (json_is_object(v = json_object_get(chore, "limits")))
+			json_object_update(options, v);
+		if ((v = json_object_get(chore, "branch")) && json_object_get(spec, "branch") == NULL)
+			json_object_set(spec, "branch", v);
+		if ((v = json_object_get(chore, "name")))
+			json_object_set(options, "chore", v);
+	}
+	if (task == NULL || *task == '\0') {
+		rc = agentd_seterr(err, AGENTD_EINVAL, "a task (or a chore with a prompt) is required");
+		goto out;
+	}
+	for (i = 0; option_keys[i]; i++)
+		if ((v = json_object_get(spec, option_keys[i])) && !json_is_null(v))
+			json_object_set(options, option_keys[i], v);
+	if ((pol = ajson_str(options, "policy", NULL)) && sandbox_policy_parse(pol, &p) != AGENTD_OK) {
+		rc = agentd_seterr(err, AGENTD_EINVAL, "policy must be read-only, workspace-write or full-access");
+		goto out;
+	}
+	if ((pol = ajson_str(options, "approval", NULL)) && strcmp(pol, "never") && strcmp(pol, "ask")) {
+		rc = agentd_seterr(err, AGENTD_EINVAL, "approval must be \"never\" or \"ask\"");
+		goto out;
+	}
+	v = json_object_get(spec, "branch");
+	if (json_is_true(v))
+		branch = "";
+	else if (json_is_string(v)) {
+		branch = json_string_value(v);
+		if (!valid_branch_name(branch)) {
+			rc = agentd_seterr(err, AGENTD_EINVAL, "'%s' is not a valid branch name", branch);
+			goto out;
+		}
+	}
+	if (sid == 0) {
+		snprintf(title, sizeof(title), "%s", task);
+		for (i = 0; title[i]; i++)
+			if (title[i] == '\n' || title[i] == '\r')
+				title[i] = ' ';
+		if ((rc = memory_session_create(d->mem, title, ws, &sid, err)) != AGENTD_OK)
+			goto out;
+	}
+	memset(&rs, 0, sizeof(rs));
+	rs.session_id = sid;
+	rs.workspace = ws;
+	rs.task = task;
+	rs.branch = branch;
+	rs.options = options;
+	rs.job_id = job_id;
+	if ((rc = memory_run_create(d->mem, &rs, &rid, err)) != AGENTD_OK)
+		goto out;
+	if ((rc = runner_start(d->runner, rid, err)) != AGENTD_OK) {
+		memory_run_set_status(d->mem, rid, "failed", agentd_errmsg(err), NULL);
+		goto out;
+	}
+	log_info("run %lld started in %s (session %lld%s%s)", (long long)rid, ws, (long long)sid,
+	    job_id ? ", scheduled" : "", branch ? ", own branch" : "");
+	*run_id = rid;
+	*session_id = sid;
+	rc = AGENTD_OK;
+out:
+	json_decref(session);
+	json_decref(options);
+	return rc;
+}
+
+static const struct rpc_param p_run_start[] = {
+	{ "workspace", RPC_T_STR, 0 }, { "task", RPC_T_STR, 0 }, { "session_id", RPC_T_INT, 0 },
+	{ "branch", RPC_T_STR_OR_BOOL, 0 }, { "policy", RPC_T_STR, 0 }, { "network", RPC_T_BOOL, 0 },
+	{ "approval", RPC_T_STR, 0 }, { "max_steps", RPC_T_INT, 0 }, { "max_wall_s", RPC_T_NUM, 0 },
+	{ "max_tokens", RPC_T_INT, 0 }, { "model", RPC_T_STR, 0 }, { "tools", RPC_T_ARR, 0 },
+	{ "chore", RPC_T_OBJ, 0 }, { "detach", RPC_T_BOOL, 0 }, { "stream", RPC_T_BOOL, 0 },
+	{ "context_window", RPC_T_INT, 0 }, { NULL, 0, 0 }
+};
+
+static enum rpc_status
+m_run_start(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	int64_t run_id = 0, sid = 0;
+	json_t *spec;
+	int rc, detach = ajson_bool(call->params, "detach", 0);
+
+	if (d->stopping)
+		return rpc_fail(call, RPC_UNAVAILABLE, "agentd is shutting down");
+	if (ajson_str(call->params, "workspace", NULL) == NULL &&
+	    ajson_int(call->params, "session_id", 0) == 0)
+		return rpc_fail(call, RPC_INVALID_PARAMS, "missing required param 'workspace' (a string)");
+	if (detach)
+		json_object_set_new(call->params, "unattended", json_true());
+	spec = json_deep_copy(call->params);
+	agentd_error_clear(&err);
+	/* Subscribe before the worker can emit its first event. */
+	rc = start_run(d, spec, 0, &run_id, &sid, &err);
+	json_decref(spec);
+	if (rc != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	if (!detach)
+		server_subscribe(d->srv, server_conn_id(call->conn), run_id);
+	call->result = json_pack("{s:I, s:I, s:s}", "run_id", (json_int_t)run_id,
+	    "session_id", (json_int_t)sid, "status", "running");
+	return RPC_DONE;
+}
+
+static const struct rpc_param p_id[] = { { "id", RPC_T_INT, 1 }, { NULL, 0, 0 } };
+
+static enum rpc_status
+m_run_cancel(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	int64_t id = ajson_int(call->params, "id", 0);
+	json_t *run = NULL;
+	int rc;
+
+	if (runner_cancel(d->runner, id) == AGENTD_OK) {
+		call->result = json_pack("{s:I, s:b}", "id", (json_int_t)id, "cancelled", 1);
+		return RPC_DONE;
+	}
+	agentd_error_clear(&err);
+	rc = memory_run_get(d->mem, id, &run, &err);
+	if (rc != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	if (is_final(ajson_str(run, "status", ""))) {
+		rpc_fail(call, RPC_BUSY, "run %lld already ended (%s)", (long long)id,
+		    ajson_str(run, "status", ""));
+		json_decref(run);
+		return RPC_FAILED;
+	}
+	json_decref(run);
+	rc = memory_run_set_status(d->mem, id, "cancelled", "cancelled before it started", &err);
+	if (rc != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	call->result = json_pack("{s:I, s:b}", "id", (json_int_t)id, "cancelled", 1);
+	return RPC_DONE;
+}
+
+static enum rpc_status
+m_run_get(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	int64_t id = ajson_int(call->params, "id", 0);
+	json_t *run = NULL, *plan = NULL, *tools = NULL;
+	int rc;
+
+	agentd_error_clear(&err);
+	if ((rc = memory_run_get(d->mem, id, &run, &err)) != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	if (memory_plan_latest(d->mem, id, &plan, &err) == AGENTD_OK && plan)
+		json_object_set_new(run, "plan", plan);
+	if (memory_tool_list(d->mem, id, &tools, &err) == AGENTD_OK)
+		json_object_set_new(run, "tool_calls", tools);
+	json_object_set_new(run, "active", json_boolean(runner_active(d->runner, id)));
+	call->result = run;
+	return RPC_DONE;
+}
+
+static const struct rpc_param p_run_list[] = {
+	{ "status", RPC_T_STR, 0 }, { "session_id", RPC_T_INT, 0 }, { "job_id", RPC_T_INT, 0 },
+	{ "limit", RPC_T_INT, 0 }, { NULL, 0, 0 }
+};
+
+static enum rpc_status
+m_run_list(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct memory_run_filter f;
+	struct agentd_error err;
+	json_t *runs = NULL;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	f.status = ajson_str(call->params, "status", NULL);
+	f.session_id = ajson_int(call->params, "session_id", 0);
+	f.job_id = ajson_int(call->params, "job_id", 0);
+	f.limit = (int)ajson_int(call->params, "limit", 100);
+	agentd_error_clear(&err);
+	if ((rc = memory_run_list(d->mem, &f, &runs, &err)) != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	call->result = json_pack("{s:o}", "runs", runs);
+	return RPC_DONE;
+}
+
+static const struct rpc_param p_events[] = {
+	{ "id", RPC_T_INT, 1 }, { "after", RPC_T_INT, 0 }, { NULL, 0, 0 }
+};
+
+static enum rpc_status
+m_run_events(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	json_t *ev = NULL;
+	int rc;
+
+	agentd_error_clear(&err);
+	rc = memory_event_list(d->mem, ajson_int(call->params, "id", 0),
+	    ajson_int(call->params, "after", 0), &ev, &err);
+	if (rc != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	call->result = json_pack("{s:o}", "events", ev);
+	return RPC_DONE;
+}
+
+static enum rpc_status
+m_run_attach(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	int64_t id = ajson_int(call->params, "id", 0);
+	json_t *run = NULL, *ev = NULL;
+	int rc;
+
+	agentd_error_clear(&err);
+	if ((rc = memory_run_get(d->mem, id, &run, &err)) != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	if ((rc = memory_event_list(d->mem, id, 0, &ev, &err)) != AGENTD_OK) {
+		json_decref(run);
+		return fail_err(call, rc, &err);
+	}
+	json_object_set_new(run, "active", json_boolean(runner_active(d->runner, id)));
+	if (runner_active(d->runner, id))
+		server_subscribe(d->srv, server_conn_id(call->conn), id);
+	call->result = json_pack("{s:o, s:o}", "run", run, "events", ev);
+	return RPC_DONE;
+}
+
+static enum rpc_status
+m_run_audit(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	int64_t id = ajson_int(call->params, "id", 0), bad = 0, count = 0;
+	json_t *run = NULL;
+	int ok = 0, rc;
+
+	agentd_error_clear(&err);
+	if ((rc = memory_run_get(d->mem, id, &run, &err)) != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	json_decref(run);
+	if ((rc = memory_audit(d->mem, id, &ok, &bad, &count, &err)) != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	call->result = json_pack("{s:I, s:b, s:I, s:I}", "run_id", (json_int_t)id, "ok", ok,
+	    "events", (json_int_t)count, "first_bad_seq", (json_int_t)bad);
+	if (!ok)
+		json_object_set_new(call->result, "first_bad_seq", json_integer(bad));
+	return RPC_DONE;
+}
+
+static enum rpc_status
+m_run_undo(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	int64_t id = ajson_int(call->params, "id", 0);
+	json_t *run = NULL;
+	const char *branch, *base, *end, *ws, *wt, *head_branch;
+	char oid[41], hb[256];
+	int rc;
+
+	agentd_error_clear(&err);
+	if ((rc = memory_run_get(d->mem, id, &run, &err)) != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	if (runner_active(d->runner, id) || !is_final(ajson_str(run, "status", ""))) {
+		json_decref(run);
+		return rpc_fail(call, RPC_BUSY, "run %lld is still active; cancel it first", (long long)id);
+	}
+	ws = ajson_str(run, "workspace", "");
+	branch = ajson_str(run, "branch", NULL);
+	base = ajson_str(run, "base_oid", NULL);
+	wt = ajson_str(run, "worktree", NULL);
+	if (branch && *branch && wt && *wt) {
+		struct stat st;
+
+		if (stat(wt, &st) == 0 && (rc = tools_worktree_remove(ws, wt, &err)) != AGENTD_OK)
+			goto fail;
+		if ((rc = tools_git_branch_delete(ws, branch, &err)) != AGENTD_OK)
+			goto fail;
+		call->result = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)id, "undone", "branch",
+		    "branch", branch);
+		json_decref(run);
+		return RPC_DONE;
+	}
+	/* Worked in place: move the branch back if nobody committed on top since. */
+	end = ajson_str(run, "end_oid", NULL);
+	head_branch = ajson_str(run, "head_branch", NULL);
+	if (base == NULL || end == NULL || head_branch == NULL || *head_branch == '\0') {
+		json_decref(run);
+		return rpc_fail(call, RPC_NOT_FOUND,
+		    "run %lld recorded no branch or commits to undo", (long long)id);
+	}
+	if (strcmp(base, end) == 0) {
+		json_decref(run);
+		return rpc_fail(call, RPC_NOT_FOUND, "run %lld made no commits; nothing to undo", (long long)id);
+	}
+	if ((rc = tools_git_head(ws, oid, hb, sizeof(hb), &err)) != AGENTD_OK)
+		goto fail;
+	if ((rc = tools_git_branch_reset(ws, head_branch, base, end, &err)) != AGENTD_OK)
+		goto fail;
+	call->result = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "undone", "reset",
+	    "branch", head_branch, "to", base);
+	json_decref(run);
+	return RPC_DONE;
+fail:
+	json_decref(run);
+	return fail_err(call, rc, &err);
+}
+
+/* ---- sessions ---- */
+
+static const struct rpc_param p_session_list[] = {
+	{ "workspace", RPC_T_STR, 0 }, { "limit", RPC_T_INT, 0 }, { NULL, 0, 0 }
+};
+
+static enum rpc_status
+m_session_list(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	const char *ws = ajson_str(call->params, "workspace", NULL);
+	char real[PATH_MAX];
+	json_t *out = NULL;
+	int rc;
+
+	if (ws && realpath(ws, real))
+		ws = real;
+	agentd_error_clear(&err);
+	rc = memory_session_list(d->mem, ws, (int)ajson_int(call->params, "limit", 100), &out, &err);
+	if (rc != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	call->result = json_pack("{s:o}", "sessions", out);
+	return RPC_DONE;
+}
+
+/* session + its runs + its messages; new reference or NULL with err. */
+static json_t *
+session_full(struct agentd *d, int64_t id, int *rc, struct agentd_error *err)
+{
+	struct memory_run_filter f = { .session_id = id, .limit = 10000 };
+	json_t *s = NULL, *runs = NULL, *msgs = NULL, *rev;
+	size_t i;
+
+	if ((*rc = memory_session_get(d->mem, id, &s, err)) != AGENTD_OK)
+		return NULL;
+	if ((*rc = memory_run_list(d->mem, &f, &runs, err)) != AGENTD_OK ||
+	    (*rc = memory_msg_list(d->mem, id, 0, &msgs, err)) != AGENTD_OK) {
+		json_decref(s);
+		json_decref(runs);
+		return NULL;
+	}
+	/* Oldest run first reads better in a transcript. */
+	rev = json_array();
+	for (i = json_array_size(runs); i > 0; i--)
+		json_array_append(rev, json_array_get(runs, i - 1));
+	json_decref(runs);
+	json_object_set_new(s, "runs", rev);
+	json_object_set_new(s, "messages", msgs);
+	return s;
+}
+
+static enum rpc_status
+m_session_get(void *ctx, struct rpc_call *call)
+{
+	struct agentd_error err;
+	int rc;
+
+	agentd_error_clear(&err);
+	call->result = session_full(D(ctx), ajson_int(call->params, "id", 0), &rc, &err);
+	return call->result ? RPC_DONE : fail_err(call, rc, &err);
+}
+
+static enum rpc_status
+m_session_delete(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct memory_run_filter f;
+	struct agentd_error err;
+	int64_t id = ajson_int(call->params, "id", 0);
+	json_t *runs = NULL, *r;
+	size_t i;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	f.session_id = id;
+	f.limit = 10000;
+	agentd_error_clear(&err);
+	if ((rc = memory_run_list(d->mem, &f, &runs, &err)) != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	json_array_foreach(runs, i, r) {
+		if (runner_active(d->runner, ajson_int(r, "id", 0))) {
+			json_decref(runs);
+			return rpc_fail(call, RPC_BUSY, "session %lld has an active run (%lld); cancel it first",
+			    (long long)id, (long long)ajson_int(r, "id", 0));
+		}
+	}
+	json_decref(runs);
+	if ((rc = memory_session_delete(d->mem, id, &err)) != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	call->result = json_pack("{s:I, s:b}", "id", (json_int_t)id, "deleted", 1);
+	return RPC_DONE;
+}
+
+static void
+md_text(struct abuf *b, const char *label, const char *text)
+{
+	abuf_printf(b, "**%s:**\n\n%s\n\n", label, text ? text : "");
+}
+
+static char *
+export_markdown(json_t *s)
+{
+	struct abuf b;
+	json_t *runs = json_object_get(s, "runs"), *msgs = json_object_get(s, "messages"), *r, *m, *tc;
+	const char *role, *content;
+	size_t i, j, k;
+	int64_t cur = -1;
+
+	abuf_init(&b, (size_t)512 * 1024 * 1024);
+	abuf_printf(&b, "# Session %lld: %s\n\n- workspace: `%s`\n- runs: %zu\n\n",
+	    (long long)ajson_int(s, "id", 0), ajson_str(s, "title", ""), ajson_str(s, "workspace", ""),
+	    json_array_size(runs));
+	json_array_foreach(msgs, i, m) {
+		int64_t rid = ajson_int(m, "run_id", 0);
+
+		if (rid != cur) {
+			cur = rid;
+			json_array_foreach(runs, j, r)
+				if (ajson_int(r, "id", 0) == rid)
+					abuf_printf(&b, "## Run %lld — %s%s%s\n\n", (long long)rid,
+					    ajson_str(r, "status", ""), ajson_str(r, "reason", NULL) ? ": " : "",
+					    ajson_str(r, "reason", ""));
+		}
+		role = ajson_str(m, "role", "");
+		content = ajson_str(m, "content", "");
+		if (strcmp(role, "tool") == 0) {
+			abuf_printf(&b, "**tool result** (`%s`):\n\n```\n%s\n```\n\n",
+			    ajson_str(m, "tool_call_id", ""), content);
+			continue;
+		}
+		if (strcmp(ajson_str(m, "kind", "message"), "summary") == 0) {
+			md_text(&b, "summary of earlier turns", content);
+			continue;
+		}
+		if (*content)
+			md_text(&b, role, content);
+		tc = json_object_get(m, "tool_calls");
+		json_array_foreach(tc, k, r) {
+			json_t *fn = json_object_get(r, "function");
+
+			abuf_printf(&b, "**%s calls** `%s` (`%s`):\n\n```json\n%s\n```\n\n", role,
+			    ajson_str(fn, "name", ""), ajson_str(r, "id", ""), ajson_str(fn, "arguments", ""));
+		}
+	}
+	return abuf_steal(&b);
+}
+
+static char *
+export_jsonl(json_t *s)
+{
+	struct abuf b;
+	json_t *head = json_deep_copy(s), *m;
+	size_t i;
+	char *line;
+
+	abuf_init(&b, (size_t)512 * 1024 * 1024);
+	json_object_del(head, "messages");
+	json_object_del(head, "runs");
+	json_object_set_new(head, "type", json_string("session"));
+	line = ajson_dumps(head);
+	abuf_printf(&b, "%s\n", line ? line : "{}");
+	free(line);
+	json_decref(head);
+	json_array_foreach(json_object_get(s, "runs"), i, m) {
+		json_t *o = json_deep_copy(m);
+
+		json_object_set_new(o, "type", json_string("run"));
+		line = ajson_dumps(o);
+		abuf_printf(&b, "%s\n", line ? line : "{}");
+		free(line);
+		json_decref(o);
+	}
+	json_array_foreach(json_object_get(s, "messages"), i, m) {
+		json_t *o = json_deep_copy(m);
+
+		json_object_set_new(o, "type", json_string("message"));
+		line = ajson_dumps(o);
+		abuf_printf(&b, "%s\n", line ? line : "{}");
+		free(line);
+		json_decref(o);
+	}
+	return abuf_steal(&b);
+}
+
+static const struct rpc_param p_export[] = {
+	{ "id", RPC_T_INT, 1 }, { "format", RPC_T_STR, 0 }, { NULL, 0, 0 }
+};
+
+static enum rpc_status
+m_session_export(void *ctx, struct rpc_call *call)
+{
+	struct agentd_error err;
+	const char *fmt = ajson_str(call->params, "format", "markdown");
+	json_t *s;
+	char *text;
+	int rc;
+
+	if (strcmp(fmt, "markdown") != 0 && strcmp(fmt, "jsonl") != 0)
+		return rpc_fail(call, RPC_INVALID_PARAMS, "format must be \"markdown\" or \"jsonl\"");
+	agentd_error_clear(&err);
+	s = session_full(D(ctx), ajson_int(call->params, "id", 0), &rc, &err);
+	if (s == NULL)
+		return fail_err(call, rc, &err);
+	text = strcmp(fmt, "jsonl") == 0 ? export_jsonl(s) : export_markdown(s);
+	json_decref(s);
+	if (text == NULL)
+		return rpc_fail(call, RPC_INTERNAL_ERROR, "out of memory");
+	call->result = json_pack("{s:s, s:s%}", "format", fmt, "text", text, strlen(text));
+	free(text);
+	if (call->result == NULL)
+		return rpc_fail(call, RPC_INTERNAL_ERROR, "the transcript is not valid UTF-8");
+	return RPC_DONE;
+}
+
+/* ---- tools ---- */
+
+static enum rpc_status
+m_tools_list(void *ctx, struct rpc_call *call)
+{
+	call->result = json_pack("{s:o}", "tools", tools_list_json());
+	return RPC_DONE;
+}
+
+static const struct rpc_param p_tools_call[] = {
+	{ "name", RPC_T_STR, 1 }, { "workspace", RPC_T_STR, 1 }, { "args", RPC_T_OBJ, 0 },
+	{ "policy", RPC_T_STR, 0 }, { "network", RPC_T_BOOL, 0 }, { NULL, 0, 0 }
+};
+
+static enum rpc_status
+m_tools_call(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	const char *name = ajson_str(call->params, "name", "");
+	const struct tool_entry *t = tools_find(name);
+	int rc;
+
+	if (t == NULL)
+		return rpc_fail(call, RPC_NOT_FOUND, "unknown tool '%s' (see tools.list)", name);
+	if (t->flags & TOOL_AGENT)
+		return rpc_fail(call, RPC_INVALID_PARAMS,
+		    "'%s' only makes sense inside a run (it talks to the loop)", name);
+	if (call->id == NULL)
+		return rpc_fail(call, RPC_INVALID_REQUEST, "tools.call needs an id");
+	agentd_error_clear(&err);
+	rc = runner_tool_call(d->runner, server_conn_id(call->conn), call->id, call->params, &err);
+	if (rc != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	return RPC_DEFERRED;
+}
+
+/* ---- memory ---- */
+
+static const struct rpc_param p_search[] = {
+	{ "query", RPC_T_STR, 1 }, { "workspace", RPC_T_STR, 0 }, { "limit", RPC_T_INT, 0 },
+	{ NULL, 0, 0 }
+};
+
+static enum rpc_status
+m_memory_search(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	const char *ws = ajson_str(call->params, "workspace", NULL);
+	char real[PATH_MAX];
+	json_t *out = NULL;
+	int rc;
+
+	if (ws && realpath(ws, real))
+		ws = real;
+	agentd_error_clear(&err);
+	rc = memory_search(d->mem, ajson_str(call->params, "query", ""), ws,
+	    (int)ajson_int(call->params, "limit", 20), &out, &err);
+	if (rc != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	call->result = json_pack("{s:o}", "results", out);
+	return RPC_DONE;
+}
+
+/* ---- approvals ---- */
+
+static const struct rpc_param p_approval[] = {
+	{ "run_id", RPC_T_INT, 1 }, { "request_id", RPC_T_INT, 1 }, { "allow", RPC_T_BOOL, 1 },
+	{ NULL, 0, 0 }
+};
+
+static enum rpc_status
+m_approval_respond(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	int64_t run = ajson_int(call->params, "run_id", 0), req = ajson_int(call->params, "request_id", 0);
+
+	if (runner_approve(d->runner, run, req, ajson_bool(call->params, "allow", 0)) != AGENTD_OK)
+		return rpc_fail(call, RPC_NOT_FOUND,
+		    "no approval request %lld is waiting in run %lld (answered, timed out or unknown)",
+		    (long long)req, (long long)run);
+	call->result = json_pack("{s:b}", "recorded", 1);
+	return RPC_DONE;
+}
+
+/* ---- schedules ---- */
+
+static json_t *
+job_with_next(struct agentd *d, json_t *job)
+{
+	time_t next = d->sched ? sched_next_fire(d->sched, job) : 0;
+
+	json_object_set_new(job, "next_fire", next ? json_integer((json_int_t)next) : json_null());
+	return job;
+}
+
+static const struct rpc_param p_sched_add[] = {
+	{ "cron", RPC_T_STR, 0 }, { "tz", RPC_T_STR, 0 }, { "workspace", RPC_T_STR, 1 },
+	{ "task", RPC_T_STR, 0 }, { "chore", RPC_T_OBJ, 0 }, { "branch", RPC_T_STR_OR_BOOL, 0 },
+	{ "policy", RPC_T_STR, 0 }, { "catchup", RPC_T_STR, 0 }, { "paused", RPC_T_BOOL, 0 },
+	{ "network", RPC_T_BOOL, 0 }, { NULL, 0, 0 }
+};
+
+static enum rpc_status
+m_sched_add(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	json_t *job = json_deep_copy(call->params), *stored = NULL;
+	const char *ws = ajson_str(job, "workspace", NULL);
+	char real[PATH_MAX];
+	int64_t id = 0;
+	int rc;
+
+	if (ws && realpath(ws, real))
+		ajson_set_str(job, "workspace", real);
+	agentd_error_clear(&err);
+	if ((rc = sched_validate_job(job, &err)) != AGENTD_OK ||
+	    (rc = memory_job_add(d->mem, job, &id, &err)) != AGENTD_OK ||
+	    (rc = memory_job_get(d->mem, id, &stored, &err)) != AGENTD_OK) {
+		json_decref(job);
+		return fail_err(call, rc, &err);
+	}
+	json_decref(job);
+	log_info("schedule %lld added: '%s' in %s", (long long)id, ajson_str(stored, "cron", ""),
+	    ajson_str(stored, "workspace", ""));
+	call->result = job_with_next(d, stored);
+	return RPC_DONE;
+}
+
+static enum rpc_status
+m_sched_list(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	json_t *jobs = NULL, *j;
+	size_t i;
+	int rc;
+
+	agentd_error_clear(&err);
+	if ((rc = memory_job_list(d->mem, &jobs, &err)) != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	json_array_foreach(jobs, i, j)
+		job_with_next(d, j);
+	call->result = json_pack("{s:o}", "jobs", jobs);
+	return RPC_DONE;
+}
+
+static enum rpc_status
+m_sched_rm(void *ctx, struct rpc_call *call)
+{
+	struct agentd_error err;
+	int64_t id = ajson_int(call->params, "id", 0);
+	int rc;
+
+	agentd_error_clear(&err);
+	if ((rc = memory_job_delete(D(ctx)->mem, id, &err)) != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	call->result = json_pack("{s:I, s:b}", "id", (json_int_t)id, "deleted", 1);
+	return RPC_DONE;
+}
+
+static enum rpc_status
+set_paused(void *ctx, struct rpc_call *call, int paused)
+{
+	struct agentd_error err;
+	int64_t id = ajson_int(call->params, "id", 0);
+	json_t *job = NULL;
+	int rc;
+
+	agentd_error_clear(&err);
+	if ((rc = memory_job_set_paused(D(ctx)->mem, id, paused, &err)) != AGENTD_OK ||
+	    (rc = memory_job_get(D(ctx)->mem, id, &job, &err)) != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	call->result = job_with_next(D(ctx), job);
+	return RPC_DONE;
+}
+
+static enum rpc_status
+m_sched_pause(void *ctx, struct rpc_call *call)
+{
+	return set_paused(ctx, call, 1);
+}
+
+static enum rpc_status
+m_sched_resume(void *ctx, struct rpc_call *call)
+{
+	return set_paused(ctx, call, 0);
+}
+
+static enum rpc_status
+m_sched_run(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	int64_t id = ajson_int(call->params, "id", 0), run_id = 0;
+	int rc;
+
+	if (d->sched == NULL)
+		return rpc_fail(call, RPC_UNAVAILABLE, "the scheduler is not running");
+	agentd_error_clear(&err);
+	if ((rc = sched_run_now(d->sched, id, &run_id, &err)) != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	call->result = json_pack("{s:I, s:I}", "job_id", (json_int_t)id, "run_id", (json_int_t)run_id);
+	return RPC_DONE;
+}
+
+/* The scheduler starts runs through this (see agentd.c). */
+int agentd_start_job_run(struct agentd *d, json_t *job, int64_t slot, int64_t *run_id,
+    struct agentd_error *err);
+
+int
+agentd_start_job_run(struct agentd *d, json_t *job, int64_t slot, int64_t *run_id,
+    struct agentd_error *err)
+{
+	json_t *spec = json_object(), *v;
+	int64_t sid = 0;
+	int rc;
+
+	(void)slot;
+	ajson_set_str(spec, "workspace", ajson_str(job, "workspace", NULL));
+	if ((v = json_object_get(job, "task")) && json_is_string(v))
+		json_object_set(spec, "task", v);
+	if ((v = json_object_get(job, "chore")) && json_is_object(v))
+		json_object_set(spec, "chore", v);
+	if ((v = json_object_get(job, "policy")) && json_is_string(v))
+		json_object_set(spec, "policy", v);
+	if ((v = json_object_get(job, "network")) && json_is_boolean(v))
+		json_object_set(spec, "network", v);
+	v = json_object_get(job, "branch_name");
+	if (json_is_string(v) && *json_string_value(v))
+		json_object_set(spec, "branch", v);
+	else if (ajson_bool(job, "branch", 1))
+		json_object_set_new(spec, "branch", json_true());
+	json_object_set_new(spec, "unattended", json_true());
+	rc = start_run(d, spec, ajson_int(job, "id", 0), run_id, &sid, err);
+	json_decref(spec);
+	return rc;
+}
+
+static enum rpc_status
+m_reload(void *ctx, struct rpc_call *call)
+{
+	/* The signal path does the work, so SIGHUP and this method behave alike. */
+	if (kill(getpid(), SIGHUP) != 0)
+		return rpc_fail(call, RPC_INTERNAL_ERROR, "cannot signal myself: %s", strerror(errno));
+	call->result = json_pack("{s:b}", "reloading", 1);
+	return RPC_DONE;
+}
+
+const struct rpc_method agentd_methods[] = {
+	{ "daemon.status", NULL, m_status, "daemon version, uptime, configuration" },
+	{ "run.start", p_run_start, m_run_start, "start a run; the caller then receives run.event" },
+	{ "run.cancel", p_id, m_run_cancel, "cancel a run" },
+	{ "run.get", p_id, m_run_get, "one run with its plan and tool calls" },
+	{ "run.list", p_run_list, m_run_list, "runs, newest first" },
+	{ "run.attach", p_id, m_run_attach, "stored events of a run, then live ones" },
+	{ "run.events", p_events, m_run_events, "stored events of a run" },
+	{ "run.audit", p_id, m_run_audit, "verify a run's event hash chain" },
+	{ "run.undo", p_id, m_run_undo, "delete what a run left in the repository" },
+	{ "session.list", p_session_list, m_session_list, "sessions, newest first" },
+	{ "session.get", p_id, m_session_get, "a session with its runs and messages" },
+	{ "session.delete", p_id, m_session_delete, "delete a session and all it holds" },
+	{ "session.export", p_export, m_session_export, "a session as markdown or JSON lines" },
+	{ "tools.list", NULL, m_tools_list, "the tools and their JSON Schemas" },
+	{ "tools.call", p_tools_call, m_tools_call, "run one tool as the agent would" },
+	{ "memory.search", p_search, m_memory_search, "full-text search of earlier sessions" },
+	{ "approval.respond", p_approval, m_approval_respond, "answer an approval.request" },
+	{ "schedule.add", p_sched_add, m_sched_add, "add a scheduled job" },
+	{ "schedule.list", NULL, m_sched_list, "scheduled jobs with next and last runs" },
+	{ "schedule.rm", p_id, m_sched_rm, "delete a job" },
+	{ "schedule.pause", p_id, m_sched_pause, "pause a job" },
+	{ "schedule.resume", p_id, m_sched_resume, "resume a job" },
+	{ "schedule.run", p_id, m_sched_run, "fire a job now" },
+	{ "daemon.reload", NULL, m_reload, "re-read the configuration file (as SIGHUP)" },
+	{ NULL, NULL, NULL, NULL }
+};

@@ -1,0 +1,596 @@
+/*
+ * runner.c — one worker thread per active run.
+ *
+ * Each worker opens its own journal connection (memory/'s threading rule)
+ * and calls agent_run(). The loop's hooks never touch a socket: events are
+ * serialized on the worker and handed to the main loop with server_post(),
+ * which publishes them to the run's subscribers. Approvals ("ask") block the
+ * worker on a condition variable until a client answers or the timeout
+ * passes; with nobody attached the answer is "deny" at once.
+ */
+#include "daemon/runner.h"
+#include "daemon/server.h"
+#include "daemon/log.h"
+#include "agent/agent.h"
+#include "tools/tools.h"
+#include "common/json.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Reason recorded for runs stopped by a graceful shutdown; such runs resume at the next start. */
+#define SHUTDOWN_REASON "agentd was stopped during the run"
+
+struct slot {
+	struct runner *r;
+	int64_t run_id;
+	pthread_t th;
+	atomic_int cancel;
+	atomic_int shutdown;
+	int joined;
+	struct agent_config acfg;
+	char *s_prompt, *s_state, *s_approval, *s_author, *s_email;
+	/* approval */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int64_t appr_id;
+	int appr_state;		/* 0 waiting, 1 allowed, 2 denied */
+	struct slot *next;
+};
+
+struct runner {
+	struct agentd *d;
+	struct slot *slots;
+	int64_t next_appr;
+};
+
+int
+runner_new(struct agentd *d, struct runner **out)
+{
+	struct runner *r = calloc(1, sizeof(*r));
+
+	if (r == NULL)
+		return AGENTD_ENOMEM;
+	r->d = d;
+	*out = r;
+	return AGENTD_OK;
+}
+
+static char *
+dup_or_null(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+static void
+slot_free(struct slot *s)
+{
+	if (s == NULL)
+		return;
+	llm_config_free(&s->acfg.llm);
+	free(s->s_prompt);
+	free(s->s_state);
+	free(s->s_approval);
+	free(s->s_author);
+	free(s->s_email);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cv);
+	free(s);
+}
+
+/* ---- work handed to the main loop ---- */
+
+struct publish {
+	struct server *srv;
+	int64_t run_id;
+	char *line;
+};
+
+static void
+do_publish(void *ud)
+{
+	struct publish *p = ud;
+
+	server_publish(p->srv, p->run_id, p->line);
+	free(p->line);
+	free(p);
+}
+
+static void
+post_line(struct runner *r, int64_t run_id, char *line)
+{
+	struct publish *p;
+
+	if (line == NULL)
+		return;
+	p = malloc(sizeof(*p));
+	if (p == NULL) {
+		free(line);
+		return;
+	}
+	p->srv = r->d->srv;
+	p->run_id = run_id;
+	p->line = line;
+	if (server_post(r->d->srv, do_publish, p) != AGENTD_OK) {
+		free(line);
+		free(p);
+	}
+}
+
+struct finished {
+	struct runner *r;
+	struct slot *slot;
+};
+
+static void
+do_finished(void *ud)
+{
+	struct finished *f = ud;
+	struct slot **pp;
+
+	for (pp = &f->r->slots; *pp; pp = &(*pp)->next)
+		if (*pp == f->slot) {
+			*pp = f->slot->next;
+			break;
+		}
+	pthread_join(f->slot->th, NULL);
+	log_info("run %lld ended", (long long)f->slot->run_id);
+	slot_free(f->slot);
+	free(f);
+}
+
+/* ---- hooks (worker thread) ---- */
+
+static void
+hook_event(void *ud, int64_t run_id, const char *type, json_t *data)
+{
+	struct slot *s = ud;
+	json_t *params = json_pack("{s:I, s:s, s:O?, s:f}", "run_id", (json_int_t)run_id,
+	    "type", type, "data", data, "time", ajson_now());
+
+	if (params == NULL)
+		return;
+	post_line(s->r, run_id, rpc_notify_line("run.event", params));
+}
+
+static int
+hook_cancelled(void *ud)
+{
+	struct slot *s = ud;
+
+	return atomic_load(&s->cancel) || atomic_load(&s->shutdown);
+}
+
+struct appr_post {
+	struct slot *slot;
+	char *line;
+};
+
+static void
+do_ask(void *ud)
+{
+	struct appr_post *a = ud;
+	struct slot *s = a->slot;
+
+	if (server_publish(s->r->d->srv, s->run_id, a->line) == 0) {
+		pthread_mutex_lock(&s->mu);
+		if (s->appr_state == 0)
+			s->appr_state = 2;	/* nobody attached to ask */
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+	free(a->line);
+	free(a);
+}
+
+static int
+hook_approve(void *ud, int64_t run_id, json_t *request, int timeout_s)
+{
+	struct slot *s = ud;
+	struct appr_post *a;
+	struct timespec deadline;
+	json_t *params;
+	int64_t id;
+	int allowed;
+
+	a = malloc(sizeof(*a));
+	if (a == NULL)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	id = ++s->appr_id;
+	s->appr_state = 0;
+	pthread_mutex_unlock(&s->mu);
+	params = json_pack("{s:I, s:I, s:O, s:i}", "run_id", (json_int_t)run_id,
+	    "request_id", (json_int_t)id, "request", request, "timeout_s", timeout_s);
+	a->slot = s;
+	a->line = params ? rpc_notify_line("approval.request", params) : NULL;
+	if (a->line == NULL || server_post(s->r->d->srv, do_ask, a) != AGENTD_OK) {
+		free(a->line);
+		free(a);
+		return 0;
+	}
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_s > 0 ? timeout_s : 60;
+	pthread_mutex_lock(&s->mu);
+	while (s->appr_state == 0 && !hook_cancelled(s)) {
+		struct timespec slice;
+
+		clock_gettime(CLOCK_REALTIME, &slice);
+		if (slice.tv_sec >= deadline.tv_sec)
+			break;
+		slice.tv_sec += 1;
+		pthread_cond_timedwait(&s->cv, &s->mu, &slice);
+	}
+	allowed = s->appr_state == 1;
+	s->appr_state = 2;	/* late answers are ignored */
+	pthread_mutex_unlock(&s->mu);
+	return allowed;
+}
+
+struct logmsg {
+	int level;
+	char *text;
+};
+
+static void
+do_log(void *ud)
+{
+	struct logmsg *l = ud;
+
+	log_msg(l->level, "%s", l->text);
+	free(l->text);
+	free(l);
+}
+
+static void
+post_log(struct runner *r, int level, const char *text)
+{
+	struct logmsg *l = malloc(sizeof(*l));
+
+	if (l == NULL)
+		return;
+	l->level = level;
+	l->text = strdup(text);
+	if (l->text == NULL || server_post(r->d->srv, do_log, l) != AGENTD_OK) {
+		free(l->text);
+		free(l);
+	}
+}
+
+static void *
+worker(void *arg)
+{
+	struct slot *s = arg;
+	struct agent_hooks hooks = { hook_event, hook_cancelled, hook_approve, s };
+	struct agentd_error err;
+	struct memory *m = NULL;
+	struct finished *f;
+	char msg[1200];
+
+	agentd_error_clear(&err);
+	if (memory_open(s->r->d->db_path, &m, &err) != AGENTD_OK) {
+		snprintf(msg, sizeof(msg), "run %lld: cannot open the journal: %s",
+		    (long long)s->run_id, agentd_errmsg(&err));
+		post_log(s->r, LOG_LVL_ERROR, msg);
+	} else {
+		if (agent_run(m, s->run_id, &s->acfg, &hooks, &err) != AGENTD_OK) {
+			snprintf(msg, sizeof(msg), "run %lld: %s", (long long)s->run_id,
+			    agentd_errmsg(&err));
+			post_log(s->r, LOG_LVL_ERROR, msg);
+		}
+		if (atomic_load(&s->shutdown) && !atomic_load(&s->cancel))
+			memory_run_set_status(m, s->run_id, "interrupted", SHUTDOWN_REASON, NULL);
+		memory_close(m);
+	}
+	f = malloc(sizeof(*f));
+	if (f) {
+		f->r = s->r;
+		f->slot = s;
+		if (server_post(s->r->d->srv, do_finished, f) == AGENTD_OK)
+			return NULL;
+		free(f);
+	}
+	/* Could not hand over: the slot stays until runner_free joins it. */
+	return NULL;
+}
+
+static struct slot *
+find_slot(struct runner *r, int64_t run_id)
+{
+	struct slot *s;
+
+	for (s = r->slots; s; s = s->next)
+		if (s->run_id == run_id)
+			return s;
+	return NULL;
+}
+
+int
+runner_start(struct runner *r, int64_t run_id, struct agentd_error *err)
+{
+	const struct agent_config *src = &r->d->cfg.agent;
+	struct slot *s;
+	int rc;
+
+	if (find_slot(r, run_id))
+		return agentd_seterr(err, AGENTD_EBUSY, "run %lld is already active", (long long)run_id);
+	s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	s->r = r;
+	s->run_id = run_id;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	/* A snapshot of the configuration: SIGHUP may replace it meanwhile. */
+	s->acfg = *src;
+	memset(&s->acfg.llm, 0, sizeof(s->acfg.llm));
+	s->s_prompt = dup_or_null(src->system_prompt_file);
+	s->s_state = dup_or_null(src->state_dir);
+	s->s_approval = dup_or_null(src->approval);
+	s->s_author = dup_or_null(src->author_name);
+	s->s_email = dup_or_null(src->author_email);
+	s->acfg.system_prompt_file = s->s_prompt;
+	s->acfg.state_dir = s->s_state;
+	s->acfg.approval = s->s_approval;
+	s->acfg.author_name = s->s_author;
+	s->acfg.author_email = s->s_email;
+	if (llm_config_copy(&s->acfg.llm, &src->llm) != AGENTD_OK) {
+		slot_free(s);
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
+	rc = pthread_create(&s->th, NULL, worker, s);
+	if (rc != 0) {
+		slot_free(s);
+		return agentd_seterr(err, AGENTD_EIO, "cannot start a worker thread: %s", strerror(rc));
+	}
+	s->next = r->slots;
+	r->slots = s;
+	return AGENTD_OK;
+}
+
+int
+runner_cancel(struct runner *r, int64_t run_id)
+{
+	struct slot *s = find_slot(r, run_id);
+
+	if (s == NULL)
+		return AGENTD_ENOTFOUND;
+	atomic_store(&s->cancel, 1);
+	pthread_mutex_lock(&s->mu);
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return AGENTD_OK;
+}
+
+int
+runner_active(struct runner *r, int64_t run_id)
+{
+	return find_slot(r, run_id) != NULL;
+}
+
+int
+runner_count(struct runner *r)
+{
+	struct slot *s;
+	int n = 0;
+
+	for (s = r->slots; s; s = s->next)
+		n++;
+	return n;
+}
+
+int
+runner_approve(struct runner *r, int64_t run_id, int64_t request_id, int allow)
+{
+	struct slot *s = find_slot(r, run_id);
+	int rc = AGENTD_ENOTFOUND;
+
+	if (s == NULL)
+		return AGENTD_ENOTFOUND;
+	pthread_mutex_lock(&s->mu);
+	if (s->appr_id == request_id && s->appr_state == 0) {
+		s->appr_state = allow ? 1 : 2;
+		pthread_cond_broadcast(&s->cv);
+		rc = AGENTD_OK;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+void
+runner_free(struct runner *r)
+{
+	struct slot *s, *n;
+
+	if (r == NULL)
+		return;
+	for (s = r->slots; s; s = s->next) {
+		atomic_store(&s->shutdown, 1);
+		pthread_mutex_lock(&s->mu);
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+	for (s = r->slots; s; s = n) {
+		n = s->next;
+		pthread_join(s->th, NULL);
+		log_info("run %lld stopped and recorded as interrupted", (long long)s->run_id);
+		slot_free(s);
+	}
+	free(r);
+}
+
+int
+runner_recover(struct runner *r, struct agentd_error *err)
+{
+	struct memory_run_filter f = { .limit = 1000 };
+	const char *statuses[] = { "running", "interrupted", "queued" };
+	json_t *runs = NULL, *run;
+	struct agentd_error e2;
+	const char *reason;
+	size_t i, k;
+	int64_t id;
+	int rc;
+
+	for (k = 0; k < sizeof(statuses) / sizeof(statuses[0]); k++) {
+		f.status = statuses[k];
+		rc = memory_run_list(r->d->mem, &f, &runs, err);
+		if (rc != AGENTD_OK)
+			return rc;
+		json_array_foreach(runs, i, run) {
+			id = ajson_int(run, "id", 0);
+			reason = ajson_str(run, "reason", "");
+			if (k == 1 && strcmp(reason, SHUTDOWN_REASON) != 0)
+				continue;	/* interrupted for good */
+			if (k != 2 && !r->d->cfg.agent.resume) {
+				memory_run_set_status(r->d->mem, id, "interrupted",
+				    "agentd stopped while the run was active (resume is off)", NULL);
+				log_info("run %lld marked interrupted", (long long)id);
+				continue;
+			}
+			if (k == 1)
+				memory_run_set_status(r->d->mem, id, "running", NULL, NULL);
+			agentd_error_clear(&e2);
+			if (runner_start(r, id, &e2) != AGENTD_OK)
+				log_error("cannot resume run %lld: %s", (long long)id, agentd_errmsg(&e2));
+			else
+				log_info("resuming run %lld", (long long)id);
+		}
+		json_decref(runs);
+		runs = NULL;
+	}
+	return AGENTD_OK;
+}
+
+/* ---- tools.call off the loop thread ---- */
+
+struct toolcall {
+	struct runner *r;
+	uint64_t conn_id;
+	json_t *id;
+	json_t *params;
+	json_t *result;
+	int code;
+	char msg[1100];
+	char workspace[PATH_MAX];
+	enum sandbox_policy policy;
+	int network;
+	int git_writable;
+	char *author, *email;
+};
+
+static void
+toolcall_free(struct toolcall *t)
+{
+	json_decref(t->id);
+	json_decref(t->params);
+	json_decref(t->result);
+	free(t->author);
+	free(t->email);
+	free(t);
+}
+
+static void
+do_tool_reply(void *ud)
+{
+	struct toolcall *t = ud;
+
+	if (t->code == 0) {
+		server_reply(t->r->d->srv, t->conn_id, t->id, t->result);
+		t->result = NULL;
+	} else {
+		server_reply_error(t->r->d->srv, t->conn_id, t->id, t->code, t->msg);
+	}
+	toolcall_free(t);
+}
+
+static void *
+tool_worker(void *arg)
+{
+	struct toolcall *t = arg;
+	struct tool_ctx ctx;
+	struct agentd_error err;
+	json_t *args = json_object_get(t->params, "args");
+	json_t *empty = json_object();
+	const char *name = ajson_str(t->params, "name", "");
+	int rc;
+
+	tools_ctx_init(&ctx, t->workspace);
+	ctx.sandbox.policy = t->policy;
+	ctx.sandbox.network = t->network;
+	ctx.sandbox.git_writable = t->git_writable;
+	ctx.author_name = t->author;
+	ctx.author_email = t->email;
+	agentd_error_clear(&err);
+	rc = tools_call(&ctx, name, args ? args : empty, &t->result, &err);
+	json_decref(empty);
+	if (rc == AGENTD_ENOTFOUND) {
+		t->code = RPC_NOT_FOUND;
+		snprintf(t->msg, sizeof(t->msg), "unknown tool '%s' (see tools.list)", name);
+	} else if (rc == AGENTD_EINVAL) {
+		t->result = json_pack("{s:b, s:s, s:s}", "ok", 0, "output", agentd_errmsg(&err),
+		    "error", "invalid arguments");
+	} else if (rc != AGENTD_OK) {
+		t->result = json_pack("{s:b, s:s, s:s}", "ok", 0, "output", agentd_errmsg(&err),
+		    "error", agentd_strerror(rc));
+	}
+	if (t->code == 0 && t->result == NULL) {
+		t->code = RPC_INTERNAL_ERROR;
+		snprintf(t->msg, sizeof(t->msg), "tool '%s' returned no result", name);
+	}
+	if (server_post(t->r->d->srv, do_tool_reply, t) != AGENTD_OK)
+		toolcall_free(t);
+	return NULL;
+}
+
+int
+runner_tool_call(struct runner *r, uint64_t conn_id, json_t *id, json_t *params,
+    struct agentd_error *err)
+{
+	struct toolcall *t;
+	pthread_attr_t attr;
+	pthread_t th;
+	const char *ws = ajson_str(params, "workspace", NULL), *pol;
+	struct stat st;
+	int rc;
+
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	if (ws == NULL || realpath(ws, t->workspace) == NULL || stat(t->workspace, &st) != 0 ||
+	    !S_ISDIR(st.st_mode)) {
+		free(t);
+		return agentd_seterr(err, AGENTD_EINVAL, "workspace '%s' is not an existing directory",
+		    ws ? ws : "");
+	}
+	t->policy = r->d->cfg.agent.policy;
+	pol = ajson_str(params, "policy", NULL);
+	if (pol && sandbox_policy_parse(pol, &t->policy) != AGENTD_OK) {
+		free(t);
+		return agentd_seterr(err, AGENTD_EINVAL,
+		    "policy must be read-only, workspace-write or full-access");
+	}
+	t->network = ajson_bool(params, "network", r->d->cfg.agent.network);
+	t->git_writable = r->d->cfg.agent.git_writable;
+	t->author = dup_or_null(r->d->cfg.author_name);
+	t->email = dup_or_null(r->d->cfg.author_email);
+	t->r = r;
+	t->conn_id = conn_id;
+	t->id = json_incref(id);
+	t->params = json_incref(params);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	rc = pthread_create(&th, &attr, tool_worker, t);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		toolcall_free(t);
+		return agentd_seterr(err, AGENTD_EIO, "cannot start a thread: %s", strerror(rc));
+	}
+	return AGENTD_OK;
+}

@@ -1,0 +1,39 @@
+/*
+ * runner.h — agentd's run manager: one worker thread per active run, each
+ * with its own journal connection, calling agent_run(). The loop reports
+ * through hooks that hand events to the main loop (server_post) — the worker
+ * never touches a socket. Also runs tools.call requests off the loop thread.
+ */
+#ifndef AGENTD_RUNNER_H
+#define AGENTD_RUNNER_H
+
+#include <stdint.h>
+#include <jansson.h>
+#include "common/error.h"
+
+struct agentd;
+struct runner;
+
+int runner_new(struct agentd *d, struct runner **out);
+/* Cancel every run, wait for them, record them interrupted, free. */
+void runner_free(struct runner *r);
+
+/* Start (or resume) run_id in a worker; subscribe conn_id (0 = none). */
+int runner_start(struct runner *r, int64_t run_id, struct agentd_error *err);
+/* AGENTD_ENOTFOUND when the run is not active. */
+int runner_cancel(struct runner *r, int64_t run_id);
+int runner_active(struct runner *r, int64_t run_id);
+int runner_count(struct runner *r);
+/* Resume runs left "running" by a crash (or mark them interrupted). */
+int runner_recover(struct runner *r, struct agentd_error *err);
+/* Answer a pending approval; AGENTD_ENOTFOUND when none is waiting. */
+int runner_approve(struct runner *r, int64_t run_id, int64_t request_id, int allow);
+
+/*
+ * Run one tool off the loop thread and answer the deferred call (conn_id, id)
+ * when done. params: {name, workspace, args, policy?, network?} (borrowed).
+ */
+int runner_tool_call(struct runner *r, uint64_t conn_id, json_t *id, json_t *params,
+    struct agentd_error *err);
+
+#endif

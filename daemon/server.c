@@ -1,0 +1,711 @@
+/*
+ * server.c — agentd's event loop and Unix socket server.
+ *
+ * One poll() loop on the main thread owns the listening socket, every
+ * client connection, a wake-up eventfd for work posted by other threads,
+ * the signalfd, and the scheduler's timer. Connections are non-blocking;
+ * each has a capped input framer and a capped output buffer, so a slow or
+ * hostile client can block nobody. Peers are checked with SO_PEERCRED: only
+ * the daemon's own uid and root are served.
+ */
+#include "daemon/server.h"
+#include "daemon/log.h"
+#include "daemon/runner.h"
+#include "daemon/sched.h"
+#include "common/buf.h"
+#include "common/json.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define OUT_CAP		(64u * 1024 * 1024)	/* a client that reads nothing is dropped past this */
+#define READ_CHUNK	65536
+#define MAX_CONNS	1024
+
+struct conn {
+	uint64_t id;
+	int fd;
+	uid_t uid;
+	pid_t pid;
+	struct rpc_framer in;
+	struct abuf out;
+	int closing;		/* close once the output is flushed */
+	int64_t *subs;
+	size_t nsubs;
+	struct conn *next;
+};
+
+struct posted {
+	void (*fn)(void *ud);
+	void *ud;
+	struct posted *next;
+};
+
+struct server {
+	struct agentd *d;
+	char *path;
+	int lfd;
+	int lockfd;
+	int wakefd;
+	int sigfd;
+	int stop;
+	int owns_socket;	/* we created the socket file: unlink on exit */
+	size_t max_line;
+	uint64_t next_id;
+	struct conn *conns;
+	int nconns;
+	pthread_mutex_t qlock;
+	struct posted *qhead, *qtail;
+	double retention_due;
+};
+
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Is somebody serving on this socket path? */
+static int
+socket_in_use(const char *path)
+{
+	struct sockaddr_un sa;
+	int fd, rc;
+
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return 0;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return rc == 0;
+}
+
+/* systemd socket activation: LISTEN_FDS with our pid hands us fd 3. */
+static int
+activated_fd(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+
+	if (pid == NULL || n == NULL || (pid_t)atol(pid) != getpid() || atoi(n) < 1)
+		return -1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	fcntl(3, F_SETFD, FD_CLOEXEC);
+	return 3;
+}
+
+static int
+open_listener(struct server *s, const char *path, struct agentd_error *err)
+{
+	struct sockaddr_un sa;
+	char lockpath[sizeof(sa.sun_path) + 8];
+	mode_t old;
+	int fd;
+
+	if ((fd = activated_fd()) >= 0) {
+		s->lfd = fd;
+		return set_nonblock(fd) == 0 ? AGENTD_OK :
+		    agentd_seterr(err, AGENTD_EIO, "activated socket: %s", strerror(errno));
+	}
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return agentd_seterr(err, AGENTD_EINVAL, "socket path too long (max %zu bytes): %s",
+		    sizeof(sa.sun_path) - 1, path);
+	/* One daemon per socket: the lock decides, the socket file is checked too. */
+	snprintf(lockpath, sizeof(lockpath), "%s.lock", path);
+	s->lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (s->lockfd < 0)
+		return agentd_seterr(err, AGENTD_EIO, "cannot open %s: %s", lockpath, strerror(errno));
+	if (flock(s->lockfd, LOCK_EX | LOCK_NB) != 0)
+		return agentd_seterr(err, AGENTD_EBUSY,
+		    "another agentd is already serving %s (lock %s is held); not touching it",
+		    path, lockpath);
+	if (socket_in_use(path))
+		return agentd_seterr(err, AGENTD_EBUSY,
+		    "another process is already serving %s; not touching it", path);
+	if (unlink(path) == 0)
+		log_info("removed stale socket %s left by a previous run", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return agentd_seterr(err, AGENTD_EIO, "socket: %s", strerror(errno));
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		umask(old);
+		close(fd);
+		return agentd_seterr(err, AGENTD_EIO, "bind %s: %s", path, strerror(errno));
+	}
+	umask(old);
+	chmod(path, 0600);
+	if (listen(fd, 128) != 0) {
+		close(fd);
+		unlink(path);
+		return agentd_seterr(err, AGENTD_EIO, "listen %s: %s", path, strerror(errno));
+	}
+	s->lfd = fd;
+	s->owns_socket = 1;
+	return AGENTD_OK;
+}
+
+int
+server_new(struct agentd *d, const char *path, size_t max_line, struct server **out,
+    struct agentd_error *err)
+{
+	struct server *s = calloc(1, sizeof(*s));
+	sigset_t mask;
+	int rc;
+
+	if (s == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	s->d = d;
+	s->lfd = s->lockfd = s->wakefd = s->sigfd = -1;
+	s->max_line = max_line;
+	s->next_id = 1;
+	pthread_mutex_init(&s->qlock, NULL);
+	s->path = strdup(path);
+	if (s->path == NULL) {
+		server_free(s);
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
+	rc = open_listener(s, path, err);
+	if (rc != AGENTD_OK) {
+		server_free(s);
+		return rc;
+	}
+	s->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	s->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (s->wakefd < 0 || s->sigfd < 0) {
+		rc = agentd_seterr(err, AGENTD_EIO, "eventfd/signalfd: %s", strerror(errno));
+		server_free(s);
+		return rc;
+	}
+	*out = s;
+	return AGENTD_OK;
+}
+
+static void
+conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->fd >= 0)
+		close(c->fd);
+	rpc_framer_free(&c->in);
+	abuf_free(&c->out);
+	free(c->subs);
+	free(c);
+}
+
+void
+server_free(struct server *s)
+{
+	struct conn *c, *n;
+	struct posted *p, *pn;
+
+	if (s == NULL)
+		return;
+	for (c = s->conns; c; c = n) {
+		n = c->next;
+		conn_free(c);
+	}
+	for (p = s->qhead; p; p = pn) {
+		pn = p->next;
+		free(p);	/* the work is dropped at exit */
+	}
+	if (s->lfd >= 0)
+		close(s->lfd);
+	if (s->owns_socket && s->path)
+		unlink(s->path);
+	if (s->lockfd >= 0)
+		close(s->lockfd);	/* the lock file stays; it is reused */
+	if (s->wakefd >= 0)
+		close(s->wakefd);
+	if (s->sigfd >= 0)
+		close(s->sigfd);
+	pthread_mutex_destroy(&s->qlock);
+	free(s->path);
+	free(s);
+}
+
+void
+server_stop(struct server *s)
+{
+	s->stop = 1;
+}
+
+void
+server_set_max_line(struct server *s, size_t max_line)
+{
+	struct conn *c;
+
+	s->max_line = max_line;
+	for (c = s->conns; c; c = c->next)
+		c->in.max_line = max_line;
+}
+
+uint64_t
+server_conn_id(void *conn)
+{
+	return conn ? ((struct conn *)conn)->id : 0;
+}
+
+uid_t
+server_conn_uid(void *conn)
+{
+	return conn ? ((struct conn *)conn)->uid : (uid_t)-1;
+}
+
+static struct conn *
+find_conn(struct server *s, uint64_t id)
+{
+	struct conn *c;
+
+	for (c = s->conns; c; c = c->next)
+		if (c->id == id)
+			return c;
+	return NULL;
+}
+
+static void
+conn_queue(struct conn *c, const char *line, size_t n)
+{
+	if (c->closing == 2)
+		return;
+	if (abuf_append(&c->out, line, n) != AGENTD_OK) {
+		log_warn("client %llu is not reading its replies (over %u bytes queued); dropping it",
+		    (unsigned long long)c->id, OUT_CAP);
+		c->closing = 2;	/* drop without flushing */
+	}
+}
+
+void
+server_send(struct server *s, uint64_t conn_id, char *line)
+{
+	struct conn *c = find_conn(s, conn_id);
+
+	if (c && line)
+		conn_queue(c, line, strlen(line));
+	free(line);
+}
+
+void
+server_reply(struct server *s, uint64_t conn_id, json_t *id, json_t *result)
+{
+	server_send(s, conn_id, rpc_result_line(id, result));
+}
+
+void
+server_reply_error(struct server *s, uint64_t conn_id, json_t *id, int code, const char *msg)
+{
+	server_send(s, conn_id, rpc_error_line(id, code, msg, NULL));
+}
+
+void
+server_subscribe(struct server *s, uint64_t conn_id, int64_t run_id)
+{
+	struct conn *c = find_conn(s, conn_id);
+	int64_t *n;
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->nsubs; i++)
+		if (c->subs[i] == run_id)
+			return;
+	n = realloc(c->subs, (c->nsubs + 1) * sizeof(*n));
+	if (n == NULL)
+		return;
+	c->subs = n;
+	c->subs[c->nsubs++] = run_id;
+}
+
+static int
+conn_subscribed(const struct conn *c, int64_t run_id)
+{
+	size_t i;
+
+	for (i = 0; i < c->nsubs; i++)
+		if (c->subs[i] == run_id)
+			return 1;
+	return 0;
+}
+
+int
+server_publish(struct server *s, int64_t run_id, const char *line)
+{
+	struct conn *c;
+	size_t n = strlen(line);
+	int count = 0;
+
+	for (c = s->conns; c; c = c->next)
+		if (conn_subscribed(c, run_id) && !c->closing) {
+			conn_queue(c, line, n);
+			count++;
+		}
+	return count;
+}
+
+int
+server_subscribers(struct server *s, int64_t run_id)
+{
+	struct conn *c;
+	int count = 0;
+
+	for (c = s->conns; c; c = c->next)
+		if (conn_subscribed(c, run_id) && !c->closing)
+			count++;
+	return count;
+}
+
+int
+server_conn_count(struct server *s)
+{
+	return s->nconns;
+}
+
+int
+server_post(struct server *s, void (*fn)(void *ud), void *ud)
+{
+	struct posted *p = malloc(sizeof(*p));
+	uint64_t one = 1;
+
+	if (p == NULL)
+		return AGENTD_ENOMEM;
+	p->fn = fn;
+	p->ud = ud;
+	p->next = NULL;
+	pthread_mutex_lock(&s->qlock);
+	if (s->qtail)
+		s->qtail->next = p;
+	else
+		s->qhead = p;
+	s->qtail = p;
+	pthread_mutex_unlock(&s->qlock);
+	if (write(s->wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return AGENTD_EIO;
+	return AGENTD_OK;
+}
+
+static void
+drain_posted(struct server *s)
+{
+	struct posted *p, *n;
+	uint64_t v;
+
+	if (read(s->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_debug("eventfd read: %s", strerror(errno));
+	pthread_mutex_lock(&s->qlock);
+	p = s->qhead;
+	s->qhead = s->qtail = NULL;
+	pthread_mutex_unlock(&s->qlock);
+	for (; p; p = n) {
+		n = p->next;
+		p->fn(p->ud);
+		free(p);
+	}
+}
+
+static void
+accept_conns(struct server *s)
+{
+	struct ucred cred;
+	socklen_t len;
+	struct conn *c;
+	int fd;
+
+	for (;;) {
+		fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		len = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+			log_warn("SO_PEERCRED: %s; refusing the connection", strerror(errno));
+			close(fd);
+			continue;
+		}
+		if (cred.uid != geteuid() && cred.uid != 0) {
+			log_warn("refused a connection from uid %u (pid %d): only uid %u and root are served",
+			    (unsigned)cred.uid, (int)cred.pid, (unsigned)geteuid());
+			close(fd);
+			continue;
+		}
+		if (s->nconns >= MAX_CONNS) {
+			log_warn("too many connections (%d); refusing pid %d", s->nconns, (int)cred.pid);
+			close(fd);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			close(fd);
+			continue;
+		}
+		c->id = s->next_id++;
+		c->fd = fd;
+		c->uid = cred.uid;
+		c->pid = cred.pid;
+		rpc_framer_init(&c->in, s->max_line);
+		abuf_init(&c->out, OUT_CAP);
+		c->next = s->conns;
+		s->conns = c;
+		s->nconns++;
+		log_debug("client %llu connected (pid %d, uid %u)", (unsigned long long)c->id,
+		    (int)cred.pid, (unsigned)cred.uid);
+	}
+}
+
+struct line_ctx {
+	struct server *s;
+	struct conn *c;
+};
+
+static int
+handle_line(void *ud, char *line, size_t len)
+{
+	struct line_ctx *lc = ud;
+	json_t *deferred = NULL;
+	char *out;
+
+	out = rpc_handle_line(agentd_methods, lc->s->d, lc->c, line, len, &deferred);
+	json_decref(deferred);
+	if (out) {
+		conn_queue(lc->c, out, strlen(out));
+		free(out);
+	}
+	return lc->c->closing ? 1 : 0;
+}
+
+static void
+conn_read(struct server *s, struct conn *c)
+{
+	char buf[READ_CHUNK];
+	struct line_ctx lc = { s, c };
+	ssize_t n;
+	char *out, msg[128];
+	int rc;
+
+	for (;;) {
+		n = read(c->fd, buf, sizeof(buf));
+		if (n == 0) {
+			c->closing = 2;
+			return;
+		}
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				c->closing = 2;
+			return;
+		}
+		rc = rpc_framer_feed(&c->in, buf, (size_t)n, handle_line, &lc);
+		if (rc == AGENTD_ETOOBIG) {
+			snprintf(msg, sizeof(msg), "invalid request: line exceeds %zu bytes; closing",
+			    c->in.max_line);
+			log_warn("client %llu sent a line over %zu bytes; closing it",
+			    (unsigned long long)c->id, c->in.max_line);
+			out = rpc_error_line(NULL, RPC_INVALID_REQUEST, msg, NULL);
+			if (out)
+				conn_queue(c, out, strlen(out));
+			free(out);
+			c->closing = 1;
+			return;
+		} else if (rc == AGENTD_ENOMEM) {
+			c->closing = 2;
+			return;
+		}
+		if (c->closing || (size_t)n < sizeof(buf))
+			return;
+	}
+}
+
+static void
+conn_write(struct conn *c)
+{
+	ssize_t n;
+
+	while (c->out.len > 0) {
+		n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				c->closing = 2;
+			return;
+		}
+		abuf_consume(&c->out, (size_t)n);
+	}
+}
+
+static void
+reap_conns(struct server *s)
+{
+	struct conn **pp = &s->conns, *c;
+
+	while ((c = *pp) != NULL) {
+		if (c->closing == 2 || (c->closing == 1 && c->out.len == 0)) {
+			*pp = c->next;
+			s->nconns--;
+			log_debug("client %llu disconnected", (unsigned long long)c->id);
+			conn_free(c);
+			continue;
+		}
+		pp = &c->next;
+	}
+}
+
+static void
+handle_signal(struct server *s)
+{
+	struct signalfd_siginfo si;
+	struct agentd_error err;
+	struct config nc;
+
+	while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			agentd_error_clear(&err);
+			if (config_load(&s->d->flags, &nc, &err) != AGENTD_OK) {
+				log_error("reload failed, keeping the old configuration: %s", err.msg);
+				continue;
+			}
+			/* The socket and the state dir keep their values. */
+			free(nc.socket_path);
+			nc.socket_path = s->d->cfg.socket_path;
+			s->d->cfg.socket_path = NULL;
+			free(nc.state_dir);
+			nc.state_dir = s->d->cfg.state_dir;
+			s->d->cfg.state_dir = NULL;
+			nc.agent.state_dir = nc.state_dir;
+			config_free(&s->d->cfg);
+			s->d->cfg = nc;
+			log_set_level(nc.log_level);
+			server_set_max_line(s, nc.max_line);
+			log_info("configuration reloaded%s%s", nc.config_file ? " from " : "",
+			    nc.config_file ? nc.config_file : "");
+		} else {
+			log_info("%s received; shutting down", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+			s->stop = 1;
+		}
+	}
+}
+
+static void
+apply_retention(struct server *s)
+{
+	struct agentd_error err;
+	int deleted = 0;
+
+	if (s->d->cfg.retention_max_age_s <= 0 && s->d->cfg.retention_max_count <= 0)
+		return;
+	agentd_error_clear(&err);
+	if (memory_retention(s->d->mem, s->d->cfg.retention_max_age_s,
+	    s->d->cfg.retention_max_count, &deleted, &err) != AGENTD_OK)
+		log_warn("retention: %s", agentd_errmsg(&err));
+	else if (deleted > 0)
+		log_info("retention: deleted %d old session(s)", deleted);
+}
+
+int
+server_run(struct server *s)
+{
+	struct pollfd *pfd = NULL;
+	struct conn *c, **idx = NULL;
+	size_t cap = 0, n, i;
+	long timeout;
+	int rc;
+
+	s->retention_due = mono_now();
+	while (!s->stop) {
+		n = 3 + (size_t)s->nconns;
+		if (n > cap) {
+			struct pollfd *np = realloc(pfd, n * sizeof(*pfd));
+			struct conn **ni = realloc(idx, n * sizeof(*idx));
+
+			if (np)
+				pfd = np;
+			if (ni)
+				idx = ni;
+			if (np == NULL || ni == NULL) {
+				log_error("out of memory in the event loop");
+				sleep(1);
+				continue;
+			}
+			cap = n;
+		}
+		pfd[0] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = s->wakefd, .events = POLLIN };
+		pfd[2] = (struct pollfd){ .fd = s->sigfd, .events = POLLIN };
+		for (i = 3, c = s->conns; c; c = c->next, i++) {
+			pfd[i].fd = c->fd;
+			pfd[i].events = (c->closing ? 0 : POLLIN) | (c->out.len ? POLLOUT : 0);
+			pfd[i].revents = 0;
+			idx[i] = c;
+		}
+		timeout = 60000;
+		if (s->d->sched)
+			timeout = sched_tick(s->d->sched);
+		if (mono_now() >= s->retention_due) {
+			apply_retention(s);
+			s->retention_due = mono_now() + 3600;
+		}
+		rc = poll(pfd, n, (int)timeout);
+		if (rc < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("poll: %s", strerror(errno));
+			break;
+		}
+		if (pfd[2].revents)
+			handle_signal(s);
+		if (pfd[1].revents)
+			drain_posted(s);
+		for (i = 3; i < n; i++) {
+			c = idx[i];
+			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+				conn_read(s, c);
+			if (c->out.len && c->closing != 2)
+				conn_write(c);
+		}
+		if (pfd[0].revents & POLLIN)
+			accept_conns(s);
+		reap_conns(s);
+	}
+	/* Flush what we can before leaving. */
+	for (c = s->conns; c; c = c->next)
+		if (c->out.len && c->closing != 2)
+			conn_write(c);
+	free(pfd);
+	free(idx);
+	return AGENTD_OK;
+}
