@@ -38,6 +38,7 @@ struct job_state {
 	int queued;		/* a firing waits in the queue */
 	int seen;		/* present in the latest job list */
 	int bad;		/* its cron was reported unusable */
+	int paused;		/* seen paused at the last look */
 };
 
 struct pending {
@@ -433,8 +434,10 @@ sched_start(struct sched *s, struct agentd_error *err)
 		/* Runs of a previous life that are still going count against the limit. */
 		if (run > 0 && s->ops.run_active(s->ops.ud, run))
 			running_add(s, run);
-		if (ajson_bool(job, "paused", 0))
+		if (ajson_bool(job, "paused", 0)) {
+			st->paused = 1;
 			continue;
+		}
 		c = job_cron(s, job, st);
 		if (c == NULL)
 			continue;
@@ -490,11 +493,16 @@ sched_tick(struct sched *s)
 			continue;
 		st->seen = 1;
 		if (ajson_bool(job, "paused", 0)) {
-			/* Resuming does not replay what was missed while paused. */
 			st->init = 1;
+			st->paused = 1;
+			continue;
+		}
+		if (st->paused) {
+			/* Resumed since the last look: what came due while it was
+			 * paused is not replayed. */
+			st->paused = 0;
 			if (st->cursor < now)
 				st->cursor = now;
-			continue;
 		}
 		c = job_cron(s, job, st);
 		if (c == NULL)
@@ -607,4 +615,158 @@ sched_next_fire(struct sched *s, json_t *job)
 		next = 0;
 	cron_free(c);
 	return next;
+}
+
+static const char *const job_keys[] = { "cron", "tz", "workspace", "task", "chore", "branch",
+	"branch_name", "policy", "catchup", "paused", NULL };
+
+static int
+valid_policy(const char *p)
+{
+	return strcmp(p, "read-only") == 0 || strcmp(p, "workspace-write") == 0 ||
+	    strcmp(p, "full-access") == 0;
+}
+
+/* Set obj[key] = string when obj has no such key (or null). */
+static int
+default_str(json_t *obj, const char *key, const char *val)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v != NULL && !json_is_null(v))
+		return AGENTD_OK;
+	return json_object_set_new(obj, key, val ? json_string(val) : json_null()) == 0 ?
+	    AGENTD_OK : AGENTD_ENOMEM;
+}
+
+int
+sched_validate_job(json_t *job, struct agentd_error *err)
+{
+	const char *key, *s, *cron = NULL, *tz = NULL, *task = NULL, *policy = NULL;
+	struct agentd_error e = { 0 };
+	struct cron_expr *c = NULL;
+	json_t *v, *chore;
+	struct stat st;
+	char *real;
+	int rc, b, branch = -1;
+
+	if (!json_is_object(job))
+		return agentd_seterr(err, AGENTD_EINVAL, "a job must be a JSON object");
+	json_object_foreach(job, key, v) {
+		size_t i;
+		int known = 0;
+
+		for (i = 0; job_keys[i] != NULL; i++)
+			known |= strcmp(job_keys[i], key) == 0;
+		if (!known)
+			return agentd_seterr(err, AGENTD_EINVAL,
+			    "unknown field '%.64s' (known: cron, tz, workspace, task, chore, "
+			    "branch, branch_name, policy, catchup, paused)", key);
+	}
+	/* chore: validated; it may supply the task, cron, tz, policy and branch. */
+	chore = json_object_get(job, "chore");
+	if (chore != NULL && json_is_null(chore))
+		chore = NULL;
+	if (chore != NULL) {
+		if (!json_is_object(chore))
+			return agentd_seterr(err, AGENTD_EINVAL, "chore: must be an object");
+		if (chore_validate(chore, &e) != AGENTD_OK)
+			return agentd_seterr(err, AGENTD_EINVAL, "chore: %s", e.msg);
+	}
+	if ((rc = ajson_opt_str(job, "task", &task, err)) != AGENTD_OK && rc != AGENTD_ENOTFOUND)
+		return rc;
+	if (task != NULL && chore != NULL)
+		return agentd_seterr(err, AGENTD_EINVAL,
+		    "task: give either 'task' or 'chore', not both");
+	if (task == NULL && chore == NULL)
+		return agentd_seterr(err, AGENTD_EINVAL, "task: a job needs a 'task' or a 'chore'");
+	if (task != NULL && (task[0] == '\0' || strlen(task) > SCHED_MAX_TASK))
+		return agentd_seterr(err, AGENTD_EINVAL,
+		    "task: must be a non-empty string of at most %d bytes", SCHED_MAX_TASK);
+	/* cron */
+	if ((rc = ajson_opt_str(job, "cron", &cron, err)) != AGENTD_OK && rc != AGENTD_ENOTFOUND)
+		return rc;
+	if (cron == NULL && chore != NULL)
+		cron = ajson_str(chore, "schedule", NULL);
+	if (cron == NULL)
+		return agentd_seterr(err, AGENTD_EINVAL,
+		    "cron: required (a 5-field expression such as '0 7 * * *', or @daily…)");
+	if (cron_parse(cron, &c, &e) != AGENTD_OK)
+		return agentd_seterr(err, AGENTD_EINVAL, "cron: %s", e.msg);
+	cron_free(c);
+	/* tz */
+	if ((rc = ajson_opt_str(job, "tz", &tz, err)) != AGENTD_OK && rc != AGENTD_ENOTFOUND)
+		return rc;
+	if (tz == NULL && chore != NULL)
+		tz = ajson_str(chore, "tz", NULL);
+	if (cron_check_tz(tz, &e) != AGENTD_OK)
+		return agentd_seterr(err, AGENTD_EINVAL, "tz: %s", e.msg);
+	/* workspace */
+	if ((rc = ajson_opt_str(job, "workspace", &s, err)) != AGENTD_OK) {
+		if (rc == AGENTD_ENOTFOUND)
+			return agentd_seterr(err, AGENTD_EINVAL, "workspace: required");
+		return rc;
+	}
+	if (s[0] != '/')
+		return agentd_seterr(err, AGENTD_EINVAL, "workspace: '%.200s' is not an absolute path",
+		    s);
+	if (stat(s, &st) != 0 || !S_ISDIR(st.st_mode))
+		return agentd_seterr(err, AGENTD_EINVAL, "workspace: '%.200s' is not a directory", s);
+	/* branch */
+	if ((rc = ajson_opt_bool(job, "branch", &b, err)) == AGENTD_OK)
+		branch = b;
+	else if (rc != AGENTD_ENOTFOUND)
+		return rc;
+	if ((rc = ajson_opt_str(job, "branch_name", &s, err)) == AGENTD_OK) {
+		if (s[0] == '\0' || s[0] == '-' || strstr(s, "..") != NULL || strlen(s) > 200 ||
+		    strpbrk(s, " ~^:?*[\\") != NULL)
+			return agentd_seterr(err, AGENTD_EINVAL,
+			    "branch_name: '%.64s' is not a valid branch name", s);
+	} else if (rc != AGENTD_ENOTFOUND)
+		return rc;
+	/* policy, catchup, paused */
+	if ((rc = ajson_opt_str(job, "policy", &policy, err)) != AGENTD_OK &&
+	    rc != AGENTD_ENOTFOUND)
+		return rc;
+	if (policy == NULL && chore != NULL)
+		policy = ajson_str(chore, "policy", NULL);
+	if (policy != NULL && !valid_policy(policy))
+		return agentd_seterr(err, AGENTD_EINVAL,
+		    "policy: must be read-only, workspace-write or full-access, not '%.64s'", policy);
+	if ((rc = ajson_opt_str(job, "catchup", &s, err)) == AGENTD_OK) {
+		if (strcmp(s, "skip") != 0 && strcmp(s, "once") != 0)
+			return agentd_seterr(err, AGENTD_EINVAL,
+			    "catchup: must be \"skip\" or \"once\", not '%.64s'", s);
+	} else if (rc != AGENTD_ENOTFOUND)
+		return rc;
+	if ((rc = ajson_opt_bool(job, "paused", &b, err)) != AGENTD_OK && rc != AGENTD_ENOTFOUND)
+		return rc;
+
+	/* All valid: fill the defaults. */
+	if (branch < 0 && chore != NULL) {
+		v = json_object_get(chore, "branch");
+		if (json_is_boolean(v))
+			branch = json_is_true(v);
+		else if (json_is_string(v)) {
+			branch = 1;
+			if (default_str(job, "branch_name", json_string_value(v)) != AGENTD_OK)
+				return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		}
+	}
+	real = realpath(ajson_str(job, "workspace", ""), NULL);
+	if (real == NULL)
+		return agentd_seterr(err, AGENTD_EINVAL, "workspace: %s", strerror(errno));
+	rc = ajson_set_str(job, "workspace", real);
+	free(real);
+	if (rc != AGENTD_OK ||
+	    default_str(job, "cron", cron) != AGENTD_OK ||
+	    default_str(job, "tz", tz) != AGENTD_OK ||
+	    (chore != NULL && default_str(job, "task", ajson_str(chore, "prompt", NULL)) !=
+	    AGENTD_OK) ||
+	    default_str(job, "policy", policy ? policy : "workspace-write") != AGENTD_OK ||
+	    default_str(job, "catchup", "skip") != AGENTD_OK ||
+	    ajson_set_bool(job, "branch", branch < 0 ? 1 : branch) != AGENTD_OK ||
+	    ajson_set_bool(job, "paused", ajson_bool(job, "paused", 0)) != AGENTD_OK)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	return AGENTD_OK;
 }
