@@ -6,6 +6,7 @@ MEMORY_LIBS = libmemory.a libcommon.a $(SQLITE_LIBS) $(JANSSON_LIBS)
 
 check_PROGRAMS += tests/unit/test_memory
 tests_unit_test_memory_SOURCES = tests/unit/test_memory.c
-tests_unit_test_memory_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_memory_LDADD = $(MEMORY_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_memory_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
+tests_unit_test_memory_LDADD = $(MEMORY_LIBS) $(CMOCKA_LIBS) -lpthread
 TESTS += tests/unit/test_memory
+
