@@ -1,11 +1,26 @@
 # sandbox/: confine one command (Landlock, seccomp, namespaces, rlimits).
 noinst_LIBRARIES += libsandbox.a
-libsandbox_a_SOURCES = sandbox/sandbox.c sandbox/sandbox.h
+libsandbox_a_SOURCES = sandbox/sandbox.c sandbox/sandbox.h sandbox/sandbox_int.h \
+	sandbox/sandbox_child.c sandbox/sandbox_filter.c sandbox/sandbox_filter.h
 libsandbox_a_CFLAGS = $(AM_CFLAGS) $(SECCOMP_CFLAGS)
-SANDBOX_LIBS = libsandbox.a libcommon.a $(SECCOMP_LIBS)
+SANDBOX_LIBS = libsandbox.a libcommon.a $(SECCOMP_LIBS) -lpthread
 
 check_PROGRAMS += tests/unit/test_sandbox
 tests_unit_test_sandbox_SOURCES = tests/unit/test_sandbox.c
 tests_unit_test_sandbox_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_sandbox_LDADD = $(SANDBOX_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_sandbox
+
+# The escape battery: a syscall attack helper, a stand-in for `agentctl
+# sandbox` while agentctl is not built, and the script (root + unprivileged).
+check_PROGRAMS += tests/escape/attack tests/escape/sbx_driver
+tests_escape_attack_SOURCES = tests/escape/attack.c
+tests_escape_sbx_driver_SOURCES = tests/escape/sbx_driver.c daemon/ctl_sandbox.c
+tests_escape_sbx_driver_LDADD = $(SANDBOX_LIBS) $(JANSSON_LIBS)
+TESTS += tests/escape/battery.sh
+EXTRA_DIST += tests/escape/battery.sh
+
+# Start-up latency against plain fork/exec and bwrap (not a test).
+noinst_PROGRAMS += bench/bench_sandbox
+bench_bench_sandbox_SOURCES = bench/bench_sandbox.c
+bench_bench_sandbox_LDADD = $(SANDBOX_LIBS) $(JANSSON_LIBS)

@@ -1,0 +1,1094 @@
+/*
+ * sandbox.c — the parent side of the sandbox: probe what this kernel allows,
+ * pick a mode, build the plan (paths, environment, seccomp program, pids
+ * cgroup), clone3 the child with its namespaces, then watch it: capture
+ * output head+tail, enforce the wall-clock timeout and cancellation, and
+ * kill the whole tree. The child side is sandbox_child.c; the seccomp
+ * program is sandbox_filter.c. Design notes: docs/sandbox.md.
+ */
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/sched.h>
+#include <sys/mount.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "common/buf.h"
+#include "sandbox/sandbox.h"
+#include "sandbox/sandbox_int.h"
+#include "sandbox/sandbox_filter.h"
+
+extern char **environ;
+
+#define NS_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS)
+/* Past this many bytes on one stream the command is killed: output is kept
+ * head+tail anyway, and a flood must not run until the timeout. */
+#define FLOOD_MIN ((size_t)16 << 20)
+
+/* What this machine allows, probed once. */
+static struct {
+	pthread_once_t once;
+	int euid_root;
+	int landlock_abi;
+	int cap_last;
+	int ns_ok;		/* namespaces usable (as root, or through a userns) */
+	char ns_why[160];	/* why not */
+	int userns_disabled;	/* AGENTD_SANDBOX_NO_USERNS=1 */
+	char cg_base[128];	/* pids cgroup parent dir, "" = none */
+	int cg_v2;
+} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, "", 0 };
+
+static unsigned long cg_seq;
+static pthread_mutex_t cg_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static pid_t
+sys_clone3(uint64_t flags, int *pidfd)
+{
+	struct clone_args ca;
+
+	memset(&ca, 0, sizeof ca);
+	ca.flags = flags | (pidfd ? CLONE_PIDFD : 0);
+	ca.pidfd = (uint64_t)(uintptr_t)pidfd;
+	ca.exit_signal = SIGCHLD;
+	return (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
+}
+
+static int
+read_small(const char *path, char *buf, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t r;
+
+	if (fd < 0)
+		return -1;
+	r = read(fd, buf, n - 1);
+	close(fd);
+	if (r < 0)
+		return -1;
+	buf[r] = '\0';
+	return 0;
+}
+
+static int
+write_small(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t r;
+
+	if (fd < 0)
+		return -1;
+	r = write(fd, s, strlen(s));
+	close(fd);
+	return r == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+/* Can this process build the namespaces? One throw-away child, once. */
+static void
+probe_ns(void)
+{
+	uint64_t flags = NS_FLAGS | CLONE_NEWNET;
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	pid_t pid;
+	int st;
+
+	if (!probe.euid_root) {
+		if (probe.userns_disabled) {
+			snprintf(probe.ns_why, sizeof probe.ns_why,
+			    "user namespaces disabled by AGENTD_SANDBOX_NO_USERNS");
+			return;
+		}
+		flags |= CLONE_NEWUSER;
+	}
+	pid = sys_clone3(flags, NULL);
+	if (pid < 0) {
+		snprintf(probe.ns_why, sizeof probe.ns_why, "clone3 with %s namespaces: %s",
+		    probe.euid_root ? "mount/pid/net" : "user", strerror(errno));
+		return;
+	}
+	if (pid == 0) {
+		char m[64];
+
+		if (!probe.euid_root) {
+			snprintf(m, sizeof m, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+			if (write_small("/proc/self/setgroups", "deny") < 0 ||
+			    write_small("/proc/self/uid_map", m) < 0)
+				_exit(2);
+			snprintf(m, sizeof m, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+			if (write_small("/proc/self/gid_map", m) < 0)
+				_exit(2);
+		}
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			_exit(3);
+		if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+			_exit(4);
+		_exit(0);
+	}
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		probe.ns_ok = 1;
+		return;
+	}
+	snprintf(probe.ns_why, sizeof probe.ns_why, "%s",
+	    !WIFEXITED(st) ? "namespace probe crashed" :
+	    WEXITSTATUS(st) == 2 ? "cannot write uid/gid maps in a new user namespace" :
+	    WEXITSTATUS(st) == 3 ? "cannot make mounts private in a new mount namespace" :
+	    "cannot mount /proc in a new pid namespace");
+}
+
+static void
+probe_cgroup(void)
+{
+	char buf[512];
+
+	if (access("/sys/fs/cgroup/pids/cgroup.procs", W_OK) == 0) {
+		snprintf(probe.cg_base, sizeof probe.cg_base, "/sys/fs/cgroup/pids");
+		return;
+	}
+	if (read_small("/sys/fs/cgroup/cgroup.controllers", buf, sizeof buf) == 0 &&
+	    strstr(buf, "pids")) {
+		write_small("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
+		snprintf(probe.cg_base, sizeof probe.cg_base, "/sys/fs/cgroup");
+		probe.cg_v2 = 1;
+	}
+}
+
+static void
+probe_once(void)
+{
+	char buf[32];
+	const char *e = getenv("AGENTD_SANDBOX_NO_USERNS");
+	long abi;
+
+	probe.euid_root = geteuid() == 0;
+	probe.userns_disabled = e && *e && strcmp(e, "0") != 0;
+	abi = syscall(SYS_landlock_create_ruleset, NULL, 0, 1U /* VERSION */);
+	probe.landlock_abi = abi > 0 ? (int)abi : 0;
+	if (read_small("/proc/sys/kernel/cap_last_cap", buf, sizeof buf) == 0)
+		probe.cap_last = atoi(buf);
+	probe_ns();
+	if (probe.euid_root)
+		probe_cgroup();
+}
+
+static void
+probe_init(void)
+{
+	pthread_once(&probe.once, probe_once);
+}
+
+void
+sandbox_opts_init(struct sandbox_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->policy = SANDBOX_WORKSPACE_WRITE;
+	o->timeout_ms = 120000;
+	o->memory_mb = 2048;
+	o->max_procs = 256;
+	o->max_file_mb = 256;
+	o->max_open_files = 1024;
+	o->cpu_s = 600;
+	o->output_cap = 64 * 1024;
+}
+
+int
+sandbox_policy_parse(const char *s, enum sandbox_policy *p)
+{
+	if (!s)
+		return AGENTD_EINVAL;
+	if (strcmp(s, "read-only") == 0)
+		*p = SANDBOX_READ_ONLY;
+	else if (strcmp(s, "workspace-write") == 0)
+		*p = SANDBOX_WORKSPACE_WRITE;
+	else if (strcmp(s, "full-access") == 0)
+		*p = SANDBOX_FULL_ACCESS;
+	else
+		return AGENTD_EINVAL;
+	return AGENTD_OK;
+}
+
+const char *
+sandbox_policy_name(enum sandbox_policy p)
+{
+	switch (p) {
+	case SANDBOX_READ_ONLY: return "read-only";
+	case SANDBOX_WORKSPACE_WRITE: return "workspace-write";
+	case SANDBOX_FULL_ACCESS: return "full-access";
+	}
+	return "unknown";
+}
+
+static enum sbx_mode
+pick_mode(void)
+{
+	if (probe.ns_ok)
+		return probe.euid_root ? SBX_MODE_NS_ROOT : SBX_MODE_NS_USER;
+	return SBX_MODE_FALLBACK;
+}
+
+/* ---- environment ---------------------------------------------------- */
+
+static int
+looks_secret(const char *name, size_t n)
+{
+	static const char *const bad[] = { "TOKEN", "KEY", "SECRET", "PASSWORD", "PASSWD",
+	    "CREDENTIAL", "AUTH", "COOKIE", "SESSION" };
+	char up[128];
+	size_t i;
+
+	if (n >= sizeof up)
+		return 1;
+	for (i = 0; i < n; i++)
+		up[i] = (char)((name[i] >= 'a' && name[i] <= 'z') ? name[i] - 32 : name[i]);
+	up[n] = '\0';
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (strstr(up, bad[i]))
+			return 1;
+	return 0;
+}
+
+static int
+allowed_name(const char *name, size_t n)
+{
+	static const char *const ok[] = { "PATH", "LANG", "LANGUAGE", "TERM", "TZ", "USER",
+	    "LOGNAME", "NO_COLOR", "COLORTERM", "SOURCE_DATE_EPOCH" };
+	size_t i;
+
+	if (n > 3 && strncmp(name, "LC_", 3) == 0)
+		return 1;
+	for (i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		if (strlen(ok[i]) == n && strncmp(name, ok[i], n) == 0)
+			return 1;
+	return 0;
+}
+
+struct strv {
+	char **v;
+	size_t n, cap;
+};
+
+static int
+strv_add(struct strv *s, char *str)
+{
+	if (!str)
+		return -1;
+	if (s->n + 2 > s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 32;
+		char **nv = realloc(s->v, nc * sizeof *nv);
+
+		if (!nv) {
+			free(str);
+			return -1;
+		}
+		s->v = nv;
+		s->cap = nc;
+	}
+	s->v[s->n++] = str;
+	s->v[s->n] = NULL;
+	return 0;
+}
+
+static void
+strv_free(struct strv *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		free(s->v[i]);
+	free(s->v);
+	memset(s, 0, sizeof *s);
+}
+
+static char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
+/* The allowlist, then HOME/TMPDIR, then the caller's extras (secrets never). */
+static int
+build_env(const struct sandbox_opts *o, const char *tmp, struct strv *env, const char **path)
+{
+	char **e;
+	char *const *x;
+	int have_path = 0;
+
+	*path = "/usr/local/bin:/usr/bin:/bin";
+	for (e = environ; e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		size_t n;
+
+		if (!eq)
+			continue;
+		n = (size_t)(eq - *e);
+		if (!allowed_name(*e, n) || looks_secret(*e, n))
+			continue;
+		if (n == 4 && strncmp(*e, "PATH", 4) == 0) {
+			have_path = 1;
+			*path = eq + 1;
+		}
+		if (strv_add(env, strdup(*e)) < 0)
+			return -1;
+	}
+	if (!have_path && strv_add(env, xasprintf("PATH=%s", *path)) < 0)
+		return -1;
+	if (strv_add(env, xasprintf("HOME=%s", tmp)) < 0 ||
+	    strv_add(env, xasprintf("TMPDIR=%s", tmp)) < 0)
+		return -1;
+	for (x = o->extra_env; x && *x; x++) {
+		const char *eq = strchr(*x, '=');
+
+		if (!eq || eq == *x || looks_secret(*x, (size_t)(eq - *x)))
+			continue;
+		if (strv_add(env, strdup(*x)) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- plan ----------------------------------------------------------- */
+
+struct prep {
+	struct sbx_plan p;
+	struct strv env;
+	struct strv strs;	/* owned strings the plan points to */
+	char ws[PATH_MAX];
+	char workdir[PATH_MAX];
+	char tmpdir[PATH_MAX];	/* fallback private tmp, "" = none */
+	char cgdir[PATH_MAX];	/* pids cgroup of this run, "" = none */
+};
+
+static const char *
+keep(struct prep *pp, char *s)
+{
+	if (strv_add(&pp->strs, s) < 0)
+		return NULL;
+	return s;
+}
+
+static int
+is_dir(const char *p)
+{
+	struct stat st;
+
+	return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int
+under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+
+	if (strcmp(dir, "/") == 0)
+		return 1;
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+static int
+add_hide(struct prep *pp, const char *dir, struct agentd_error *err)
+{
+	char rp[PATH_MAX];
+	int i;
+
+	if (!dir || dir[0] != '/' || !is_dir(dir) || !realpath(dir, rp) || strcmp(rp, "/") == 0)
+		return 0;
+	if (under(rp, pp->ws) && strcmp(rp, pp->ws) != 0)
+		return 0;	/* inside the workspace: the workspace wins */
+	for (i = 0; i < pp->p.n_hide; i++)
+		if (strcmp(pp->p.hide[i], rp) == 0)
+			return 0;
+	if (pp->p.n_hide >= SBX_MAX_PATHS)
+		return agentd_seterr(err, AGENTD_ETOOBIG, "too many hidden dirs");
+	if (!(pp->p.hide[pp->p.n_hide] = keep(pp, strdup(rp))))
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	pp->p.n_hide++;
+	return 0;
+}
+
+/* List dir entries as absolute paths, skipping `skip`. */
+static int
+list_dir(struct prep *pp, const char *dir, const char *skip, const char **out, int max,
+    int *n, struct agentd_error *err)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d)
+		return agentd_seterr(err, AGENTD_EIO, "cannot list %s: %s", dir, strerror(errno));
+	*n = 0;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+		    (skip && strcmp(de->d_name, skip) == 0))
+			continue;
+		if (*n >= max) {
+			closedir(d);
+			return agentd_seterr(err, AGENTD_ETOOBIG,
+			    "%s has more than %d entries; the fallback sandbox cannot keep .git "
+			    "read-only here (set git_writable or use user namespaces)", dir, max);
+		}
+		if (!(out[*n] = keep(pp, xasprintf("%s%s%s", dir,
+		    strcmp(dir, "/") == 0 ? "" : "/", de->d_name)))) {
+			closedir(d);
+			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		}
+		(*n)++;
+	}
+	closedir(d);
+	return 0;
+}
+
+static int
+cgroup_create(struct prep *pp, unsigned max_procs, struct agentd_error *err)
+{
+	char path[PATH_MAX + 32], v[32];
+	unsigned long seq;
+
+	pthread_mutex_lock(&cg_lock);
+	seq = ++cg_seq;
+	pthread_mutex_unlock(&cg_lock);
+	snprintf(pp->cgdir, sizeof pp->cgdir, "%s/agentd-sandbox.%ld.%lu", probe.cg_base,
+	    (long)getpid(), seq);
+	if (mkdir(pp->cgdir, 0700) < 0) {
+		pp->cgdir[0] = '\0';
+		return agentd_seterr(err, AGENTD_EUNAVAIL, "cannot create a pids cgroup under %s: %s",
+		    probe.cg_base, strerror(errno));
+	}
+	snprintf(path, sizeof path, "%s/pids.max", pp->cgdir);
+	snprintf(v, sizeof v, "%u", max_procs);
+	if (write_small(path, v) < 0)
+		return agentd_seterr(err, AGENTD_EUNAVAIL, "cannot set %s: %s", path, strerror(errno));
+	snprintf(path, sizeof path, "%s/cgroup.procs", pp->cgdir);
+	pp->p.cgroup_procs_fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (pp->p.cgroup_procs_fd < 0)
+		return agentd_seterr(err, AGENTD_EUNAVAIL, "cannot open %s: %s", path, strerror(errno));
+	return 0;
+}
+
+static void
+cgroup_destroy(struct prep *pp)
+{
+	char path[PATH_MAX + 32], buf[4096];
+	int i;
+
+	if (!pp->cgdir[0])
+		return;
+	for (i = 0; i < 200; i++) {
+		if (rmdir(pp->cgdir) == 0 || errno != EBUSY)
+			break;
+		/* Stragglers (fallback mode): kill what is left, then retry. */
+		if (probe.cg_v2) {
+			snprintf(path, sizeof path, "%s/cgroup.kill", pp->cgdir);
+			write_small(path, "1");
+		} else {
+			char *s, *e;
+
+			snprintf(path, sizeof path, "%s/cgroup.procs", pp->cgdir);
+			if (read_small(path, buf, sizeof buf) == 0)
+				for (s = buf; *s; s = e) {
+					long pid = strtol(s, &e, 10);
+
+					if (e == s)
+						break;
+					if (pid > 0)
+						kill((pid_t)pid, SIGKILL);
+				}
+		}
+		usleep(5000);
+	}
+	pp->cgdir[0] = '\0';
+}
+
+static int
+rm_cb(const char *path, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st; (void)flag; (void)f;
+	remove(path);
+	return 0;
+}
+
+static void
+prep_free(struct prep *pp)
+{
+	if (pp->p.cgroup_procs_fd >= 0)
+		close(pp->p.cgroup_procs_fd);
+	pp->p.cgroup_procs_fd = -1;
+	cgroup_destroy(pp);
+	if (pp->tmpdir[0])
+		nftw(pp->tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+	pp->tmpdir[0] = '\0';
+	strv_free(&pp->env);
+	strv_free(&pp->strs);
+}
+
+static int
+prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
+    struct agentd_error *err)
+{
+	struct sbx_plan *p = &pp->p;
+	char buf[PATH_MAX * 2];
+	const char *home;
+	int rc;
+
+	memset(pp, 0, sizeof *pp);
+	p->cgroup_procs_fd = -1;
+	p->err_fd = p->status_fd = p->out_fd = p->errout_fd = -1;
+	if (!o || !argv || !argv[0] || !argv[0][0])
+		return agentd_seterr(err, AGENTD_EINVAL, "no command to run");
+	if (!o->workspace || !o->workspace[0])
+		return agentd_seterr(err, AGENTD_EINVAL, "a workspace is required");
+	if (o->policy != SANDBOX_READ_ONLY && o->policy != SANDBOX_WORKSPACE_WRITE &&
+	    o->policy != SANDBOX_FULL_ACCESS)
+		return agentd_seterr(err, AGENTD_EINVAL, "unknown sandbox policy %d", (int)o->policy);
+	if (o->timeout_ms == 0 || o->memory_mb == 0 || o->max_procs == 0 ||
+	    o->max_file_mb == 0 || o->max_open_files < 16 || o->cpu_s == 0 || o->output_cap < 2)
+		return agentd_seterr(err, AGENTD_EINVAL,
+		    "sandbox limits must be positive (did you call sandbox_opts_init?)");
+	if (!realpath(o->workspace, pp->ws) || !is_dir(pp->ws))
+		return agentd_seterr(err, AGENTD_ENOTFOUND, "workspace %s is not a directory",
+		    o->workspace);
+	if (strcmp(pp->ws, "/") == 0)
+		return agentd_seterr(err, AGENTD_EINVAL, "the workspace cannot be /");
+	if (o->workdir && o->workdir[0]) {
+		if (o->workdir[0] == '/')
+			snprintf(buf, sizeof buf, "%s", o->workdir);
+		else
+			snprintf(buf, sizeof buf, "%s/%s", pp->ws, o->workdir);
+		if (!realpath(buf, pp->workdir) || !is_dir(pp->workdir))
+			return agentd_seterr(err, AGENTD_ENOTFOUND, "workdir %s is not a directory",
+			    o->workdir);
+		if (!under(pp->workdir, pp->ws))
+			return agentd_seterr(err, AGENTD_EDENIED, "workdir %s is outside the workspace",
+			    o->workdir);
+	} else {
+		memcpy(pp->workdir, pp->ws, sizeof pp->ws);
+	}
+
+	probe_init();
+	p->mode = pick_mode();
+	p->policy = (int)o->policy;
+	p->network = !!o->network;
+	p->ws = pp->ws;
+	p->workdir = pp->workdir;
+	p->landlock_abi = probe.landlock_abi;
+	p->uid = geteuid();
+	p->gid = getegid();
+	p->cap_last = probe.cap_last;
+	p->argv = argv;
+	p->rl_cpu = o->cpu_s;
+	p->rl_as = (uint64_t)o->memory_mb << 20;
+	p->rl_nproc = o->max_procs;
+	p->rl_fsize = (uint64_t)o->max_file_mb << 20;
+	p->rl_nofile = o->max_open_files;
+	snprintf(buf, sizeof buf, "%s/.git", pp->ws);
+	p->git_ro = o->policy == SANDBOX_WORKSPACE_WRITE && !o->git_writable &&
+	    access(buf, F_OK) == 0;
+
+	/* Refuse rather than run weaker. */
+	if (p->mode == SBX_MODE_FALLBACK) {
+		if (o->policy != SANDBOX_FULL_ACCESS && probe.landlock_abi < 1)
+			return agentd_seterr(err, AGENTD_EUNAVAIL,
+			    "sandbox unavailable: no namespaces (%s) and no Landlock to confine "
+			    "the filesystem", probe.ns_why);
+		if (probe.landlock_abi < 6)
+			return agentd_seterr(err, AGENTD_EUNAVAIL,
+			    "sandbox unavailable: no pid namespace (%s) and Landlock ABI %d < 6 "
+			    "cannot stop signals to outside processes", probe.ns_why,
+			    probe.landlock_abi);
+	}
+	if (probe.euid_root) {
+		/* RLIMIT_NPROC does not bind uid 0: a pids cgroup must. */
+		if (!probe.cg_base[0])
+			return agentd_seterr(err, AGENTD_EUNAVAIL,
+			    "sandbox unavailable as root: no writable pids cgroup to bound the "
+			    "process count (RLIMIT_NPROC does not apply to uid 0)");
+		if ((rc = cgroup_create(pp, o->max_procs, err)) != 0)
+			return rc;
+	}
+
+	if (p->mode == SBX_MODE_FALLBACK) {
+		const char *base = getenv("TMPDIR");
+
+		if (!base || base[0] != '/' || !is_dir(base))
+			base = "/tmp";
+		snprintf(pp->tmpdir, sizeof pp->tmpdir, "%s/agentd-sandbox.XXXXXX", base);
+		if (!mkdtemp(pp->tmpdir)) {
+			rc = errno;
+			pp->tmpdir[0] = '\0';
+			return agentd_seterr(err, AGENTD_EIO, "cannot create a private tmp: %s",
+			    strerror(rc));
+		}
+		p->tmp = pp->tmpdir;
+		if ((rc = list_dir(pp, "/", "proc", p->ro_roots, SBX_MAX_PATHS, &p->n_ro_roots, err)))
+			return rc;
+		if (p->git_ro && (rc = list_dir(pp, pp->ws, ".git", p->ws_entries,
+		    SBX_MAX_PATHS * 4, &p->n_ws_entries, err)))
+			return rc;
+		p->git_ro = 0;
+		if (p->n_ws_entries == 0 && o->policy == SANDBOX_WORKSPACE_WRITE &&
+		    !o->git_writable && access(buf, F_OK) == 0)
+			p->ws_entries[p->n_ws_entries++] = "/nonexistent";
+	} else {
+		p->tmp = "/tmp";
+		p->use_init = 1;
+		snprintf(p->tmpfs_opts, sizeof p->tmpfs_opts, "mode=1777,size=%um",
+		    o->memory_mb < 16 ? 16 : o->memory_mb);
+		if (o->policy != SANDBOX_FULL_ACCESS) {
+			home = getenv("HOME");
+			if ((rc = add_hide(pp, "/tmp", err)) || (rc = add_hide(pp, "/var/tmp", err)) ||
+			    (rc = add_hide(pp, "/run", err)) || (rc = add_hide(pp, "/dev/shm", err)) ||
+			    (rc = add_hide(pp, home, err)) ||
+			    (rc = add_hide(pp, probe.euid_root ? "/root" : NULL, err)))
+				return rc;
+		} else if ((rc = add_hide(pp, "/tmp", err))) {
+			return rc;
+		}
+	}
+	p->seccomp = sbx_filter_get(p->network, p->mode == SBX_MODE_FALLBACK, o->debug, err);
+	if (!p->seccomp)
+		return err ? err->code : AGENTD_EUNAVAIL;
+	p->seccomp_flags = o->debug ? 2U /* SECCOMP_FILTER_FLAG_LOG */ : 0;
+	if (build_env(o, p->tmp, &pp->env, &p->path) < 0)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	p->envp = pp->env.v;
+	return 0;
+}
+
+/* ---- running -------------------------------------------------------- */
+
+struct proc {
+	pid_t pid;
+	int pidfd;
+	int status_r;		/* init reports the command's status here */
+	int fallback;
+};
+
+static int
+spawn(struct prep *pp, struct proc *pr, struct agentd_error *err)
+{
+	struct sbx_plan *p = &pp->p;
+	uint64_t flags = 0;
+	int ep[2], sp[2] = { -1, -1 };
+	char msg[PATH_MAX + 300];
+	ssize_t n, got = 0;
+	int st;
+
+	if (p->mode != SBX_MODE_FALLBACK) {
+		flags = NS_FLAGS | (p->network ? 0 : CLONE_NEWNET);
+		if (p->mode == SBX_MODE_NS_USER)
+			flags |= CLONE_NEWUSER;
+	}
+	if (pipe2(ep, O_CLOEXEC) < 0)
+		return agentd_seterr(err, AGENTD_EIO, "pipe: %s", strerror(errno));
+	if (p->use_init && pipe2(sp, O_CLOEXEC) < 0) {
+		close(ep[0]);
+		close(ep[1]);
+		return agentd_seterr(err, AGENTD_EIO, "pipe: %s", strerror(errno));
+	}
+	p->err_fd = ep[1];
+	p->status_fd = sp[1];
+	pr->pidfd = -1;
+	pr->pid = sys_clone3(flags, &pr->pidfd);
+	if (pr->pid == 0)
+		sbx_child(p);
+	n = errno;
+	close(ep[1]);
+	if (sp[1] >= 0)
+		close(sp[1]);
+	p->err_fd = p->status_fd = -1;
+	if (pr->pid < 0) {
+		close(ep[0]);
+		if (sp[0] >= 0)
+			close(sp[0]);
+		return agentd_seterr(err, AGENTD_EUNAVAIL, "clone3: %s", strerror((int)n));
+	}
+	/* Setup errors arrive here; EOF means the command was exec'd. */
+	for (;;) {
+		n = read(ep[0], msg + got, sizeof msg - 1 - (size_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || (got += n) >= (ssize_t)sizeof msg - 1)
+			break;
+	}
+	close(ep[0]);
+	pr->status_r = sp[0];
+	pr->fallback = p->mode == SBX_MODE_FALLBACK;
+	if (got > 0) {
+		msg[got] = '\0';
+		kill(pr->pid, SIGKILL);
+		while (waitpid(pr->pid, &st, 0) < 0 && errno == EINTR)
+			;
+		close(pr->pidfd);
+		if (sp[0] >= 0)
+			close(sp[0]);
+		if (strncmp(msg, "exec ", 5) == 0)
+			return agentd_seterr(err, strstr(msg, "No such file") ? AGENTD_ENOTFOUND :
+			    AGENTD_EDENIED, "%s", msg);
+		return agentd_seterr(err, AGENTD_EUNAVAIL, "sandbox setup failed: %s", msg);
+	}
+	return 0;
+}
+
+static void
+kill_tree(struct proc *pr)
+{
+	if (pr->fallback)
+		kill(-pr->pid, SIGKILL);	/* setsid/setpgid are denied inside */
+	kill(pr->pid, SIGKILL);		/* pid 1 of the namespace: takes all with it */
+}
+
+/* Wait for the direct child and turn what happened into an exit code. */
+static void
+reap(struct proc *pr, int killed_sig, int *code, int *sig)
+{
+	int st = 0, cst;
+	ssize_t n;
+
+	while (waitpid(pr->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (pr->fallback)
+		kill(-pr->pid, SIGKILL);
+	if (pr->status_r >= 0) {
+		n = read(pr->status_r, &cst, sizeof cst);
+		if (n == (ssize_t)sizeof cst)
+			st = cst;
+		else if (WIFEXITED(st))
+			st = SIGKILL;	/* init ended without a report: it was killed */
+		close(pr->status_r);
+		pr->status_r = -1;
+	}
+	close(pr->pidfd);
+	if (killed_sig) {
+		*sig = killed_sig;
+		*code = 128 + killed_sig;
+	} else if (WIFSIGNALED(st)) {
+		*sig = WTERMSIG(st);
+		*code = 128 + *sig;
+	} else {
+		*sig = 0;
+		*code = WEXITSTATUS(st);
+	}
+}
+
+int
+sandbox_run(const struct sandbox_opts *o, char *const argv[], struct sandbox_result *r,
+    struct agentd_error *err)
+{
+	struct prep pp;
+	struct proc pr;
+	struct htbuf hb[2];
+	int pipes[2][2] = { { -1, -1 }, { -1, -1 } };
+	int open_fds = 2, rc, i, timed_out = 0, cancelled = 0, flood = 0, child_done = 0;
+	double t0 = now_ms(), deadline, drain_until = 0;
+	size_t flood_cap;
+	int code = 0, sig = 0;
+	char *out, *errs;
+	size_t out_len, err_len;
+
+	if (!r)
+		return agentd_seterr(err, AGENTD_EINVAL, "no result");
+	if ((rc = prep_plan(&pp, o, argv, err)) != 0) {
+		prep_free(&pp);
+		return rc;
+	}
+	if (htbuf_init(&hb[0], o->output_cap) != 0 || htbuf_init(&hb[1], o->output_cap) != 0 ||
+	    pipe2(pipes[0], O_CLOEXEC) < 0 || pipe2(pipes[1], O_CLOEXEC) < 0) {
+		rc = agentd_seterr(err, AGENTD_EIO, "cannot set up output capture");
+		goto out;
+	}
+	pp.p.out_fd = pipes[0][1];
+	pp.p.errout_fd = pipes[1][1];
+	pp.p.stdin_null = 1;
+	rc = spawn(&pp, &pr, err);
+	close(pipes[0][1]);
+	close(pipes[1][1]);
+	pipes[0][1] = pipes[1][1] = -1;
+	if (rc != 0)
+		goto out;
+	for (i = 0; i < 2; i++)
+		fcntl(pipes[i][0], F_SETFL, O_NONBLOCK);
+	deadline = t0 + o->timeout_ms;
+	flood_cap = o->output_cap * 16 > FLOOD_MIN ? o->output_cap * 16 : FLOOD_MIN;
+
+	while (open_fds > 0 || !child_done) {
+		struct pollfd pf[3];
+		double now = now_ms(), wait;
+		int nf = 0, k;
+
+		if (!child_done) {
+			if (now >= deadline && !timed_out) {
+				timed_out = 1;
+				kill_tree(&pr);
+			}
+			if (!timed_out && !cancelled && !flood && o->cancelled &&
+			    o->cancelled(o->cancel_ud)) {
+				cancelled = 1;
+				kill_tree(&pr);
+			}
+			wait = deadline - now;
+			if (o->cancelled && wait > 100)
+				wait = 100;
+		} else {
+			/* Child gone: drain what is buffered, but not forever. */
+			if (now >= drain_until)
+				break;
+			wait = drain_until - now;
+		}
+		if (wait < 0)
+			wait = 0;
+		for (i = 0; i < 2; i++)
+			if (pipes[i][0] >= 0) {
+				pf[nf].fd = pipes[i][0];
+				pf[nf++].events = POLLIN;
+			}
+		if (!child_done) {
+			pf[nf].fd = pr.pidfd;
+			pf[nf++].events = POLLIN;
+		}
+		k = poll(pf, (nfds_t)nf, (int)wait + 1);
+		if (k < 0 && errno != EINTR)
+			break;
+		for (i = 0; i < 2; i++) {
+			char buf[65536];
+			ssize_t n;
+
+			if (pipes[i][0] < 0)
+				continue;
+			n = read(pipes[i][0], buf, sizeof buf);
+			if (n > 0) {
+				htbuf_append(&hb[i], buf, (size_t)n);
+				if (hb[i].total > flood_cap && !flood && !child_done) {
+					flood = 1;
+					kill_tree(&pr);
+				}
+			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+				close(pipes[i][0]);
+				pipes[i][0] = -1;
+				open_fds--;
+			}
+		}
+		if (!child_done && nf > 0 && (pf[nf - 1].revents & POLLIN)) {
+			reap(&pr, timed_out || cancelled || flood ? SIGKILL : 0, &code, &sig);
+			child_done = 1;
+			drain_until = now_ms() + 1000;
+		}
+	}
+	if (!child_done) {
+		kill_tree(&pr);
+		reap(&pr, SIGKILL, &code, &sig);
+	}
+	if (flood) {
+		const char note[] = "\n[sandbox: output limit reached, command killed]\n";
+
+		htbuf_append(&hb[1], note, sizeof note - 1);
+	}
+	out = htbuf_render(&hb[0], &out_len);
+	errs = htbuf_render(&hb[1], &err_len);
+	if (!out || !errs) {
+		free(out);
+		free(errs);
+		rc = agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		goto out;
+	}
+	memset(r, 0, sizeof *r);
+	r->exit_code = code;
+	r->term_signal = sig;
+	r->timed_out = timed_out;
+	r->cancelled = cancelled;
+	r->out = out;
+	r->out_len = out_len;
+	r->out_dropped = htbuf_dropped(&hb[0]);
+	r->err = errs;
+	r->err_len = err_len;
+	r->err_dropped = htbuf_dropped(&hb[1]);
+	r->wall_ms = now_ms() - t0;
+	rc = AGENTD_OK;
+out:
+	for (i = 0; i < 2; i++) {
+		if (pipes[i][0] >= 0)
+			close(pipes[i][0]);
+		if (pipes[i][1] >= 0)
+			close(pipes[i][1]);
+		htbuf_free(&hb[i]);
+	}
+	prep_free(&pp);
+	return rc;
+}
+
+int
+sandbox_exec_inherit(const struct sandbox_opts *o, char *const argv[], int *status,
+    struct agentd_error *err)
+{
+	struct prep pp;
+	struct proc pr;
+	sigset_t mask, old;
+	int sfd, rc, got_sig = 0, code = 0, sig = 0;
+	double deadline;
+
+	if (!status)
+		return agentd_seterr(err, AGENTD_EINVAL, "no status");
+	if ((rc = prep_plan(&pp, o, argv, err)) != 0) {
+		prep_free(&pp);
+		return rc;
+	}
+	/* A ^C or kill of the caller takes the whole tree with it. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	pthread_sigmask(SIG_BLOCK, &mask, &old);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	rc = spawn(&pp, &pr, err);
+	if (rc != 0)
+		goto out;
+	deadline = now_ms() + o->timeout_ms;
+	for (;;) {
+		struct pollfd pf[2] = { { pr.pidfd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		double wait = deadline - now_ms();
+		int k;
+
+		if (wait <= 0) {
+			kill_tree(&pr);
+			got_sig = SIGKILL;
+			break;
+		}
+		k = poll(pf, sfd >= 0 ? 2 : 1, (int)wait + 1);
+		if (k < 0 && errno != EINTR)
+			break;
+		if (pf[0].revents & POLLIN)
+			break;
+		if (sfd >= 0 && (pf[1].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+
+			if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+				kill_tree(&pr);
+				got_sig = (int)si.ssi_signo;
+				break;
+			}
+		}
+	}
+	reap(&pr, got_sig, &code, &sig);
+	*status = code;
+out:
+	if (sfd >= 0)
+		close(sfd);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	prep_free(&pp);
+	return rc;
+}
+
+void
+sandbox_result_free(struct sandbox_result *r)
+{
+	if (!r)
+		return;
+	free(r->out);
+	free(r->err);
+	r->out = r->err = NULL;
+}
+
+/* ---- explain -------------------------------------------------------- */
+
+char *
+sandbox_explain(void)
+{
+	struct abuf b;
+	struct agentd_error e;
+	enum sbx_mode m;
+	int abi;
+
+	probe_init();
+	m = pick_mode();
+	abi = probe.landlock_abi;
+	abuf_init(&b, 16384);
+	abuf_printf(&b, "agentd sandbox on this machine (euid %u):\n", (unsigned)geteuid());
+	abuf_printf(&b, "  mode: %s\n", m == SBX_MODE_NS_ROOT ?
+	    "namespaces as root (uid 0 inside with every capability dropped)" :
+	    m == SBX_MODE_NS_USER ? "user namespace (mapped to your own uid)" :
+	    "no namespaces: Landlock + seccomp fallback");
+	if (!probe.ns_ok)
+		abuf_printf(&b, "  namespaces: unavailable (%s)\n", probe.ns_why);
+	abuf_printf(&b, "  no_new_privs: active\n");
+	if (abi >= 1)
+		abuf_printf(&b, "  landlock: active, ABI %d (filesystem%s%s%s%s)\n", abi,
+		    abi >= 3 ? ", truncate" : "", abi >= 4 ? ", TCP bind/connect" : "",
+		    abi >= 5 ? ", device ioctls" : "",
+		    abi >= 6 ? ", abstract unix socket and signal scoping" : "");
+	else
+		abuf_printf(&b, "  landlock: unavailable%s\n", m == SBX_MODE_FALLBACK ?
+		    " -> workspace-write and read-only policies are refused" :
+		    " (filesystem confined by read-only mounts only)");
+	if (sbx_filter_get(0, m == SBX_MODE_FALLBACK, 0, &e))
+		abuf_printf(&b, "  seccomp: active (ptrace, process_vm_*, mount family, unshare/"
+		    "setns/namespace clone, bpf, perf_event_open, keyrings, kexec, modules, "
+		    "userfaultfd, io_uring, TIOCSTI/TIOCLINUX, non-AF_UNIX sockets unless "
+		    "network%s)\n", m == SBX_MODE_FALLBACK ? "; also AF_UNIX sockets, chmod, "
+		    "xattrs, setsid/setpgid" : "");
+	else
+		abuf_printf(&b, "  seccomp: unavailable (%s) -> every run is refused\n",
+		    agentd_errmsg(&e));
+	if (m == SBX_MODE_FALLBACK) {
+		abuf_printf(&b, "  processes: no pid namespace; Landlock signal scoping%s, "
+		    "/proc not readable, tree killed by process group\n",
+		    abi >= 6 ? "" : " MISSING -> runs refused");
+		abuf_printf(&b, "  network: seccomp socket filter%s\n",
+		    abi >= 4 ? " + Landlock TCP rules" : "");
+		abuf_printf(&b, "  host IPC: socket(AF_UNIX) denied (socketpair still works)\n");
+		abuf_printf(&b, "  private tmp: fresh directory as TMPDIR and HOME\n");
+		abuf_printf(&b, "  .git: read-only by leaving it out of Landlock write rules "
+		    "(new top-level files cannot be created then)\n");
+	} else {
+		abuf_printf(&b, "  namespaces: mount, pid (own /proc), net (unless --network), "
+		    "ipc, uts%s\n", m == SBX_MODE_NS_USER ? ", user" : "");
+		abuf_printf(&b, "  filesystem: every host mount read-only and nosuid, fresh /dev, "
+		    "workspace writable per policy, .git read-only bind\n");
+		abuf_printf(&b, "  host IPC and tmp: empty tmpfs over /tmp /var/tmp /run /dev/shm "
+		    "$HOME%s\n", probe.euid_root ? " /root" : "");
+	}
+	if (probe.euid_root)
+		abuf_printf(&b, "  process count: %s\n", probe.cg_base[0] ?
+		    probe.cg_v2 ? "pids cgroup (v2)" : "pids cgroup (v1)" :
+		    "NO writable pids cgroup -> runs refused (RLIMIT_NPROC does not bind uid 0)");
+	else
+		abuf_printf(&b, "  process count: RLIMIT_NPROC%s\n", m == SBX_MODE_NS_USER ?
+		    " (counted inside the user namespace)" : " (counts all your processes)");
+	abuf_printf(&b, "  capabilities: all dropped (bounding set, ambient, locked securebits)\n");
+	abuf_printf(&b, "  rlimits: CPU, address space, processes, file size, open files, core=0\n");
+	abuf_printf(&b, "  also: every fd but 0-2 closed, stdin /dev/null (shell tool), new session, "
+	    "environment allowlist, wall-clock timeout killing the tree\n");
+	return abuf_steal(&b);
+}

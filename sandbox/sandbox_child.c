@@ -1,0 +1,470 @@
+/*
+ * sandbox_child.c — the confined child: everything between clone3 and
+ * execve. Runs in a copy of a possibly multithreaded parent, so it only
+ * makes raw system calls on data the parent prepared (no malloc, no locks).
+ *
+ * Order matters: join the pids cgroup, map ids (userns), new session,
+ * mounts (private /tmp, /dev, hidden IPC dirs, read-only everything else,
+ * workspace back, .git read-only, own /proc), cwd, rlimits, close fds,
+ * no_new_privs, Landlock, drop capabilities, then fork the command under a
+ * tiny init (pid namespace), seccomp last, execve.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "sandbox/sandbox_int.h"
+
+#ifndef SECBIT_NOROOT
+#define SECBIT_NOROOT			(1 << 0)
+#define SECBIT_NOROOT_LOCKED		(1 << 1)
+#define SECBIT_NO_SETUID_FIXUP		(1 << 2)
+#define SECBIT_NO_SETUID_FIXUP_LOCKED	(1 << 3)
+#define SECBIT_KEEP_CAPS_LOCKED		(1 << 5)
+#define SECBIT_NO_CAP_AMBIENT_RAISE	(1 << 6)
+#define SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED (1 << 7)
+#endif
+
+struct sbx_ll_ruleset_attr {
+	uint64_t handled_access_fs;
+	uint64_t handled_access_net;
+	uint64_t scoped;
+};
+
+struct sbx_ll_path_beneath {
+	uint64_t allowed_access;
+	int32_t parent_fd;
+} __attribute__((packed));
+
+uint64_t
+sbx_ll_fs_all(int abi)
+{
+	uint64_t a = (1ULL << 13) - 1;
+
+	if (abi >= 2)
+		a |= SBX_LL_FS_REFER;
+	if (abi >= 3)
+		a |= SBX_LL_FS_TRUNCATE;
+	if (abi >= 5)
+		a |= SBX_LL_FS_IOCTL_DEV;
+	return a;
+}
+
+/* Report "stage: reason" to the parent and die. */
+static void __attribute__((noreturn))
+child_fail(const struct sbx_plan *p, const char *stage, const char *what, int e)
+{
+	char msg[PATH_MAX + 256];
+	int n;
+
+	n = snprintf(msg, sizeof msg, "%s%s%s: %s", stage, what ? " " : "",
+	    what ? what : "", strerrordesc_np(e) ? strerrordesc_np(e) : "error");
+	if (n > 0 && p->err_fd >= 0)
+		(void)!write(p->err_fd, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1);
+	_exit(127);
+}
+
+static int
+write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, s, strlen(s));
+	close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+static int
+sys_open_tree(const char *path, unsigned flags)
+{
+	return (int)syscall(SYS_open_tree, AT_FDCWD, path, flags);
+}
+
+static int
+sys_move_mount(int from, const char *to)
+{
+	return (int)syscall(SYS_move_mount, from, "", AT_FDCWD, to, MOVE_MOUNT_F_EMPTY_PATH);
+}
+
+static int
+sys_setattr(int dfd, const char *path, unsigned flags, uint64_t set)
+{
+	struct mount_attr a;	/* from glibc's <sys/mount.h> */
+
+	memset(&a, 0, sizeof a);
+	a.attr_set = set;
+	return (int)syscall(SYS_mount_setattr, dfd, path, flags, &a, sizeof a);
+}
+
+/* mkdir -p of an absolute path, in place, with a stack copy. */
+static int
+mkdir_p(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t i, n = strlen(path);
+
+	if (n >= sizeof buf)
+		return -1;
+	memcpy(buf, path, n + 1);
+	for (i = 1; i <= n; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -1;
+		buf[i] = path[i];
+	}
+	return 0;
+}
+
+static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom" };
+#define N_DEV_NODES (sizeof dev_nodes / sizeof dev_nodes[0])
+
+/*
+ * The mount namespace: nothing propagates back; every host mount becomes
+ * read-only and nosuid (Landlock has no chmod right: a read-only mount
+ * answers chmod, xattrs and utimes outside the workspace); /dev is a fresh
+ * tmpfs with the five harmless nodes; IPC and temporary dirs are covered by
+ * empty tmpfs; the workspace comes back on top, writable per policy.
+ */
+static void
+setup_mounts(const struct sbx_plan *p)
+{
+	int wsfd, devfd[N_DEV_NODES], i;
+	char path[PATH_MAX];
+	uint64_t ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID;
+
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		child_fail(p, "mount", "/ private", errno);
+	wsfd = sys_open_tree(p->ws, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	if (wsfd < 0)
+		child_fail(p, "open_tree", p->ws, errno);
+	for (i = 0; i < (int)N_DEV_NODES; i++) {
+		snprintf(path, sizeof path, "/dev/%s", dev_nodes[i]);
+		devfd[i] = sys_open_tree(path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+		if (devfd[i] < 0)
+			child_fail(p, "open_tree", path, errno);
+	}
+	if (p->policy != 2 && sys_setattr(AT_FDCWD, "/", AT_RECURSIVE, ro) < 0)
+		child_fail(p, "mount_setattr", "/ read-only", errno);
+
+	if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
+		child_fail(p, "mount", "/dev", errno);
+	for (i = 0; i < (int)N_DEV_NODES; i++) {
+		int fd;
+
+		snprintf(path, sizeof path, "/dev/%s", dev_nodes[i]);
+		fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
+		if (fd < 0)
+			child_fail(p, "create", path, errno);
+		close(fd);
+		if (sys_move_mount(devfd[i], path) < 0)
+			child_fail(p, "move_mount", path, errno);
+		close(devfd[i]);
+	}
+	if (symlink("/proc/self/fd", "/dev/fd") < 0 ||
+	    symlink("/proc/self/fd/0", "/dev/stdin") < 0 ||
+	    symlink("/proc/self/fd/1", "/dev/stdout") < 0 ||
+	    symlink("/proc/self/fd/2", "/dev/stderr") < 0 ||
+	    mkdir("/dev/shm", 01777) < 0)
+		child_fail(p, "populate", "/dev", errno);
+
+	for (i = 0; i < p->n_hide; i++) {
+		if (mount("tmpfs", p->hide[i], "tmpfs", MS_NOSUID | MS_NODEV, p->tmpfs_opts) < 0)
+			child_fail(p, "mount tmpfs on", p->hide[i], errno);
+	}
+
+	if (p->policy == 0 && sys_setattr(wsfd, "", AT_EMPTY_PATH | AT_RECURSIVE,
+	    MOUNT_ATTR_RDONLY) < 0)
+		child_fail(p, "mount_setattr", "workspace read-only", errno);
+	if (mkdir_p(p->ws) < 0)
+		child_fail(p, "mkdir", p->ws, errno);
+	if (sys_move_mount(wsfd, p->ws) < 0)
+		child_fail(p, "move_mount", p->ws, errno);
+	close(wsfd);
+	if (p->git_ro) {
+		snprintf(path, sizeof path, "%s/.git", p->ws);
+		if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+		    sys_setattr(AT_FDCWD, path, AT_RECURSIVE, MOUNT_ATTR_RDONLY) < 0)
+			child_fail(p, "bind read-only", path, errno);
+	}
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		child_fail(p, "mount", "/proc", errno);
+}
+
+static void
+ll_add(const struct sbx_plan *p, int rfd, const char *path, uint64_t access, int optional)
+{
+	struct sbx_ll_path_beneath pb;
+	struct stat st;
+
+	pb.parent_fd = open(path, O_PATH | O_CLOEXEC);
+	if (pb.parent_fd < 0) {
+		if (optional)
+			return;
+		child_fail(p, "landlock: open", path, errno);
+	}
+	/* Rights that only make sense on directories are refused on files. */
+	if (fstat(pb.parent_fd, &st) == 0 && !S_ISDIR(st.st_mode))
+		access &= SBX_LL_FS_EXECUTE | SBX_LL_FS_WRITE_FILE | SBX_LL_FS_READ_FILE |
+		    SBX_LL_FS_TRUNCATE | SBX_LL_FS_IOCTL_DEV;
+	pb.allowed_access = access & sbx_ll_fs_all(p->landlock_abi);
+	if (syscall(SYS_landlock_add_rule, rfd, 1 /* PATH_BENEATH */, &pb, 0) < 0)
+		child_fail(p, "landlock: add rule", path, errno);
+	close(pb.parent_fd);
+}
+
+static void
+setup_landlock(const struct sbx_plan *p)
+{
+	struct sbx_ll_ruleset_attr attr;
+	size_t size = 8;
+	uint64_t all = sbx_ll_fs_all(p->landlock_abi);
+	uint64_t rd = SBX_LL_FS_EXECUTE | SBX_LL_FS_READ_FILE | SBX_LL_FS_READ_DIR;
+	uint64_t wr = all & ~(SBX_LL_FS_MAKE_CHAR | SBX_LL_FS_MAKE_BLOCK | SBX_LL_FS_IOCTL_DEV);
+	uint64_t dev = rd | SBX_LL_FS_WRITE_FILE | SBX_LL_FS_TRUNCATE | SBX_LL_FS_IOCTL_DEV;
+	char path[PATH_MAX];
+	int rfd, i;
+
+	memset(&attr, 0, sizeof attr);
+	attr.handled_access_fs = p->policy == 2 ? 0 : all;
+	if (p->landlock_abi >= 4 && !p->network) {
+		attr.handled_access_net = SBX_LL_NET_BIND_TCP | SBX_LL_NET_CONNECT_TCP;
+		size = 16;
+	}
+	if (p->landlock_abi >= 6) {
+		attr.scoped = SBX_LL_SCOPE_ABSTRACT_UNIX | SBX_LL_SCOPE_SIGNAL;
+		size = 24;
+	}
+	if (size == 8 && attr.handled_access_fs == 0)
+		return;
+	rfd = (int)syscall(SYS_landlock_create_ruleset, &attr, size, 0);
+	if (rfd < 0)
+		child_fail(p, "landlock: create ruleset", NULL, errno);
+	if (p->policy != 2) {
+		if (p->mode == SBX_MODE_FALLBACK) {
+			for (i = 0; i < p->n_ro_roots; i++)
+				ll_add(p, rfd, p->ro_roots[i], rd, 1);
+		} else {
+			ll_add(p, rfd, "/", rd, 0);
+		}
+		ll_add(p, rfd, p->tmp, rd | wr, 0);
+		if (p->mode != SBX_MODE_FALLBACK)
+			ll_add(p, rfd, "/dev/shm", rd | wr, 0);
+		for (i = 0; i < (int)N_DEV_NODES; i++) {
+			snprintf(path, sizeof path, "/dev/%s", dev_nodes[i]);
+			ll_add(p, rfd, path, dev, 1);
+		}
+		if (p->policy == 1 && p->n_ws_entries > 0) {
+			ll_add(p, rfd, p->ws, rd, 0);
+			for (i = 0; i < p->n_ws_entries; i++)
+				ll_add(p, rfd, p->ws_entries[i], rd | wr, 1);
+		} else {
+			ll_add(p, rfd, p->ws, p->policy == 1 ? rd | wr : rd, 0);
+		}
+	}
+	if (syscall(SYS_landlock_restrict_self, rfd, 0) < 0)
+		child_fail(p, "landlock: restrict_self", NULL, errno);
+	close(rfd);
+}
+
+/* No capability can come back: bounding set, ambient, effective, securebits. */
+static void
+drop_caps(const struct sbx_plan *p)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2];
+	int c;
+
+	if (p->mode == SBX_MODE_FALLBACK && p->uid != 0)
+		return;	/* holds none */
+	for (c = 0; c <= p->cap_last; c++)
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+			child_fail(p, "drop capability bounding set", NULL, errno);
+	if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+	    SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
+	    SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE |
+	    SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, 0, 0, 0) < 0)
+		child_fail(p, "securebits", NULL, errno);
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	memset(d, 0, sizeof d);
+	if (syscall(SYS_capset, &h, d) < 0)
+		child_fail(p, "capset", NULL, errno);
+}
+
+static void
+set_rlimit(const struct sbx_plan *p, int res, uint64_t v, const char *name)
+{
+	struct rlimit rl = { v, v };
+
+	if (setrlimit(res, &rl) < 0)
+		child_fail(p, "setrlimit", name, errno);
+}
+
+/* execvp without malloc: walk PATH with a stack buffer. */
+static void __attribute__((noreturn))
+exec_cmd(const struct sbx_plan *p)
+{
+	const char *cmd = p->argv[0], *s, *e;
+	char buf[PATH_MAX];
+	int first = ENOENT;
+
+	if (p->seccomp && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags,
+	    p->seccomp) < 0)
+		child_fail(p, "seccomp", NULL, errno);
+	if (strchr(cmd, '/')) {
+		execve(cmd, p->argv, p->envp);
+		child_fail(p, "exec", cmd, errno);
+	}
+	for (s = p->path; *s; s = *e ? e + 1 : e) {
+		size_t dl;
+
+		e = strchrnul(s, ':');
+		dl = (size_t)(e - s);
+		if (dl == 0 || dl + strlen(cmd) + 2 > sizeof buf)
+			continue;
+		memcpy(buf, s, dl);
+		buf[dl] = '/';
+		strcpy(buf + dl + 1, cmd);
+		execve(buf, p->argv, p->envp);
+		if (errno != ENOENT && errno != ENOTDIR && first == ENOENT)
+			first = errno;
+	}
+	child_fail(p, "exec", cmd, first);
+}
+
+/*
+ * pid 1 of the namespace: reap everything, report the command's wait
+ * status, exit — which makes the kernel kill whatever is left.
+ */
+static void __attribute__((noreturn))
+run_init(const struct sbx_plan *p)
+{
+	pid_t cmd, w;
+	int st, cst = 0;
+	sigset_t all;
+
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, NULL);
+	cmd = fork();
+	if (cmd < 0)
+		child_fail(p, "fork", NULL, errno);
+	if (cmd == 0) {
+		sigprocmask(SIG_UNBLOCK, &all, NULL);
+		close(p->status_fd);
+		exec_cmd(p);
+	}
+	close(p->err_fd);
+	for (;;) {
+		w = waitpid(-1, &st, 0);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break;
+		if (w == cmd) {
+			cst = st;
+			break;
+		}
+	}
+	(void)!write(p->status_fd, &cst, sizeof cst);
+	_exit(0);
+}
+
+/* Close every fd >= 3 except a and b (-1 = none). */
+static void
+close_others(int a, int b)
+{
+	unsigned lo = 3, k[2];
+	int i;
+
+	k[0] = (unsigned)(a < b ? a : b);
+	k[1] = (unsigned)(a < b ? b : a);
+	for (i = 0; i < 2; i++) {
+		if ((int)k[i] < 3)
+			continue;
+		if (k[i] > lo)
+			syscall(SYS_close_range, lo, k[i] - 1, 0);
+		lo = k[i] + 1;
+	}
+	syscall(SYS_close_range, lo, ~0U, 0);
+}
+
+void
+sbx_child(const struct sbx_plan *p)
+{
+	char map[64];
+	int fd;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (p->cgroup_procs_fd >= 0 && write(p->cgroup_procs_fd, "0", 1) != 1)
+		child_fail(p, "join pids cgroup", NULL, errno);
+	if (p->mode == SBX_MODE_NS_USER) {
+		if (write_file("/proc/self/setgroups", "deny") < 0)
+			child_fail(p, "write", "/proc/self/setgroups", errno);
+		snprintf(map, sizeof map, "%u %u 1\n", (unsigned)p->uid, (unsigned)p->uid);
+		if (write_file("/proc/self/uid_map", map) < 0)
+			child_fail(p, "write", "/proc/self/uid_map", errno);
+		snprintf(map, sizeof map, "%u %u 1\n", (unsigned)p->gid, (unsigned)p->gid);
+		if (write_file("/proc/self/gid_map", map) < 0)
+			child_fail(p, "write", "/proc/self/gid_map", errno);
+	}
+	if (setsid() < 0)
+		child_fail(p, "setsid", NULL, errno);
+	if (p->mode != SBX_MODE_FALLBACK) {
+		sethostname("sandbox", 7);
+		setup_mounts(p);
+	}
+	if (chdir(p->workdir) < 0)
+		child_fail(p, "chdir", p->workdir, errno);
+
+	/* Standard streams: stdin /dev/null, capture pipes when asked. */
+	if (p->stdin_null) {
+		fd = open("/dev/null", O_RDONLY);
+		if (fd < 0 || dup2(fd, 0) < 0)
+			child_fail(p, "open", "/dev/null", errno);
+		if (fd > 2)
+			close(fd);
+	}
+	if (p->out_fd >= 0 && dup2(p->out_fd, 1) < 0)
+		child_fail(p, "dup2", "stdout", errno);
+	if (p->errout_fd >= 0 && dup2(p->errout_fd, 2) < 0)
+		child_fail(p, "dup2", "stderr", errno);
+	/*
+	 * Every other inherited fd is closed for real, not just CLOEXEC: the
+	 * init never execs, and its fds would stay reachable through
+	 * /proc/1/fd from the command.
+	 */
+	close_others(p->err_fd, p->use_init ? p->status_fd : -1);
+
+	set_rlimit(p, RLIMIT_CORE, 0, "core");
+	set_rlimit(p, RLIMIT_CPU, p->rl_cpu, "cpu");
+	set_rlimit(p, RLIMIT_AS, p->rl_as, "as");
+	set_rlimit(p, RLIMIT_FSIZE, p->rl_fsize, "fsize");
+	set_rlimit(p, RLIMIT_NOFILE, p->rl_nofile, "nofile");
+	set_rlimit(p, RLIMIT_NPROC, p->rl_nproc, "nproc");
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		child_fail(p, "no_new_privs", NULL, errno);
+	if (p->landlock_abi > 0)
+		setup_landlock(p);
+	drop_caps(p);
+	if (p->use_init)
+		run_init(p);
+	exec_cmd(p);
+}

@@ -1,0 +1,85 @@
+/*
+ * sandbox_int.h — what sandbox.c (the parent side) hands to sandbox_child.c
+ * (the code that runs between clone3 and execve). Private to sandbox/.
+ *
+ * The plan is computed entirely in the parent; the child only reads it and
+ * makes raw system calls (no malloc: the caller may be multithreaded).
+ */
+#ifndef AGENTD_SANDBOX_INT_H
+#define AGENTD_SANDBOX_INT_H
+
+#include <stdint.h>
+#include <linux/filter.h>
+#include <sys/types.h>
+
+/* How the confinement is built on this machine. */
+enum sbx_mode {
+	SBX_MODE_NS_ROOT = 1,	/* caller is root: namespaces without a userns, uid 0 without caps, pids cgroup */
+	SBX_MODE_NS_USER = 2,	/* unprivileged with user namespaces */
+	SBX_MODE_FALLBACK = 3	/* unprivileged, no user namespaces: Landlock + seccomp only */
+};
+
+#define SBX_MAX_PATHS 64
+
+struct sbx_plan {
+	enum sbx_mode mode;
+	int policy;			/* enum sandbox_policy */
+	int network;
+	int git_ro;			/* bind <ws>/.git read-only (ns) / skip it (fallback) */
+	const char *ws;			/* realpath of the workspace */
+	const char *workdir;		/* realpath of the cwd, inside ws */
+	const char *tmp;		/* private tmp: "/tmp" (ns) or a fresh dir (fallback) */
+	const char *hide[SBX_MAX_PATHS];	/* dirs covered by an empty tmpfs (ns) */
+	int n_hide;
+	const char *ro_roots[SBX_MAX_PATHS];	/* fallback: Landlock read roots ("/" minus /proc) */
+	int n_ro_roots;
+	const char *ws_entries[SBX_MAX_PATHS * 4];	/* fallback+git_ro: writable top-level entries */
+	int n_ws_entries;
+	char tmpfs_opts[64];
+	int landlock_abi;
+	const struct sock_fprog *seccomp;	/* filter to load last (NULL = none) */
+	unsigned seccomp_flags;
+	char *const *argv;
+	char *const *envp;
+	const char *path;		/* PATH used to find argv[0] */
+	uint64_t rl_cpu, rl_as, rl_nproc, rl_fsize, rl_nofile;
+	int cgroup_procs_fd;		/* root: write "0" to join the pids cgroup; -1 = none */
+	uid_t uid;			/* caller's ids, mapped to themselves in a userns */
+	gid_t gid;
+	int cap_last;
+	int err_fd;			/* CLOEXEC pipe: setup errors "stage: reason" */
+	int status_fd;			/* init writes the command's wait status here */
+	int out_fd, errout_fd;		/* capture pipes, -1 = inherit */
+	int stdin_null;
+	int use_init;			/* pid ns: a tiny init forks the command and reaps */
+};
+
+/* Runs in the clone3 child; never returns. */
+void sbx_child(const struct sbx_plan *p) __attribute__((noreturn));
+
+/* Landlock constants newer than the system headers (ABI 1..7). */
+#define SBX_LL_FS_EXECUTE	(1ULL << 0)
+#define SBX_LL_FS_WRITE_FILE	(1ULL << 1)
+#define SBX_LL_FS_READ_FILE	(1ULL << 2)
+#define SBX_LL_FS_READ_DIR	(1ULL << 3)
+#define SBX_LL_FS_REMOVE_DIR	(1ULL << 4)
+#define SBX_LL_FS_REMOVE_FILE	(1ULL << 5)
+#define SBX_LL_FS_MAKE_CHAR	(1ULL << 6)
+#define SBX_LL_FS_MAKE_DIR	(1ULL << 7)
+#define SBX_LL_FS_MAKE_REG	(1ULL << 8)
+#define SBX_LL_FS_MAKE_SOCK	(1ULL << 9)
+#define SBX_LL_FS_MAKE_FIFO	(1ULL << 10)
+#define SBX_LL_FS_MAKE_BLOCK	(1ULL << 11)
+#define SBX_LL_FS_MAKE_SYM	(1ULL << 12)
+#define SBX_LL_FS_REFER		(1ULL << 13)	/* ABI 2 */
+#define SBX_LL_FS_TRUNCATE	(1ULL << 14)	/* ABI 3 */
+#define SBX_LL_FS_IOCTL_DEV	(1ULL << 15)	/* ABI 5 */
+#define SBX_LL_NET_BIND_TCP	(1ULL << 0)	/* ABI 4 */
+#define SBX_LL_NET_CONNECT_TCP	(1ULL << 1)
+#define SBX_LL_SCOPE_ABSTRACT_UNIX (1ULL << 0)	/* ABI 6 */
+#define SBX_LL_SCOPE_SIGNAL	(1ULL << 1)
+
+/* Every filesystem right this ABI knows. */
+uint64_t sbx_ll_fs_all(int abi);
+
+#endif
