@@ -15,5 +15,13 @@ tests_unit_test_llm_LDADD = libcommon.a $(CURL_LIBS) $(JANSSON_LIBS) $(CMOCKA_LI
 EXTRA_DIST += tests/fixtures/llama-server
 tests_unit_test_agent_SOURCES = tests/unit/test_agent.c
 tests_unit_test_agent_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
-tests_unit_test_agent_LDADD = $(AGENT_LIBS) $(CMOCKA_LIBS)
+tests_unit_test_agent_LDADD = $(AGENT_LIBS) libcommon.a $(CMOCKA_LIBS)
+# The model is scripted: llm_chat and llm_context_window are replaced at link time.
+tests_unit_test_agent_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=llm_chat -Wl,--wrap=llm_context_window
 TESTS += tests/unit/test_llm tests/unit/test_agent
+
+# The loop's own cost per step (model answering at once): bench/bench_loop.
+noinst_PROGRAMS += bench/bench_loop
+bench_bench_loop_SOURCES = bench/bench_loop.c
+bench_bench_loop_LDADD = $(AGENT_LIBS) libcommon.a
+bench_bench_loop_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=llm_chat -Wl,--wrap=llm_context_window

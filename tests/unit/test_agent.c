@@ -1,0 +1,919 @@
+/*
+ * test_agent.c — the plan-act loop against a scripted model.
+ *
+ * llm_chat and llm_context_window are replaced at link time
+ * (-Wl,--wrap=…): each test queues the replies the "model" gives, and every
+ * request the loop makes is checked (each tool message answers an issued
+ * call id, every call is answered before the next message, the request fits
+ * the window). Everything else is real: a temporary SQLite journal, the
+ * real tools on a temporary git repository built with the git CLI.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+
+#include "agent/agent.h"
+#include "agent/llm.h"
+#include "memory/memory.h"
+#include "common/json.h"
+
+/* ---- the scripted model ---- */
+
+struct reply {
+	char *content;
+	json_t *calls;		/* [{"id","name","arguments"}] */
+	const char *finish;
+	int err_code;		/* != 0: fail with this */
+	int64_t prompt_tokens;
+};
+
+#define QMAX 1024
+static struct reply queue[QMAX];
+static int qhead, qtail;
+static int n_requests, n_summaries;
+static int window_limit;	/* > 0: every request must fit */
+static int server_window;	/* > 0: llm_context_window answers it */
+static int cancel_on_request;	/* > 0: the Nth request sees a cancel */
+static int cancel_flag;
+static const char *expect_in_request;	/* text the next request must carry */
+static const char *must_keep[4];	/* texts every request must carry */
+static int keep_from[4];		/* … from this model request on */
+
+static void
+q_push(const char *content, json_t *calls, const char *finish, int err_code, int64_t pt)
+{
+	assert_true(qtail < QMAX);
+	queue[qtail].content = strdup(content ? content : "");
+	queue[qtail].calls = calls;
+	queue[qtail].finish = finish;
+	queue[qtail].err_code = err_code;
+	queue[qtail].prompt_tokens = pt;
+	qtail++;
+}
+
+/* One call reply: name and raw argument text. */
+static void
+q_call(const char *name, const char *args)
+{
+	q_push("", json_pack("[{s:s, s:s, s:s}]", "id", "x", "name", name, "arguments", args),
+	    "tool_calls", 0, -1);
+}
+
+static void
+q_text(const char *text)
+{
+	q_push(text, NULL, "stop", 0, -1);
+}
+
+static void
+q_reset(void)
+{
+	while (qhead < qtail) {
+		free(queue[qhead].content);
+		json_decref(queue[qhead].calls);
+		qhead++;
+	}
+	qhead = qtail = 0;
+	n_requests = n_summaries = 0;
+	window_limit = server_window = cancel_on_request = cancel_flag = 0;
+	expect_in_request = NULL;
+	memset(must_keep, 0, sizeof(must_keep));
+	memset(keep_from, 0, sizeof(keep_from));
+}
+
+/* Every tool message answers a call of the assistant message before it;
+ * every call is answered before the next non-tool message. */
+static void
+check_transcript(const json_t *msgs, int stored)
+{
+	json_t *pending = json_object(), *msg;
+	size_t i;
+
+	json_array_foreach(msgs, i, msg) {
+		const char *role = ajson_str(msg, "role", "");
+
+		if (stored && strcmp(ajson_str(msg, "kind", "message"), "message") != 0)
+			continue;
+		if (strcmp(role, "tool") == 0) {
+			const char *id = ajson_str(msg, "tool_call_id", "");
+			json_t *v = json_object_get(pending, id);
+
+			if (v == NULL || !json_is_false(v))
+				fail_msg("tool message %zu answers %s, which is not open", i, id);
+			json_object_set_new(pending, id, json_true());
+			continue;
+		}
+		{
+			const char *k;
+			json_t *v;
+
+			json_object_foreach(pending, k, v)
+				if (json_is_false(v))
+					fail_msg("call %s unanswered before message %zu", k, i);
+		}
+		json_object_clear(pending);
+		if (strcmp(role, "assistant") == 0) {
+			json_t *tc = json_object_get(msg, "tool_calls"), *c;
+			size_t k;
+
+			json_array_foreach(tc, k, c) {
+				json_t *fn = json_object_get(c, "function"), *a;
+
+				assert_string_equal(ajson_str(c, "type", ""), "function");
+				a = json_loads(ajson_str(fn, "arguments", ""), 0, NULL);
+				assert_non_null(a);
+				assert_true(json_is_object(a));
+				json_decref(a);
+				json_object_set_new(pending, ajson_str(c, "id", ""), json_false());
+			}
+		}
+	}
+	if (!stored) {
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(pending, k, v)
+			if (json_is_false(v))
+				fail_msg("call %s unanswered at the end of the request", k);
+	}
+	json_decref(pending);
+}
+
+static int
+request_has(const json_t *msgs, const char *text)
+{
+	char *d = json_dumps(msgs, JSON_COMPACT | JSON_ENSURE_ASCII);
+	json_t *s = json_string(text);
+	char *q = json_dumps(s, JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+	int found;
+
+	q[strlen(q) - 1] = '\0';	/* the text as escaped in JSON, unquoted */
+	found = strstr(d, q + 1) != NULL;
+	free(d);
+	free(q);
+	json_decref(s);
+	return found;
+}
+
+int __wrap_llm_chat(const struct llm_config *c, const struct llm_request *req,
+    const struct llm_callbacks *cb, struct llm_response *resp, struct agentd_error *err);
+int __wrap_llm_context_window(const struct llm_config *c, int *n_ctx, struct agentd_error *err);
+
+int
+__wrap_llm_chat(const struct llm_config *c, const struct llm_request *req,
+    const struct llm_callbacks *cb, struct llm_response *resp, struct agentd_error *err)
+{
+	struct reply *r;
+	size_t i;
+
+	(void)c;
+	n_requests++;
+	check_transcript(req->messages, 0);
+	if (window_limit > 0) {
+		int64_t est = llm_estimate_tokens(req->messages, req->tools);
+
+		if (est > window_limit)
+			fail_msg("request %d: %lld tokens over the window %d", n_requests,
+			    (long long)est, window_limit);
+	}
+	if (cancel_on_request > 0 && n_requests == cancel_on_request) {
+		cancel_flag = 1;
+		if (cb && cb->cancelled)
+			assert_true(cb->cancelled(cb->ud));
+		return agentd_seterr(err, AGENTD_ECANCELLED, NULL);
+	}
+	memset(resp, 0, sizeof(*resp));
+	resp->prompt_tokens = resp->completion_tokens = -1;
+	if (req->tools == NULL) {
+		char text[64];
+
+		n_summaries++;
+		snprintf(text, sizeof(text), "Summary %d: reading big.txt again and again.",
+		    n_summaries);
+		resp->content = strdup(text);
+		return AGENTD_OK;
+	}
+	assert_string_equal(ajson_str(json_array_get(req->messages, 0), "role", ""), "system");
+	for (i = 0; i < 4 && must_keep[i]; i++)
+		if (n_requests - n_summaries >= keep_from[i] && !request_has(req->messages, must_keep[i]))
+			fail_msg("request %d lost \"%s\"", n_requests, must_keep[i]);
+	if (expect_in_request != NULL) {
+		assert_true(request_has(req->messages, expect_in_request));
+		expect_in_request = NULL;
+	}
+	if (qhead == qtail)
+		return agentd_seterr(err, AGENTD_ELLM, "HTTP 500: script exhausted");
+	r = &queue[qhead++];
+	if (r->err_code != 0) {
+		free(r->content);
+		return agentd_seterr(err, r->err_code, "HTTP 500: %s", "scripted failure");
+	}
+	if (cb && cb->delta && r->content[0])
+		cb->delta(cb->ud, "text", r->content, strlen(r->content));
+	resp->content = r->content;
+	resp->tool_calls = r->calls ? r->calls : json_array();
+	resp->finish_reason = strdup(r->finish ? r->finish : "stop");
+	resp->prompt_tokens = r->prompt_tokens;
+	if (r->prompt_tokens >= 0)
+		resp->completion_tokens = 10;
+	r->content = NULL;
+	r->calls = NULL;
+	return AGENTD_OK;
+}
+
+int
+__wrap_llm_context_window(const struct llm_config *c, int *n_ctx, struct agentd_error *err)
+{
+	(void)c;
+	if (server_window > 0) {
+		*n_ctx = server_window;
+		return AGENTD_OK;
+	}
+	return agentd_seterr(err, AGENTD_ENOTFOUND, "not told");
+}
+
+/* ---- fixture ---- */
+
+struct fx {
+	char dir[PATH_MAX];
+	char repo[PATH_MAX + 8];
+	char state[PATH_MAX + 8];
+	struct memory *m;
+	struct agent_config cfg;
+	json_t *events;		/* [[type, data]…] from the hooks */
+	struct agent_hooks hooks;
+};
+
+static void
+sh(const char *fmt, ...)
+{
+	char cmd[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	if (system(cmd) != 0)
+		fail_msg("command failed: %s", cmd);
+}
+
+/* First line of a command's output (malloc'd). */
+static char *
+sh_out(const char *fmt, ...)
+{
+	char cmd[4096], buf[8192];
+	va_list ap;
+	FILE *p;
+	size_t n;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(buf, 1, sizeof(buf) - 1, p);
+	buf[n] = '\0';
+	pclose(p);
+	return strdup(buf);
+}
+
+static void
+write_text(const char *dir, const char *name, const char *text)
+{
+	char path[PATH_MAX * 2];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static int
+exists(const char *dir, const char *name)
+{
+	char path[PATH_MAX * 2];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+static void
+on_event(void *ud, int64_t run_id, const char *type, json_t *data)
+{
+	struct fx *f = ud;
+
+	(void)run_id;
+	json_array_append_new(f->events, json_pack("[s, O]", type, data));
+}
+
+static int
+on_cancelled(void *ud)
+{
+	(void)ud;
+	return cancel_flag;
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char db[PATH_MAX * 2];
+	struct agentd_error err;
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_agent.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->repo, sizeof(f->repo), "%s/repo", f->dir);
+	snprintf(f->state, sizeof(f->state), "%s/state", f->dir);
+	sh("mkdir -p %s %s && cd %s && git init -q -b main . && "
+	    "printf 'hello\\nworld\\n' > README.md && git add README.md && "
+	    "git -c user.name=T -c user.email=t@example.org commit -q -m init", f->repo, f->state,
+	    f->repo);
+	snprintf(db, sizeof(db), "%s/agentd.db", f->state);
+	assert_int_equal(memory_open(db, &f->m, &err), AGENTD_OK);
+	agent_config_init(&f->cfg);
+	f->cfg.state_dir = f->state;
+	f->cfg.author_name = "agentd";
+	f->cfg.author_email = "agentd@example.org";
+	f->events = json_array();
+	f->hooks.event = on_event;
+	f->hooks.cancelled = on_cancelled;
+	f->hooks.ud = f;
+	q_reset();
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+
+	q_reset();
+	memory_close(f->m);
+	json_decref(f->events);
+	sh("rm -rf %s", f->dir);
+	free(f);
+	return 0;
+}
+
+static int64_t
+new_session(struct fx *f)
+{
+	struct agentd_error err;
+	int64_t sid;
+
+	assert_int_equal(memory_session_create(f->m, "t", f->repo, &sid, &err), AGENTD_OK);
+	return sid;
+}
+
+static int64_t
+new_run(struct fx *f, int64_t sid, const char *task, const char *options, const char *branch)
+{
+	struct memory_run_spec spec;
+	struct agentd_error err;
+	json_t *o = options ? json_loads(options, 0, NULL) : NULL;
+	int64_t id;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.session_id = sid ? sid : new_session(f);
+	spec.workspace = f->repo;
+	spec.task = task;
+	spec.branch = branch;
+	spec.options = o;
+	assert_int_equal(memory_run_create(f->m, &spec, &id, &err), AGENTD_OK);
+	json_decref(o);
+	return id;
+}
+
+static json_t *
+get_run(struct fx *f, int64_t id)
+{
+	struct agentd_error err;
+	json_t *r;
+
+	assert_int_equal(memory_run_get(f->m, id, &r, &err), AGENTD_OK);
+	return r;
+}
+
+static void
+run_it(struct fx *f, int64_t id)
+{
+	struct agentd_error err;
+
+	agentd_error_clear(&err);
+	if (agent_run(f->m, id, &f->cfg, &f->hooks, &err) != AGENTD_OK)
+		fail_msg("agent_run: %s", agentd_errmsg(&err));
+}
+
+static json_t *
+messages(struct fx *f, int64_t run_id)
+{
+	struct agentd_error err;
+	json_t *run = get_run(f, run_id), *list;
+
+	assert_int_equal(memory_msg_list(f->m, ajson_int(run, "session_id", 0), 0, &list, &err),
+	    AGENTD_OK);
+	json_decref(run);
+	check_transcript(list, 1);
+	return list;
+}
+
+static void
+assert_status(struct fx *f, int64_t id, const char *status, const char *reason_part)
+{
+	json_t *r = get_run(f, id);
+
+	if (strcmp(ajson_str(r, "status", ""), status) != 0)
+		fail_msg("run %lld is %s (%s), expected %s", (long long)id, ajson_str(r, "status", ""),
+		    ajson_str(r, "reason", ""), status);
+	if (reason_part != NULL && strstr(ajson_str(r, "reason", ""), reason_part) == NULL)
+		fail_msg("reason \"%s\" lacks \"%s\"", ajson_str(r, "reason", ""), reason_part);
+	json_decref(r);
+}
+
+/* The content of the tool message answering the nth call (0-based) of a run. */
+static const char *
+nth_tool_output(json_t *msgs, int n)
+{
+	size_t i;
+	json_t *m;
+
+	json_array_foreach(msgs, i, m)
+		if (strcmp(ajson_str(m, "role", ""), "tool") == 0 && n-- == 0)
+			return ajson_str(m, "content", "");
+	return "";
+}
+
+static int
+count_events(struct fx *f, const char *type)
+{
+	size_t i;
+	json_t *e;
+	int n = 0;
+
+	json_array_foreach(f->events, i, e)
+		if (strcmp(json_string_value(json_array_get(e, 0)), type) == 0)
+			n++;
+	return n;
+}
+
+/* ---- tests ---- */
+
+static void
+test_multi_step(void **state)
+{
+	struct fx *f = *state;
+	struct agentd_error err;
+	int64_t id = new_run(f, 0, "Add a NOTES.md and commit it", NULL, NULL);
+	json_t *msgs, *run, *ev;
+	char *log;
+	int ok = 0;
+	int64_t bad, count;
+
+	q_call("update_plan", "{\"steps\":[{\"step\":\"look\",\"status\":\"in_progress\"},"
+	    "{\"step\":\"write and commit\",\"status\":\"pending\"}]}");
+	q_call("list_dir", "{}");
+	q_call("read_file", "{\"path\":\"README.md\"}");
+	q_call("write_file", "{\"path\":\"NOTES.md\",\"content\":\"notes\\n\"}");
+	q_call("git_add", "{\"paths\":[\"NOTES.md\"]}");
+	q_call("git_commit", "{\"message\":\"Add notes\"}");
+	q_call("update_plan", "{\"steps\":[{\"step\":\"look\",\"status\":\"completed\"},"
+	    "{\"step\":\"write and commit\",\"status\":\"completed\"}]}");
+	q_text("Added NOTES.md and committed it.");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	assert_int_equal(n_requests, 8);
+	assert_true(exists(f->repo, "NOTES.md"));
+	log = sh_out("git -C %s log -1 --format=%%s", f->repo);
+	assert_string_equal(log, "Add notes\n");
+	free(log);
+	msgs = messages(f, id);
+	/* user, then 7 × (assistant, tool), then the answer */
+	assert_int_equal(json_array_size(msgs), 16);
+	assert_string_equal(ajson_str(json_array_get(msgs, 0), "content", ""),
+	    "Add a NOTES.md and commit it");
+	assert_non_null(strstr(nth_tool_output(msgs, 1), "README.md"));
+	assert_non_null(strstr(nth_tool_output(msgs, 2), "hello"));
+	assert_string_equal(ajson_str(json_array_get(msgs, 15), "content", ""),
+	    "Added NOTES.md and committed it.");
+	json_decref(msgs);
+	run = get_run(f, id);
+	assert_int_equal(ajson_int(run, "steps", 0), 8);
+	json_decref(run);
+	assert_int_equal(count_events(f, "plan"), 2);
+	assert_int_equal(count_events(f, "tool_call"), 7);
+	assert_int_equal(count_events(f, "tool_result"), 7);
+	assert_int_equal(count_events(f, "end"), 1);
+	assert_true(count_events(f, "text") >= 1);
+	ev = json_array_get(f->events, json_array_size(f->events) - 1);
+	assert_string_equal(json_string_value(json_array_get(ev, 0)), "end");
+	assert_string_equal(ajson_str(json_array_get(ev, 1), "answer", ""),
+	    "Added NOTES.md and committed it.");
+	/* the stored events form an intact chain */
+	assert_int_equal(memory_audit(f->m, id, &ok, &bad, &count, &err), AGENTD_OK);
+	assert_true(ok);
+	assert_true(count >= 18);
+}
+
+static void
+test_bad_calls(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "read the readme", NULL, NULL);
+	json_t *msgs, *m, *tc;
+	size_t i;
+	int assistants = 0;
+
+	q_call("frobnicate", "{\"x\":1}");				/* unknown tool */
+	q_call("read_file", "{\"limit\":3}");				/* missing path */
+	q_call("read_file", "{\"path\": ");				/* unparseable */
+	q_call("read_file", "{\"path\":\"README.md\",}");		/* repaired */
+	q_push("Let me look.\n<tool_call>\n{\"name\":\"read_file\",\"arguments\":"
+	    "{\"path\":\"README.md\"}}\n</tool_call>", NULL, "stop", 0, -1);	/* in the text */
+	q_text("It says hello world.");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	msgs = messages(f, id);
+	assert_non_null(strstr(nth_tool_output(msgs, 0), "Unknown tool \"frobnicate\""));
+	assert_non_null(strstr(nth_tool_output(msgs, 0), "read_file"));
+	assert_non_null(strstr(nth_tool_output(msgs, 1), "Invalid arguments for read_file"));
+	assert_non_null(strstr(nth_tool_output(msgs, 1), "path"));
+	assert_non_null(strstr(nth_tool_output(msgs, 2), "Could not parse the arguments"));
+	assert_non_null(strstr(nth_tool_output(msgs, 3), "hello"));
+	assert_non_null(strstr(nth_tool_output(msgs, 4), "hello"));
+	json_array_foreach(msgs, i, m) {
+		if (strcmp(ajson_str(m, "role", ""), "assistant") != 0)
+			continue;
+		tc = json_object_get(m, "tool_calls");
+		if (assistants == 0 || assistants == 2)	/* broken calls replay as {} */
+			assert_string_equal(ajson_str(json_object_get(json_array_get(tc, 0),
+			    "function"), "arguments", ""), "{}");
+		if (assistants == 4) {
+			assert_string_equal(ajson_str(m, "content", ""), "Let me look.");
+			assert_int_equal(json_array_size(tc), 1);
+		}
+		assistants++;
+	}
+	assert_int_equal(assistants, 6);
+	json_decref(msgs);
+}
+
+static void
+test_repeated_failure(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "read missing", NULL, NULL);
+	int i;
+
+	for (i = 0; i < 10; i++)
+		q_call("read_file", "{\"path\":\"missing.txt\"}");
+	run_it(f, id);
+	assert_status(f, id, "failed", "repeated 3 times");
+	assert_int_equal(n_requests, 3);
+	json_decref(messages(f, id));
+}
+
+static void
+test_nudge_once(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "two things", NULL, NULL);
+	json_t *msgs, *m;
+	size_t i;
+	int nudges = 0;
+
+	q_call("update_plan", "{\"steps\":[{\"step\":\"first\",\"status\":\"completed\"},"
+	    "{\"step\":\"second\",\"status\":\"pending\"}]}");
+	q_text("Done, I think.");
+	q_text("The second step was not needed.");
+	q_text("never asked");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	assert_int_equal(n_requests, 3);
+	msgs = messages(f, id);
+	json_array_foreach(msgs, i, m)
+		if (strcmp(ajson_str(m, "role", ""), "user") == 0 &&
+		    strstr(ajson_str(m, "content", ""), "Your plan still has open steps") != NULL) {
+			nudges++;
+			assert_non_null(strstr(ajson_str(m, "content", ""), "second (pending)"));
+			assert_null(strstr(ajson_str(m, "content", ""), "first"));
+		}
+	assert_int_equal(nudges, 1);
+	json_decref(msgs);
+}
+
+static void
+test_limits(void **state)
+{
+	struct fx *f = *state;
+	int64_t id;
+	int i;
+
+	/* steps */
+	id = new_run(f, 0, "loop", "{\"max_steps\":3}", NULL);
+	for (i = 0; i < 10; i++)
+		q_call("list_dir", i % 2 ? "{}" : "{\"path\":\".\"}");
+	run_it(f, id);
+	assert_status(f, id, "failed", "step limit (3) reached");
+	assert_int_equal(n_requests, 3);
+	json_decref(messages(f, id));
+	q_reset();
+
+	/* tokens, counted from the server's usage */
+	id = new_run(f, 0, "loop", "{\"max_tokens\":1000}", NULL);
+	for (i = 0; i < 10; i++)
+		q_push("", json_pack("[{s:s, s:s, s:s}]", "id", "a", "name", "list_dir",
+		    "arguments", i % 2 ? "{}" : "{\"path\":\".\"}"), "tool_calls", 0, 600);
+	run_it(f, id);
+	assert_status(f, id, "failed", "token limit (1000) reached");
+	assert_int_equal(n_requests, 2);
+	q_reset();
+
+	/* a model server that keeps failing */
+	id = new_run(f, 0, "fail", NULL, NULL);
+	q_push(NULL, NULL, NULL, AGENTD_ELLM, -1);
+	run_it(f, id);
+	assert_status(f, id, "failed", "scripted failure");
+	assert_true(count_events(f, "error") >= 1);
+}
+
+static void
+test_cancel(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "cancel me", NULL, NULL);
+
+	q_call("list_dir", "{}");
+	q_call("list_dir", "{\"path\":\".\"}");
+	cancel_on_request = 2;	/* the second request is cancelled in flight */
+	run_it(f, id);
+	assert_status(f, id, "cancelled", NULL);
+	assert_int_equal(n_requests, 2);
+	json_decref(messages(f, id));
+
+	/* cancelled between calls: the remaining calls are closed, not run */
+	q_reset();
+	id = new_run(f, 0, "cancel me too", NULL, NULL);
+	cancel_flag = 1;
+	run_it(f, id);
+	assert_status(f, id, "cancelled", NULL);
+	assert_int_equal(n_requests, 0);
+}
+
+static void
+test_context_small_window(void **state)
+{
+	struct fx *f = *state;
+	struct agentd_error err;
+	char big[1600];
+	json_t *sum = NULL, *run;
+	int64_t id;
+	int i;
+
+	memset(big, 'x', sizeof(big) - 1);
+	for (i = 60; i < (int)sizeof(big) - 1; i += 61)
+		big[i] = '\n';
+	big[sizeof(big) - 1] = '\0';
+	write_text(f->repo, "big.txt", big);
+	f->cfg.context_window = 2048;
+	f->cfg.context_reserve = 256;
+	window_limit = 2048 - 256;
+	id = new_run(f, 0, "Read big.txt 200 times, TASK-MARKER-42", "{\"tools\":[\"read_file\"],"
+	    "\"max_steps\":300}", NULL);
+	must_keep[0] = "TASK-MARKER-42";
+	must_keep[1] = "You are agentd";
+	q_call("update_plan", "{\"steps\":[{\"step\":\"PLAN-MARKER read big.txt\","
+	    "\"status\":\"in_progress\"}]}");
+	for (i = 0; i < 200; i++)
+		q_call("read_file", "{\"path\":\"big.txt\"}");
+	q_call("update_plan", "{\"steps\":[{\"step\":\"PLAN-MARKER read big.txt\","
+	    "\"status\":\"completed\"}]}");
+	must_keep[2] = "PLAN-MARKER";	/* the plan, once made, is never lost */
+	keep_from[2] = 2;
+	q_text("Read it 200 times.");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	assert_int_equal(n_requests - n_summaries, 203);
+	assert_true(n_summaries >= 1);
+	assert_int_equal(memory_msg_last_summary(f->m, ajson_int(run = get_run(f, id),
+	    "session_id", 0), &sum, &err), AGENTD_OK);
+	assert_non_null(sum);
+	assert_string_equal(ajson_str(sum, "kind", ""), "summary");
+	json_decref(sum);
+	json_decref(run);
+	json_decref(messages(f, id));
+}
+
+static void
+test_server_window_smaller(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "hi", NULL, NULL);
+	size_t i;
+	json_t *e;
+	int warned = 0;
+
+	f->cfg.context_window = 16384;
+	server_window = 8192;
+	q_text("hello");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	json_array_foreach(f->events, i, e)
+		if (json_object_get(json_array_get(e, 1), "warning") != NULL)
+			warned = 1;
+	assert_true(warned);
+}
+
+/* A journal left by a crash in the middle of a step's calls. */
+static void
+test_resume(void **state)
+{
+	struct fx *f = *state;
+	struct agentd_error err;
+	struct memory_msg mm;
+	int64_t sid = new_session(f), id = new_run(f, sid, "write markers", NULL, NULL);
+	json_t *calls, *msgs, *tools, *row;
+	size_t i;
+
+	assert_int_equal(memory_run_set_status(f->m, id, "running", NULL, &err), AGENTD_OK);
+	memset(&mm, 0, sizeof(mm));
+	mm.run_id = id;
+	mm.role = "user";
+	mm.content = "write markers";
+	assert_int_equal(memory_msg_add(f->m, sid, &mm, NULL, &err), AGENTD_OK);
+	calls = json_pack("[{s:s, s:s, s:{s:s, s:s}}, {s:s, s:s, s:{s:s, s:s}},"
+	    "{s:s, s:s, s:{s:s, s:s}}]",
+	    "id", "c1", "type", "function", "function", "name", "write_file", "arguments",
+	    "{\"path\":\"marker1.txt\",\"content\":\"1\"}",
+	    "id", "c2", "type", "function", "function", "name", "read_file", "arguments",
+	    "{\"path\":\"README.md\"}",
+	    "id", "c3", "type", "function", "function", "name", "write_file", "arguments",
+	    "{\"path\":\"marker3.txt\",\"content\":\"3\"}");
+	memset(&mm, 0, sizeof(mm));
+	mm.run_id = id;
+	mm.role = "assistant";
+	mm.content = "";
+	mm.tool_calls = calls;
+	mm.step = 1;
+	assert_int_equal(memory_msg_add(f->m, sid, &mm, NULL, &err), AGENTD_OK);
+	assert_int_equal(memory_tool_add(f->m, id, "c1", "write_file",
+	    "{\"path\":\"marker1.txt\",\"content\":\"1\"}", 0, 1, &err), AGENTD_OK);
+	assert_int_equal(memory_tool_add(f->m, id, "c2", "read_file", "{\"path\":\"README.md\"}",
+	    1, 1, &err), AGENTD_OK);
+	assert_int_equal(memory_tool_add(f->m, id, "c3", "write_file",
+	    "{\"path\":\"marker3.txt\",\"content\":\"3\"}", 0, 1, &err), AGENTD_OK);
+	assert_int_equal(memory_run_add_usage(f->m, id, 10, 10, 1, &err), AGENTD_OK);
+	/* c1 and c2 were running when agentd died; c3 never started */
+	assert_int_equal(memory_tool_started(f->m, id, "c1", &err), AGENTD_OK);
+	assert_int_equal(memory_tool_started(f->m, id, "c2", &err), AGENTD_OK);
+	json_decref(calls);
+
+	/* with resume off the run is only marked interrupted */
+	f->cfg.resume = 0;
+	run_it(f, id);
+	assert_status(f, id, "interrupted", NULL);
+	assert_int_equal(n_requests, 0);
+	assert_int_equal(memory_run_set_status(f->m, id, "running", NULL, &err), AGENTD_OK);
+
+	f->cfg.resume = 1;
+	q_text("Markers written.");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	assert_false(exists(f->repo, "marker1.txt"));	/* side effect never re-run */
+	assert_true(exists(f->repo, "marker3.txt"));	/* pending: run now */
+	msgs = messages(f, id);
+	assert_non_null(strstr(nth_tool_output(msgs, 0), "outcome of this call is unknown"));
+	assert_non_null(strstr(nth_tool_output(msgs, 1), "hello"));	/* read-only: re-run */
+	json_decref(msgs);
+	assert_int_equal(memory_tool_list(f->m, id, &tools, &err), AGENTD_OK);
+	json_array_foreach(tools, i, row)
+		assert_string_equal(ajson_str(row, "status", ""), "finished");
+	json_decref(tools);
+}
+
+/* A step committed, then a crash before its only call started. */
+static void
+test_resume_after_commit(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "resume", NULL, NULL);
+	struct agentd_error err;
+	json_t *msgs;
+
+	q_call("write_file", "{\"path\":\"once.txt\",\"content\":\"x\"}");
+	q_text("done");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	/* running it again on an ended run is refused, nothing repeated */
+	assert_int_not_equal(agent_run(f->m, id, &f->cfg, &f->hooks, &err), AGENTD_OK);
+	msgs = messages(f, id);
+	assert_int_equal(json_array_size(msgs), 4);
+	json_decref(msgs);
+}
+
+static void
+test_session_continues(void **state)
+{
+	struct fx *f = *state;
+	int64_t sid = new_session(f), id1, id2;
+
+	id1 = new_run(f, sid, "What does README.md say? FIRST-TASK", NULL, NULL);
+	q_call("read_file", "{\"path\":\"README.md\"}");
+	q_text("It says hello world. FIRST-ANSWER");
+	run_it(f, id1);
+	assert_status(f, id1, "succeeded", NULL);
+	q_reset();
+	id2 = new_run(f, sid, "And in French?", NULL, NULL);
+	must_keep[0] = "FIRST-TASK";
+	must_keep[1] = "FIRST-ANSWER";
+	must_keep[2] = "And in French?";
+	q_text("Bonjour le monde.");
+	run_it(f, id2);
+	assert_status(f, id2, "succeeded", NULL);
+	assert_int_equal(n_requests, 1);
+	json_decref(messages(f, id2));
+}
+
+static void
+test_branch_run(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "commit on a branch", NULL, "auto");
+	char *out, name[64];
+	json_t *run;
+
+	q_call("write_file", "{\"path\":\"B.md\",\"content\":\"b\\n\"}");
+	q_call("git_add", "{\"paths\":[\"B.md\"]}");
+	q_call("git_commit", "{\"message\":\"On the branch\"}");
+	q_text("Committed on a branch.");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	snprintf(name, sizeof(name), "agentd/%lld", (long long)id);
+	run = get_run(f, id);
+	assert_string_equal(ajson_str(run, "branch", ""), name);
+	assert_non_null(strstr(ajson_str(run, "worktree", ""), "/worktrees/run-"));
+	assert_int_equal(strlen(ajson_str(run, "base_oid", "")), 40);
+	json_decref(run);
+	assert_false(exists(f->repo, "B.md"));	/* the user's checkout untouched */
+	out = sh_out("git -C %s worktree list | wc -l", f->repo);
+	assert_int_equal(atoi(out), 1);		/* the worktree is gone */
+	free(out);
+	out = sh_out("git -C %s log -1 --format=%%s %s", f->repo, name);
+	assert_string_equal(out, "On the branch\n");	/* the branch stays */
+	free(out);
+	out = sh_out("git -C %s rev-parse --abbrev-ref HEAD", f->repo);
+	assert_string_equal(out, "main\n");
+	free(out);
+}
+
+static void
+test_in_place_records_base(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "nothing", NULL, NULL);
+	json_t *run;
+	char *head;
+
+	q_text("Nothing to do.");
+	run_it(f, id);
+	run = get_run(f, id);
+	head = sh_out("git -C %s rev-parse HEAD", f->repo);
+	head[40] = '\0';
+	assert_string_equal(ajson_str(run, "base_oid", ""), head);
+	assert_string_equal(ajson_str(run, "branch", ""), "main");
+	free(head);
+	json_decref(run);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_multi_step, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_calls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_repeated_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nudge_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_context_small_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_server_window_smaller, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_after_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_session_continues, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_branch_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_in_place_records_base, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
