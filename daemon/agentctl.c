@@ -1175,7 +1175,7 @@ print_jobs(json_t *jobs)
 
 static const char sched_usage[] =
     "usage: agentctl schedule add --cron EXPR --workspace DIR [--tz ZONE] [--branch[=NAME] | --in-place]\n"
-    "                             [--policy P] [--network] [--catchup skip|once] [--paused]\n"
+    "                             [--policy P] [--catchup skip|once] [--paused]\n"
     "                             [--chore FILE | TASK...]\n"
     "       agentctl schedule list [--json]\n"
     "       agentctl schedule rm|pause|resume|run ID\n"
@@ -1191,8 +1191,7 @@ cmd_schedule_add(int argc, char **argv)
 		{ "cron", required_argument, NULL, 'c' }, { "workspace", required_argument, NULL, 'w' },
 		{ "tz", required_argument, NULL, 'z' }, { "branch", optional_argument, NULL, 'b' },
 		{ "in-place", no_argument, NULL, 'i' }, { "policy", required_argument, NULL, 'p' },
-		{ "network", no_argument, NULL, 'n' }, { "catchup", required_argument, NULL, 'u' },
-		{ "paused", no_argument, NULL, 'P' }, { "chore", required_argument, NULL, 'C' },
+		{ "catchup", required_argument, NULL, 'u' }, { "paused", no_argument, NULL, 'P' }, { "chore", required_argument, NULL, 'C' },
 		{ "json", no_argument, NULL, 'J' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 }
 	};
 	struct agentd_error err;
@@ -1215,7 +1214,6 @@ cmd_schedule_add(int argc, char **argv)
 			break;
 		case 'i': json_object_set_new(params, "branch", json_false()); break;
 		case 'p': ajson_set_str(params, "policy", optarg); break;
-		case 'n': json_object_set_new(params, "network", json_true()); break;
 		case 'u': ajson_set_str(params, "catchup", optarg); break;
 		case 'P': json_object_set_new(params, "paused", json_true()); break;
 		case 'C': chore = optarg; break;

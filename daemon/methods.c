@@ -767,7 +767,7 @@ static const struct rpc_param p_sched_add[] = {
 	{ "cron", RPC_T_STR, 0 }, { "tz", RPC_T_STR, 0 }, { "workspace", RPC_T_STR, 1 },
 	{ "task", RPC_T_STR, 0 }, { "chore", RPC_T_OBJ, 0 }, { "branch", RPC_T_STR_OR_BOOL, 0 },
 	{ "policy", RPC_T_STR, 0 }, { "catchup", RPC_T_STR, 0 }, { "paused", RPC_T_BOOL, 0 },
-	{ "network", RPC_T_BOOL, 0 }, { NULL, 0, 0 }
+	{ NULL, 0, 0 }
 };
 
 static enum rpc_status
@@ -894,8 +894,6 @@ agentd_start_job_run(struct agentd *d, json_t *job, int64_t slot, int64_t *run_i
 		json_object_set(spec, "chore", v);
 	if ((v = json_object_get(job, "policy")) && json_is_string(v))
 		json_object_set(spec, "policy", v);
-	if ((v = json_object_get(job, "network")) && json_is_boolean(v))
-		json_object_set(spec, "network", v);
 	v = json_object_get(job, "branch_name");
 	if (json_is_string(v) && *json_string_value(v))
 		json_object_set(spec, "branch", v);

@@ -1,0 +1,17 @@
+#!/bin/sh
+# deps.sh — install the Debian 12 packages agentd needs to build, test and run.
+# Used by quickstart.sh and test.sh; safe to run again (apt-get skips what is there).
+set -e
+PKGS="build-essential autoconf automake libtool pkg-config git ca-certificates curl \
+libcurl4-openssl-dev libjansson-dev libgit2-dev libsqlite3-dev libseccomp-dev libcmocka-dev \
+python3 socat tzdata util-linux procps"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "deps.sh: installing:$missing" >&2
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing
