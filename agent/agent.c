@@ -1293,7 +1293,7 @@ static int
 resume_calls(struct arun *r, struct agentd_error *err)
 {
 	struct agent_context *c = &r->ctx;
-	json_t *rows = NULL, *answered = NULL, *calls, *call, *row;
+	json_t *rows = NULL, *answered = NULL, *calls, *call, *row, *found;
 	size_t i, k, la = c->n;
 	int rc;
 
@@ -1328,8 +1328,10 @@ resume_calls(struct arun *r, struct agentd_error *err)
 
 		if (json_object_get(answered, id) != NULL)
 			continue;
+		found = NULL;
 		json_array_foreach(rows, k, row) {
 			if (strcmp(ajson_str(row, "id", ""), id) == 0) {
+				found = row;
 				status = ajson_str(row, "status", "pending");
 				raw = ajson_str(row, "arguments", raw);
 				name = ajson_str(row, "name", name);
@@ -1346,8 +1348,8 @@ resume_calls(struct arun *r, struct agentd_error *err)
 			goto out;
 		}
 		if (strcmp(status, "finished") == 0) {
-			rc = call_finish(r, &cl, 1, ajson_str(row, "result", ""),
-			    ajson_bool(row, "ok", 0), err);
+			rc = call_finish(r, &cl, 1, ajson_str(found, "result", ""),
+			    ajson_bool(found, "ok", 0), err);
 		} else if (strcmp(status, "started") == 0 && !read_only) {
 			rc = call_finish(r, &cl, 1, "The outcome of this call is unknown: agentd "
 			    "stopped while it was running. Check the state (e.g. git_status, "
