@@ -1,2 +1,2 @@
 # tests/: integration tests that run the real daemon against the scripted model server.
-TESTS += tests/integration/test_common.sh
+TESTS += tests/integration/test_daemon.sh tests/integration/test_tools_cli.sh

@@ -32,10 +32,11 @@ ok() { PASS=$((PASS + 1)); echo "ok - $*"; }
 not_ok() { FAIL=$((FAIL + 1)); echo "not ok - $*"; }
 check() { # check "description" command...
 	local d="$1"; shift
-	if "$@"; then ok "$d"; else not_ok "$d"; fi
+	if "$@" >>"$T/check.out" 2>&1; then ok "$d"; else not_ok "$d"; fi
 }
 # has TEXT PATTERN: grep a fixed string in text
 has() { printf '%s\n' "$1" | grep -qF -- "$2"; }
+lacks() { ! has "$1" "$2"; }
 finish() {
 	echo "$PASS passed, $FAIL failed"
 	[ "$FAIL" -eq 0 ]

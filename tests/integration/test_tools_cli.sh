@@ -1,0 +1,67 @@
+#!/bin/sh
+# test_tools_cli.sh — tools through the daemon as a user runs them by hand:
+# agentctl tools / tool, confinement refusals, git tools against git itself.
+. "$(dirname "$0")/lib.sh"
+command -v git >/dev/null || skip_all "git is not installed"
+export GIT_CONFIG_NOSYSTEM=1 HOME="$T/home"
+mkdir -p "$HOME"
+
+start_agentd --llm-url http://127.0.0.1:9/v1 || exit 1
+W="$T/repo"
+make_repo "$W"
+echo secret > "$T/x"
+
+check "agentctl tools lists read_file" sh -c "'$AGENTCTL' --socket '$SOCK' tools | grep -q '^read_file'"
+check "agentctl tools --json gives schemas" sh -c "'$AGENTCTL' --socket '$SOCK' tools --json | grep -q '\"parameters\"'"
+
+out=$(ctl tool read_file --workspace "$W" '{"path":"README.md"}')
+check "read_file inside the workspace exits 0" test $? -eq 0
+check "read_file prints the content as JSON" has "$out" '"ok":true'
+check "read_file output has the line" has "$out" 'hello'
+
+out=$(ctl tool read_file --workspace "$W" '{"path":"../x"}')
+rc=$?
+check "read_file ../x exits 1" test $rc -eq 1
+check "read_file ../x is refused" has "$out" '"ok":false'
+check "the refusal does not leak the file" lacks "$out" secret
+
+out=$(ctl tool read_file --workspace "$W" '{"path":"/etc/passwd"}')
+check "an absolute path outside exits 1" test $? -eq 1
+ln -s /etc "$W/etc-link"
+out=$(ctl tool read_file --workspace "$W" '{"path":"etc-link/passwd"}')
+check "a symlinked folder pointing out is refused" test $? -eq 1
+out=$(ctl tool write_file --workspace "$W" '{"path":"../escape.txt","content":"x"}')
+check "write_file ../ exits 1" test $? -eq 1
+check "nothing was written outside" test ! -e "$T/escape.txt"
+rm "$W/etc-link"
+
+ctl tool read_file --workspace "$W" '{"path":3}' > "$T/inv.out"
+check "invalid arguments exit 1" test $? -eq 1
+check "invalid arguments say what is expected" grep -q "path" "$T/inv.out"
+ctl tool no_such_tool --workspace "$W" '{}' > "$T/unk.out" 2>&1
+check "an unknown tool exits 2" test $? -eq 2
+ctl tool read_file --workspace "$W" 'not json' > "$T/bad.out" 2>&1
+check "non-JSON arguments exit 2" test $? -eq 2
+
+# Edits and git, compared with the git command line.
+ctl tool write_file --workspace "$W" '{"path":"src/new.txt","content":"one\ntwo\n"}' >/dev/null
+check "write_file creates parent folders" test -f "$W/src/new.txt"
+ctl tool edit_file --workspace "$W" '{"path":"README.md","old":"hello","new":"hello world"}' >/dev/null
+check "edit_file edits exactly" test "$(cat "$W/README.md")" = "hello world"
+st=$(ctl tool git_status --workspace "$W" '{}')
+want=$(git -C "$W" status --porcelain)
+got=$(json_get "$st" 'j["output"].rstrip("\n")')
+check "git_status agrees with git status --porcelain" test "$got" = "$want"
+df=$(ctl tool git_diff --workspace "$W" '{}')
+want=$(git -C "$W" diff | grep '^[-+@]')
+got=$(json_get "$df" 'j["output"]' | grep '^[-+@]')
+check "git_diff hunks agree with git diff" test "$got" = "$want"
+
+ctl tool git_commit --workspace "$W" '{"message":"m","all":true}' > "$T/commit.out"
+check "git_commit exits 0" test $? -eq 0
+check "git log shows the commit" test "$(git -C "$W" log -1 --format=%s)" = "m"
+check "all:true committed the tracked change" test -z "$(git -C "$W" diff HEAD --name-only -- README.md)"
+ctl tool git_commit --workspace "$W" '{"message":"empty"}' > "$T/empty.out"
+check "an empty commit is refused" test $? -eq 1
+
+finish
