@@ -203,10 +203,16 @@ struct sline {
 	const char *old;	/* rename source, or NULL */
 };
 
+/* Like git: changes to tracked paths first, then untracked, each by path. */
 static int
 cmp_sline(const void *a, const void *b)
 {
-	return strcmp(((const struct sline *)a)->key, ((const struct sline *)b)->key);
+	const struct sline *x = a, *y = b;
+	int ux = x->xy[0] == '?', uy = y->xy[0] == '?';
+
+	if (ux != uy)
+		return ux - uy;
+	return strcmp(x->key, y->key);
 }
 
 /* XY of an unmerged path, from which stages the index holds. */
@@ -973,13 +979,14 @@ tool_git_commit(const struct tool_ctx *ctx, json_t *args, json_t **result,
 		    "the commit message is empty; write a one-line summary of the change");
 	if (rc == AGENTD_OK && git_repository_index(&idx, g.repo) < 0)
 		rc = gerr(&e, "cannot read the index");
-	if (rc == AGENTD_OK && all && (git_index_update_all(idx, NULL, NULL, NULL) < 0 ||
-	    git_index_write(idx) < 0))
-		rc = gerr(&e, "cannot stage the changes");
+	/* Before staging with all: `git commit -a` refuses unmerged paths too. */
 	if (rc == AGENTD_OK && git_index_has_conflicts(idx))
 		rc = agentd_seterr(&e, AGENTD_EGIT,
 		    "there are unresolved conflicts (status 'UU' and the like); fix the files, "
 		    "git_add them, then commit");
+	if (rc == AGENTD_OK && all && (git_index_update_all(idx, NULL, NULL, NULL) < 0 ||
+	    git_index_write(idx) < 0))
+		rc = gerr(&e, "cannot stage the changes");
 	if (rc == AGENTD_OK && git_index_write_tree(&tree_id, idx) < 0)
 		rc = gerr(&e, "cannot write the tree");
 	if (rc == AGENTD_OK && git_repository_head_unborn(g.repo) != 1) {
