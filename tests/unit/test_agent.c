@@ -47,6 +47,9 @@ static int cancel_flag;
 static const char *expect_in_request;	/* text the next request must carry */
 static const char *must_keep[4];	/* texts every request must carry */
 static int keep_from[4];		/* … from this model request on */
+static int retry_first;			/* report a retry before the first reply */
+static int approve_answer;		/* what the person answers */
+static int approve_asked;
 
 static void
 q_push(const char *content, json_t *calls, const char *finish, int err_code, int64_t pt)
@@ -86,6 +89,7 @@ q_reset(void)
 	n_requests = n_summaries = 0;
 	window_limit = server_window = cancel_on_request = cancel_flag = 0;
 	expect_in_request = NULL;
+	retry_first = approve_answer = approve_asked = 0;
 	memset(must_keep, 0, sizeof(must_keep));
 	memset(keep_from, 0, sizeof(keep_from));
 }
@@ -212,6 +216,8 @@ __wrap_llm_chat(const struct llm_config *c, const struct llm_request *req,
 	}
 	if (qhead == qtail)
 		return agentd_seterr(err, AGENTD_ELLM, "HTTP 500: script exhausted");
+	if (retry_first && n_requests == 1 && cb && cb->retry)
+		cb->retry(cb->ud, 1, 500, "HTTP 503: loading model");
 	r = &queue[qhead++];
 	if (r->err_code != 0) {
 		free(r->content);
@@ -325,6 +331,17 @@ on_cancelled(void *ud)
 }
 
 static int
+on_approve(void *ud, int64_t run_id, json_t *request, int timeout_s)
+{
+	(void)ud;
+	(void)run_id;
+	assert_true(timeout_s > 0);
+	assert_string_equal(ajson_str(request, "tool", ""), "shell");
+	approve_asked++;
+	return approve_answer;
+}
+
+static int
 setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
@@ -348,6 +365,7 @@ setup(void **state)
 	f->events = json_array();
 	f->hooks.event = on_event;
 	f->hooks.cancelled = on_cancelled;
+	f->hooks.approve = on_approve;
 	f->hooks.ud = f;
 	q_reset();
 	*state = f;
@@ -491,6 +509,7 @@ test_multi_step(void **state)
 	q_call("update_plan", "{\"steps\":[{\"step\":\"look\",\"status\":\"completed\"},"
 	    "{\"step\":\"write and commit\",\"status\":\"completed\"}]}");
 	q_text("Added NOTES.md and committed it.");
+	retry_first = 1;
 	run_it(f, id);
 	assert_status(f, id, "succeeded", NULL);
 	assert_int_equal(n_requests, 8);
@@ -515,7 +534,23 @@ test_multi_step(void **state)
 	assert_int_equal(count_events(f, "tool_call"), 7);
 	assert_int_equal(count_events(f, "tool_result"), 7);
 	assert_int_equal(count_events(f, "end"), 1);
+	assert_int_equal(count_events(f, "retry"), 1);
 	assert_true(count_events(f, "text") >= 1);
+	/* stored: everything but the streamed text */
+	{
+		json_t *stored, *e;
+		size_t i;
+		int retries = 0, texts = 0;
+
+		assert_int_equal(memory_event_list(f->m, id, 0, &stored, &err), AGENTD_OK);
+		json_array_foreach(stored, i, e) {
+			retries += strcmp(ajson_str(e, "type", ""), "retry") == 0;
+			texts += strcmp(ajson_str(e, "type", ""), "text") == 0;
+		}
+		assert_int_equal(retries, 1);
+		assert_int_equal(texts, 0);
+		json_decref(stored);
+	}
 	ev = json_array_get(f->events, json_array_size(f->events) - 1);
 	assert_string_equal(json_string_value(json_array_get(ev, 0)), "end");
 	assert_string_equal(ajson_str(json_array_get(ev, 1), "answer", ""),
@@ -896,6 +931,88 @@ test_in_place_records_base(void **state)
 	json_decref(run);
 }
 
+static void
+test_output_cut(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "read a long file", NULL, NULL);
+	char *big = malloc(20001);
+	json_t *msgs;
+	const char *out;
+	int i;
+
+	for (i = 0; i < 20000; i++)
+		big[i] = (i % 50 == 49) ? '\n' : 'a' + (i / 50) % 26;
+	big[20000] = '\0';
+	write_text(f->repo, "long.txt", big);
+	free(big);
+	f->cfg.tool_output_cap = 2000;
+	q_call("read_file", "{\"path\":\"long.txt\"}");
+	q_text("ok");
+	run_it(f, id);
+	msgs = messages(f, id);
+	out = nth_tool_output(msgs, 0);
+	assert_true(strlen(out) < 2200);
+	assert_non_null(strstr(out, "bytes omitted"));
+	assert_non_null(strstr(out, "     1"));	/* the head is kept */
+	json_decref(msgs);
+}
+
+/* shell asking for the network in a run without it */
+static void
+test_network_approval(void **state)
+{
+	struct fx *f = *state;
+	int64_t id;
+	json_t *msgs;
+	size_t i;
+	json_t *e;
+	int denied = 0, granted = 0;
+
+	/* approval never (default): denied without asking, the model told */
+	id = new_run(f, 0, "fetch", NULL, NULL);
+	q_call("shell", "{\"command\":\"true\",\"network\":true}");
+	q_text("could not");
+	run_it(f, id);
+	msgs = messages(f, id);
+	assert_non_null(strstr(nth_tool_output(msgs, 0), "Denied"));
+	json_decref(msgs);
+	assert_int_equal(approve_asked, 0);
+
+	/* ask, unattended: never waits for a person */
+	q_reset();
+	id = new_run(f, 0, "fetch", "{\"approval\":\"ask\",\"unattended\":true}", NULL);
+	q_call("shell", "{\"command\":\"true\",\"network\":true}");
+	q_text("could not");
+	run_it(f, id);
+	assert_int_equal(approve_asked, 0);
+
+	/* ask, attended: the person says yes */
+	q_reset();
+	approve_answer = 1;
+	id = new_run(f, 0, "fetch", "{\"approval\":\"ask\"}", NULL);
+	q_call("shell", "{\"command\":\"echo ran > ran.txt\",\"network\":true}");
+	q_text("done");
+	run_it(f, id);
+	assert_int_equal(approve_asked, 1);
+	json_array_foreach(f->events, i, e) {
+		json_t *d = json_array_get(e, 1);
+
+		if (strcmp(json_string_value(json_array_get(e, 0)), "approval") != 0)
+			continue;
+		if (json_is_true(json_object_get(d, "granted")))
+			granted++;
+		else
+			denied++;
+	}
+	assert_int_equal(denied, 2);
+	assert_int_equal(granted, 1);
+	msgs = messages(f, id);
+	if (!exists(f->repo, "ran.txt"))
+		fail_msg("the approved shell call did not run: %s", nth_tool_output(msgs, 0));
+	json_decref(msgs);
+}
+
 int
 main(void)
 {
@@ -913,6 +1030,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_session_continues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_branch_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_in_place_records_base, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_output_cut, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_network_approval, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
