@@ -1299,7 +1299,7 @@ tools_worktree_add(const char *repo_path, const char *wt_path, const char *branc
 		if (git_worktree_add(&wt, repo, name, wt_path, &wo) < 0) {
 			rc = gerr(err, "cannot add the worktree");
 			/* Leave nothing half made: the branch was new. */
-			git_branch_delete(ref);
+			git_reference_delete(ref);
 		}
 	}
 	if (rc == AGENTD_OK)
@@ -1371,6 +1371,32 @@ tools_worktree_remove(const char *repo_path, const char *wt_path, struct agentd_
 	return rc;
 }
 
+/*
+ * The branch's config section (upstream settings). git_branch_delete would
+ * do this, but libgit2 1.5 leaks a regex match block there, so the known
+ * keys are removed one by one.
+ */
+static void
+drop_branch_config(git_repository *repo, const char *branch)
+{
+	static const char *keys[] = { "remote", "merge", "rebase", "pushRemote",
+		"description", NULL };
+	git_config *cfg = NULL;
+	char key[512];
+	size_t i;
+
+	if (git_repository_config(&cfg, repo) < 0) {
+		git_error_clear();
+		return;
+	}
+	for (i = 0; keys[i]; i++) {
+		snprintf(key, sizeof(key), "branch.%s.%s", branch, keys[i]);
+		(void)git_config_delete_entry(cfg, key);
+	}
+	git_error_clear();
+	git_config_free(cfg);
+}
+
 int
 tools_git_branch_delete(const char *repo_path, const char *branch, struct agentd_error *err)
 {
@@ -1385,8 +1411,10 @@ tools_git_branch_delete(const char *repo_path, const char *branch, struct agentd
 	else if (git_branch_is_checked_out(ref) == 1)
 		rc = agentd_seterr(err, AGENTD_EGIT,
 		    "branch '%.200s' is checked out; switch away from it first", branch);
-	else if (git_branch_delete(ref) < 0)
+	else if (git_reference_delete(ref) < 0)
 		rc = gerr(err, "cannot delete the branch");
+	else
+		drop_branch_config(repo, branch);
 	git_reference_free(ref);
 	git_repository_free(repo);
 	return rc;

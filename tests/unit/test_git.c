@@ -749,8 +749,9 @@ test_worktree_plumbing(void **state)
 	assert_string_equal(s + 41, "bee\n");
 	free(s);
 
+	sh("cd '%s' && git config branch.agentd/run1.remote origin", repo);
 	assert_int_equal(tools_git_branch_delete(repo, "agentd/run1", &err), AGENTD_OK);
-	s = capture("cd '%s' && git branch --list 'agentd/*'", repo);
+	s = capture("cd '%s' && git branch --list 'agentd/*'; git config --get branch.agentd/run1.remote", repo);
 	assert_string_equal(s, "");
 	free(s);
 	assert_int_equal(tools_git_branch_delete(repo, "agentd/run1", &err), AGENTD_EGIT);
