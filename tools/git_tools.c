@@ -1251,9 +1251,13 @@ tools_git_head(const char *workspace, char oid[41], char *branch, size_t blen,
 	if (git_repository_head_detached(repo) == 1)
 		name[0] = '\0';
 	if (git_repository_head_unborn(repo) == 1) {
+		/* No commit yet: a zero id and no branch, as for a detached HEAD. */
+		memset(oid, '0', 40);
+		oid[40] = '\0';
+		if (branch && blen)
+			branch[0] = '\0';
 		git_repository_free(repo);
-		return agentd_seterr(err, AGENTD_EGIT, "HEAD has no commit yet (unborn branch '%s')",
-		    name);
+		return AGENTD_OK;
 	}
 	if (git_revparse_single(&o, repo, "HEAD^{commit}") < 0) {
 		rc = gerr(err, "cannot read HEAD");

@@ -517,6 +517,14 @@ test_unborn(void **state)
 	r = tool(repo, "git_log", "{}");
 	assert_true(ok_of(r));
 	assert_int_equal(json_array_size(json_object_get(r, "commits")), 0);
+	{
+		char oid[41], branch[64];
+		struct agentd_error err;
+
+		assert_int_equal(tools_git_head(repo, oid, branch, sizeof(branch), &err), AGENTD_OK);
+		assert_string_equal(oid, "0000000000000000000000000000000000000000");
+		assert_string_equal(branch, "");
+	}
 	json_decref(r);
 	r = tool(repo, "git_commit", "{\"message\":\"empty\"}");
 	assert_false(ok_of(r));

@@ -563,6 +563,9 @@ static const struct escape escapes[] = {
 	{ "symlink-chain", "chain1", 1, 0, "outside the workspace" },
 	{ "symlinked-folder", "outlink/secret", 1, 0, "outside the workspace" },
 	{ "relative-symlink-folder", "reloutlink/secret", 1, 0, "outside the workspace" },
+	{ "symlinked-folder-new-file", "outlink/brand-new", 0, 0, "outside the workspace" },
+	{ "symlinked-folder-new-subdir", "reloutlink/newdir/f", 0, 0, "outside the workspace" },
+	{ "absolute-new-outside", "%O/brand-new-abs", 0, 0, "outside the workspace" },
 	{ "dangling-absolute", "dangling", 0, 0, "outside the workspace" },
 	{ "dangling-relative", "dangling-rel", 0, 0, "outside the workspace" },
 	{ "proc-root", "/proc/self/root/etc/passwd", 1, 0, "outside the workspace" },
@@ -693,6 +696,20 @@ run_escapes(int no_openat2)
 		assert_false(exists(ws, "ok.txt/..") && 0);
 	}
 	tpath_no_openat2 = 0;
+	/* Nothing was created outside: the outside folder holds only the secret. */
+	{
+		char cmd[PATH_MAX * 2];
+		FILE *p;
+		char got[256];
+		size_t n;
+
+		snprintf(cmd, sizeof(cmd), "ls -A '%s'", outside);
+		p = popen(cmd, "r");
+		n = fread(got, 1, sizeof(got) - 1, p);
+		pclose(p);
+		got[n] = '\0';
+		assert_string_equal(got, "secret\n");
+	}
 	/* Nothing was written through into the workspace's parent either. */
 	assert_false(exists(base, "PWNED"));
 }
