@@ -789,10 +789,14 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 		}
 		tc.sandbox.network = 1;
 	}
-	if (!started) {
+	/* A side-effecting call is durably "started" before it runs; a
+	 * read-only one may run again after a crash anyway, so its start is
+	 * recorded with its end (one commit less per step). */
+	if (!started && !(c->te->flags & TOOL_READ_ONLY)) {
 		rc = memory_tool_started(r->m, r->run_id, c->id, err);
 		if (rc != AGENTD_OK)
 			return rc;
+		started = 1;
 	}
 	agentd_error_clear(&te);
 	if (strcmp(c->name, "recall") == 0 && tools_find("recall") == NULL) {
@@ -815,19 +819,19 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 	    json_is_true(json_object_get(res, "cancelled")))) {
 		json_decref(res);
 		set_end(r, "cancelled", "cancelled");
-		return call_finish(r, c, 1, "The call was stopped: the run was cancelled.", 0, err);
+		return call_finish(r, c, started, "The call was stopped: the run was cancelled.", 0, err);
 	}
 	if (rc != AGENTD_OK || res == NULL) {
 		snprintf(msg, sizeof(msg), "The tool %s failed: %s", c->name, agentd_errmsg(&te));
 		json_decref(res);
-		rc = call_finish(r, c, 1, msg, 0, err);
+		rc = call_finish(r, c, started, msg, 0, err);
 		return rc == AGENTD_OK ? fail_note(r, c, msg) : rc;
 	}
 	text = result_text(res, r->cfg->tool_output_cap > 0 ? r->cfg->tool_output_cap : 16384, &ok);
 	json_decref(res);
 	if (text == NULL)
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
-	rc = call_finish(r, c, 1, text, ok, err);
+	rc = call_finish(r, c, started, text, ok, err);
 	if (rc == AGENTD_OK && !ok)
 		rc = fail_note(r, c, text);
 	free(text);
