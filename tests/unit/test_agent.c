@@ -50,6 +50,7 @@ static int keep_from[4];		/* … from this model request on */
 static int retry_first;			/* report a retry before the first reply */
 static int approve_answer;		/* what the person answers */
 static int approve_asked;
+static const char *cancel_when;		/* cancel once this file exists */
 
 static void
 q_push(const char *content, json_t *calls, const char *finish, int err_code, int64_t pt)
@@ -90,6 +91,7 @@ q_reset(void)
 	window_limit = server_window = cancel_on_request = cancel_flag = 0;
 	expect_in_request = NULL;
 	retry_first = approve_answer = approve_asked = 0;
+	cancel_when = NULL;
 	memset(must_keep, 0, sizeof(must_keep));
 	memset(keep_from, 0, sizeof(keep_from));
 }
@@ -327,6 +329,8 @@ static int
 on_cancelled(void *ud)
 {
 	(void)ud;
+	if (cancel_when != NULL && access(cancel_when, F_OK) == 0)
+		cancel_flag = 1;
 	return cancel_flag;
 }
 
@@ -697,7 +701,26 @@ test_cancel(void **state)
 	assert_int_equal(n_requests, 2);
 	json_decref(messages(f, id));
 
-	/* cancelled between calls: the remaining calls are closed, not run */
+	/* cancelled while a tool runs: the sandboxed command is stopped */
+	q_reset();
+	{
+		char flag[PATH_MAX * 2];
+		json_t *msgs;
+
+		snprintf(flag, sizeof(flag), "%s/started.flag", f->repo);
+		cancel_when = flag;
+		id = new_run(f, 0, "wait", NULL, NULL);
+		q_call("shell", "{\"command\":\"touch started.flag; sleep 60\"}");
+		q_text("never");
+		run_it(f, id);
+		assert_status(f, id, "cancelled", NULL);
+		assert_int_equal(n_requests, 1);
+		msgs = messages(f, id);
+		assert_non_null(strstr(nth_tool_output(msgs, 0), "cancelled"));
+		json_decref(msgs);
+	}
+
+	/* cancelled before the first request */
 	q_reset();
 	id = new_run(f, 0, "cancel me too", NULL, NULL);
 	cancel_flag = 1;
@@ -851,9 +874,39 @@ test_resume_after_commit(void **state)
 	run_it(f, id);
 	assert_status(f, id, "succeeded", NULL);
 	/* running it again on an ended run is refused, nothing repeated */
+	assert_true(exists(f->repo, "once.txt"));
 	assert_int_not_equal(agent_run(f->m, id, &f->cfg, &f->hooks, &err), AGENTD_OK);
 	msgs = messages(f, id);
 	assert_int_equal(json_array_size(msgs), 4);
+	json_decref(msgs);
+}
+
+/* A crash right after the run started: only the task is stored. */
+static void
+test_resume_before_first_request(void **state)
+{
+	struct fx *f = *state;
+	struct agentd_error err;
+	struct memory_msg mm;
+	int64_t sid = new_session(f), id = new_run(f, sid, "TASK-ONCE", NULL, NULL);
+	json_t *msgs, *m;
+	size_t i;
+	int tasks = 0;
+
+	assert_int_equal(memory_run_set_status(f->m, id, "running", NULL, &err), AGENTD_OK);
+	memset(&mm, 0, sizeof(mm));
+	mm.run_id = id;
+	mm.role = "user";
+	mm.content = "TASK-ONCE";
+	assert_int_equal(memory_msg_add(f->m, sid, &mm, NULL, &err), AGENTD_OK);
+	must_keep[0] = "TASK-ONCE";
+	q_text("done");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	msgs = messages(f, id);
+	json_array_foreach(msgs, i, m)
+		tasks += strcmp(ajson_str(m, "content", ""), "TASK-ONCE") == 0;
+	assert_int_equal(tasks, 1);	/* the task is stored once, also across resumes */
 	json_decref(msgs);
 }
 
@@ -1027,6 +1080,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_server_window_smaller, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_after_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_before_first_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_continues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_branch_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_in_place_records_base, setup, teardown),
