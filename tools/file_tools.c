@@ -430,6 +430,42 @@ tool_write_file(const struct tool_ctx *ctx, json_t *args, json_t **result,
 	return AGENTD_OK;
 }
 
+/* Non-overlapping occurrences of pat in buf. */
+static size_t
+count_matches(const char *buf, size_t n, const char *pat, size_t plen)
+{
+	const char *p = buf, *q;
+	size_t count = 0;
+
+	while (plen > 0 && (size_t)(p - buf) + plen <= n) {
+		q = memmem(p, n - (size_t)(p - buf), pat, plen);
+		if (q == NULL)
+			break;
+		count++;
+		p = q + plen;
+	}
+	return count;
+}
+
+/* Copy of s with every "\n" turned into "\r\n" (malloc'd). */
+static char *
+to_crlf(const char *s, size_t n, size_t *outlen)
+{
+	char *out = malloc(n * 2 + 1);
+	size_t i, o = 0;
+
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r'))
+			out[o++] = '\r';
+		out[o++] = s[i];
+	}
+	out[o] = '\0';
+	*outlen = o;
+	return out;
+}
+
 int
 tool_edit_file(const struct tool_ctx *ctx, json_t *args, json_t **result,
     struct agentd_error *err)
@@ -440,7 +476,7 @@ tool_edit_file(const struct tool_ctx *ctx, json_t *args, json_t **result,
 	json_t *jold = json_object_get(args, "old"), *jnew = json_object_get(args, "new");
 	const char *old = json_string_value(jold), *new = json_string_value(jnew), *p, *q;
 	int replace_all = ajson_bool(args, "replace_all", 0), fd = -1, rc, created = 0;
-	char *rel = NULL, *buf = NULL, *nb = NULL, msg[512];
+	char *rel = NULL, *buf = NULL, *nb = NULL, msg[512], *crlf_old = NULL, *crlf_new = NULL;
 	struct abuf out;
 
 	olen = json_string_length(jold);
@@ -455,12 +491,22 @@ tool_edit_file(const struct tool_ctx *ctx, json_t *args, json_t **result,
 		free(rel);
 		return finish_fail(rc, &e, result, err);
 	}
-	for (p = buf; olen > 0 && (size_t)(p - buf) + olen <= n;) {
-		q = memmem(p, n - (size_t)(p - buf), old, olen);
-		if (q == NULL)
-			break;
-		count++;
-		p = q + olen;
+	count = count_matches(buf, n, old, olen);
+	if (count == 0 && memmem(buf, n, "\r\n", 2) != NULL && memchr(old, '\n', olen) &&
+	    !memchr(old, '\r', olen)) {
+		/* A CRLF file edited with LF text (read_file shows lines without \r). */
+		crlf_old = to_crlf(old, olen, &olen);
+		crlf_new = to_crlf(new, nlen, &nlen);
+		if (crlf_old == NULL || crlf_new == NULL) {
+			free(crlf_old);
+			free(crlf_new);
+			free(rel);
+			free(buf);
+			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		}
+		old = crlf_old;
+		new = crlf_new;
+		count = count_matches(buf, n, old, olen);
 	}
 	if (count == 0 || (count > 1 && !replace_all)) {
 		if (count == 0)
@@ -474,6 +520,8 @@ tool_edit_file(const struct tool_ctx *ctx, json_t *args, json_t **result,
 			    "lines so it matches once, or set replace_all to true", count, path);
 		free(rel);
 		free(buf);
+		free(crlf_old);
+		free(crlf_new);
 		return finish_fail(rc, &e, result, err);
 	}
 	abuf_init(&out, n + count * (nlen > olen ? nlen - olen : 0) + 1);
@@ -485,6 +533,8 @@ tool_edit_file(const struct tool_ctx *ctx, json_t *args, json_t **result,
 	}
 	rc = abuf_append(&out, p, n - (size_t)(p - buf));
 	free(buf);
+	free(crlf_old);
+	free(crlf_new);
 	if (rc != AGENTD_OK) {
 		abuf_free(&out);
 		free(rel);

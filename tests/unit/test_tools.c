@@ -461,6 +461,14 @@ test_edit_file(void **state)
 	assert_int_equal(json_integer_value(json_object_get(r, "replacements")), 2);
 	json_decref(r);
 	assert_string_equal(slurp(ws, "e.c"), "int a = 9;\nint b = 9;\nint c = 3;\n");
+
+	/* A CRLF file edited with the LF text read_file shows. */
+	put(ws, "dos.txt", "first\r\nsecond\r\nthird\r\n");
+	assert_int_equal(call("edit_file", "{\"path\":\"dos.txt\",\"old\":\"first\\nsecond\",\"new\":\"1\\n2\"}",
+	    &r, &err), AGENTD_OK);
+	assert_true(ok_of(r));
+	json_decref(r);
+	assert_string_equal(slurp(ws, "dos.txt"), "1\r\n2\r\nthird\r\n");
 }
 
 static void
