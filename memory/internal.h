@@ -19,6 +19,8 @@
 #define MEMORY_MAX_QUERY 1024
 #define MEMORY_MAX_TERMS 32
 #define MEMORY_SEARCH_MAX 100
+/* Ranking looks at the newest this-many matches of each index (bounds cost). */
+#define MEMORY_SEARCH_WINDOW 2000
 /* prev_hash of a run's first event. */
 #define MEMORY_GENESIS_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 
@@ -62,6 +64,8 @@ enum memory_stmt {
 	ST_EVENT_AUDIT,
 	ST_RUN_EXISTS,
 	ST_SEARCH,
+	ST_SESSION_WS,
+	ST_RUN_WS,
 	ST_RETENTION,
 	ST_JOB_INSERT,
 	ST_JOB_GET,

@@ -10,3 +10,8 @@ tests_unit_test_memory_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SQLITE_CFLAGS)
 tests_unit_test_memory_LDADD = $(MEMORY_LIBS) $(CMOCKA_LIBS) -lpthread
 TESTS += tests/unit/test_memory
 
+# The journal's benchmark (docs/benchmarks.md, "Memory").
+noinst_PROGRAMS += bench/bench_memory
+bench_bench_memory_SOURCES = bench/bench_memory.c
+bench_bench_memory_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
+bench_bench_memory_LDADD = $(MEMORY_LIBS) -lm

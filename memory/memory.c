@@ -29,6 +29,40 @@
 	"j.branch_name,j.policy,j.catchup,j.paused,j.created,j.last_fire,j.last_run_id,r.status " \
 	"FROM jobs j LEFT JOIN runs r ON r.id = j.last_run_id "
 
+/*
+ * Recall: the best of each FTS index by bm25, then merged. ?1 and ?2 are the
+ * FTS queries for messages and tool results (words, and the workspace's tag
+ * when filtered, so the filter is applied inside the index). To keep a
+ * query's cost bounded however common its words, ranking considers only the
+ * newest ?4 (MEMORY_SEARCH_WINDOW) matches of each index: the inner query
+ * walks matches newest first and stops there; the outer one scores only rows
+ * from that point on. A tool result that also went back to the model as a
+ * tool message is found through that message.
+ */
+#define SEARCH_SQL "SELECT * FROM (" \
+	" SELECT s.id AS sid, m.run_id, m.seq, m.role," \
+	"  snippet(messages_fts, 0, '[', ']', '...', 12) AS snip, messages_fts.rank AS rank," \
+	"  m.created, s.workspace, m.tool_call_id AS call_id, NULL AS tool" \
+	" FROM messages_fts CROSS JOIN messages m ON m.id = messages_fts.rowid" \
+	" CROSS JOIN sessions s ON s.id = m.session_id" \
+	" WHERE messages_fts MATCH ?1" \
+	"  AND messages_fts.rowid >= coalesce((SELECT min(r) FROM (SELECT rowid AS r" \
+	"   FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?4)), 0)" \
+	" ORDER BY messages_fts.rank LIMIT ?3)" \
+	" UNION ALL SELECT * FROM (" \
+	" SELECT s.id, t.run_id, NULL, 'tool'," \
+	"  snippet(tool_fts, 0, '[', ']', '...', 12), tool_fts.rank," \
+	"  coalesce(t.finished, t.created), s.workspace, t.call_id, t.name" \
+	" FROM tool_fts CROSS JOIN tool_calls t ON t.id = tool_fts.rowid" \
+	" CROSS JOIN runs r ON r.id = t.run_id CROSS JOIN sessions s ON s.id = r.session_id" \
+	" WHERE tool_fts MATCH ?2" \
+	"  AND NOT EXISTS (SELECT 1 FROM messages mm WHERE mm.run_id = t.run_id" \
+	"   AND mm.tool_call_id = t.call_id)" \
+	"  AND tool_fts.rowid >= coalesce((SELECT min(r) FROM (SELECT rowid AS r" \
+	"   FROM tool_fts WHERE tool_fts MATCH ?2 ORDER BY rowid DESC LIMIT ?4)), 0)" \
+	" ORDER BY tool_fts.rank LIMIT ?3)" \
+	" ORDER BY rank LIMIT ?3"
+
 static const char *const stmt_sql[ST__COUNT] = {
 	[ST_SESSION_INSERT] = "INSERT INTO sessions(title,workspace,created,updated) VALUES (?1,?2,?3,?3)",
 	[ST_SESSION_GET] = "SELECT id,title,workspace,created,updated FROM sessions WHERE id=?1",
@@ -63,12 +97,13 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_RUN_EXISTS] = "SELECT 1 FROM runs WHERE id=?1",
 	[ST_MSG_NEXT_SEQ] = "SELECT coalesce(max(seq),0)+1 FROM messages WHERE session_id=?1",
 	[ST_MSG_INSERT] = "INSERT INTO messages(session_id,seq,run_id,role,content,tool_calls,"
-	    "tool_call_id,reasoning,step,kind,covers_seq,created) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+	    "tool_call_id,reasoning,step,kind,covers_seq,created,ws) "
+	    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
 	[ST_MSG_LIST] = "SELECT " MSG_COLS " FROM messages WHERE session_id=?1 AND seq>?2 ORDER BY seq",
 	[ST_MSG_LAST_SUMMARY] = "SELECT " MSG_COLS " FROM messages WHERE session_id=?1 AND kind='summary' "
 	    "ORDER BY seq DESC LIMIT 1",
-	[ST_TOOL_INSERT] = "INSERT INTO tool_calls(run_id,call_id,name,arguments,read_only,step,created) "
-	    "VALUES (?1,?2,?3,?4,?5,?6,?7)",
+	[ST_TOOL_INSERT] = "INSERT INTO tool_calls(run_id,call_id,name,arguments,read_only,step,created,ws) "
+	    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
 	[ST_TOOL_STARTED] = "UPDATE tool_calls SET status='started', started=?3 "
 	    "WHERE run_id=?1 AND call_id=?2 AND status<>'finished'",
 	[ST_TOOL_FINISHED] = "UPDATE tool_calls SET status='finished', result=?3, ok=?4, finished=?5 "
@@ -86,27 +121,9 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_EVENT_LIST] = "SELECT seq,type,data,created,hash FROM events WHERE run_id=?1 AND seq>?2 "
 	    "ORDER BY seq",
 	[ST_EVENT_AUDIT] = "SELECT seq,type,data,prev_hash,hash FROM events WHERE run_id=?1 ORDER BY seq",
-	/* Best of each index, then merged. A tool result that also went back
-	 * to the model as a tool message is found through that message. */
-	[ST_SEARCH] = "SELECT * FROM ("
-	    " SELECT s.id AS sid, m.run_id, m.seq, m.role,"
-	    "  snippet(messages_fts, 0, '[', ']', '...', 12) AS snip, messages_fts.rank AS rank,"
-	    "  m.created, s.workspace, m.tool_call_id AS call_id, NULL AS tool"
-	    " FROM messages_fts JOIN messages m ON m.id = messages_fts.rowid"
-	    " JOIN sessions s ON s.id = m.session_id"
-	    " WHERE messages_fts MATCH ?1 AND (?2 IS NULL OR s.workspace = ?2)"
-	    " ORDER BY messages_fts.rank LIMIT ?3)"
-	    " UNION ALL SELECT * FROM ("
-	    " SELECT s.id, t.run_id, NULL, 'tool',"
-	    "  snippet(tool_fts, 0, '[', ']', '...', 12), tool_fts.rank,"
-	    "  coalesce(t.finished, t.created), s.workspace, t.call_id, t.name"
-	    " FROM tool_fts JOIN tool_calls t ON t.id = tool_fts.rowid"
-	    " JOIN runs r ON r.id = t.run_id JOIN sessions s ON s.id = r.session_id"
-	    " WHERE tool_fts MATCH ?1 AND (?2 IS NULL OR s.workspace = ?2)"
-	    "  AND NOT EXISTS (SELECT 1 FROM messages mm WHERE mm.run_id = t.run_id"
-	    "   AND mm.tool_call_id = t.call_id)"
-	    " ORDER BY tool_fts.rank LIMIT ?3)"
-	    " ORDER BY rank LIMIT ?3",
+	[ST_SEARCH] = SEARCH_SQL,
+	[ST_SESSION_WS] = "SELECT workspace FROM sessions WHERE id=?1",
+	[ST_RUN_WS] = "SELECT s.workspace FROM runs r JOIN sessions s ON s.id = r.session_id WHERE r.id=?1",
 	[ST_RETENTION] = "DELETE FROM sessions WHERE id IN ("
 	    " SELECT id FROM sessions WHERE updated < ?1"
 	    " UNION SELECT id FROM (SELECT id FROM sessions ORDER BY updated DESC, id DESC"
@@ -734,6 +751,54 @@ finish(struct memory *m, int ret, struct agentd_error *err)
 }
 
 /* ------------------------------------------------------------------ */
+/* workspace tags for recall                                          */
+
+/* One FTS token standing for a workspace: "w" and 16 hex digits of the
+ * SHA-256 of its path. Stored with each indexed row, added to queries. */
+#define WS_TAG_LEN 18
+
+static void
+ws_tag(const char *ws, char out[WS_TAG_LEN])
+{
+	struct memory_sha256 c;
+	char hex[65];
+
+	memory_sha256_init(&c);
+	memory_sha256_update(&c, ws, strlen(ws));
+	memory_sha256_hex(&c, hex);
+	out[0] = 'w';
+	memcpy(out + 1, hex, 16);
+	out[17] = '\0';
+}
+
+/* The tag of the workspace of session or run `id` (`which` is ST_SESSION_WS
+ * or ST_RUN_WS): *has 0 when it has no workspace; ENOTFOUND when no row. */
+static int
+lookup_ws(struct memory *m, enum memory_stmt which, int64_t id, char tag[WS_TAG_LEN], int *has,
+    struct agentd_error *err)
+{
+	sqlite3_stmt *st = stmt(m, which, err);
+	const char *ws;
+	int ret;
+
+	if (st == NULL)
+		return m->prep_err;
+	sqlite3_bind_int64(st, 1, id);
+	ret = step_row(m, st, which == ST_SESSION_WS ? "session" : "run", err);
+	if (ret == AGENTD_ENOTFOUND)
+		return agentd_seterr(err, ret, "no %s %lld", which == ST_SESSION_WS ? "session" : "run",
+		    (long long)id);
+	if (ret != AGENTD_OK)
+		return ret;
+	ws = (const char *)sqlite3_column_text(st, 0);
+	*has = ws != NULL;
+	if (ws != NULL)
+		ws_tag(ws, tag);
+	sqlite3_reset(st);
+	return AGENTD_OK;
+}
+
+/* ------------------------------------------------------------------ */
 /* sessions                                                           */
 
 int
@@ -1028,11 +1093,11 @@ memory_msg_add(struct memory *m, int64_t session_id, const struct memory_msg *ms
 	static const char *const roles[] = { "system", "user", "assistant", "tool", NULL };
 	static const char *const kinds[] = { "message", "summary", NULL };
 	const char *kind;
-	char *calls = NULL;
+	char *calls = NULL, tag[WS_TAG_LEN];
 	sqlite3_stmt *st;
 	int64_t next = 0;
 	double now = ajson_now();
-	int ret;
+	int ret, has_ws = 0;
 
 	if (m == NULL || msg == NULL)
 		return agentd_seterr(err, AGENTD_EINVAL, "memory_msg_add: bad arguments");
@@ -1078,6 +1143,8 @@ memory_msg_add(struct memory *m, int64_t session_id, const struct memory_msg *ms
 		if (ret != AGENTD_OK)
 			goto out;
 	}
+	if ((ret = lookup_ws(m, ST_SESSION_WS, session_id, tag, &has_ws, err)) != AGENTD_OK)
+		goto out;
 	if ((st = stmt(m, ST_MSG_NEXT_SEQ, err)) == NULL) {
 		ret = m->prep_err;
 		goto out;
@@ -1104,6 +1171,7 @@ memory_msg_add(struct memory *m, int64_t session_id, const struct memory_msg *ms
 	if (strcmp(kind, "summary") == 0)
 		sqlite3_bind_int64(st, 11, msg->covers_seq);
 	sqlite3_bind_double(st, 12, now);
+	bind_text(st, 13, has_ws ? tag : NULL);
 	ret = exec_done(m, st, "adding a message", err);
 	if (ret == AGENTD_ENOTFOUND)
 		agentd_seterr(err, ret, "adding a message: no session %lld", (long long)session_id);
@@ -1169,8 +1237,9 @@ int
 memory_tool_add(struct memory *m, int64_t run_id, const char *call_id, const char *name,
     const char *arguments, int read_only, int step, struct agentd_error *err)
 {
+	char tag[WS_TAG_LEN];
 	sqlite3_stmt *st;
-	int ret;
+	int ret, has_ws = 0;
 
 	if ((ret = check_text("call id", call_id, 256, 1, err)) != AGENTD_OK ||
 	    (ret = check_text("tool name", name, 256, 1, err)) != AGENTD_OK ||
@@ -1178,6 +1247,8 @@ memory_tool_add(struct memory *m, int64_t run_id, const char *call_id, const cha
 		return ret;
 	if ((ret = memory_begin(m, err)) != AGENTD_OK)
 		return ret;
+	if ((ret = lookup_ws(m, ST_RUN_WS, run_id, tag, &has_ws, err)) != AGENTD_OK)
+		return finish(m, ret, err);
 	if ((st = stmt(m, ST_TOOL_INSERT, err)) == NULL)
 		return finish(m, m->prep_err, err);
 	sqlite3_bind_int64(st, 1, run_id);
@@ -1187,6 +1258,7 @@ memory_tool_add(struct memory *m, int64_t run_id, const char *call_id, const cha
 	sqlite3_bind_int(st, 5, read_only != 0);
 	sqlite3_bind_int(st, 6, step);
 	sqlite3_bind_double(st, 7, ajson_now());
+	bind_text(st, 8, has_ws ? tag : NULL);
 	ret = exec_done(m, st, "recording a tool call", err);
 	if (ret == AGENTD_ENOTFOUND)
 		agentd_seterr(err, ret, "recording a tool call: no run %lld", (long long)run_id);
@@ -1660,12 +1732,30 @@ hit_row(sqlite3_stmt *st)
 	return o;
 }
 
+static int
+search_run(struct memory *m, const char *msgq, const char *toolq, int limit, json_t **out,
+    struct agentd_error *err)
+{
+	sqlite3_stmt *st = stmt(m, ST_SEARCH, err);
+	int ret;
+
+	if (st == NULL)
+		return m->prep_err;
+	bind_text(st, 1, msgq);
+	bind_text(st, 2, toolq);
+	sqlite3_bind_int(st, 3, limit);
+	sqlite3_bind_int(st, 4, MEMORY_SEARCH_WINDOW);
+	ret = collect(m, st, hit_row, "searching", out, err);
+	sqlite3_clear_bindings(st);
+	return ret;
+}
+
 int
 memory_search(struct memory *m, const char *query, const char *workspace, int limit,
     json_t **out, struct agentd_error *err)
 {
-	sqlite3_stmt *st;
-	char *fq;
+	struct abuf mq, tq;
+	char tag[WS_TAG_LEN], *terms;
 	int ret;
 
 	if (m == NULL || out == NULL || query == NULL)
@@ -1677,18 +1767,22 @@ memory_search(struct memory *m, const char *query, const char *workspace, int li
 		return ret;
 	if (limit <= 0 || limit > MEMORY_SEARCH_MAX)
 		limit = limit <= 0 ? 20 : MEMORY_SEARCH_MAX;
-	if ((fq = fts_query(query, err)) == NULL)
+	if ((terms = fts_query(query, err)) == NULL)
 		return err != NULL ? err->code : AGENTD_EINVAL;
-	if ((st = stmt(m, ST_SEARCH, err)) == NULL) {
-		free(fq);
-		return m->prep_err;
-	}
-	bind_text(st, 1, fq);
-	bind_text(st, 2, workspace);
-	sqlite3_bind_int(st, 3, limit);
-	ret = collect(m, st, hit_row, "searching", out, err);
-	sqlite3_clear_bindings(st);
-	free(fq);
+	abuf_init(&mq, 8 * MEMORY_MAX_QUERY);
+	abuf_init(&tq, 8 * MEMORY_MAX_QUERY);
+	if (workspace != NULL)
+		ws_tag(workspace, tag);
+	if (abuf_printf(&mq, "{content} : (%s)", terms) != AGENTD_OK ||
+	    abuf_printf(&tq, "{result} : (%s)", terms) != AGENTD_OK ||
+	    (workspace != NULL && (abuf_printf(&mq, " AND {ws} : \"%s\"", tag) != AGENTD_OK ||
+	    abuf_printf(&tq, " AND {ws} : \"%s\"", tag) != AGENTD_OK)))
+		ret = agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	else
+		ret = search_run(m, mq.data, tq.data, limit, out, err);
+	abuf_free(&mq);
+	abuf_free(&tq);
+	free(terms);
 	return ret;
 }
 

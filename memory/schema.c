@@ -80,6 +80,7 @@ static const char schema_v1[] =
 	"  kind TEXT NOT NULL DEFAULT 'message' CHECK (kind IN ('message','summary')),"
 	"  covers_seq INTEGER,"
 	"  created REAL NOT NULL,"
+	"  ws TEXT,"				/* workspace tag for recall, see memory.c */
 	"  UNIQUE (session_id, seq)"
 	");"
 	"CREATE INDEX messages_run ON messages(run_id, tool_call_id);"
@@ -99,6 +100,7 @@ static const char schema_v1[] =
 	"  created REAL NOT NULL,"
 	"  started REAL,"
 	"  finished REAL,"
+	"  ws TEXT,"
 	"  UNIQUE (run_id, call_id)"
 	");"
 
@@ -134,36 +136,41 @@ static const char schema_v1[] =
 
 	/* Full-text recall. External content: the text lives once, in messages
 	 * and tool_calls; triggers keep the indexes in step on every insert,
-	 * update and delete (cascades included). System prompts are not indexed. */
+	 * update and delete (cascades included). System prompts are not indexed.
+	 * The second column holds one token naming the session's workspace, so
+	 * a workspace filter is intersected inside the index. */
 	"CREATE VIRTUAL TABLE messages_fts USING fts5("
-	"  content, content='messages', content_rowid='id', tokenize='porter unicode61');"
+	"  content, ws, content='messages', content_rowid='id', tokenize='porter unicode61');"
 	"CREATE TRIGGER messages_fts_ai AFTER INSERT ON messages"
 	"  WHEN new.content IS NOT NULL AND new.role <> 'system' BEGIN"
-	"  INSERT INTO messages_fts(rowid, content) VALUES (new.id, new.content);"
+	"  INSERT INTO messages_fts(rowid, content, ws) VALUES (new.id, new.content, new.ws);"
 	"END;"
 	"CREATE TRIGGER messages_fts_ad AFTER DELETE ON messages"
 	"  WHEN old.content IS NOT NULL AND old.role <> 'system' BEGIN"
-	"  INSERT INTO messages_fts(messages_fts, rowid, content) VALUES ('delete', old.id, old.content);"
+	"  INSERT INTO messages_fts(messages_fts, rowid, content, ws)"
+	"    VALUES ('delete', old.id, old.content, old.ws);"
 	"END;"
-	"CREATE TRIGGER messages_fts_au AFTER UPDATE OF content, role ON messages BEGIN"
-	"  INSERT INTO messages_fts(messages_fts, rowid, content)"
-	"    SELECT 'delete', old.id, old.content WHERE old.content IS NOT NULL AND old.role <> 'system';"
-	"  INSERT INTO messages_fts(rowid, content)"
-	"    SELECT new.id, new.content WHERE new.content IS NOT NULL AND new.role <> 'system';"
+	"CREATE TRIGGER messages_fts_au AFTER UPDATE OF content, role, ws ON messages BEGIN"
+	"  INSERT INTO messages_fts(messages_fts, rowid, content, ws)"
+	"    SELECT 'delete', old.id, old.content, old.ws"
+	"    WHERE old.content IS NOT NULL AND old.role <> 'system';"
+	"  INSERT INTO messages_fts(rowid, content, ws)"
+	"    SELECT new.id, new.content, new.ws WHERE new.content IS NOT NULL AND new.role <> 'system';"
 	"END;"
 
 	"CREATE VIRTUAL TABLE tool_fts USING fts5("
-	"  result, content='tool_calls', content_rowid='id', tokenize='porter unicode61');"
+	"  result, ws, content='tool_calls', content_rowid='id', tokenize='porter unicode61');"
 	"CREATE TRIGGER tool_fts_ai AFTER INSERT ON tool_calls WHEN new.result IS NOT NULL BEGIN"
-	"  INSERT INTO tool_fts(rowid, result) VALUES (new.id, new.result);"
+	"  INSERT INTO tool_fts(rowid, result, ws) VALUES (new.id, new.result, new.ws);"
 	"END;"
 	"CREATE TRIGGER tool_fts_ad AFTER DELETE ON tool_calls WHEN old.result IS NOT NULL BEGIN"
-	"  INSERT INTO tool_fts(tool_fts, rowid, result) VALUES ('delete', old.id, old.result);"
+	"  INSERT INTO tool_fts(tool_fts, rowid, result, ws) VALUES ('delete', old.id, old.result, old.ws);"
 	"END;"
-	"CREATE TRIGGER tool_fts_au AFTER UPDATE OF result ON tool_calls BEGIN"
-	"  INSERT INTO tool_fts(tool_fts, rowid, result)"
-	"    SELECT 'delete', old.id, old.result WHERE old.result IS NOT NULL;"
-	"  INSERT INTO tool_fts(rowid, result) SELECT new.id, new.result WHERE new.result IS NOT NULL;"
+	"CREATE TRIGGER tool_fts_au AFTER UPDATE OF result, ws ON tool_calls BEGIN"
+	"  INSERT INTO tool_fts(tool_fts, rowid, result, ws)"
+	"    SELECT 'delete', old.id, old.result, old.ws WHERE old.result IS NOT NULL;"
+	"  INSERT INTO tool_fts(rowid, result, ws)"
+	"    SELECT new.id, new.result, new.ws WHERE new.result IS NOT NULL;"
 	"END;";
 
 static const char *const migrations[MEMORY_SCHEMA_VERSION] = {
