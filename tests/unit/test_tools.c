@@ -289,6 +289,11 @@ test_read_file(void **state)
 		assert_true(ok_of(r));
 		json_decref(r);
 	}
+	assert_int_equal(call("read_file", "{\"path\":\"../x\"}", &r, &err), AGENTD_OK);
+	assert_false(ok_of(r));
+	assert_string_equal(out_of(r), "refused: path '../x' is outside the workspace ('..' leads "
+	    "above the workspace); use a path relative to the workspace, like 'src/main.c'");
+	json_decref(r);
 	assert_int_equal(call("read_file", "{\"path\":\"missing.txt\"}", &r, &err), AGENTD_OK);
 	assert_false(ok_of(r));
 	assert_non_null(strstr(out_of(r), "no such file"));
