@@ -433,6 +433,7 @@ main(int argc, char **argv)
 		perror("mkdtemp");
 		return 1;
 	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	vocab_init();
 	printf("bench_memory: SQLite %s, databases under %s\n", sqlite3_libversion(), dir);
 	bench_commit(dir, "FULL", steps);

@@ -2,7 +2,7 @@
 noinst_LIBRARIES += libmemory.a
 libmemory_a_SOURCES = memory/memory.c memory/memory.h memory/schema.c memory/sha256.c memory/internal.h
 libmemory_a_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
-MEMORY_LIBS = libmemory.a libcommon.a $(SQLITE_LIBS) $(JANSSON_LIBS)
+MEMORY_LIBS = libmemory.a libcommon.a $(SQLITE_LIBS) $(JANSSON_LIBS) -lm
 
 check_PROGRAMS += tests/unit/test_memory
 tests_unit_test_memory_SOURCES = tests/unit/test_memory.c
