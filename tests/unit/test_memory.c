@@ -799,6 +799,18 @@ test_search(void **state)
 	assert_string_equal(json_string_value(json_object_get(h, "workspace")), "/repo/two");
 	assert_int_equal(json_integer_value(json_object_get(h, "seq")), 1);
 	json_decref(list);
+	/* Ranking: more occurrences in a text of the same length rank first. */
+	add_msg(f->m, s2, r2, "user", "qwertz alpha beta gamma delta", NULL);
+	add_msg(f->m, s2, r2, "user", "qwertz qwertz qwertz alpha beta", NULL);
+	add_msg(f->m, s2, r2, "user", "qwertz qwertz alpha beta gamma", NULL);
+	assert_int_equal(memory_search(f->m, "qwertz", NULL, 0, &list, &err), AGENTD_OK);
+	assert_int_equal(json_array_size(list), 3);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "seq")), 3);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 1), "seq")), 4);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 2), "seq")), 2);
+	assert_true(json_real_value(json_object_get(json_array_get(list, 0), "rank")) <
+	    json_real_value(json_object_get(json_array_get(list, 1), "rank")));
+	json_decref(list);
 	/* Porter stemming: "fixing" finds "fix". */
 	assert_int_equal(memory_search(f->m, "fixing", NULL, 0, &list, &err), AGENTD_OK);
 	assert_int_equal(json_array_size(list), 1);
