@@ -283,6 +283,11 @@ emit(struct llm_stream *s, int reasoning, const char *p, size_t n)
 {
 	int rc;
 
+	if (!reasoning && s->saw_think && s->content.len == 0)
+		while (n > 0 && isspace((unsigned char)*p)) {	/* blank lines after </think> */
+			p++;
+			n--;
+		}
 	if (n == 0)
 		return AGENTD_OK;
 	rc = abuf_append(reasoning ? &s->reasoning : &s->content, p, n);
@@ -311,7 +316,10 @@ drain(struct llm_stream *s)
 			if (rem == 0 || (rem < 7 && memcmp(p + k, open, rem) == 0))
 				return AGENTD_OK;
 			if (rem >= 7 && memcmp(p + k, open, 7) == 0) {
-				abuf_consume(&s->pend, k + 7);
+				k += 7;
+				while (k < n && isspace((unsigned char)p[k]))
+					k++;
+				abuf_consume(&s->pend, k);
 				s->think = THINK_IN;
 				s->saw_think = 1;
 				continue;
@@ -322,7 +330,17 @@ drain(struct llm_stream *s)
 			return rc;
 		}
 		if (s->think == THINK_IN) {
-			char *e = memmem(p, n, close, 8);
+			char *e;
+
+			if (s->reasoning.len == 0) {	/* no leading blank lines */
+				while (k < n && isspace((unsigned char)p[k]))
+					k++;
+				abuf_consume(&s->pend, k);
+				p = s->pend.data ? s->pend.data : "";
+				n = s->pend.len;
+				k = 0;
+			}
+			e = memmem(p, n, close, 8);
 
 			if (e != NULL) {
 				size_t before = (size_t)(e - p);
@@ -507,6 +525,9 @@ llm_stream_finish(struct llm_stream *s, struct llm_response *out, struct agentd_
 	abuf_reset(&s->pend);
 	if (rc != AGENTD_OK)
 		return stream_cap_error(rc, s->max_bytes, err);
+	while (s->saw_think && s->reasoning.len > 0 &&
+	    isspace((unsigned char)s->reasoning.data[s->reasoning.len - 1]))
+		s->reasoning.data[--s->reasoning.len] = '\0';
 	memset(&r, 0, sizeof(r));
 	body = s->content.data ? s->content.data : "";
 	r.content = strdup(body);
@@ -1301,7 +1322,7 @@ json_bytes(const json_t *v, int depth)
 	const json_t *el;
 	size_t i, n = 0;
 
-	if (depth > 64)
+	if (v == NULL || depth > 64)
 		return 0;
 	switch (json_typeof(v)) {
 	case JSON_STRING:

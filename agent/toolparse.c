@@ -630,6 +630,7 @@ char *
 llm_split_think(const char *text, const char **body)
 {
 	const char *p = text, *end;
+	size_t n;
 	char *r;
 
 	while (isspace((unsigned char)*p))
@@ -640,12 +641,17 @@ llm_split_think(const char *text, const char **body)
 	}
 	p += 7;
 	end = strstr(p, "</think>");
-	r = strndup(p, end ? (size_t)(end - p) : strlen(p));
-	if (r == NULL) {
-		*body = text;
-		return NULL;
+	n = end ? (size_t)(end - p) : strlen(p);
+	*body = end ? end + 8 : p + n;
+	while (n > 0 && isspace((unsigned char)*p)) {
+		p++;
+		n--;
 	}
-	*body = end ? end + 8 : p + strlen(p);
+	while (n > 0 && isspace((unsigned char)p[n - 1]))
+		n--;
+	r = strndup(p, n);
+	if (r == NULL)
+		*body = text;
 	return r;
 }
 
