@@ -1225,7 +1225,15 @@ positive(const json_t *v)
 	    json_integer_value(v) < (1 << 30) ? (int)json_integer_value(v) : 0;
 }
 
-/* Ollama's /api/show: num_ctx from the parameters, else the model's length. */
+/*
+ * Ollama's /api/show: num_ctx from the model's parameters when it sets one.
+ * Otherwise Ollama runs the model with its default window (4096 tokens in
+ * current versions, less in older ones; OLLAMA_CONTEXT_LENGTH is not
+ * visible here) whatever the model was trained for, and silently cuts the
+ * front of a longer prompt: so the trained context_length only caps that
+ * default.
+ */
+#define OLLAMA_DEFAULT_CTX 4096
 static int
 ollama_ctx(const json_t *v)
 {
@@ -1251,7 +1259,7 @@ ollama_ctx(const json_t *v)
 		size_t kl = strlen(key);
 
 		if (kl > 15 && strcmp(key + kl - 15, ".context_length") == 0 && positive(val))
-			return positive(val);
+			return positive(val) < OLLAMA_DEFAULT_CTX ? positive(val) : OLLAMA_DEFAULT_CTX;
 	}
 	return 0;
 }

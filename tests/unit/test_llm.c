@@ -1287,9 +1287,12 @@ test_live_context_window(void **state)
 		{ "{\"n_ctx\":8192,\"flavor\":\"llama\",\"turns\":[]}", 8192, "/props" },
 		{ "{\"n_ctx\":6000,\"flavor\":\"llama\",\"no_props\":true,\"turns\":[]}", 6000, "/v1/models" },
 		{ "{\"n_ctx\":16384,\"flavor\":\"vllm\",\"turns\":[]}", 16384, "/v1/models" },
-		{ "{\"n_ctx\":4096,\"flavor\":\"ollama\",\"turns\":[]}", 4096, "/api/show" },
-		{ "{\"n_ctx\":4096,\"flavor\":\"ollama\",\"ollama_num_ctx\":false,\"n_ctx_train\":32768,"
-		  "\"turns\":[]}", 32768, "/api/show" },
+		{ "{\"n_ctx\":12000,\"flavor\":\"ollama\",\"turns\":[]}", 12000, "/api/show" },
+		/* no num_ctx: Ollama's default window, not the trained length */
+		{ "{\"n_ctx\":12000,\"flavor\":\"ollama\",\"ollama_num_ctx\":false,\"n_ctx_train\":32768,"
+		  "\"turns\":[]}", 4096, "/api/show" },
+		{ "{\"n_ctx\":12000,\"flavor\":\"ollama\",\"ollama_num_ctx\":false,\"n_ctx_train\":2048,"
+		  "\"turns\":[]}", 2048, "/api/show" },
 	};
 	struct live l;
 	struct agentd_error err;
