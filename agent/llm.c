@@ -713,7 +713,12 @@ llm_request_body(const struct llm_config *c, const struct llm_endpoint *e,
 
 /* ---- HTTP ---- */
 
-enum abort_why { WHY_NONE, WHY_CANCEL, WHY_IDLE, WHY_TOOBIG, WHY_STREAM };
+enum abort_why { WHY_NONE, WHY_CANCEL, WHY_IDLE, WHY_TOOBIG, WHY_STREAM, WHY_DONE };
+
+/* SSE framing costs a few hundred bytes per one-token chunk: the raw stream
+ * may be this many times max_response_bytes (the assembled reply is capped
+ * at max_response_bytes itself). */
+#define STREAM_OVERHEAD 8
 
 struct xfer {
 	const struct llm_config *c;
@@ -752,7 +757,7 @@ write_cb(char *p, size_t size, size_t nmemb, void *ud)
 
 	x->last_ms = now_ms();
 	x->total += n;
-	if (x->total > x->c->max_response_bytes) {
+	if (x->total > x->c->max_response_bytes * (x->mode == 1 ? STREAM_OVERHEAD : 1)) {
 		x->why = WHY_TOOBIG;
 		return 0;
 	}
@@ -768,11 +773,13 @@ write_cb(char *p, size_t size, size_t nmemb, void *ud)
 	if (x->mode == 1) {
 		int rc;
 
-		if (llm_stream_done(x->acc))
-			return n;	/* ignore anything after [DONE] */
 		rc = llm_sse_feed(x->sse, p, n, on_data, x);
 		if (x->why == WHY_STREAM)
 			return 0;
+		if (llm_stream_done(x->acc)) {	/* [DONE]: nothing after it matters */
+			x->why = WHY_DONE;
+			return 0;
+		}
 		if (rc != AGENTD_OK) {
 			agentd_seterr(&x->everr, AGENTD_EPROTO,
 			    "the server sent a stream line longer than %u bytes", SSE_LINE_MAX);
@@ -960,6 +967,8 @@ attempt(const struct llm_config *c, const struct llm_endpoint *e, const char *pa
 	} else if (x.why == WHY_TOOBIG) {
 		rc = agentd_seterr(err, AGENTD_ELLM, "the reply from %s is larger than %zu bytes",
 		    shown, c->max_response_bytes);
+	} else if (x.why == WHY_DONE) {
+		rc = llm_stream_finish(x.acc, resp, err);
 	} else if (x.why == WHY_STREAM) {
 		*next = x.ev_retryable ? NEXT_RETRY : NEXT_STOP;
 		rc = agentd_seterr(err, x.everr.code, "%s", x.everr.msg);

@@ -57,7 +57,8 @@ void llm_config_free(struct llm_config *c);
 
 struct llm_callbacks {
 	/* Streamed pieces of the answer (kind "text") or of the reasoning
-	 * (kind "reasoning"). May be NULL. */
+	 * (kind "reasoning"). May be NULL. After a retry (see `retry`) the
+	 * pieces start again from the beginning of the new reply. */
 	void (*delta)(void *ud, const char *kind, const char *s, size_t n);
 	/* Before each retry: attempt number, delay, and why. May be NULL. */
 	void (*retry)(void *ud, int attempt, long delay_ms, const char *reason);

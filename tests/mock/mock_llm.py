@@ -68,20 +68,30 @@ class State:
         self.seq = 0
         self.log_path = log_path
 
-    def arrival(self):
-        """Sequence number of a request, taken when it arrives (the log is
-        written when it is answered, which can be after the next one came)."""
+    def arrival(self, rec):
+        """Enter a request in the log as it arrives (its status and the rest
+        are filled in while it is answered), so the log is in arrival order
+        and a test reading it never misses a request already answered."""
         with self.lock:
             self.seq += 1
-            return self.seq
+            rec["seq"] = self.seq
+            self.log.append(rec)
+            return rec
 
     def sorted_log(self):
-        with self.lock:
-            return sorted(self.log, key=lambda r: r.get("seq", 0))
+        """A snapshot of the log (records still being answered may change
+        under us: copy again then)."""
+        for _ in range(100):
+            try:
+                with self.lock:
+                    return json.loads(json.dumps(self.log))
+            except RuntimeError:
+                time.sleep(0.01)
+        raise RuntimeError("log kept changing")
 
     def record(self, rec):
+        """The request is answered: write it to the --log file."""
         with self.lock:
-            self.log.append(rec)
             if self.log_path:
                 with open(self.log_path, "a", encoding="utf-8") as f:
                     f.write(json.dumps(rec) + "\n")
@@ -328,8 +338,7 @@ class Handler(BaseHTTPRequestHandler):
         if path in ("/_log", "/_stats"):
             rec = None
         else:
-            rec = {"method": "GET", "path": path, "body": None, "time": time.time(),
-                   "seq": st.arrival()}
+            rec = st.arrival({"method": "GET", "path": path, "body": None, "time": time.time()})
         if path == "/_log":
             self.send_json(200, st.sorted_log())
             return
@@ -383,14 +392,14 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(raw.decode() or "null")
         except ValueError as e:
             body = None
-            rec = {"method": "POST", "path": path, "body": raw.decode("utf-8", "replace")[:4000],
-                   "time": time.time(), "status": 400, "error": "body is not JSON: %s" % e,
-                   "seq": st.arrival()}
+            rec = st.arrival({"method": "POST", "path": path,
+                              "body": raw.decode("utf-8", "replace")[:4000], "time": time.time(),
+                              "status": 400, "error": "body is not JSON: %s" % e})
             st.record(rec)
             self.send_json(400, self.error_body(400, rec["error"]))
             return
-        rec = {"method": "POST", "path": path, "body": body, "time": time.time(),
-               "authorization": self.headers.get("Authorization"), "seq": st.arrival()}
+        rec = st.arrival({"method": "POST", "path": path, "body": body, "time": time.time(),
+                          "authorization": self.headers.get("Authorization")})
         if path == "/api/show" and st.flavor == "ollama":
             params = "stop \"<|im_end|>\""
             if st.scenario.get("ollama_num_ctx", True):
