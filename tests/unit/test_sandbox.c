@@ -1,0 +1,388 @@
+/*
+ * test_sandbox.c — unit tests of sandbox/ against the real kernel: option
+ * checks, output capture with head+tail caps, exit codes and signals, the
+ * wall-clock timeout, cancellation, environment filtering, policies, and
+ * concurrent runs from several threads. Escape attempts live in
+ * tests/escape/battery.sh; here only what needs sandbox_run's own API.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <cmocka.h>
+
+#include "sandbox/sandbox.h"
+
+struct fx {
+	char ws[64];
+	char out[64];		/* a directory outside the workspace */
+	struct sandbox_opts o;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof *f);
+
+	assert_non_null(f);
+	/* Under /tmp on purpose: the sandbox hides /tmp and must bring the
+	 * workspace back on top of its private one. */
+	strcpy(f->ws, "/tmp/test_sandbox.ws.XXXXXX");
+	strcpy(f->out, "/tmp/test_sandbox.out.XXXXXX");
+	assert_non_null(mkdtemp(f->ws));
+	assert_non_null(mkdtemp(f->out));
+	sandbox_opts_init(&f->o);
+	f->o.workspace = f->ws;
+	f->o.timeout_ms = 20000;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[256];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", f->ws, f->out);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static int
+run_sh(struct fx *f, const char *script, struct sandbox_result *r)
+{
+	char *argv[] = { "/bin/sh", "-c", (char *)script, NULL };
+	struct agentd_error err;
+	int rc;
+
+	agentd_error_clear(&err);
+	rc = sandbox_run(&f->o, argv, r, &err);
+	if (rc != AGENTD_OK)
+		fprintf(stderr, "sandbox_run: %s\n", agentd_errmsg(&err));
+	return rc;
+}
+
+static void
+test_defaults_and_policies(void **state)
+{
+	struct sandbox_opts o;
+	enum sandbox_policy p = SANDBOX_FULL_ACCESS;
+
+	(void)state;
+	sandbox_opts_init(&o);
+	assert_int_equal(o.policy, SANDBOX_WORKSPACE_WRITE);
+	assert_int_equal(o.network, 0);
+	assert_int_equal(o.git_writable, 0);
+	assert_int_equal(o.timeout_ms, 120000);
+	assert_int_equal(o.memory_mb, 2048);
+	assert_int_equal(o.max_procs, 256);
+	assert_int_equal(o.max_file_mb, 256);
+	assert_int_equal(o.max_open_files, 1024);
+	assert_int_equal(o.cpu_s, 600);
+	assert_int_equal(o.output_cap, 64 * 1024);
+	assert_int_equal(sandbox_policy_parse("read-only", &p), AGENTD_OK);
+	assert_int_equal(p, SANDBOX_READ_ONLY);
+	assert_int_equal(sandbox_policy_parse("full-access", &p), AGENTD_OK);
+	assert_int_equal(p, SANDBOX_FULL_ACCESS);
+	assert_int_equal(sandbox_policy_parse("workspace-write", &p), AGENTD_OK);
+	assert_int_equal(p, SANDBOX_WORKSPACE_WRITE);
+	assert_int_equal(sandbox_policy_parse("yolo", &p), AGENTD_EINVAL);
+	assert_int_equal(p, SANDBOX_WORKSPACE_WRITE);	/* untouched on failure */
+	assert_int_equal(sandbox_policy_parse(NULL, &p), AGENTD_EINVAL);
+	assert_string_equal(sandbox_policy_name(SANDBOX_READ_ONLY), "read-only");
+	assert_string_equal(sandbox_policy_name(SANDBOX_FULL_ACCESS), "full-access");
+}
+
+static void
+test_bad_input(void **state)
+{
+	struct fx *f = *state;
+	struct sandbox_result r;
+	struct agentd_error err;
+	char *argv[] = { "true", NULL }, *empty[] = { NULL };
+	struct sandbox_opts o = f->o;
+
+	memset(&r, 0x5a, sizeof r);
+	o.workspace = NULL;
+	assert_int_equal(sandbox_run(&o, argv, &r, &err), AGENTD_EINVAL);
+	o.workspace = "/nonexistent/agentd";
+	assert_int_equal(sandbox_run(&o, argv, &r, &err), AGENTD_ENOTFOUND);
+	o.workspace = "/";
+	assert_int_equal(sandbox_run(&o, argv, &r, &err), AGENTD_EINVAL);
+	o.workspace = f->ws;
+	o.workdir = "..";
+	assert_int_equal(sandbox_run(&o, argv, &r, &err), AGENTD_EDENIED);
+	assert_non_null(strstr(err.msg, "outside the workspace"));
+	o.workdir = NULL;
+	assert_int_equal(sandbox_run(&o, empty, &r, &err), AGENTD_EINVAL);
+	o.timeout_ms = 0;
+	assert_int_equal(sandbox_run(&o, argv, &r, &err), AGENTD_EINVAL);
+	o.timeout_ms = 1000;
+	o.policy = (enum sandbox_policy)7;
+	assert_int_equal(sandbox_run(&o, argv, &r, &err), AGENTD_EINVAL);
+	/* *r untouched on every failure */
+	assert_int_equal(r.exit_code, 0x5a5a5a5a);
+	o.policy = SANDBOX_WORKSPACE_WRITE;
+	{
+		char *nf[] = { "agentd-no-such-command", NULL };
+
+		assert_int_equal(sandbox_run(&o, nf, &r, &err), AGENTD_ENOTFOUND);
+	}
+}
+
+static void
+test_output_and_exit(void **state)
+{
+	struct fx *f = *state;
+	struct sandbox_result r;
+
+	assert_int_equal(run_sh(f, "echo hello; echo oops >&2; exit 3", &r), AGENTD_OK);
+	assert_string_equal(r.out, "hello\n");
+	assert_string_equal(r.err, "oops\n");
+	assert_int_equal(r.exit_code, 3);
+	assert_int_equal(r.term_signal, 0);
+	assert_int_equal(r.timed_out, 0);
+	sandbox_result_free(&r);
+
+	assert_int_equal(run_sh(f, "kill -SEGV $$", &r), AGENTD_OK);
+	assert_int_equal(r.term_signal, 11);
+	assert_int_equal(r.exit_code, 128 + 11);
+	sandbox_result_free(&r);
+
+	/* stdin is /dev/null: cat ends at once */
+	assert_int_equal(run_sh(f, "cat; echo done", &r), AGENTD_OK);
+	assert_string_equal(r.out, "done\n");
+	sandbox_result_free(&r);
+	sandbox_result_free(NULL);
+}
+
+static void
+test_yes_is_capped_and_bounded(void **state)
+{
+	struct fx *f = *state;
+	struct sandbox_result r;
+	char *argv[] = { "yes", NULL };
+	struct agentd_error err;
+
+	f->o.output_cap = 4096;
+	assert_int_equal(sandbox_run(&f->o, argv, &r, &err), AGENTD_OK);
+	assert_true(r.out_dropped > 0);
+	assert_true(r.out_len < 4096 + 100);	/* head + marker + tail */
+	assert_memory_equal(r.out, "y\ny\n", 4);
+	assert_non_null(strstr(r.out, "bytes omitted"));
+	assert_int_equal(r.term_signal, 9);	/* killed for flooding, not at the timeout */
+	assert_int_equal(r.timed_out, 0);
+	assert_non_null(strstr(r.err, "output limit"));
+	sandbox_result_free(&r);
+}
+
+static void
+test_timeout_kills_tree(void **state)
+{
+	struct fx *f = *state;
+	struct sandbox_result r;
+	char *argv[] = { "sleep", "1000", NULL };
+	struct agentd_error err;
+
+	f->o.timeout_ms = 1000;
+	assert_int_equal(sandbox_run(&f->o, argv, &r, &err), AGENTD_OK);
+	assert_int_equal(r.timed_out, 1);
+	assert_int_equal(r.exit_code, 137);
+	assert_int_equal(r.term_signal, 9);
+	sandbox_result_free(&r);
+
+	/* a background grandchild holding the pipe does not outlive it */
+	assert_int_equal(run_sh(f, "sleep 1000 & sleep 1000", &r), AGENTD_OK);
+	assert_int_equal(r.timed_out, 1);
+	sandbox_result_free(&r);
+}
+
+static int
+cancel_now(void *ud)
+{
+	return ++*(int *)ud > 2;
+}
+
+static void
+test_cancel(void **state)
+{
+	struct fx *f = *state;
+	struct sandbox_result r;
+	char *argv[] = { "sleep", "1000", NULL };
+	struct agentd_error err;
+	int calls = 0;
+
+	f->o.cancelled = cancel_now;
+	f->o.cancel_ud = &calls;
+	assert_int_equal(sandbox_run(&f->o, argv, &r, &err), AGENTD_OK);
+	assert_int_equal(r.cancelled, 1);
+	assert_int_equal(r.timed_out, 0);
+	assert_int_equal(r.exit_code, 137);
+	sandbox_result_free(&r);
+}
+
+static void
+test_environment(void **state)
+{
+	struct fx *f = *state;
+	struct sandbox_result r;
+	char *extra[] = { "AGENTD_RUN=7", "X_SECRET=leak", "NOEQUALS", NULL };
+
+	setenv("MY_API_TOKEN", "leak", 1);
+	setenv("AGENTD_UNLISTED", "leak", 1);
+	setenv("LC_TIME", "C", 1);
+	f->o.extra_env = extra;
+	/* Shown present outside the sandbox first. */
+	assert_non_null(getenv("MY_API_TOKEN"));
+	assert_int_equal(run_sh(f, "env", &r), AGENTD_OK);
+	assert_null(strstr(r.out, "leak"));
+	assert_non_null(strstr(r.out, "AGENTD_RUN=7"));
+	assert_non_null(strstr(r.out, "LC_TIME=C"));
+	assert_non_null(strstr(r.out, "TMPDIR="));
+	assert_non_null(strstr(r.out, "PATH="));
+	sandbox_result_free(&r);
+	unsetenv("MY_API_TOKEN");
+	unsetenv("AGENTD_UNLISTED");
+}
+
+static void
+test_write_confinement(void **state)
+{
+	struct fx *f = *state;
+	struct sandbox_result r;
+	char script[512], path[128];
+	struct stat st;
+	FILE *fp;
+
+	/* Without the sandbox the outside dir is writable... */
+	snprintf(path, sizeof path, "%s/bare", f->out);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	/* ...with it, not; the workspace and the private tmp are. */
+	snprintf(script, sizeof script,
+	    "echo x > '%s/escaped'; echo x > '%s/inside' && echo t > \"$TMPDIR/t\" && cat \"$TMPDIR/t\"",
+	    f->out, f->ws);
+	assert_int_equal(run_sh(f, script, &r), AGENTD_OK);
+	assert_int_equal(r.exit_code, 0);
+	assert_string_equal(r.out, "t\n");
+	sandbox_result_free(&r);
+	snprintf(path, sizeof path, "%s/escaped", f->out);
+	assert_int_not_equal(stat(path, &st), 0);
+	snprintf(path, sizeof path, "%s/inside", f->ws);
+	assert_int_equal(stat(path, &st), 0);
+
+	/* read-only: the workspace is not writable, the private tmp is */
+	f->o.policy = SANDBOX_READ_ONLY;
+	snprintf(script, sizeof script, "echo x > '%s/ro' ; echo t > \"$TMPDIR/t\" && cat '%s/inside'",
+	    f->ws, f->ws);
+	assert_int_equal(run_sh(f, script, &r), AGENTD_OK);
+	assert_int_equal(r.exit_code, 0);
+	assert_string_equal(r.out, "x\n");
+	sandbox_result_free(&r);
+	snprintf(path, sizeof path, "%s/ro", f->ws);
+	assert_int_not_equal(stat(path, &st), 0);
+}
+
+static void
+test_git_readonly_unless_writable(void **state)
+{
+	struct fx *f = *state;
+	struct sandbox_result r;
+	char script[512], path[128];
+
+	snprintf(path, sizeof path, "%s/.git", f->ws);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(path, sizeof path, "%s/sub", f->ws);
+	assert_int_equal(mkdir(path, 0755), 0);
+	snprintf(script, sizeof script, "echo x > '%s/.git/HEAD'", f->ws);
+	assert_int_equal(run_sh(f, script, &r), AGENTD_OK);
+	assert_int_not_equal(r.exit_code, 0);
+	sandbox_result_free(&r);
+	f->o.git_writable = 1;
+	assert_int_equal(run_sh(f, script, &r), AGENTD_OK);
+	assert_int_equal(r.exit_code, 0);
+	sandbox_result_free(&r);
+	/* workdir relative to the workspace */
+	f->o.workdir = "sub";
+	assert_int_equal(run_sh(f, "pwd", &r), AGENTD_OK);
+	assert_non_null(strstr(r.out, "/sub\n"));
+	sandbox_result_free(&r);
+}
+
+static void *
+thread_run(void *arg)
+{
+	struct fx *f = arg;
+	struct sandbox_result r;
+	char *argv[] = { "echo", "same", NULL };
+	struct agentd_error err;
+	intptr_t ok = 0;
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		if (sandbox_run(&f->o, argv, &r, &err) != AGENTD_OK)
+			return (void *)0;
+		ok += strcmp(r.out, "same\n") == 0 && r.exit_code == 0;
+		sandbox_result_free(&r);
+	}
+	return (void *)ok;
+}
+
+static void
+test_threads(void **state)
+{
+	struct fx *f = *state;
+	pthread_t t[4];
+	void *ret;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, thread_run, f), 0);
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(pthread_join(t[i], &ret), 0);
+		assert_int_equal((intptr_t)ret, 5);
+	}
+}
+
+static void
+test_explain(void **state)
+{
+	char *s = sandbox_explain();
+
+	(void)state;
+	assert_non_null(s);
+	assert_non_null(strstr(s, "landlock:"));
+	assert_non_null(strstr(s, "seccomp:"));
+	assert_non_null(strstr(s, "mode:"));
+	free(s);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_and_policies),
+		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_output_and_exit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_yes_is_capped_and_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout_kills_tree, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_environment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_confinement, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_git_readonly_unless_writable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test(test_explain),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
