@@ -145,7 +145,7 @@ def validate(body, state):
             for j, c in enumerate(calls or []):
                 where = "messages[%d].tool_calls[%d]" % (i, j)
                 if not isinstance(c, dict) or c.get("type") != "function":
-                    raise BadRequest(where + ": \"type\":\"function\" is required", status=500)
+                    raise BadRequest(where + ": \"type\":\"function\" is required")
                 if not isinstance(c.get("id"), str) or not c["id"]:
                     raise BadRequest(where + ": missing id")
                 fn = c.get("function")

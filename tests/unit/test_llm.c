@@ -648,6 +648,68 @@ test_request_body(void **state)
 	json_decref(tools);
 }
 
+/* Random slices and mutations of real inputs: no crash, no leak, caps hold. */
+static void
+test_fuzz_parsers(void **state)
+{
+	static const char *const seeds[] = {
+		"<tool_call>\n{\"name\":\"read_file\",\"arguments\":{\"path\":\"a\"}}\n</tool_call>",
+		"[TOOL_CALLS][{\"name\":\"shell\",\"arguments\":{\"command\":\"ls\"}}]",
+		"[TOOL_CALLS]shell[ARGS]{\"command\":\"ls\"}",
+		"<|python_tag|>{\"name\":\"x\",\"parameters\":{\"a\":[1,{\"b\":\"c\"}]}}<|eom_id|>",
+		"Text\n```json\n[{\"name\":\"a\",\"arguments\":{}}]\n```",
+		"<think>t</think>{\"name\":\"a\",\"arguments\":\"{\\\"k\\\":1}\"}",
+	};
+	static const char alphabet[] = "{}[]\":,\\ \n\tab<>|/_'`";
+	size_t flen;
+	char *fx = slurp("tests/fixtures/llama-server/stream-tool-call.sse", &flen);
+	char buf[600];
+	int i;
+
+	(void)state;
+	srand(7);
+	for (i = 0; i < 4000; i++) {
+		const char *seed = seeds[i % 6];
+		size_t n = strlen(seed), k, m;
+		struct agentd_error err;
+		char *rest = NULL;
+		json_t *v;
+
+		memcpy(buf, seed, n + 1);
+		for (m = (size_t)(rand() % 4); m > 0; m--) {	/* mutate */
+			k = (size_t)rand() % n;
+			buf[k] = alphabet[rand() % (int)(sizeof(alphabet) - 1)];
+		}
+		buf[(size_t)rand() % (n + 1)] = '\0';		/* and cut */
+		v = llm_extract_text_calls(buf, &rest);
+		assert_non_null(v);
+		assert_non_null(rest);
+		json_decref(v);
+		free(rest);
+		json_decref(llm_parse_arguments(buf, NULL, &err));
+	}
+	for (i = 0; i < 300; i++) {	/* the fixture, mutated, through the stream parser */
+		struct llm_stream *st = llm_stream_new(NULL, 4096);
+		struct llm_sse *s = llm_sse_new(512);
+		struct asm_ctx a = { st, AGENTD_OK, { 0, "" } };
+		char *copy = malloc(flen);
+		struct llm_response r;
+		struct agentd_error err;
+		int m;
+
+		memcpy(copy, fx, flen);
+		for (m = 0; m < 8; m++)
+			copy[(size_t)rand() % flen] = alphabet[rand() % (int)(sizeof(alphabet) - 1)];
+		llm_sse_feed(s, copy, (size_t)rand() % (flen + 1), to_stream, &a);
+		if (llm_stream_finish(st, &r, &err) == AGENTD_OK)
+			llm_response_free(&r);
+		free(copy);
+		llm_sse_free(s);
+		llm_stream_free(st);
+	}
+	free(fx);
+}
+
 /* ---- live tests against the mock server ---- */
 
 struct mock {
@@ -1341,6 +1403,7 @@ main(void)
 		cmocka_unit_test(test_arguments),
 		cmocka_unit_test(test_http_error_text),
 		cmocka_unit_test(test_request_body),
+		cmocka_unit_test(test_fuzz_parsers),
 		cmocka_unit_test(test_live_stream_and_plain),
 		cmocka_unit_test(test_live_flavors),
 		cmocka_unit_test(test_live_retry_500_then_ok),
