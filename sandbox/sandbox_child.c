@@ -343,8 +343,14 @@ exec_cmd(const struct sbx_plan *p)
 		buf[dl] = '/';
 		strcpy(buf + dl + 1, cmd);
 		execve(buf, p->argv, p->envp);
-		if (errno != ENOENT && errno != ENOTDIR && first == ENOENT)
-			first = errno;
+		if (errno != ENOENT && errno != ENOTDIR && first == ENOENT) {
+			struct stat st;
+			int e = errno;
+
+			/* A PATH dir we may not search hides nothing from us. */
+			if (e != EACCES || stat(buf, &st) == 0)
+				first = e;
+		}
 	}
 	child_fail(p, "exec", cmd, first);
 }
@@ -362,7 +368,9 @@ run_init(const struct sbx_plan *p)
 
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
-	cmd = fork();
+	/* Raw clone, not fork(): glibc's fork takes locks another thread of
+	 * the parent may have held when we were cloned. */
+	cmd = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
 	if (cmd < 0)
 		child_fail(p, "fork", NULL, errno);
 	if (cmd == 0) {
