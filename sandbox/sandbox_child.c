@@ -345,11 +345,11 @@ exec_cmd(const struct sbx_plan *p)
 		execve(buf, p->argv, p->envp);
 		if (errno != ENOENT && errno != ENOTDIR && first == ENOENT) {
 			struct stat st;
-			int e = errno;
+			int en = errno;
 
 			/* A PATH dir we may not search hides nothing from us. */
-			if (e != EACCES || stat(buf, &st) == 0)
-				first = e;
+			if (en != EACCES || stat(buf, &st) == 0)
+				first = en;
 		}
 	}
 	child_fail(p, "exec", cmd, first);
