@@ -1,2 +1,3 @@
 # tests/: integration tests that run the real daemon against the scripted model server.
-TESTS += tests/integration/test_daemon.sh tests/integration/test_tools_cli.sh
+TESTS += tests/integration/test_daemon.sh tests/integration/test_tools_cli.sh \
+	tests/integration/test_run.sh tests/integration/test_crash.sh tests/integration/test_schedule.sh

@@ -1288,6 +1288,7 @@ tools_worktree_add(const char *repo_path, const char *wt_path, const char *branc
 
 	if (lstat(wt_path, &st) == 0)
 		return agentd_seterr(err, AGENTD_EGIT, "worktree path '%.300s' already exists", wt_path);
+	pthread_once(&git_once, git_init);	/* the first git call of a run may be this one */
 	if (git_branch_name_is_valid(&valid, branch) < 0 || !valid)
 		return agentd_seterr(err, AGENTD_EGIT, "'%.200s' is not a valid branch name", branch);
 	if ((rc = open_plain(repo_path, &repo, err)) != AGENTD_OK)

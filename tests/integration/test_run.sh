@@ -1,0 +1,110 @@
+#!/bin/sh
+# test_run.sh — agentctl run end to end against the scripted model server:
+# a 7-turn scenario (plan, list, read, shell, write, commit, answer) streamed
+# and not, the stored transcript, and the faults that must end in a retry or
+# a clear failure — never a hang or a silent success.
+. "$(dirname "$0")/lib.sh"
+command -v "$PYTHON3" >/dev/null || skip_all "python3 is needed for the scripted model server"
+export GIT_CONFIG_NOSYSTEM=1 HOME="$T/home"
+mkdir -p "$HOME"
+S="$(dirname "$0")/scenarios"
+
+transcript_ok() { # RUN-JSON-FILE: every tool message answers an issued id, in order
+	"$PYTHON3" - "$1" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+pending, issued = [], set()
+for m in s["messages"]:
+    if m["role"] == "assistant":
+        assert not pending, "unanswered calls %s" % pending
+        for c in m.get("tool_calls") or []:
+            assert c["type"] == "function" and isinstance(c["function"]["arguments"], str)
+            json.loads(c["function"]["arguments"])
+            issued.add(c["id"]); pending.append(c["id"])
+    elif m["role"] == "tool":
+        assert m["tool_call_id"] in pending, "stray tool message %s" % m["tool_call_id"]
+        pending.remove(m["tool_call_id"])
+    elif m["role"] == "user":
+        assert not pending
+assert not pending
+print(len(issued))
+PY
+}
+
+for mode in stream nostream; do
+	W="$T/repo-$mode"
+	STATE="$T/state-$mode"
+	make_repo "$W"
+	start_mock "$S/seven_turns.json" || exit 1
+	if [ $mode = stream ]; then start_agentd --llm-url "$MOCK_URL" || exit 1
+	else start_agentd --llm-url "$MOCK_URL" --no-stream || exit 1; fi
+
+	ctl run --workspace "$W" "Write notes about this repository and commit them" \
+		> "$T/$mode.out" 2> "$T/$mode.err"
+	rc=$?
+	check "$mode: agentctl run exits 0" test $rc -eq 0
+	check "$mode: the answer is on stdout" grep -q "NOTES.md written and committed" "$T/$mode.out"
+	check "$mode: the plan was shown" grep -q "\[x\] Commit" "$T/$mode.err"
+	check "$mode: tool calls were shown" grep -q "→ read_file" "$T/$mode.err"
+	check "$mode: the file was written" grep -q "README has 1 line" "$W/NOTES.md"
+	check "$mode: git log shows the commit" test "$(git -C "$W" log -1 --format=%s)" = "Add notes"
+	check "$mode: the shell ran once" test "$(cat "$W/marker.txt")" = "ran"
+	ctl runs --json > "$T/runs.json"
+	check "$mode: runs --json has the run succeeded" grep -q '"status":"succeeded"' "$T/runs.json"
+	run_id=$(json_get "$(cat "$T/runs.json")" 'j[0]["id"]')
+	sid=$(json_get "$(cat "$T/runs.json")" 'j[0]["session_id"]')
+	ctl show "s$sid" --json > "$T/session.json"
+	n=$(transcript_ok "$T/session.json")
+	check "$mode: the stored transcript pairs every call ($n calls)" test "${n:-0}" -ge 8
+	stats=$(curl -s "$MOCK_ROOT/_stats" 2>/dev/null || "$PYTHON3" -c "import urllib.request;print(urllib.request.urlopen('$MOCK_ROOT/_stats').read().decode())")
+	check "$mode: the model server never rejected a request" lacks "$stats" '"400"'
+	check "$mode: audit finds the record intact" ctl audit "$run_id"
+	stop_agentd
+	stop_mock
+done
+
+# Faults: each ends in a retry that succeeds or a failed run with a reason.
+fault_case() { # name scenario-json expect-exit expect-text
+	W="$T/repo-fault-$1"
+	STATE="$T/state-fault-$1"
+	make_repo "$W"
+	printf '%s\n' "$2" > "$T/fault-$1.json"
+	start_mock "$T/fault-$1.json" || return 1
+	start_agentd --llm-url "$MOCK_URL" --config "$T/fast.json" || return 1
+	timeout 120 "$AGENTCTL" --socket "$SOCK" run --workspace "$W" "do it" > "$T/f-$1.out" 2> "$T/f-$1.err"
+	rc=$?
+	check "fault $1: exit $3" test $rc -eq "$3"
+	check "fault $1: says '$4'" grep -qi -- "$4" "$T/f-$1.out" "$T/f-$1.err"
+	stop_agentd
+	stop_mock
+}
+cat > "$T/fast.json" <<'JSON'
+{"llm": {"backoff_base_ms": 50, "backoff_max_ms": 500, "max_retries": 2, "idle_timeout_ms": 3000,
+         "connect_timeout_ms": 1000}, "max_steps": 12}
+JSON
+ANSWER='{"content":"all good"}'
+fault_case 500-then-ok "{\"turns\":[{\"content\":\"all good\",\"faults\":[\"500\"]}]}" 0 "all good"
+fault_case 429-then-ok "{\"turns\":[{\"content\":\"all good\",\"faults\":[\"429:1\"]}]}" 0 "retrying"
+fault_case cut-mid-call "{\"turns\":[{\"tool_calls\":[{\"name\":\"list_dir\",\"arguments\":{}}],\"faults\":[\"cut_mid_tool_call\"]},$ANSWER]}" 0 "all good"
+fault_case garbage-sse "{\"turns\":[{\"content\":\"all good\",\"faults\":[\"garbage_sse\",\"garbage_sse\",\"garbage_sse\"]}]}" 1 "failed"
+fault_case always-500 "{\"turns\":[{\"content\":\"x\",\"faults\":[\"500\",\"500\",\"500\",\"500\"]}]}" 1 "HTTP 500"
+fault_case slow "{\"turns\":[{\"content\":\"x\",\"faults\":[\"slow:10\",\"slow:10\",\"slow:10\"]}]}" 1 "failed"
+fault_case error-event "{\"turns\":[{\"content\":\"x\",\"faults\":[\"error_event\",\"error_event\",\"error_event\"]}]}" 1 "failed"
+for fmt in hermes mistral mistral_args llama bare fenced; do
+	fault_case "text-$fmt" "{\"turns\":[{\"tool_calls\":[{\"name\":\"list_dir\",\"arguments\":{\"path\":\".\"}}],\"text_format\":\"$fmt\"},$ANSWER]}" 0 "→ list_dir"
+done
+fault_case wrong-tool "{\"turns\":[{\"tool_calls\":[{\"name\":\"delete_everything\",\"arguments\":{}}]},$ANSWER]}" 0 "all good"
+fault_case invalid-args "{\"turns\":[{\"tool_calls\":[{\"name\":\"read_file\",\"arguments\":{\"path\":7}}]},$ANSWER]}" 0 "all good"
+fault_case endless-loop "{\"repeat_last\":true,\"turns\":[{\"tool_calls\":[{\"name\":\"read_file\",\"arguments\":{\"path\":\"nope.txt\"}}]}]}" 1 "failed"
+
+# Connection refused: nothing listens on the port.
+W="$T/repo-refused"
+STATE="$T/state-refused"
+make_repo "$W"
+start_agentd --llm-url http://127.0.0.1:9/v1 --config "$T/fast.json" || exit 1
+timeout 120 "$AGENTCTL" --socket "$SOCK" run --workspace "$W" "do it" > "$T/refused.out" 2> "$T/refused.err"
+check "connection refused: the run fails" test $? -eq 1
+check "connection refused: the reason is clear" grep -qi "connect\|refused" "$T/refused.err"
+stop_agentd
+
+finish
