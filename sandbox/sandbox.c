@@ -53,7 +53,8 @@ static struct {
 	int userns_disabled;	/* AGENTD_SANDBOX_NO_USERNS=1 */
 	char cg_base[128];	/* pids cgroup parent dir, "" = none */
 	int cg_v2;
-} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, "", 0 };
+	int netns_fd;		/* root: one empty netns every run joins, -1 = none */
+} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, "", 0, -1 };
 
 static unsigned long cg_seq;
 static pthread_mutex_t cg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -180,6 +181,39 @@ probe_cgroup(void)
 	}
 }
 
+/*
+ * Root only: one empty network namespace, made once and joined by every
+ * run (a fresh netns costs ~0.5 ms). Sharing it leaks nothing: seccomp
+ * refuses every socket family but AF_UNIX, and Landlock scopes abstract
+ * unix sockets per sandbox (so this is only used with ABI >= 6).
+ */
+static void
+probe_netns(void)
+{
+	char path[64];
+	int pp[2], st;
+	pid_t pid;
+	char c;
+
+	if (pipe2(pp, O_CLOEXEC) < 0)
+		return;
+	pid = sys_clone3(CLONE_NEWNET, NULL);
+	if (pid == 0) {
+		close(pp[1]);
+		(void)!read(pp[0], &c, 1);
+		_exit(0);
+	}
+	close(pp[0]);
+	if (pid > 0) {
+		snprintf(path, sizeof path, "/proc/%ld/ns/net", (long)pid);
+		probe.netns_fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	close(pp[1]);
+	if (pid > 0)
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+}
+
 static void
 probe_once(void)
 {
@@ -196,6 +230,8 @@ probe_once(void)
 	probe_ns();
 	if (probe.euid_root)
 		probe_cgroup();
+	if (probe.euid_root && probe.ns_ok && probe.landlock_abi >= 6)
+		probe_netns();
 }
 
 static void
@@ -565,6 +601,7 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 
 	memset(pp, 0, sizeof *pp);
 	p->cgroup_procs_fd = -1;
+	p->netns_fd = -1;
 	p->err_fd = p->status_fd = p->out_fd = p->errout_fd = -1;
 	if (!o || !argv || !argv[0] || !argv[0][0])
 		return agentd_seterr(err, AGENTD_EINVAL, "no command to run");
@@ -707,7 +744,11 @@ spawn(struct prep *pp, struct proc *pr, struct agentd_error *err)
 	int st;
 
 	if (p->mode != SBX_MODE_FALLBACK) {
-		flags = NS_FLAGS | (p->network ? 0 : CLONE_NEWNET);
+		flags = NS_FLAGS;
+		if (!p->network && probe.netns_fd >= 0)
+			p->netns_fd = probe.netns_fd;
+		else if (!p->network)
+			flags |= CLONE_NEWNET;
 		if (p->mode == SBX_MODE_NS_USER)
 			flags |= CLONE_NEWUSER;
 	}

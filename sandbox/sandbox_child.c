@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -432,6 +433,8 @@ sbx_child(const struct sbx_plan *p)
 		if (write_file("/proc/self/gid_map", map) < 0)
 			child_fail(p, "write", "/proc/self/gid_map", errno);
 	}
+	if (p->netns_fd >= 0 && setns(p->netns_fd, CLONE_NEWNET) < 0)
+		child_fail(p, "setns", "network namespace", errno);
 	if (setsid() < 0)
 		child_fail(p, "setsid", NULL, errno);
 	if (p->mode != SBX_MODE_FALLBACK) {

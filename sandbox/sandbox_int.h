@@ -43,6 +43,7 @@ struct sbx_plan {
 	char *const *envp;
 	const char *path;		/* PATH used to find argv[0] */
 	uint64_t rl_cpu, rl_as, rl_nproc, rl_fsize, rl_nofile;
+	int netns_fd;			/* root: join this empty netns instead of a new one; -1 = none */
 	int cgroup_procs_fd;		/* root: write "0" to join the pids cgroup; -1 = none */
 	uid_t uid;			/* caller's ids, mapped to themselves in a userns */
 	gid_t gid;
