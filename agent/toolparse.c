@@ -433,6 +433,65 @@ read_value(const char *p, size_t i, size_t limit, size_t *end)
 	return v;
 }
 
+/*
+ * Inside explicit markup whose JSON does not parse (single quotes, a cut
+ * string): keep the call when its name can be read, with the arguments as
+ * raw text, so that llm_parse_arguments can tell the model what is wrong.
+ */
+static int
+salvage(struct scan *sc, size_t start, size_t i, size_t limit)
+{
+	const char *p = sc->text, *k, *a = NULL;
+	char name[128];
+	size_t j, n = 0, end = limit;
+	char *args;
+
+	if (i >= limit || p[i] != '{' || (k = find(p, i, limit, "\"name\"")) == NULL)
+		return 0;
+	j = skip_ws(p, (size_t)(k - p) + 6, limit);
+	if (j >= limit || p[j] != ':')
+		return 0;
+	j = skip_ws(p, j + 1, limit);
+	if (j >= limit || p[j] != '"')
+		return 0;
+	for (j++; j < limit && p[j] != '"' && n < sizeof(name) - 1; j++) {
+		if (!(isalnum((unsigned char)p[j]) || p[j] == '_' || p[j] == '-' || p[j] == '.'))
+			return 0;
+		name[n++] = p[j];
+	}
+	if (j >= limit || p[j] != '"' || n == 0)
+		return 0;
+	name[n] = '\0';
+	if ((k = find(p, j, limit, "\"arguments\"")) != NULL)
+		a = k + 11;
+	else if ((k = find(p, j, limit, "\"parameters\"")) != NULL)
+		a = k + 12;
+	if (a == NULL)
+		return 0;
+	j = skip_ws(p, (size_t)(a - p), limit);
+	if (j >= limit || p[j] != ':')
+		return 0;
+	j = skip_ws(p, j + 1, limit);
+	while (end > j && isspace((unsigned char)p[end - 1]))
+		end--;
+	if (end > j && p[end - 1] == '}' && json_extent(p + i, limit - i) == end - i)
+		end--;		/* the call object's own closing brace */
+	while (end > j && isspace((unsigned char)p[end - 1]))
+		end--;
+	if ((args = strndup(p + j, end - j)) == NULL || sc->ncalls == TEXT_CALLS_MAX) {
+		free(args);
+		return 0;
+	}
+	sc->calls[sc->ncalls].start = start;
+	sc->calls[sc->ncalls].args = args;
+	if ((sc->calls[sc->ncalls].name = strdup(name)) == NULL) {
+		free(args);
+		return 0;
+	}
+	sc->ncalls++;
+	return 1;
+}
+
 /* <tool_call>{…}</tool_call>, several; the closing tag may be missing. */
 static void
 scan_hermes(struct scan *sc)
@@ -457,6 +516,9 @@ scan_hermes(struct scan *sc)
 			end = skip_ws(p, end, n);
 			if (starts(p, end, n, "</tool_call>"))
 				end += strlen("</tool_call>");
+			mark(sc, start, end);
+		} else if (v == NULL && salvage(sc, start, i, limit)) {
+			end = close ? limit + strlen("</tool_call>") : limit;
 			mark(sc, start, end);
 		} else {
 			end = i;

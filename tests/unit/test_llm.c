@@ -484,17 +484,29 @@ test_text_calls(void **state)
 		{ "", 0, NULL, NULL, "" },
 		{ "<tool_call>not json</tool_call>", 0, NULL, NULL, "<tool_call>not json</tool_call>" },
 	};
+	char *rest = NULL;
+	json_t *c;
+	struct agentd_error err;
 	size_t i;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		check_text(&cases[i]);
-	{
-		json_t *c = llm_extract_text_calls(NULL, NULL);
-
-		assert_int_equal(json_array_size(c), 0);
-		json_decref(c);
-	}
+	c = llm_extract_text_calls(NULL, NULL);
+	assert_int_equal(json_array_size(c), 0);
+	json_decref(c);
+	/* explicit markup with broken JSON: the call is kept with its raw
+	 * arguments, so the model hears exactly what is wrong */
+	c = llm_extract_text_calls("<tool_call>\n{\"name\": \"read_file\", \"arguments\": "
+	    "{'path': 'README.md'}}\n</tool_call>", &rest);
+	assert_int_equal(json_array_size(c), 1);
+	assert_string_equal(ajson_str(json_array_get(c, 0), "name", ""), "read_file");
+	assert_string_equal(ajson_str(json_array_get(c, 0), "arguments", ""), "{'path': 'README.md'}");
+	assert_null(llm_parse_arguments(ajson_str(json_array_get(c, 0), "arguments", ""), NULL, &err));
+	assert_non_null(strstr(err.msg, "double quotes"));
+	assert_string_equal(rest, "");
+	free(rest);
+	json_decref(c);
 }
 
 /* ---- argument repair ---- */
