@@ -1168,6 +1168,7 @@ setup(struct arun *r, struct agentd_error *err)
 	if (rc != AGENTD_OK)
 		return agentd_seterr(err, rc, "cannot copy the model configuration");
 	r->llm_owned = 1;
+	r->llm.stream = ajson_bool(o, "stream", r->llm.stream);
 	s = ajson_str(o, "model", NULL);
 	if (s != NULL && s[0] != '\0') {
 		for (i = 0; i < r->llm.n_endpoints; i++) {
@@ -1432,6 +1433,14 @@ finish_run(struct arun *r, struct agentd_error *err)
 	if (r->branch != NULL && r->worktree != NULL)
 		json_object_set_new(d, "branch", json_string(r->branch));
 	rc = memory_begin(r->m, err);
+	if (rc == AGENTD_OK && r->worktree == NULL && r->workspace != NULL) {
+		char oid[41], cur[256];
+
+		/* Where an in-place run left its branch: what `undo` moves back from. */
+		agentd_error_clear(&ge);
+		if (tools_git_head(r->workspace, oid, cur, sizeof(cur), &ge) == AGENTD_OK && cur[0])
+			rc = memory_run_set_text(r->m, r->run_id, "end_oid", oid, err);
+	}
 	if (rc == AGENTD_OK)
 		rc = memory_run_set_status(r->m, r->run_id, r->end_status,
 		    r->end_reason[0] ? r->end_reason : NULL, err);

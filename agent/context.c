@@ -11,6 +11,7 @@
  * this run's task and the current plan are never elided or summarized; a
  * tool message always goes with the assistant call it answers.
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -287,7 +288,11 @@ ctx_window(struct arun *r, struct agentd_error *err)
 {
 	struct agent_context *c = &r->ctx;
 	int cfgw = r->cfg->context_window, sw = 0, w;
+	json_int_t ow = ajson_int(r->opts, "context_window", 0);
 	struct agentd_error e;
+
+	if (ow > 0 && ow < INT_MAX)
+		cfgw = (int)ow;	/* a per-run override */
 
 	if (llm_context_window(&r->llm, &sw, &e) != AGENTD_OK)
 		sw = 0;

@@ -509,6 +509,8 @@ on_event(json_t *msg, void *ud)
 	} else if (strcmp(type, "status") == 0) {
 		const char *st = ajson_str(data, "status", "");
 
+		if (ajson_str(data, "warning", NULL))
+			fprintf(stderr, "%swarning:%s %s\n", C_YELLOW, C_RESET, ajson_str(data, "warning", ""));
 		if (strcmp(st, "running") != 0 || ajson_str(data, "reason", NULL))
 			fprintf(stderr, "%sstatus: %s%s%s%s\n", C_DIM, st,
 			    ajson_str(data, "reason", NULL) ? " — " : "", ajson_str(data, "reason", ""), C_RESET);

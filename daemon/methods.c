@@ -400,7 +400,6 @@ m_run_undo(void *ctx, struct rpc_call *call)
 	int64_t id = ajson_int(call->params, "id", 0);
 	json_t *run = NULL;
 	const char *branch, *base, *end, *ws, *wt, *head_branch;
-	char oid[41], hb[256];
 	int rc;
 
 	agentd_error_clear(&err);
@@ -428,7 +427,7 @@ m_run_undo(void *ctx, struct rpc_call *call)
 	}
 	/* Worked in place: move the branch back if nobody committed on top since. */
 	end = ajson_str(run, "end_oid", NULL);
-	head_branch = ajson_str(run, "head_branch", NULL);
+	head_branch = branch;
 	if (base == NULL || end == NULL || head_branch == NULL || *head_branch == '\0') {
 		json_decref(run);
 		return rpc_fail(call, RPC_NOT_FOUND,
@@ -438,8 +437,6 @@ m_run_undo(void *ctx, struct rpc_call *call)
 		json_decref(run);
 		return rpc_fail(call, RPC_NOT_FOUND, "run %lld made no commits; nothing to undo", (long long)id);
 	}
-	if ((rc = tools_git_head(ws, oid, hb, sizeof(hb), &err)) != AGENTD_OK)
-		goto fail;
 	if ((rc = tools_git_branch_reset(ws, head_branch, base, end, &err)) != AGENTD_OK)
 		goto fail;
 	call->result = json_pack("{s:I, s:s, s:s, s:s}", "id", (json_int_t)id, "undone", "reset",

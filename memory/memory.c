@@ -23,7 +23,7 @@
 #include "common/json.h"
 
 #define RUN_COLS "id,session_id,status,reason,workspace,task,branch,base_oid,worktree," \
-	"options,job_id,steps,prompt_tokens,completion_tokens,created,started,finished"
+	"options,job_id,steps,prompt_tokens,completion_tokens,created,started,finished,end_oid"
 #define MSG_COLS "seq,run_id,role,content,tool_calls,tool_call_id,step,reasoning,kind," \
 	"covers_seq,created"
 #define JOB_SELECT "SELECT j.id,j.cron,j.tz,j.workspace,j.task,j.chore,j.branch," \
@@ -86,6 +86,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_RUN_SET_BRANCH] = "UPDATE runs SET branch=?2 WHERE id=?1",
 	[ST_RUN_SET_BASE_OID] = "UPDATE runs SET base_oid=?2 WHERE id=?1",
 	[ST_RUN_SET_WORKTREE] = "UPDATE runs SET worktree=?2 WHERE id=?1",
+	[ST_RUN_SET_END_OID] = "UPDATE runs SET end_oid=?2 WHERE id=?1",
 	[ST_RUN_SET_REASON] = "UPDATE runs SET reason=?2 WHERE id=?1",
 	[ST_RUN_USAGE] = "UPDATE runs SET prompt_tokens=prompt_tokens+?2,"
 	    " completion_tokens=completion_tokens+?3, steps=steps+?4 WHERE id=?1",
@@ -401,6 +402,7 @@ run_row(sqlite3_stmt *st)
 	o = obj_set(o, "created", col_real(st, 14));
 	o = obj_set(o, "started", col_real(st, 15));
 	o = obj_set(o, "finished", col_real(st, 16));
+	o = obj_set(o, "end_oid", col_text(st, 17));
 	return o;
 }
 
@@ -1126,6 +1128,7 @@ memory_run_set_text(struct memory *m, int64_t id, const char *field, const char 
 	} fields[] = {
 		{ "branch", ST_RUN_SET_BRANCH }, { "base_oid", ST_RUN_SET_BASE_OID },
 		{ "worktree", ST_RUN_SET_WORKTREE }, { "reason", ST_RUN_SET_REASON },
+		{ "end_oid", ST_RUN_SET_END_OID },
 	};
 	sqlite3_stmt *st;
 	size_t i;

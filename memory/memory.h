@@ -58,7 +58,9 @@ int memory_session_delete(struct memory *m, int64_t id, struct agentd_error *err
 /* ---- runs ----
  * {id,session_id,status,reason,workspace,task,branch,base_oid,worktree,
  *  options (object),job_id,steps,prompt_tokens,completion_tokens,
- *  created,started,finished}
+ *  created,started,finished,end_oid}
+ * For a run in place, branch is the branch it worked on, base_oid its HEAD
+ * at the start and end_oid its HEAD at the end (what `undo` moves back).
  * status: queued|running|succeeded|failed|cancelled|interrupted
  */
 struct memory_run_spec {
@@ -75,7 +77,7 @@ int memory_run_create(struct memory *m, const struct memory_run_spec *spec,
  * states set finished. */
 int memory_run_set_status(struct memory *m, int64_t id, const char *status,
     const char *reason, struct agentd_error *err);
-/* Set one text column: "branch", "base_oid", "worktree" or "reason". */
+/* Set one text column: "branch", "base_oid", "worktree", "end_oid" or "reason". */
 int memory_run_set_text(struct memory *m, int64_t id, const char *field,
     const char *value, struct agentd_error *err);
 int memory_run_add_usage(struct memory *m, int64_t id, int64_t prompt_tokens,

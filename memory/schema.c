@@ -53,6 +53,7 @@ static const char schema_v1[] =
 	"  branch TEXT,"
 	"  base_oid TEXT,"
 	"  worktree TEXT,"
+	"  end_oid TEXT,"			/* HEAD when an in-place run ended (for undo) */
 	"  options TEXT,"			/* JSON object or NULL */
 	"  job_id INTEGER REFERENCES jobs(id) ON DELETE SET NULL,"
 	"  steps INTEGER NOT NULL DEFAULT 0,"

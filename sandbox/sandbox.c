@@ -465,8 +465,8 @@ add_hide(struct prep *pp, const char *dir, struct agentd_error *err)
 	if (under(rp, pp->ws) && strcmp(rp, pp->ws) != 0)
 		return 0;	/* inside the workspace: the workspace wins */
 	for (i = 0; i < pp->p.n_hide; i++)
-		if (strcmp(pp->p.hide[i], rp) == 0)
-			return 0;
+		if (under(rp, pp->p.hide[i]))
+			return 0;	/* already hidden by a parent (e.g. $HOME under /tmp) */
 	if (pp->p.n_hide >= SBX_MAX_PATHS)
 		return agentd_seterr(err, AGENTD_ETOOBIG, "too many hidden dirs");
 	if (!(pp->p.hide[pp->p.n_hide] = keep(pp, strdup(rp))))

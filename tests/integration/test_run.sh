@@ -59,6 +59,19 @@ for mode in stream nostream; do
 	stats=$(curl -s "$MOCK_ROOT/_stats" 2>/dev/null || "$PYTHON3" -c "import urllib.request;print(urllib.request.urlopen('$MOCK_ROOT/_stats').read().decode())")
 	check "$mode: the model server never rejected a request" lacks "$stats" '"400"'
 	check "$mode: audit finds the record intact" ctl audit "$run_id"
+	if [ $mode = stream ]; then
+		check "$mode: undo moves the branch back" ctl undo "$run_id"
+		check "$mode: after undo HEAD is the initial commit" \
+			test "$(git -C "$W" log -1 --format=%s)" = "initial commit"
+	else
+		git -C "$W" commit -q --allow-empty -m "someone else"
+		ctl undo "$run_id" > "$T/undo.out" 2>&1
+		check "$mode: undo refuses when someone committed on top" test $? -eq 1
+		check "$mode: the refused undo left history alone" \
+			test "$(git -C "$W" log -1 --format=%s)" = "someone else"
+	fi
+	check "$mode: search finds a word from a tool output" \
+		sh -c "'$AGENTCTL' --socket '$SOCK' search hello | grep -q 'session $sid'"
 	stop_agentd
 	stop_mock
 done

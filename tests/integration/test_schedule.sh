@@ -39,6 +39,9 @@ check "the scheduled run worked on its own branch" has "$(ctl show "$rid" --json
 check "the user's checkout was not touched" test "$(git -C "$W" branch --show-current)" = main
 check "schedule list reports the last result" sh -c "'$AGENTCTL' --socket '$SOCK' schedule list | grep -q succeeded"
 
+br=$(json_get "$(ctl show "$rid" --json)" 'j["branch"]')
+check "undo deletes the scheduled run's branch" ctl undo "$rid"
+check "the branch is gone" sh -c "! git -C '$W' rev-parse --verify -q '$br'"
 check "schedule pause" ctl schedule pause "$job"
 check "paused jobs show paused" sh -c "'$AGENTCTL' --socket '$SOCK' schedule list | grep -q paused"
 r2=$(ctl schedule run "$job")
