@@ -70,7 +70,7 @@ while [ $i -le "$POINTS" ]; do
 	start_mock "$S/crash.json" || exit 1
 	start_agentd --llm-url "$MOCK_URL" || exit 1
 	ctl run --detach --workspace "$W" "make two changes and commit" > /dev/null
-	delay=$(awk "BEGIN{print 0.05 + ($i - 1) * 0.17}")
+	delay=$(awk "BEGIN{print 0.05 + ($i - 1) * 0.125}")
 	sleep "$delay"
 	kill9_agentd
 	snapshot "$STATE/agentd.db" "$T/before-$i.json"
