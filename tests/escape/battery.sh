@@ -193,6 +193,13 @@ tp=$(cat "$T/tcp.port" 2>/dev/null); up=$(cat "$T/udp.port" 2>/dev/null)
 
 base "$A" tcp "$tp"; b=$(yes_if [ "$RC" = 0 ]); sbx -- "$A" tcp "$tp"; s=$(yes_if [ "$RC" != 0 ])
 verdict "connect to a loopback TCP listener" "$b" "$s"
+# control: --network really opens it (the cases above do not pass by breaking everything)
+sbx --network -- "$A" tcp "$tp"
+if [ "$RC" = 0 ]; then
+	pass=$((pass + 1)); say "PASS [$MODE] control: --network allows the same TCP connect"
+else
+	fail=$((fail + 1)); say "FAIL [$MODE] control: --network does not allow TCP (exit $RC; $(head -c 300 "$T/sbx.err"))"
+fi
 base "$A" udp "$up"; b=$(yes_if [ "$RC" = 0 ]); sbx -- "$A" udp "$up"; s=$(yes_if [ "$RC" != 0 ])
 verdict "talk to a loopback UDP listener" "$b" "$s"
 base "$A" abstract "agentd-escape-$$-$MODE"; b=$(yes_if [ "$RC" = 0 ])
