@@ -53,8 +53,9 @@ static struct {
 	int userns_disabled;	/* AGENTD_SANDBOX_NO_USERNS=1 */
 	char cg_base[128];	/* pids cgroup parent dir, "" = none */
 	int cg_v2;
-	int netns_fd;		/* root: one empty netns every run joins, -1 = none */
-} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, "", 0, -1 };
+	int netns_fd;		/* one empty netns every run joins, -1 = none */
+	int holder_user_fd;	/* unprivileged: the userns owning netns_fd, -1 = none */
+} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, "", 0, -1, -1 };
 
 static unsigned long cg_seq;
 static pthread_mutex_t cg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -214,6 +215,92 @@ probe_netns(void)
 			;
 }
 
+/*
+ * Unprivileged: a user namespace holding one empty netns, made once. Each
+ * run joins it (we own it, so we hold every capability there), joins the
+ * netns, then nests a fresh user namespace of its own — so RLIMIT_NPROC is
+ * still counted per run. Checked end to end here; on any failure runs fall
+ * back to a fresh netns each.
+ */
+static void
+probe_holder(void)
+{
+	char path[64], c = 0;
+	int rp[2], hp[2], st, ufd = -1, nfd = -1;
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	pid_t pid, t;
+
+	if (pipe2(rp, O_CLOEXEC) < 0)
+		return;
+	if (pipe2(hp, O_CLOEXEC) < 0) {
+		close(rp[0]);
+		close(rp[1]);
+		return;
+	}
+	pid = sys_clone3(CLONE_NEWUSER | CLONE_NEWNET, NULL);
+	if (pid == 0) {
+		char m[64];
+
+		close(hp[1]);
+		snprintf(m, sizeof m, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+		if (write_small("/proc/self/setgroups", "deny") == 0 &&
+		    write_small("/proc/self/uid_map", m) == 0) {
+			snprintf(m, sizeof m, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+			if (write_small("/proc/self/gid_map", m) == 0)
+				(void)!write(rp[1], "k", 1);
+		}
+		(void)!read(hp[0], &c, 1);
+		_exit(0);
+	}
+	close(rp[1]);
+	close(hp[0]);
+	if (pid > 0 && read(rp[0], &c, 1) == 1) {
+		snprintf(path, sizeof path, "/proc/%ld/ns/user", (long)pid);
+		ufd = open(path, O_RDONLY | O_CLOEXEC);
+		snprintf(path, sizeof path, "/proc/%ld/ns/net", (long)pid);
+		nfd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	close(rp[0]);
+	close(hp[1]);
+	if (pid > 0)
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+	if (ufd < 0 || nfd < 0)
+		goto fail;
+	/* End to end: join, nest, unshare, and mount /proc as the new pid 1. */
+	t = sys_clone3(0, NULL);
+	if (t == 0) {
+		const char *stage;
+		pid_t g;
+
+		if (sbx_join_holder(ufd, nfd, uid, gid, &stage) < 0 ||
+		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+			_exit(2);
+		g = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+		if (g == 0)
+			_exit(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			    NULL) < 0 ? 3 : 0);
+		if (g < 0 || waitpid(g, &st, 0) < 0 || !WIFEXITED(st))
+			_exit(4);
+		_exit(WEXITSTATUS(st));
+	}
+	if (t < 0)
+		goto fail;
+	while (waitpid(t, &st, 0) < 0 && errno == EINTR)
+		;
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		goto fail;
+	probe.holder_user_fd = ufd;
+	probe.netns_fd = nfd;
+	return;
+fail:
+	if (ufd >= 0)
+		close(ufd);
+	if (nfd >= 0)
+		close(nfd);
+}
+
 static void
 probe_once(void)
 {
@@ -232,6 +319,8 @@ probe_once(void)
 		probe_cgroup();
 	if (probe.euid_root && probe.ns_ok && probe.landlock_abi >= 6)
 		probe_netns();
+	if (!probe.euid_root && probe.ns_ok && probe.landlock_abi >= 6)
+		probe_holder();
 }
 
 static void
@@ -602,6 +691,7 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 	memset(pp, 0, sizeof *pp);
 	p->cgroup_procs_fd = -1;
 	p->netns_fd = -1;
+	p->holder_user_fd = -1;
 	p->err_fd = p->status_fd = p->out_fd = p->errout_fd = -1;
 	if (!o || !argv || !argv[0] || !argv[0][0])
 		return agentd_seterr(err, AGENTD_EINVAL, "no command to run");
@@ -743,7 +833,12 @@ spawn(struct prep *pp, struct proc *pr, struct agentd_error *err)
 	ssize_t n, got = 0;
 	int st;
 
-	if (p->mode != SBX_MODE_FALLBACK) {
+	if (p->mode == SBX_MODE_NS_USER && probe.holder_user_fd >= 0) {
+		/* The child joins the holder and unshares by itself. */
+		p->holder_user_fd = probe.holder_user_fd;
+		if (!p->network)
+			p->netns_fd = probe.netns_fd;
+	} else if (p->mode != SBX_MODE_FALLBACK) {
 		flags = NS_FLAGS;
 		if (!p->network && probe.netns_fd >= 0)
 			p->netns_fd = probe.netns_fd;
@@ -1115,6 +1210,8 @@ sandbox_explain(void)
 	} else {
 		abuf_printf(&b, "  namespaces: mount, pid (own /proc), net (unless --network), "
 		    "ipc, uts%s\n", m == SBX_MODE_NS_USER ? ", user" : "");
+		abuf_printf(&b, "  network namespace: %s\n", probe.netns_fd >= 0 ?
+		    "one empty netns made once, joined by every run" : "a fresh one per run");
 		abuf_printf(&b, "  filesystem: every host mount read-only and nosuid, fresh /dev, "
 		    "workspace writable per policy, .git read-only bind\n");
 		abuf_printf(&b, "  host IPC and tmp: empty tmpfs over /tmp /var/tmp /run /dev/shm "
