@@ -21,6 +21,7 @@ say() { printf '%s\n' "$*"; }
 if [ "$MODE" = top ]; then
 	BIN=$(mktemp -d /tmp/agentd-escape-bin.XXXXXX) || exit 99
 	chmod 755 "$BIN"
+	trap 'rm -rf "$BIN"' EXIT INT TERM
 	cp "$top_builddir/tests/escape/attack" "$BIN/attack" || exit 99
 	# Prefer the real client when it is built and knows the sub-command.
 	if [ -x "$top_builddir/agentctl" ] && "$top_builddir/agentctl" sandbox --help >/dev/null 2>&1; then
