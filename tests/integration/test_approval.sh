@@ -1,0 +1,85 @@
+#!/bin/sh
+# test_approval.sh — approvals through the real socket: a run with
+# approval "ask" sends approval.request to the attached client; an answer of
+# allow lets the command run, deny and silence (timeout) refuse it, and an
+# unattended run never asks. Every decision is recorded in the run's events.
+. "$(dirname "$0")/lib.sh"
+command -v "$PYTHON3" >/dev/null || skip_all "python3 is needed"
+export GIT_CONFIG_NOSYSTEM=1 HOME="$T/home"
+mkdir -p "$HOME"
+S="$(dirname "$0")/scenarios"
+printf '{"approval_timeout_s": 2}\n' > "$T/cfg.json"
+
+# client ANSWER WORKSPACE [detach]: start a run with approval ask, answer any
+# approval.request with ANSWER (allow|deny|silent); print the end event data
+client() {
+	"$PYTHON3" - "$SOCK" "$1" "$2" "${3:-}" <<'PY'
+import json, socket, sys
+sock, answer, ws, detach = sys.argv[1:5]
+s = socket.socket(socket.AF_UNIX); s.connect(sock); s.settimeout(60)
+f = s.makefile("rw")
+def send(i, m, p): f.write(json.dumps({"jsonrpc": "2.0", "id": i, "method": m, "params": p}) + "\n"); f.flush()
+params = {"workspace": ws, "task": "run it", "approval": "ask"}
+if detach: params["detach"] = True
+send(1, "run.start", params)
+asked = 0
+for line in f:
+    m = json.loads(line)
+    if m.get("id") == 1 and detach:
+        print(json.dumps({"run_id": m["result"]["run_id"]})); break
+    if m.get("method") == "approval.request":
+        asked += 1
+        if answer != "silent":
+            send(2, "approval.respond", {"run_id": m["params"]["run_id"],
+                 "request_id": m["params"]["request_id"], "allow": answer == "allow"})
+    if m.get("method") == "run.event" and m["params"]["type"] == "end":
+        d = m["params"]["data"]; d["asked"] = asked; d["run_id"] = m["params"]["run_id"]
+        print(json.dumps(d)); break
+PY
+}
+approval_of() { # RUN: the stored approval event data
+	"$PYTHON3" - "$SOCK" "$1" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
+f.write(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "run.events", "params": {"id": int(sys.argv[2])}}) + "\n"); f.flush()
+ev = json.loads(f.readline())["result"]["events"]
+print(json.dumps([e["data"] for e in ev if e["type"] == "approval"]))
+PY
+}
+
+for answer in allow deny silent; do
+	W="$T/repo-$answer"
+	STATE="$T/state-$answer"
+	make_repo "$W"
+	start_mock "$S/network.json" || exit 1
+	start_agentd --llm-url "$MOCK_URL" --config "$T/cfg.json" || exit 1
+	end=$(client $answer "$W")
+	check "$answer: the run ends succeeded" has "$end" '"status": "succeeded"'
+	check "$answer: the client was asked once" has "$end" '"asked": 1'
+	run=$(json_get "$end" 'j["run_id"]')
+	ap=$(approval_of "$run")
+	if [ $answer = allow ]; then
+		check "allow: the command ran" test -f "$W/asked.txt"
+		check "allow: the approval is recorded as granted" has "$ap" '"granted": true'
+	else
+		check "$answer: the command did not run" test ! -e "$W/asked.txt"
+		check "$answer: the denial is recorded" has "$ap" '"granted": false'
+	fi
+	stop_agentd
+	stop_mock
+done
+
+# A detached (unattended) run never waits for a person.
+W="$T/repo-detached"
+STATE="$T/state-detached"
+make_repo "$W"
+start_mock "$S/network.json" || exit 1
+start_agentd --llm-url "$MOCK_URL" --config "$T/cfg.json" || exit 1
+run=$(json_get "$(client allow "$W" detach)" 'j["run_id"]')
+wait_for sh -c "'$AGENTCTL' --socket '$SOCK' show $run --json | grep -q '\"status\":\"succeeded\"'"
+ap=$(approval_of "$run")
+check "detached: the run was not held for an answer" has "$(ctl show "$run" --json)" '"status":"succeeded"'
+check "detached: the denial says unattended" has "$ap" '"by": "unattended"'
+check "detached: the command did not run" test ! -e "$W/asked.txt"
+stop_agentd
+finish
