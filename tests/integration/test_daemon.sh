@@ -89,6 +89,19 @@ check "the daemon keeps serving after a bad reload" ctl status
 "$AGENTD" --config "$T/cfg.json" --socket "$T/other.sock" --state-dir "$T/s3" > "$T/bad.log" 2>&1
 check "a broken config at start is refused with file:line:column" grep -q "cfg.json:2:" "$T/bad.log"
 
+# A database that is not ours (garbage, or a newer schema) is refused at start and never touched.
+mkdir -p "$T/bad-state"
+head -c 8192 /dev/urandom > "$T/bad-state/agentd.db"
+sum1=$(md5sum < "$T/bad-state/agentd.db")
+"$AGENTD" --socket "$T/bad.sock" --state-dir "$T/bad-state" > "$T/baddb.log" 2>&1
+check "a corrupt database makes agentd refuse to start" test $? -ne 0
+check "the refusal says why" grep -qi "journal" "$T/baddb.log"
+check "the corrupt database is left untouched" test "$(md5sum < "$T/bad-state/agentd.db")" = "$sum1"
+"$PYTHON3" -c "import sqlite3,sys; db=sqlite3.connect(sys.argv[1]); db.execute('pragma user_version=99'); db.commit()" "$T/newer.db"
+mkdir -p "$T/newer-state" && mv "$T/newer.db" "$T/newer-state/agentd.db"
+"$AGENTD" --socket "$T/newer.sock" --state-dir "$T/newer-state" > "$T/newer.log" 2>&1
+check "a database from a newer agentd is refused" grep -q "newer" "$T/newer.log"
+
 # SIGTERM: graceful, socket removed.
 stop_agentd
 check "SIGTERM removes the socket" test ! -e "$SOCK"

@@ -110,6 +110,21 @@ fault_case wrong-tool "{\"turns\":[{\"tool_calls\":[{\"name\":\"delete_everythin
 fault_case invalid-args "{\"turns\":[{\"tool_calls\":[{\"name\":\"read_file\",\"arguments\":{\"path\":7}}]},$ANSWER]}" 0 "all good"
 fault_case endless-loop "{\"repeat_last\":true,\"turns\":[{\"tool_calls\":[{\"name\":\"read_file\",\"arguments\":{\"path\":\"nope.txt\"}}]}]}" 1 "failed"
 
+# run.cancel stops at once, an in-flight model request included.
+W="$T/repo-cancel"
+STATE="$T/state-cancel"
+make_repo "$W"
+printf '%s\n' '{"turns":[{"content":"late","faults":["slow:60"]}]}' > "$T/slow.json"
+start_mock "$T/slow.json" || exit 1
+start_agentd --llm-url "$MOCK_URL" || exit 1
+rid=$(ctl run --detach --workspace "$W" "wait")
+sleep 0.5
+check "cancel answers" ctl cancel "$rid"
+wait_for sh -c "'$AGENTCTL' --socket '$SOCK' show $rid --json | grep -q '\"status\":\"cancelled\"'"
+check "the run is cancelled within seconds" has "$(ctl show "$rid" --json)" '"status":"cancelled"'
+stop_agentd
+stop_mock
+
 # Connection refused: nothing listens on the port.
 W="$T/repo-refused"
 STATE="$T/state-refused"

@@ -64,4 +64,14 @@ check "all:true committed the tracked change" test -z "$(git -C "$W" diff HEAD -
 ctl tool git_commit --workspace "$W" '{"message":"empty"}' > "$T/empty.out"
 check "an empty commit is refused" test $? -eq 1
 
+# The shell tool is bounded: output capped (head and tail), time limited.
+out=$(ctl tool shell --workspace "$W" '{"command":"yes"}')
+check "shell: yes returns a capped result" test "$(printf '%s' "$out" | wc -c)" -lt 300000
+check "shell: the cut is marked" has "$out" 'bytes omitted'
+out=$(timeout 30 "$AGENTCTL" --socket "$SOCK" tool shell --workspace "$W" '{"command":"sleep 1000","timeout_s":1}')
+check "shell: sleep 1000 with timeout_s 1 times out" has "$out" '"timed_out":true'
+out=$(ctl tool shell --workspace "$W" '{"command":"echo x > /var/tmp/agentd-outside-$$; echo in > inside.txt"}')
+check "shell: nothing written outside the workspace" test ! -e "/var/tmp/agentd-outside-$$"
+check "shell: the workspace is writable" test -f "$W/inside.txt"
+
 finish
