@@ -96,4 +96,21 @@ while [ $i -le "$POINTS" ]; do
 	stop_mock
 	i=$((i + 1))
 done
+# SIGTERM mid-run: the run is stopped and recorded as interrupted, and it
+# resumes to success when agentd starts again.
+W="$T/repo-term"
+STATE="$T/state-term"
+make_repo "$W"
+start_mock "$S/crash.json" || exit 1
+start_agentd --llm-url "$MOCK_URL" || exit 1
+ctl run --detach --workspace "$W" "make two changes and commit" > /dev/null
+sleep 0.8
+stop_agentd
+st=$("$PYTHON3" -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select status||\':\'||coalesce(reason,\'\') from runs where id=1').fetchone()[0])" "$STATE/agentd.db")
+check "SIGTERM records the active run as interrupted ($st)" has "$st" "interrupted:agentd was stopped"
+start_agentd --llm-url "$MOCK_URL" || exit 1
+wait_for sh -c "'$AGENTCTL' --socket '$SOCK' show 1 --json | grep -q '\"status\":\"succeeded\"'"
+check "the interrupted run resumes and succeeds" has "$(ctl show 1 --json)" '"status":"succeeded"'
+stop_agentd
+stop_mock
 finish

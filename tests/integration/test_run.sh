@@ -110,6 +110,21 @@ fault_case wrong-tool "{\"turns\":[{\"tool_calls\":[{\"name\":\"delete_everythin
 fault_case invalid-args "{\"turns\":[{\"tool_calls\":[{\"name\":\"read_file\",\"arguments\":{\"path\":7}}]},$ANSWER]}" 0 "all good"
 fault_case endless-loop "{\"repeat_last\":true,\"turns\":[{\"tool_calls\":[{\"name\":\"read_file\",\"arguments\":{\"path\":\"nope.txt\"}}]}]}" 1 "failed"
 
+# A session continues with its history.
+W="$T/repo-session"
+STATE="$T/state-session"
+make_repo "$W"
+start_mock "$S/answer.json" || exit 1
+start_agentd --llm-url "$MOCK_URL" || exit 1
+ctl run --workspace "$W" "first question" > /dev/null 2>&1
+sid=$(json_get "$(ctl sessions --json)" 'j[0]["id"]')
+ctl run --session "$sid" "second question" > /dev/null 2>&1
+check "run --session continues the session" test "$(json_get "$(ctl show "s$sid" --json)" 'len(j["runs"])')" = 2
+last=$("$PYTHON3" -c "import json,urllib.request; l=json.load(urllib.request.urlopen('$MOCK_ROOT/_log')); r=[x for x in l if x.get('path','').endswith('/chat/completions')][-1]; print(json.dumps(r['body']['messages']))")
+check "the second run's request carries the first run's history" has "$last" "first question"
+stop_agentd
+stop_mock
+
 # run.cancel stops at once, an in-flight model request included.
 W="$T/repo-cancel"
 STATE="$T/state-cancel"
