@@ -274,6 +274,22 @@ call_ex(const char *method, json_t *params, notify_fn on_notify, void *ud, int *
 	}
 }
 
+/* A daemon error's exit status: 2 when the request itself was wrong, 1 when
+ * the operation failed. */
+static int
+exit_for(int code)
+{
+	switch (code) {
+	case RPC_PARSE_ERROR:
+	case RPC_INVALID_REQUEST:
+	case RPC_METHOD_NOT_FOUND:
+	case RPC_INVALID_PARAMS:
+		return EXIT_USAGE;
+	default:
+		return EXIT_FAIL;
+	}
+}
+
 /* call_ex that exits with a message on error. */
 static json_t *
 call(const char *method, json_t *params)
@@ -284,9 +300,33 @@ call(const char *method, json_t *params)
 
 	if (r == NULL) {
 		fprintf(stderr, "agentctl: %s: %s\n", method, msg ? msg : "error");
-		exit(code == RPC_NOT_FOUND || code == RPC_BUSY || code == RPC_DENIED ? EXIT_FAIL : EXIT_USAGE);
+		exit(exit_for(code));
 	}
 	return r;
+}
+
+/* --json anywhere among the arguments. */
+static int
+has_json(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--json") == 0)
+			return 1;
+	return 0;
+}
+
+/* The first argument that is not an option (NULL when none). */
+static const char *
+first_arg(int argc, char **argv)
+{
+	int i;
+
+	for (i = 1; i < argc; i++)
+		if (argv[i][0] != '-')
+			return argv[i];
+	return NULL;
 }
 
 /* ---- argument helpers ---- */
@@ -663,7 +703,7 @@ cmd_run(int argc, char **argv)
 	r = call_ex("run.start", params, on_event, &f, &code, &msg);
 	if (r == NULL) {
 		fprintf(stderr, "agentctl: run: %s\n", msg);
-		return code == RPC_INVALID_PARAMS || code == RPC_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
+		return code == RPC_NOT_FOUND ? EXIT_USAGE : exit_for(code);
 	}
 	f.run_id = ajson_int(r, "run_id", 0);
 	if (detach) {
@@ -701,8 +741,8 @@ cmd_attach(int argc, char **argv)
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
 	memset(&f, 0, sizeof(f));
-	f.run_id = parse_id(argv[1], 'r');
-	f.json = argc > 2 && strcmp(argv[2], "--json") == 0;
+	f.run_id = parse_id(first_arg(argc, argv), 'r');
+	f.json = has_json(argc, argv);
 	r = call("run.attach", json_pack("{s:I}", "id", (json_int_t)f.run_id));
 	ev = json_object_get(r, "events");
 	json_array_foreach(ev, i, e) {
@@ -952,7 +992,7 @@ cmd_tools(int argc, char **argv)
 		return 0;
 	}
 	r = call("tools.list", NULL);
-	if (argc > 1 && strcmp(argv[1], "--json") == 0) {
+	if (has_json(argc, argv)) {
 		print_json(json_object_get(r, "tools"));
 	} else {
 		json_array_foreach(json_object_get(r, "tools"), i, t) {
@@ -1014,7 +1054,7 @@ cmd_tool(int argc, char **argv)
 	r = call_ex("tools.call", params, NULL, NULL, &code, &msg);
 	if (r == NULL) {
 		fprintf(stderr, "agentctl: tool %s: %s\n", name, msg);
-		return EXIT_USAGE;
+		return code == RPC_NOT_FOUND ? EXIT_USAGE : exit_for(code);
 	}
 	print_json(r);
 	c = ajson_bool(r, "ok", 0) ? 0 : EXIT_FAIL;
@@ -1079,14 +1119,15 @@ cmd_audit(int argc, char **argv)
 		    "arguments, policy, approvals). Exit 0 when intact, 1 when altered.");
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
-	r = call("run.audit", json_pack("{s:I}", "id", (json_int_t)parse_id(argv[1], 'r')));
+	r = call("run.audit", json_pack("{s:I}", "id", (json_int_t)parse_id(first_arg(argc, argv), 'r')));
 	ok = ajson_bool(r, "ok", 0);
-	if (argc > 2 && strcmp(argv[2], "--json") == 0)
+	if (has_json(argc, argv))
 		print_json(r);
 	else if (ok)
-		printf("run %s: %lld events, hash chain intact\n", argv[1], (long long)ajson_int(r, "events", 0));
+		printf("run %s: %lld events, hash chain intact\n", first_arg(argc, argv),
+		    (long long)ajson_int(r, "events", 0));
 	else
-		printf("run %s: record ALTERED: the hash chain breaks at event %lld\n", argv[1],
+		printf("run %s: record ALTERED: the hash chain breaks at event %lld\n", first_arg(argc, argv),
 		    (long long)ajson_int(r, "first_bad_seq", 0));
 	json_decref(r);
 	return ok ? 0 : EXIT_FAIL;
@@ -1176,15 +1217,18 @@ print_jobs(json_t *jobs)
 }
 
 static const char sched_usage[] =
-    "usage: agentctl schedule add --cron EXPR --workspace DIR [--tz ZONE] [--branch[=NAME] | --in-place]\n"
-    "                             [--policy P] [--catchup skip|once] [--paused]\n"
-    "                             [--chore FILE | TASK...]\n"
-    "       agentctl schedule list [--json]\n"
+    "usage: agentctl schedule add [--cron EXPR] [--workspace DIR] [--tz ZONE]\n"
+    "                             [--branch[=NAME] | --in-place] [--policy P]\n"
+    "                             [--catchup skip|once] [--paused] [--json]\n"
+    "                             (--chore FILE|NAME | TASK...)\n"
+    "       agentctl schedule list|ls [--json]\n"
     "       agentctl schedule rm|pause|resume|run ID\n"
     "\n"
     "Scheduled runs are unattended and, by default, work on their own branch in\n"
-    "their own worktree. EXPR is 5-field cron (minute hour day month weekday) or\n"
-    "@hourly, @daily, @weekly, @monthly, @reboot.\n";
+    "their own worktree. EXPR is 5-field cron (minute hour day-of-month month\n"
+    "day-of-week) or @hourly, @daily, @midnight, @weekly, @monthly, @yearly,\n"
+    "@annually, @reboot; it may come from the chore's \"schedule\". The workspace\n"
+    "defaults to the current folder; --tz takes an IANA zone (default: local time).\n";
 
 static int
 cmd_schedule_add(int argc, char **argv)
@@ -1277,7 +1321,7 @@ cmd_schedule(int argc, char **argv)
 			return 0;
 		}
 		r = call("schedule.list", NULL);
-		if (argc > 2 && strcmp(argv[2], "--json") == 0)
+		if (has_json(argc - 1, argv + 1))
 			print_json(json_object_get(r, "jobs"));
 		else
 			print_jobs(json_object_get(r, "jobs"));
@@ -1346,7 +1390,8 @@ main_usage(FILE *f)
 	for (c = commands; c->name; c++)
 		fprintf(f, "  %-9s %s\n", c->name, c->summary);
 	fprintf(f, "\n'agentctl COMMAND --help' describes each. Listings take --json.\n"
-	    "Exit status: 0 ok, 1 the operation failed, 2 usage or connection error.\n");
+	    "Exit status: 0 ok, 1 the operation failed (a failed run, a tool error, a\n"
+	    "refused or failed request), 2 a usage error, an invalid request or no daemon.\n");
 }
 
 int

@@ -41,7 +41,8 @@ usage(FILE *f)
 	    "                     $XDG_RUNTIME_DIR/agentd.sock)\n"
 	    "  --state-dir DIR    where the journal lives (default $XDG_STATE_HOME/agentd,\n"
 	    "                     else ~/.local/state/agentd)\n"
-	    "  --config FILE      JSON configuration file (see docs/configuration.md)\n"
+	    "  --config FILE      JSON configuration file (default $XDG_CONFIG_HOME/agentd/config.json\n"
+	    "                     when it exists; see docs/configuration.md)\n"
 	    "  --llm-url URL      model server base URL, e.g. http://127.0.0.1:8080/v1\n"
 	    "                     (default $AGENTD_LLM_URL, else http://127.0.0.1:8080/v1)\n"
 	    "  --model NAME       model name sent to the server (default $AGENTD_MODEL)\n"
@@ -226,9 +227,8 @@ main(int argc, char **argv)
 	    d.cfg.socket_path, d.db_path, d.cfg.agent.llm.n_endpoints ?
 	    d.cfg.agent.llm.endpoints[0].url : "none");
 	notify_ready();
-	server_run(d.srv);
+	status = server_run(d.srv) == AGENTD_OK ? 0 : 1;
 	d.stopping = 1;
-	status = 0;
 out:
 	runner_free(d.runner);	/* stops runs and records them */
 	sched_free(d.sched);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int
 set_str(char **dst, const char *v)
@@ -53,6 +54,9 @@ static int
 add_endpoint(struct config *c, json_t *v, const char *model, const char *key,
     struct agentd_error *err)
 {
+	if (c->agent.llm.n_endpoints >= LLM_MAX_ENDPOINTS)
+		return agentd_seterr(err, AGENTD_EINVAL, "'llm_url' lists more than %d endpoints",
+		    LLM_MAX_ENDPOINTS);
 	if (json_is_string(v))
 		return llm_config_add_endpoint(&c->agent.llm, json_string_value(v), model, key);
 	if (json_is_object(v) && json_is_string(json_object_get(v, "url")))
@@ -164,14 +168,10 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 			if (rc != AGENTD_OK)
 				goto out;
 		}
-	} else if (model || key) {
-		for (i = 0; i < (size_t)c->agent.llm.n_endpoints; i++) {
-			if (model && set_str(&c->agent.llm.endpoints[i].model, model))
-				goto out;
-			if (key && set_str(&c->agent.llm.endpoints[i].api_key, key))
-				goto out;
-		}
 	}
+	/* Applied once the endpoints are known (the default one included). */
+	if ((model && set_str(&c->file_model, model)) || (key && set_str(&c->file_api_key, key)))
+		goto out;
 	c->agent.llm.stream = ajson_bool(root, "stream", c->agent.llm.stream);
 	c->agent.context_window = (int)ajson_int(root, "context_window", c->agent.context_window);
 	c->agent.max_steps = (int)ajson_int(root, "max_steps", c->agent.max_steps);
@@ -239,7 +239,9 @@ config_load(const struct config_flags *f, struct config *out, struct agentd_erro
 	struct config c;
 	const char *env_url = getenv("AGENTD_LLM_URL"), *env_model = getenv("AGENTD_MODEL");
 	const char *env_key = getenv("AGENTD_API_KEY"), *env_sock = getenv("AGENTD_SOCKET");
-	const char *url, *model;
+	const char *xdg_cfg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	const char *url, *model, *cfg_file;
+	char defpath[PATH_MAX] = "";
 	int rc, i, lvl;
 
 	defaults(&c);
@@ -247,10 +249,20 @@ config_load(const struct config_flags *f, struct config *out, struct agentd_erro
 		config_free(&c);
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 	}
-	if (f->config_file) {
-		rc = set_str(&c.config_file, f->config_file);
+	cfg_file = f->config_file;
+	if (cfg_file == NULL) {
+		/* The usual place, when the user keeps a file there. */
+		if (xdg_cfg && *xdg_cfg)
+			snprintf(defpath, sizeof(defpath), "%s/agentd/config.json", xdg_cfg);
+		else if (home && *home)
+			snprintf(defpath, sizeof(defpath), "%s/.config/agentd/config.json", home);
+		if (defpath[0] && access(defpath, F_OK) == 0)
+			cfg_file = defpath;
+	}
+	if (cfg_file) {
+		rc = set_str(&c.config_file, cfg_file);
 		if (rc == AGENTD_OK)
-			rc = apply_file(&c, f->config_file, err);
+			rc = apply_file(&c, cfg_file, err);
 		if (rc != AGENTD_OK) {
 			config_free(&c);
 			return rc;
@@ -271,6 +283,12 @@ config_load(const struct config_flags *f, struct config *out, struct agentd_erro
 		goto nomem;
 	for (i = 0; i < c.agent.llm.n_endpoints; i++) {
 		if (model && set_str(&c.agent.llm.endpoints[i].model, model))
+			goto nomem;
+		if (!model && c.file_model && c.agent.llm.endpoints[i].model == NULL &&
+		    set_str(&c.agent.llm.endpoints[i].model, c.file_model))
+			goto nomem;
+		if (c.file_api_key && c.agent.llm.endpoints[i].api_key == NULL &&
+		    set_str(&c.agent.llm.endpoints[i].api_key, c.file_api_key))
 			goto nomem;
 		if (env_key && *env_key && c.agent.llm.endpoints[i].api_key == NULL &&
 		    set_str(&c.agent.llm.endpoints[i].api_key, env_key))
@@ -315,6 +333,8 @@ config_free(struct config *c)
 	free(c->approval);
 	free(c->author_name);
 	free(c->author_email);
+	free(c->file_model);
+	free(c->file_api_key);
 	llm_config_free(&c->agent.llm);
 	memset(c, 0, sizeof(*c));
 }

@@ -26,6 +26,8 @@ struct config {
 	char *approval;
 	char *author_name;
 	char *author_email;
+	char *file_model;	/* "model" and "api_key" of the file, for endpoints without one */
+	char *file_api_key;
 };
 
 /* Command-line values (NULL/-1 = not given). */

@@ -770,3 +770,10 @@ sched_validate_job(json_t *job, struct agentd_error *err)
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 	return AGENTD_OK;
 }
+
+void
+sched_set_max_concurrent(struct sched *s, int max_concurrent)
+{
+	if (s != NULL)
+		s->max = max_concurrent > 0 ? max_concurrent : 2;
+}

@@ -39,6 +39,8 @@ struct sched;
 int sched_new(struct memory *m, const struct sched_ops *ops, int max_concurrent,
     struct sched **out, struct agentd_error *err);
 void sched_free(struct sched *s);
+/* Change the limit on concurrent scheduled runs (on reload). */
+void sched_set_max_concurrent(struct sched *s, int max_concurrent);
 
 /* Called once after start: fires @reboot jobs and applies catch-up. */
 int sched_start(struct sched *s, struct agentd_error *err);

@@ -611,6 +611,7 @@ handle_signal(struct server *s)
 			s->d->cfg = nc;
 			log_set_level(nc.log_level);
 			server_set_max_line(s, nc.max_line);
+			sched_set_max_concurrent(s->d->sched, nc.max_concurrent_runs);
 			log_info("configuration reloaded%s%s", nc.config_file ? " from " : "",
 			    nc.config_file ? nc.config_file : "");
 		} else {
@@ -643,7 +644,7 @@ server_run(struct server *s)
 	struct conn *c, **idx = NULL;
 	size_t cap = 0, n, i;
 	long timeout;
-	int rc;
+	int rc, status = AGENTD_OK;
 
 	s->retention_due = mono_now();
 	while (!s->stop) {
@@ -684,6 +685,7 @@ server_run(struct server *s)
 			if (errno == EINTR)
 				continue;
 			log_error("poll: %s", strerror(errno));
+			status = AGENTD_EIO;
 			break;
 		}
 		if (pfd[2].revents)
@@ -707,5 +709,5 @@ server_run(struct server *s)
 			conn_write(c);
 	free(pfd);
 	free(idx);
-	return AGENTD_OK;
+	return status;
 }

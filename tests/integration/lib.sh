@@ -11,6 +11,8 @@ AGENTCTL="$top_builddir/agentctl"
 MOCK="$top_srcdir/tests/mock/mock_llm.py"
 export NO_COLOR=1
 unset AGENTD_SOCKET AGENTD_LLM_URL AGENTD_MODEL AGENTD_API_KEY
+# Never pick up the developer's own configuration file.
+export XDG_CONFIG_HOME=/nonexistent/agentd-tests
 
 T=$(mktemp -d /tmp/agentd-it.XXXXXX)
 SOCK="$T/agentd.sock"

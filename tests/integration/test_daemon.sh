@@ -102,6 +102,15 @@ mkdir -p "$T/newer-state" && mv "$T/newer.db" "$T/newer-state/agentd.db"
 "$AGENTD" --socket "$T/newer.sock" --state-dir "$T/newer-state" > "$T/newer.log" 2>&1
 check "a database from a newer agentd is refused" grep -q "newer" "$T/newer.log"
 
+# The default config file is read, and its model applies without an llm_url.
+stop_agentd
+mkdir -p "$T/home/.config/agentd"
+printf '{"model": "from-file", "max_steps": 5}\n' > "$T/home/.config/agentd/config.json"
+HOME="$T/home" XDG_CONFIG_HOME= start_agentd || exit 1
+st=$(ctl status --json)
+check "~/.config/agentd/config.json is read by default" has "$st" '"max_steps":5'
+check "the file's model applies to the default endpoint" has "$st" '"model":"from-file"'
+
 # SIGTERM: graceful, socket removed.
 stop_agentd
 check "SIGTERM removes the socket" test ! -e "$SOCK"
