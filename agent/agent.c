@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include "agent/internal.h"
@@ -1232,6 +1233,7 @@ setup_workspace(struct arun *r, int fresh, struct agentd_error *err)
 		r->workspace = strdup(wt);
 	} else if (fresh && branch != NULL) {
 		char path[PATH_MAX], name[256];
+		int k;
 
 		if (r->cfg->state_dir == NULL) {
 			set_end(r, "failed", "a branch run needs a state directory for its worktree");
@@ -1246,10 +1248,20 @@ setup_workspace(struct arun *r, int fresh, struct agentd_error *err)
 			set_end(r, "failed", "cannot create %.400s: %s", path, strerror(errno));
 			return AGENTD_OK;
 		}
-		snprintf(path, sizeof(path), "%s/worktrees/run-%lld", r->cfg->state_dir,
-		    (long long)r->run_id);
+		/* Unique across state dirs sharing a repository: git names the
+		 * worktree after the folder. */
+		snprintf(path, sizeof(path), "%s/worktrees/run-%lld-%lx", r->cfg->state_dir,
+		    (long long)r->run_id, (unsigned long)time(NULL));
 		agentd_error_clear(&ge);
-		if (tools_worktree_add(r->user_workspace, path, name, oid, &ge) != AGENTD_OK) {
+		rc = tools_worktree_add(r->user_workspace, path, name, oid, &ge);
+		/* The default name may be taken (another state dir's run 1): pick the next free one. */
+		for (k = 2; rc != AGENTD_OK && (branch[0] == '\0' || strcmp(branch, "auto") == 0) &&
+		    strstr(agentd_errmsg(&ge), "already exists") != NULL && k <= 20; k++) {
+			snprintf(name, sizeof(name), "agentd/%lld-%d", (long long)r->run_id, k);
+			agentd_error_clear(&ge);
+			rc = tools_worktree_add(r->user_workspace, path, name, oid, &ge);
+		}
+		if (rc != AGENTD_OK) {
 			set_end(r, "failed", "cannot create the worktree for branch %s: %s", name,
 			    agentd_errmsg(&ge));
 			return AGENTD_OK;

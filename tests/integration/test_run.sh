@@ -122,6 +122,41 @@ ctl run --session "$sid" "second question" > /dev/null 2>&1
 check "run --session continues the session" test "$(json_get "$(ctl show "s$sid" --json)" 'len(j["runs"])')" = 2
 last=$("$PYTHON3" -c "import json,urllib.request; l=json.load(urllib.request.urlopen('$MOCK_ROOT/_log')); r=[x for x in l if x.get('path','').endswith('/chat/completions')][-1]; print(json.dumps(r['body']['messages']))")
 check "the second run's request carries the first run's history" has "$last" "first question"
+
+# Management: export as markdown and JSON lines, rm.
+ctl export "s$sid" > "$T/export.md"
+check "export markdown has the transcript" grep -q "first question" "$T/export.md"
+ctl export "s$sid" --format jsonl > "$T/export.jsonl"
+check "export jsonl is one JSON object per line" "$PYTHON3" -c "import json,sys; [json.loads(l) for l in open(sys.argv[1])]" "$T/export.jsonl"
+check "rm deletes the session" ctl rm "s$sid"
+check "the session is gone" sh -c "! '$AGENTCTL' --socket '$SOCK' show s$sid > /dev/null 2>&1"
+stop_agentd
+
+# Retention is applied by the daemon: keep the newest session only.
+printf '{"retention": {"max_count": 1}}\n' > "$T/ret.json"
+start_agentd --llm-url "$MOCK_URL" || exit 1
+ctl run --workspace "$W" "one" > /dev/null 2>&1
+ctl run --workspace "$W" "two" > /dev/null 2>&1
+stop_agentd
+start_agentd --llm-url "$MOCK_URL" --config "$T/ret.json" || exit 1
+check "retention keeps only max_count sessions" test "$(json_get "$(ctl sessions --json)" 'len(j)')" = 1
+
+stop_agentd
+stop_mock
+
+# A client that disconnects mid-run does not stop the run.
+STATE="$T/state-disconnect"
+printf '%s\n' '{"turns":[{"content":"late answer","faults":["slow:1.5"]}]}' > "$T/slow1.json"
+start_mock "$T/slow1.json" || exit 1
+start_agentd --llm-url "$MOCK_URL" || exit 1
+ctl run --workspace "$W" "three" > /dev/null 2>&1 &
+cpid=$!
+sleep 0.5
+kill -9 $cpid 2>/dev/null
+wait $cpid 2>/dev/null
+check "the run is still active after its client is killed" has "$(ctl runs --json)" '"status":"running"'
+wait_for sh -c "'$AGENTCTL' --socket '$SOCK' runs --status succeeded --json | grep -q three"
+check "and it ends succeeded" has "$(ctl runs --status succeeded --json)" '"task":"three"'
 stop_agentd
 stop_mock
 

@@ -49,4 +49,33 @@ check "schedule run fires now" test -n "$r2"
 check "schedule resume" ctl schedule resume "$job"
 check "schedule rm" ctl schedule rm "$job"
 check "the job is gone" sh -c "! '$AGENTCTL' --socket '$SOCK' schedule list | grep -q '\*/1'"
+stop_agentd
+stop_mock
+
+# A chore shipped in chores/ and one carried by the repository, run by hand.
+W2="$T/repo-chore"
+make_repo "$W2"
+printf '/* TODO fix this */\n' > "$W2/main.c"
+git -C "$W2" add main.c && git -C "$W2" commit -q -m "add main"
+STATE="$T/state-chore"
+start_mock "$S/todo.json" || exit 1
+start_agentd --llm-url "$MOCK_URL" || exit 1
+ctl run --workspace "$W2" --chore "$top_srcdir/chores/todo-tracker.json" > "$T/chore.out" 2> "$T/chore.err"
+check "run --chore FILE succeeds" test $? -eq 0
+rid=$(json_get "$(ctl runs --json)" 'j[0]["id"]')
+br=$(json_get "$(ctl show "$rid" --json)" 'j["branch"]')
+check "the chore committed TODO.md on its own branch" \
+	test "$(git -C "$W2" log -1 --format=%s "$br")" = "todo: update TODO.md from code comments"
+check "the chore's tool list was applied" has "$(ctl show "$rid" --json)" '"tools":["update_plan","grep"'
+stop_agentd
+stop_mock
+mkdir -p "$W2/.agentd/chores"
+cp "$top_srcdir/chores/todo-tracker.json" "$W2/.agentd/chores/todo.json"
+STATE="$T/state-chore2"
+start_mock "$S/todo.json" || exit 1
+start_agentd --llm-url "$MOCK_URL" || exit 1
+ctl run --workspace "$W2" --chore todo > "$T/chore2.out" 2>&1
+check "run --chore NAME finds .agentd/chores/NAME.json" test $? -eq 0
+ctl run --workspace "$W2" --chore nosuch > "$T/chore3.out" 2>&1
+check "an unknown chore is a usage error" test $? -eq 2
 finish
