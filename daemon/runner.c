@@ -272,6 +272,7 @@ worker(void *arg)
 	struct agentd_error err;
 	struct memory *m = NULL;
 	struct finished *f;
+	json_t *end;
 	char msg[1200];
 
 	agentd_error_clear(&err);
@@ -279,11 +280,23 @@ worker(void *arg)
 		snprintf(msg, sizeof(msg), "run %lld: cannot open the journal: %s",
 		    (long long)s->run_id, agentd_errmsg(&err));
 		post_log(s->r, LOG_LVL_ERROR, msg);
+		end = json_pack("{s:s, s:s}", "status", "failed", "reason", msg);
+		if (end != NULL)
+			hook_event(s, s->run_id, "end", end);
+		json_decref(end);
 	} else {
 		if (agent_run(m, s->run_id, &s->acfg, &hooks, &err) != AGENTD_OK) {
 			snprintf(msg, sizeof(msg), "run %lld: %s", (long long)s->run_id,
 			    agentd_errmsg(&err));
 			post_log(s->r, LOG_LVL_ERROR, msg);
+			/* The journal failed (a full disk…): the loop could not record its
+			 * end, so tell the clients here and record it if the journal lets us. */
+			snprintf(msg, sizeof(msg), "the journal failed: %s", agentd_errmsg(&err));
+			memory_run_set_status(m, s->run_id, "failed", msg, NULL);
+			end = json_pack("{s:s, s:s}", "status", "failed", "reason", msg);
+			if (end != NULL)
+				hook_event(s, s->run_id, "end", end);
+			json_decref(end);
 		}
 		if (atomic_load(&s->shutdown) && !atomic_load(&s->cancel))
 			memory_run_set_status(m, s->run_id, "interrupted", SHUTDOWN_REASON, NULL);
