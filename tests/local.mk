@@ -1,8 +1,10 @@
 # tests/: integration tests that run the real daemon against the scripted model server.
 TESTS += tests/integration/test_daemon.sh tests/integration/test_tools_cli.sh \
 	tests/integration/test_run.sh tests/integration/test_crash.sh tests/integration/test_schedule.sh \
-	tests/integration/test_approval.sh tests/integration/test_disk_full.sh
+	tests/integration/test_approval.sh tests/integration/test_disk_full.sh \
+	tests/integration/test_unprivileged.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/scenarios \
 	tests/integration/test_daemon.sh tests/integration/test_tools_cli.sh \
 	tests/integration/test_run.sh tests/integration/test_crash.sh tests/integration/test_schedule.sh \
-	tests/integration/test_approval.sh tests/integration/test_disk_full.sh
+	tests/integration/test_approval.sh tests/integration/test_disk_full.sh \
+	tests/integration/test_unprivileged.sh
