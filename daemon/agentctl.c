@@ -567,9 +567,8 @@ on_sigint(int sig)
 static int
 follow_run(struct follow *f)
 {
-	json_t *m, *p, *run;
-	int cancel_sent = 0, code;
-	const char *msg;
+	json_t *m, *p;
+	int cancel_sent = 0;
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
@@ -586,12 +585,8 @@ follow_run(struct follow *f)
 			p = json_pack("{s:I}", "id", (json_int_t)f->run_id);
 			send_line(rpc_request_line(next_id++, "run.cancel", p));
 		}
-		if (m == NULL) {
-			/* Between events: make sure the run has not ended unseen. */
-			if (!cancel_sent)
-				continue;
+		if (m == NULL)
 			continue;
-		}
 		if (json_object_get(m, "method"))
 			on_event(m, f);
 		json_decref(m);
@@ -607,9 +602,6 @@ follow_run(struct follow *f)
 	if (f->branch && *f->branch && !f->json)
 		fprintf(stderr, "the run's work is on branch %s (agentctl undo %lld deletes it)\n",
 		    f->branch, (long long)f->run_id);
-	(void)run;
-	(void)code;
-	(void)msg;
 	return f->ok ? 0 : EXIT_FAIL;
 }
 

@@ -40,6 +40,10 @@ check() { # check "description" command...
 has() { printf '%s\n' "$1" | grep -qF -- "$2"; }
 lacks() { ! has "$1" "$2"; }
 finish() {
+	if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T"/*.log 2>/dev/null; then
+		not_ok "a sanitizer reported a problem:"
+		grep -hE -A 12 "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T"/*.log | head -60
+	fi
 	echo "$PASS passed, $FAIL failed"
 	[ "$FAIL" -eq 0 ]
 }
@@ -83,9 +87,13 @@ start_agentd() {
 		echo "# agentd did not start"; tail -20 "$T/agentd.log"; return 1; }
 }
 stop_agentd() {
+	local rc
 	if [ -n "$AGENTD_PID" ]; then
 		kill -TERM "$AGENTD_PID" 2>/dev/null
 		wait "$AGENTD_PID" 2>/dev/null
+		rc=$?
+		# A graceful stop exits 0; sanitizer reports (leaks at exit) make it fail.
+		[ $rc -eq 0 ] || not_ok "agentd exited $rc after SIGTERM (see $T/agentd.log)"
 	fi
 	AGENTD_PID=
 }
