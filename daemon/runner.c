@@ -49,7 +49,17 @@ struct runner {
 	struct agentd *d;
 	struct slot *slots;
 	int64_t next_appr;
+	atomic_int tool_threads;	/* tools.call threads still running */
+	atomic_int stopping;		/* runner_free has begun: tools stop, no hand-over */
 };
+
+static int
+tools_stopping(void *ud)
+{
+	struct runner *r = ud;
+
+	return atomic_load(&r->stopping);
+}
 
 int
 runner_new(struct agentd *d, struct runner **out)
@@ -94,13 +104,21 @@ struct publish {
 };
 
 static void
+drop_publish(void *ud)
+{
+	struct publish *p = ud;
+
+	free(p->line);
+	free(p);
+}
+
+static void
 do_publish(void *ud)
 {
 	struct publish *p = ud;
 
 	server_publish(p->srv, p->run_id, p->line);
-	free(p->line);
-	free(p);
+	drop_publish(p);
 }
 
 static void
@@ -118,7 +136,7 @@ post_line(struct runner *r, int64_t run_id, char *line)
 	p->srv = r->d->srv;
 	p->run_id = run_id;
 	p->line = line;
-	if (server_post(r->d->srv, do_publish, p) != AGENTD_OK) {
+	if (server_post(r->d->srv, do_publish, drop_publish, p) != AGENTD_OK) {
 		free(line);
 		free(p);
 	}
@@ -174,6 +192,15 @@ struct appr_post {
 };
 
 static void
+drop_ask(void *ud)
+{
+	struct appr_post *a = ud;
+
+	free(a->line);
+	free(a);
+}
+
+static void
 do_ask(void *ud)
 {
 	struct appr_post *a = ud;
@@ -211,7 +238,7 @@ hook_approve(void *ud, int64_t run_id, json_t *request, int timeout_s)
 	    "request_id", (json_int_t)id, "request", request, "timeout_s", timeout_s);
 	a->slot = s;
 	a->line = params ? rpc_notify_line("approval.request", params) : NULL;
-	if (a->line == NULL || server_post(s->r->d->srv, do_ask, a) != AGENTD_OK) {
+	if (a->line == NULL || server_post(s->r->d->srv, do_ask, drop_ask, a) != AGENTD_OK) {
 		free(a->line);
 		free(a);
 		return 0;
@@ -240,13 +267,21 @@ struct logmsg {
 };
 
 static void
+drop_log(void *ud)
+{
+	struct logmsg *l = ud;
+
+	free(l->text);
+	free(l);
+}
+
+static void
 do_log(void *ud)
 {
 	struct logmsg *l = ud;
 
 	log_msg(l->level, "%s", l->text);
-	free(l->text);
-	free(l);
+	drop_log(l);
 }
 
 static void
@@ -258,7 +293,7 @@ post_log(struct runner *r, int level, const char *text)
 		return;
 	l->level = level;
 	l->text = strdup(text);
-	if (l->text == NULL || server_post(r->d->srv, do_log, l) != AGENTD_OK) {
+	if (l->text == NULL || server_post(r->d->srv, do_log, drop_log, l) != AGENTD_OK) {
 		free(l->text);
 		free(l);
 	}
@@ -302,11 +337,14 @@ worker(void *arg)
 			memory_run_set_status(m, s->run_id, "interrupted", SHUTDOWN_REASON, NULL);
 		memory_close(m);
 	}
+	/* During shutdown runner_free joins and frees the slot itself. */
+	if (atomic_load(&s->r->stopping))
+		return NULL;
 	f = malloc(sizeof(*f));
 	if (f) {
 		f->r = s->r;
 		f->slot = s;
-		if (server_post(s->r->d->srv, do_finished, f) == AGENTD_OK)
+		if (server_post(s->r->d->srv, do_finished, NULL, f) == AGENTD_OK)
 			return NULL;
 		free(f);
 	}
@@ -424,6 +462,10 @@ runner_free(struct runner *r)
 
 	if (r == NULL)
 		return;
+	atomic_store(&r->stopping, 1);
+	/* Tool calls see `stopping` and end; they post their replies first. */
+	while (atomic_load(&r->tool_threads) > 0)
+		usleep(10000);
 	for (s = r->slots; s; s = s->next) {
 		atomic_store(&s->shutdown, 1);
 		pthread_mutex_lock(&s->mu);
@@ -510,6 +552,12 @@ toolcall_free(struct toolcall *t)
 }
 
 static void
+drop_toolcall(void *ud)
+{
+	toolcall_free(ud);
+}
+
+static void
 do_tool_reply(void *ud)
 {
 	struct toolcall *t = ud;
@@ -527,6 +575,7 @@ static void *
 tool_worker(void *arg)
 {
 	struct toolcall *t = arg;
+	struct runner *r;
 	struct tool_ctx ctx;
 	struct agentd_error err;
 	json_t *args = json_object_get(t->params, "args");
@@ -535,6 +584,10 @@ tool_worker(void *arg)
 	int rc;
 
 	tools_ctx_init(&ctx, t->workspace);
+	ctx.cancelled = tools_stopping;
+	ctx.cancel_ud = t->r;
+	ctx.sandbox.cancelled = tools_stopping;
+	ctx.sandbox.cancel_ud = t->r;
 	ctx.sandbox.policy = t->policy;
 	ctx.sandbox.network = t->network;
 	ctx.sandbox.git_writable = t->git_writable;
@@ -557,8 +610,10 @@ tool_worker(void *arg)
 		t->code = RPC_INTERNAL_ERROR;
 		snprintf(t->msg, sizeof(t->msg), "tool '%s' returned no result", name);
 	}
-	if (server_post(t->r->d->srv, do_tool_reply, t) != AGENTD_OK)
+	r = t->r;
+	if (server_post(r->d->srv, do_tool_reply, drop_toolcall, t) != AGENTD_OK)
 		toolcall_free(t);
+	atomic_fetch_sub(&r->tool_threads, 1);
 	return NULL;
 }
 
@@ -599,9 +654,11 @@ runner_tool_call(struct runner *r, uint64_t conn_id, json_t *id, json_t *params,
 	t->params = json_incref(params);
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	atomic_fetch_add(&r->tool_threads, 1);
 	rc = pthread_create(&th, &attr, tool_worker, t);
 	pthread_attr_destroy(&attr);
 	if (rc != 0) {
+		atomic_fetch_sub(&r->tool_threads, 1);
 		toolcall_free(t);
 		return agentd_seterr(err, AGENTD_EIO, "cannot start a thread: %s", strerror(rc));
 	}

@@ -51,6 +51,7 @@ struct conn {
 
 struct posted {
 	void (*fn)(void *ud);
+	void (*drop)(void *ud);
 	void *ud;
 	struct posted *next;
 };
@@ -244,7 +245,12 @@ server_free(struct server *s)
 	}
 	for (p = s->qhead; p; p = pn) {
 		pn = p->next;
-		free(p);	/* the work is dropped at exit */
+		/* Work that never ran is released, not run: what it refers to may be gone. */
+		if (p->drop)
+			p->drop(p->ud);
+		else
+			free(p->ud);
+		free(p);
 	}
 	if (s->lfd >= 0)
 		close(s->lfd);
@@ -398,7 +404,7 @@ server_conn_count(struct server *s)
 }
 
 int
-server_post(struct server *s, void (*fn)(void *ud), void *ud)
+server_post(struct server *s, void (*fn)(void *ud), void (*drop)(void *ud), void *ud)
 {
 	struct posted *p = malloc(sizeof(*p));
 	uint64_t one = 1;
@@ -406,6 +412,7 @@ server_post(struct server *s, void (*fn)(void *ud), void *ud)
 	if (p == NULL)
 		return AGENTD_ENOMEM;
 	p->fn = fn;
+	p->drop = drop;
 	p->ud = ud;
 	p->next = NULL;
 	pthread_mutex_lock(&s->qlock);

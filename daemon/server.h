@@ -60,7 +60,11 @@ int server_publish(struct server *s, int64_t run_id, const char *line);
 int server_subscribers(struct server *s, int64_t run_id);
 int server_conn_count(struct server *s);
 
-/* Thread-safe: run fn(ud) on the loop's thread soon. */
-int server_post(struct server *s, void (*fn)(void *ud), void *ud);
+/*
+ * Thread-safe: run fn(ud) on the loop's thread soon. If the server is freed
+ * before that, drop(ud) is called instead (drop releases ud without touching
+ * anything else; NULL means free(ud)).
+ */
+int server_post(struct server *s, void (*fn)(void *ud), void (*drop)(void *ud), void *ud);
 
 #endif
