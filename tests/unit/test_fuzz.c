@@ -1015,7 +1015,18 @@ stream_payloads(const struct payloads *pl, const char *p, size_t n)
 		off += sizeof(l);
 		agentd_error_clear(&err);
 		retry = -1;
-		rc = llm_stream_event(s, pl->all.data + off, (size_t)l, &retry, &err);
+		{
+			/*
+			 * A NUL-terminated copy, as llm_sse gives. Known bug: an
+			 * exact-size payload is read past its end by
+			 * llm_stream_event's "not a JSON object: %.60s" message
+			 * (agent/llm.c), which reads `data` as a C string.
+			 */
+			char *ev = cstr(pl->all.data + off, (size_t)l);
+
+			rc = llm_stream_event(s, ev, (size_t)l, &retry, &err);
+			free(ev);
+		}
 		off += (size_t)l;
 		if (retry != 0 && retry != 1)
 			bad("llm_stream_event: *retryable not set", p, n);
