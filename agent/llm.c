@@ -206,15 +206,26 @@ error_message(const json_t *e)
 	return "unknown error";
 }
 
+/* A server's token count, or -1 when it sent none or nonsense (negative, or
+ * beyond any real context: the loop adds these up). */
+static int64_t
+usage_value(const json_t *v, int64_t keep)
+{
+	json_int_t n;
+
+	if (!json_is_integer(v))
+		return keep;
+	n = json_integer_value(v);
+	return n >= 0 && n <= ((int64_t)1 << 40) ? (int64_t)n : -1;
+}
+
 static void
 read_usage(const json_t *u, int64_t *pt, int64_t *ct)
 {
 	if (!json_is_object(u))
 		return;
-	if (json_is_integer(json_object_get(u, "prompt_tokens")))
-		*pt = json_integer_value(json_object_get(u, "prompt_tokens"));
-	if (json_is_integer(json_object_get(u, "completion_tokens")))
-		*ct = json_integer_value(json_object_get(u, "completion_tokens"));
+	*pt = usage_value(json_object_get(u, "prompt_tokens"), *pt);
+	*ct = usage_value(json_object_get(u, "completion_tokens"), *ct);
 }
 
 /* ---- streaming ---- */
@@ -463,8 +474,8 @@ llm_stream_event(struct llm_stream *s, const char *data, size_t len,
 		if (retryable)
 			*retryable = 1;
 		return agentd_seterr(err, AGENTD_EPROTO,
-		    "the server sent a stream chunk that is not a JSON object: %.60s%s",
-		    data, len > 60 ? "…" : "");
+		    "the server sent a stream chunk that is not a JSON object: %.*s%s",
+		    (int)(len > 60 ? 60 : len), data, len > 60 ? "…" : "");
 	}
 	if ((e = json_object_get(v, "error")) != NULL && !json_is_null(e)) {
 		json_int_t code = json_is_object(e) ? ajson_int(e, "code", 500) : 500;

@@ -472,6 +472,10 @@ local_midnight(int y, int mon0, int d)
 	return mktime(&tm);
 }
 
+/* Years 1..9999: the walk's arithmetic (and struct tm's int year) stay in range. */
+#define CRON_MIN_TIME (-62135596800LL)
+#define CRON_MAX_TIME 253402300799LL
+
 /* The walk itself; TZ is already set. */
 static int
 next_locked(const struct cron_expr *c, time_t after, time_t *next)
@@ -546,6 +550,9 @@ cron_next(const struct cron_expr *c, const char *tz, time_t after, time_t *next,
 		return agentd_seterr(err, AGENTD_EINVAL, "no cron expression");
 	if (c->reboot)
 		return agentd_seterr(err, AGENTD_ENOTFOUND, "@reboot jobs have no next time");
+	if (after < (time_t)CRON_MIN_TIME || after > (time_t)CRON_MAX_TIME)
+		return agentd_seterr(err, AGENTD_EINVAL, "time %lld is out of the range cron handles",
+		    (long long)after);
 	rc = cron_check_tz(tz, err);
 	if (rc)
 		return rc;
@@ -573,6 +580,8 @@ cron_next(const struct cron_expr *c, const char *tz, time_t after, time_t *next,
 	}
 	pthread_mutex_unlock(&tz_lock);
 	free(saved);
+	if (rc == AGENTD_OK && res > (time_t)CRON_MAX_TIME)
+		rc = AGENTD_ENOTFOUND;	/* past the year 9999 */
 	if (rc == AGENTD_ENOTFOUND)
 		return agentd_seterr(err, rc, "the cron expression never matches a real date");
 	if (rc)

@@ -916,13 +916,10 @@ fuzz_response(const char *p, size_t n)
 	if (rc == AGENTD_OK) {
 		stat_ok++;
 		check_response(&r, p, n);
-		/*
-		 * Not checked: token counts in range. Known bug: read_usage
-		 * (agent/llm.c) copies any integer the server sends, so
-		 * "prompt_tokens": -5 comes back as -5 (not -1) and
-		 * 9223372036854775807 as is, which agent.c then adds to its
-		 * token total (signed overflow).
-		 */
+		/* Token counts are -1 (not reported) or a sane count. */
+		if (r.prompt_tokens < -1 || r.prompt_tokens > ((int64_t)1 << 40) ||
+		    r.completion_tokens < -1 || r.completion_tokens > ((int64_t)1 << 40))
+			bad("llm_parse_response: token count out of range", p, n);
 		llm_response_free(&r);
 	} else {
 		if (memcmp(&r, &before, sizeof(r)) != 0)
@@ -1016,14 +1013,10 @@ stream_payloads(const struct payloads *pl, const char *p, size_t n)
 		agentd_error_clear(&err);
 		retry = -1;
 		{
-			/*
-			 * A NUL-terminated copy, as llm_sse gives. Known bug: an
-			 * exact-size payload is read past its end by
-			 * llm_stream_event's "not a JSON object: %.60s" message
-			 * (agent/llm.c), which reads `data` as a C string.
-			 */
-			char *ev = cstr(pl->all.data + off, (size_t)l);
+			/* An exact-size copy: the parser must not read past `len`. */
+			char *ev = malloc(l ? (size_t)l : 1);
 
+			memcpy(ev, pl->all.data + off, (size_t)l);
 			rc = llm_stream_event(s, ev, (size_t)l, &retry, &err);
 			free(ev);
 		}
@@ -1352,18 +1345,8 @@ static const time_t cron_times[] = {
 	0, -1, 86399, 2147483647, 2147483648LL, -2147483648LL,
 	253402300799LL,	/* 9999-12-31 23:59:59 */
 	LLONG_MAX / 2, -(LLONG_MAX / 2),
-	/*
-	 * Not tried: times whose year is near INT_MAX, such as
-	 * 67767976233316800. Known bug: next_locked (daemon/cron.c) computes
-	 * `tm.tm_year + 1900` in int, a signed overflow (UBSan aborts).
-	 */
-	/*
-	 * Not tried: LLONG_MIN .. LLONG_MIN + 119 and LLONG_MAX - CRON_HORIZON ..
-	 * LLONG_MAX. Known bug: next_locked (daemon/cron.c) computes
-	 * `after - ((after % 60) + 60) % 60 + 60` and `after + CRON_HORIZON`
-	 * without a range check, a signed overflow (UBSan aborts) for `after`
-	 * that close to the ends of time_t.
-	 */
+	/* Far outside real time: refused, never an overflow. */
+	67767976233316800LL, LLONG_MIN, LLONG_MIN + 60, LLONG_MAX, LLONG_MAX - 60,
 };
 
 /* Parse; on success cron_next in UTC and Berlin: strictly later, and asking
