@@ -256,7 +256,10 @@ call_ex(const char *method, json_t *params, notify_fn on_notify, void *ud, int *
 			json_decref(m);
 			continue;
 		}
-		if (ajson_int(m, "id", -1) != id) {
+		/* An error without id (a line over the cap, a parse error) answers the
+		 * one request we are waiting for: the daemon may close right after it. */
+		if (ajson_int(m, "id", -1) != id &&
+		    !(json_is_null(json_object_get(m, "id")) && json_object_get(m, "error"))) {
 			json_decref(m);
 			continue;
 		}
@@ -373,9 +376,9 @@ join_args(int argc, char **argv)
 
 	abuf_init(&b, 1024 * 1024);
 	for (i = 0; i < argc; i++) {
-		if (i)
-			abuf_puts(&b, " ");
-		abuf_puts(&b, argv[i]);
+		/* Never send a silently cut task or query. */
+		if ((i && abuf_puts(&b, " ") != AGENTD_OK) || abuf_puts(&b, argv[i]) != AGENTD_OK)
+			die_usage("the text is over %d bytes", 1024 * 1024);
 	}
 	return abuf_steal(&b);
 }
