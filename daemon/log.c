@@ -2,14 +2,16 @@
 #include "daemon/log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static int cur_level = LOG_LVL_INFO;
-static int journal = -1;
+/* Set on the main thread (SIGHUP), read by every worker: atomic. */
+static atomic_int cur_level = LOG_LVL_INFO;
+static atomic_int journal = -1;
 
 static const char *const names[] = { "error", "warn", "info", "debug" };
 static const int priorities[] = { 3, 4, 6, 7 };
@@ -46,16 +48,16 @@ void
 log_msg(int level, const char *fmt, ...)
 {
 	char line[2048];
-	int n = 0, m;
+	int n = 0, m, lvl = atomic_load_explicit(&cur_level, memory_order_relaxed);
 	va_list ap;
 	struct timespec ts;
 	struct tm tm;
 
-	if (level > cur_level)
+	if (level > lvl)
 		return;
-	if (journal < 0)
-		journal = getenv("JOURNAL_STREAM") != NULL;
-	if (journal) {
+	if (atomic_load(&journal) < 0)
+		atomic_store(&journal, getenv("JOURNAL_STREAM") != NULL);
+	if (atomic_load(&journal)) {
 		n = snprintf(line, sizeof(line), "<%d>%s: ", priorities[level], names[level]);
 	} else {
 		clock_gettime(CLOCK_REALTIME, &ts);
