@@ -27,6 +27,8 @@
 
 /* Reason recorded for runs stopped by a graceful shutdown; such runs resume at the next start. */
 #define SHUTDOWN_REASON "agentd was stopped during the run"
+/* tools.call requests running at once (one thread and one sandboxed child each). */
+#define MAX_TOOL_CALLS 32
 
 struct slot {
 	struct runner *r;
@@ -628,6 +630,10 @@ runner_tool_call(struct runner *r, uint64_t conn_id, json_t *id, json_t *params,
 	struct stat st;
 	int rc;
 
+	/* Only this (main) thread adds to tool_threads: the check cannot race. */
+	if (atomic_load(&r->tool_threads) >= MAX_TOOL_CALLS)
+		return agentd_seterr(err, AGENTD_EBUSY,
+		    "%d tool calls are already running; try again when one ends", MAX_TOOL_CALLS);
 	t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
