@@ -222,9 +222,12 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 		c->agent.llm.temperature = ajson_num(o, "temperature", c->agent.llm.temperature);
 		c->agent.llm.max_tokens = (int)ajson_int(o, "max_tokens", c->agent.llm.max_tokens);
 	}
-	if (c->max_line < 1024 || c->max_concurrent_runs < 1 || c->agent.max_steps < 1) {
+	/* A negative value cast to size_t must not pass as a huge cap. */
+	if (c->max_line < 1024 || c->max_line > RPC_MAX_LINE_LIMIT || c->max_concurrent_runs < 1 ||
+	    c->agent.max_steps < 1) {
 		rc = agentd_seterr(err, AGENTD_EINVAL,
-		    "%s: max_line_bytes must be >= 1024, max_concurrent_runs and max_steps >= 1", file);
+		    "%s: max_line_bytes must be 1024..%u, max_concurrent_runs and max_steps >= 1",
+		    file, RPC_MAX_LINE_LIMIT);
 		goto out;
 	}
 	rc = AGENTD_OK;

@@ -177,6 +177,11 @@ start_run(struct agentd *d, json_t *spec, int64_t job_id, int64_t *run_id,
 	}
 	if (sid == 0) {
 		snprintf(title, sizeof(title), "%s", task);
+		/* Cut on a character boundary: the title must stay UTF-8. */
+		i = strlen(title);
+		if (i < strlen(task))
+			while (i > 0 && ((unsigned char)task[i] & 0xC0) == 0x80)
+				title[--i] = '\0';
 		for (i = 0; title[i]; i++)
 			if (title[i] == '\n' || title[i] == '\r')
 				title[i] = ' ';
@@ -247,6 +252,8 @@ m_run_start(void *ctx, struct rpc_call *call)
 }
 
 static const struct rpc_param p_id[] = { { "id", RPC_T_INT, 1 }, { NULL, 0, 0 } };
+/* Methods without params: an unknown one is refused (-32602), as for the others. */
+static const struct rpc_param p_none[] = { { NULL, 0, 0 } };
 
 static enum rpc_status
 m_run_cancel(void *ctx, struct rpc_call *call)
@@ -425,17 +432,18 @@ m_run_undo(void *ctx, struct rpc_call *call)
 		json_decref(run);
 		return RPC_DONE;
 	}
-	/* Worked in place: move the branch back if nobody committed on top since. */
+	/* Worked in place: move the branch back if nobody committed on top since.
+	 * Nothing to undo is a state conflict (-32003), not a missing run. */
 	end = ajson_str(run, "end_oid", NULL);
 	head_branch = branch;
 	if (base == NULL || end == NULL || head_branch == NULL || *head_branch == '\0') {
 		json_decref(run);
-		return rpc_fail(call, RPC_NOT_FOUND,
+		return rpc_fail(call, RPC_BUSY,
 		    "run %lld recorded no branch or commits to undo", (long long)id);
 	}
 	if (strcmp(base, end) == 0) {
 		json_decref(run);
-		return rpc_fail(call, RPC_NOT_FOUND, "run %lld made no commits; nothing to undo", (long long)id);
+		return rpc_fail(call, RPC_BUSY, "run %lld made no commits; nothing to undo", (long long)id);
 	}
 	if ((rc = tools_git_branch_reset(ws, head_branch, base, end, &err)) != AGENTD_OK)
 		goto fail;
@@ -542,10 +550,13 @@ m_session_delete(void *ctx, struct rpc_call *call)
 	return RPC_DONE;
 }
 
-static void
+/* Transcripts are capped so that the reply fits a reply line (rpc.h). */
+#define EXPORT_MAX (RPC_MAX_REPLY / 2)
+
+static int
 md_text(struct abuf *b, const char *label, const char *text)
 {
-	abuf_printf(b, "**%s:**\n\n%s\n\n", label, text ? text : "");
+	return abuf_printf(b, "**%s:**\n\n%s\n\n", label, text ? text : "");
 }
 
 static char *
@@ -556,9 +567,10 @@ export_markdown(json_t *s)
 	const char *role, *content;
 	size_t i, j, k;
 	int64_t cur = -1;
+	int rc;
 
-	abuf_init(&b, (size_t)512 * 1024 * 1024);
-	abuf_printf(&b, "# Session %lld: %s\n\n- workspace: `%s`\n- runs: %zu\n\n",
+	abuf_init(&b, EXPORT_MAX);
+	rc = abuf_printf(&b, "# Session %lld: %s\n\n- workspace: `%s`\n- runs: %zu\n\n",
 	    (long long)ajson_int(s, "id", 0), ajson_str(s, "title", ""), ajson_str(s, "workspace", ""),
 	    json_array_size(runs));
 	json_array_foreach(msgs, i, m) {
@@ -568,30 +580,36 @@ export_markdown(json_t *s)
 			cur = rid;
 			json_array_foreach(runs, j, r)
 				if (ajson_int(r, "id", 0) == rid)
-					abuf_printf(&b, "## Run %lld — %s%s%s\n\n", (long long)rid,
+					rc |= abuf_printf(&b, "## Run %lld — %s%s%s\n\n", (long long)rid,
 					    ajson_str(r, "status", ""), ajson_str(r, "reason", NULL) ? ": " : "",
 					    ajson_str(r, "reason", ""));
 		}
 		role = ajson_str(m, "role", "");
 		content = ajson_str(m, "content", "");
 		if (strcmp(role, "tool") == 0) {
-			abuf_printf(&b, "**tool result** (`%s`):\n\n```\n%s\n```\n\n",
+			rc |= abuf_printf(&b, "**tool result** (`%s`):\n\n```\n%s\n```\n\n",
 			    ajson_str(m, "tool_call_id", ""), content);
 			continue;
 		}
 		if (strcmp(ajson_str(m, "kind", "message"), "summary") == 0) {
-			md_text(&b, "summary of earlier turns", content);
+			rc |= md_text(&b, "summary of earlier turns", content);
 			continue;
 		}
 		if (*content)
-			md_text(&b, role, content);
+			rc |= md_text(&b, role, content);
 		tc = json_object_get(m, "tool_calls");
 		json_array_foreach(tc, k, r) {
 			json_t *fn = json_object_get(r, "function");
 
-			abuf_printf(&b, "**%s calls** `%s` (`%s`):\n\n```json\n%s\n```\n\n", role,
+			rc |= abuf_printf(&b, "**%s calls** `%s` (`%s`):\n\n```json\n%s\n```\n\n", role,
 			    ajson_str(fn, "name", ""), ajson_str(r, "id", ""), ajson_str(fn, "arguments", ""));
 		}
+		if (rc != AGENTD_OK)
+			break;
+	}
+	if (rc != AGENTD_OK) {
+		abuf_free(&b);
+		return NULL;
 	}
 	return abuf_steal(&b);
 }
@@ -603,13 +621,14 @@ export_jsonl(json_t *s)
 	json_t *head = json_deep_copy(s), *m;
 	size_t i;
 	char *line;
+	int rc;
 
-	abuf_init(&b, (size_t)512 * 1024 * 1024);
+	abuf_init(&b, EXPORT_MAX);
 	json_object_del(head, "messages");
 	json_object_del(head, "runs");
 	json_object_set_new(head, "type", json_string("session"));
 	line = ajson_dumps(head);
-	abuf_printf(&b, "%s\n", line ? line : "{}");
+	rc = abuf_printf(&b, "%s\n", line ? line : "{}");
 	free(line);
 	json_decref(head);
 	json_array_foreach(json_object_get(s, "runs"), i, m) {
@@ -617,7 +636,7 @@ export_jsonl(json_t *s)
 
 		json_object_set_new(o, "type", json_string("run"));
 		line = ajson_dumps(o);
-		abuf_printf(&b, "%s\n", line ? line : "{}");
+		rc |= abuf_printf(&b, "%s\n", line ? line : "{}");
 		free(line);
 		json_decref(o);
 	}
@@ -626,9 +645,13 @@ export_jsonl(json_t *s)
 
 		json_object_set_new(o, "type", json_string("message"));
 		line = ajson_dumps(o);
-		abuf_printf(&b, "%s\n", line ? line : "{}");
+		rc |= abuf_printf(&b, "%s\n", line ? line : "{}");
 		free(line);
 		json_decref(o);
+	}
+	if (rc != AGENTD_OK) {
+		abuf_free(&b);
+		return NULL;
 	}
 	return abuf_steal(&b);
 }
@@ -655,7 +678,9 @@ m_session_export(void *ctx, struct rpc_call *call)
 	text = strcmp(fmt, "jsonl") == 0 ? export_jsonl(s) : export_markdown(s);
 	json_decref(s);
 	if (text == NULL)
-		return rpc_fail(call, RPC_INTERNAL_ERROR, "out of memory");
+		return rpc_fail(call, RPC_INTERNAL_ERROR,
+		    "session %lld: the transcript is over %u bytes, too large for one reply "
+		    "(or memory ran out)", (long long)ajson_int(call->params, "id", 0), EXPORT_MAX);
 	call->result = json_pack("{s:s, s:s%}", "format", fmt, "text", text, strlen(text));
 	free(text);
 	if (call->result == NULL)
@@ -913,7 +938,7 @@ m_reload(void *ctx, struct rpc_call *call)
 }
 
 const struct rpc_method agentd_methods[] = {
-	{ "daemon.status", NULL, m_status, "daemon version, uptime, configuration" },
+	{ "daemon.status", p_none, m_status, "daemon version, uptime, configuration" },
 	{ "run.start", p_run_start, m_run_start, "start a run; the caller then receives run.event" },
 	{ "run.cancel", p_id, m_run_cancel, "cancel a run" },
 	{ "run.get", p_id, m_run_get, "one run with its plan and tool calls" },
@@ -926,16 +951,16 @@ const struct rpc_method agentd_methods[] = {
 	{ "session.get", p_id, m_session_get, "a session with its runs and messages" },
 	{ "session.delete", p_id, m_session_delete, "delete a session and all it holds" },
 	{ "session.export", p_export, m_session_export, "a session as markdown or JSON lines" },
-	{ "tools.list", NULL, m_tools_list, "the tools and their JSON Schemas" },
+	{ "tools.list", p_none, m_tools_list, "the tools and their JSON Schemas" },
 	{ "tools.call", p_tools_call, m_tools_call, "run one tool as the agent would" },
 	{ "memory.search", p_search, m_memory_search, "full-text search of earlier sessions" },
 	{ "approval.respond", p_approval, m_approval_respond, "answer an approval.request" },
 	{ "schedule.add", p_sched_add, m_sched_add, "add a scheduled job" },
-	{ "schedule.list", NULL, m_sched_list, "scheduled jobs with next and last runs" },
+	{ "schedule.list", p_none, m_sched_list, "scheduled jobs with next and last runs" },
 	{ "schedule.rm", p_id, m_sched_rm, "delete a job" },
 	{ "schedule.pause", p_id, m_sched_pause, "pause a job" },
 	{ "schedule.resume", p_id, m_sched_resume, "resume a job" },
 	{ "schedule.run", p_id, m_sched_run, "fire a job now" },
-	{ "daemon.reload", NULL, m_reload, "re-read the configuration file (as SIGHUP)" },
+	{ "daemon.reload", p_none, m_reload, "re-read the configuration file (as SIGHUP)" },
 	{ NULL, NULL, NULL, NULL }
 };

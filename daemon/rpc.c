@@ -96,8 +96,12 @@ rpc_result_line(json_t *id, json_t *result)
 char *
 rpc_error_line(json_t *id, int code, const char *message, json_t *data)
 {
-	json_t *err = json_pack("{s:i, s:s}", "code", code, "message", message ? message : "error");
-	json_t *msg;
+	const char *text = message ? message : "error";
+	json_t *err, *msg;
+
+	/* Messages quote what the client sent, cut to fit: never let a bad byte
+	 * or a cut character cost the client its answer. */
+	err = json_pack("{s:i, s:o}", "code", code, "message", ajson_string_lossy(text, strlen(text)));
 
 	if (err && data)
 		json_object_set_new(err, "data", data);
@@ -288,6 +292,14 @@ rpc_handle_line(const struct rpc_method *table, void *ctx, void *conn,
 	switch (st) {
 	case RPC_DONE:
 		out = id ? rpc_result_line(id, call.result) : (json_decref(call.result), NULL);
+		if (out && strlen(out) > RPC_MAX_REPLY) {
+			free(out);
+			snprintf(msg, sizeof(msg), "the reply to %s is over %u bytes; ask for less",
+			    m->name, RPC_MAX_REPLY);
+			out = rpc_error_line(id, RPC_INTERNAL_ERROR, msg, NULL);
+		} else if (id && out == NULL) {
+			out = rpc_error_line(id, RPC_INTERNAL_ERROR, "cannot encode the reply", NULL);
+		}
 		break;
 	case RPC_FAILED:
 		out = id ? rpc_error_line(id, call.err_code, call.err_msg, NULL) : NULL;

@@ -29,6 +29,10 @@
 #define RPC_TOO_LARGE		-32006	/* request line over the cap */
 
 #define RPC_DEFAULT_MAX_LINE (1024 * 1024)
+#define RPC_MAX_LINE_LIMIT (64u * 1024 * 1024)	/* highest max_line_bytes accepted */
+/* Largest reply line: a bigger result is answered with -32603 instead (the
+ * server drops a client whose queued output passes twice this). */
+#define RPC_MAX_REPLY (32u * 1024 * 1024)
 
 struct rpc_framer {
 	struct abuf buf;

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -32,7 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define OUT_CAP		(64u * 1024 * 1024)	/* a client that reads nothing is dropped past this */
+#define OUT_CAP		(2 * RPC_MAX_REPLY)	/* a client that reads nothing is dropped past this */
 #define READ_CHUNK	65536
 #define MAX_CONNS	1024
 
@@ -72,6 +73,8 @@ struct server {
 	pthread_mutex_t qlock;
 	struct posted *qhead, *qtail;
 	double retention_due;
+	int max_conns;		/* MAX_CONNS, less when the fd limit is lower */
+	double accept_paused;	/* out of fds: leave the listener alone until then */
 };
 
 static double
@@ -178,6 +181,18 @@ open_listener(struct server *s, const char *path, struct agentd_error *err)
 	return AGENTD_OK;
 }
 
+/* Connections may use at most half the descriptors: runs need the rest. */
+static int
+conn_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur / 2 >= MAX_CONNS)
+		return MAX_CONNS;
+	return rl.rlim_cur / 2 > 8 ? (int)(rl.rlim_cur / 2) : 8;
+}
+
 int
 server_new(struct agentd *d, const char *path, size_t max_line, struct server **out,
     struct agentd_error *err)
@@ -192,6 +207,7 @@ server_new(struct agentd *d, const char *path, size_t max_line, struct server **
 	s->lfd = s->lockfd = s->wakefd = s->sigfd = -1;
 	s->max_line = max_line;
 	s->next_id = 1;
+	s->max_conns = conn_limit();
 	pthread_mutex_init(&s->qlock, NULL);
 	s->path = strdup(path);
 	if (s->path == NULL) {
@@ -279,8 +295,10 @@ server_set_max_line(struct server *s, size_t max_line)
 	struct conn *c;
 
 	s->max_line = max_line;
-	for (c = s->conns; c; c = c->next)
+	for (c = s->conns; c; c = c->next) {
 		c->in.max_line = max_line;
+		c->in.buf.max = max_line + 1;	/* the framer's buffer holds a line and its NUL */
+	}
 }
 
 uint64_t
@@ -422,8 +440,13 @@ server_post(struct server *s, void (*fn)(void *ud), void (*drop)(void *ud), void
 		s->qhead = p;
 	s->qtail = p;
 	pthread_mutex_unlock(&s->qlock);
+	/*
+	 * The work is queued and now belongs to the loop whatever happens here:
+	 * a failed wake-up (the counter is full: a wake-up is pending anyway)
+	 * must not make the caller free what the loop will run.
+	 */
 	if (write(s->wakefd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		return AGENTD_EIO;
+		log_debug("eventfd write: %s", strerror(errno));
 	return AGENTD_OK;
 }
 
@@ -457,8 +480,15 @@ accept_conns(struct server *s)
 	for (;;) {
 		fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* The pending connection stays readable: polling it again
+				 * now would spin. Serve the others and retry in a second. */
+				log_warn("accept: %s; not accepting for a second (%d clients)",
+				    strerror(errno), s->nconns);
+				s->accept_paused = mono_now() + 1;
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 				log_warn("accept: %s", strerror(errno));
+			}
 			return;
 		}
 		len = sizeof(cred);
@@ -473,7 +503,7 @@ accept_conns(struct server *s)
 			close(fd);
 			continue;
 		}
-		if (s->nconns >= MAX_CONNS) {
+		if (s->nconns >= s->max_conns) {
 			log_warn("too many connections (%d); refusing pid %d", s->nconns, (int)cred.pid);
 			close(fd);
 			continue;
@@ -671,7 +701,8 @@ server_run(struct server *s)
 			}
 			cap = n;
 		}
-		pfd[0] = (struct pollfd){ .fd = s->lfd, .events = POLLIN };
+		pfd[0] = (struct pollfd){ .fd = s->lfd,
+		    .events = mono_now() >= s->accept_paused ? POLLIN : 0 };
 		pfd[1] = (struct pollfd){ .fd = s->wakefd, .events = POLLIN };
 		pfd[2] = (struct pollfd){ .fd = s->sigfd, .events = POLLIN };
 		for (i = 3, c = s->conns; c; c = c->next, i++) {
@@ -683,6 +714,8 @@ server_run(struct server *s)
 		timeout = 60000;
 		if (s->d->sched)
 			timeout = sched_tick(s->d->sched);
+		if (pfd[0].events == 0 && (timeout < 0 || timeout > 1000))
+			timeout = 1000;
 		if (mono_now() >= s->retention_due) {
 			apply_retention(s);
 			s->retention_due = mono_now() + 3600;

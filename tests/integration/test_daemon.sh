@@ -38,6 +38,21 @@ r=$(timeout 10 socat -t 3 - "UNIX-CONNECT:$SOCK" < "$T/big.json" | head -n 1)
 check "an over-long line answers an error" has "$r" 'exceeds'
 check "the daemon serves after an over-long line" ctl status
 
+# Error messages that quote a client's bytes cut mid-character still get an answer.
+r=$("$PYTHON3" -c 'import sys; sys.stdout.write("{\"jsonrpc\":\"2.0\",\"id\":11,\"method\":\"a" + "\u00e9"*300 + "\"}\n")' |
+	timeout 10 socat -t 3 - "UNIX-CONNECT:$SOCK" | head -n 1)
+check "a long non-ASCII unknown method answers -32601" has "$r" '"code":-32601'
+r=$(rpc '{"jsonrpc":"2.0","id":12,"method":"daemon.status","params":{"bogus":1}}')
+check "an unknown param of a method without params answers -32602" has "$r" '"code":-32602'
+
+# A task cut at the session title's length keeps the title valid UTF-8.
+mkdir -p "$T/ws-title"
+task=$("$PYTHON3" -c 'print("a" + "\u00e9"*100)')
+ctl run --detach --workspace "$T/ws-title" "$task" > /dev/null 2>&1
+titles=$(ctl sessions --json)
+check "a session title is cut on a character boundary" test "$(json_get "$titles" \
+	'any(s["title"].startswith("a\u00e9\u00e9") for s in j) and all("\ufffd" not in s["title"] for s in j)')" = True
+
 # 64 clients at once, each holding its connection open while others are served.
 i=0
 while [ $i -lt 64 ]; do
@@ -101,6 +116,59 @@ check "the corrupt database is left untouched" test "$(md5sum < "$T/bad-state/ag
 mkdir -p "$T/newer-state" && mv "$T/newer.db" "$T/newer-state/agentd.db"
 "$AGENTD" --socket "$T/newer.sock" --state-dir "$T/newer-state" > "$T/newer.log" 2>&1
 check "a database from a newer agentd is refused" grep -q "newer" "$T/newer.log"
+
+# Raising max_line_bytes on reload applies to connections already open.
+# reload CONFIG-TEXT: write the config, SIGHUP, wait until the daemon says it reloaded
+reload() {
+	local n
+	n=$(grep -c "configuration reloaded" "$T/agentd.log")
+	printf '%s\n' "$1" > "$T/cfg.json"
+	kill -HUP "$AGENTD_PID"
+	wait_for sh -c "[ \$(grep -c 'configuration reloaded' '$T/agentd.log') -gt $n ]"
+}
+reload '{ "max_line_bytes": 1024 }'
+out=$("$PYTHON3" - "$SOCK" "$AGENTD_PID" "$T/cfg.json" "$T/agentd.log" <<'PY'
+import os, signal, socket, sys, time
+def reloads():
+    return open(sys.argv[4], errors="replace").read().count("configuration reloaded")
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(10)
+n = reloads()
+open(sys.argv[3], "w").write('{ "max_line_bytes": 8192 }\n')
+os.kill(int(sys.argv[2]), signal.SIGHUP)
+for i in range(200):
+    if reloads() > n:
+        break
+    time.sleep(0.05)
+s.sendall(b'{"jsonrpc":"2.0","id":1,"method":"run.list","params":{"status":"' + b"x" * 3000 + b'"}}\n')
+print(s.makefile("rb").readline().decode()[:100])
+PY
+)
+check "a line under the reloaded (larger) cap is served on an open connection" has "$out" '"id":1,'
+# agentctl shows the daemon's error for a line over the cap (no id in that answer).
+reload '{ "max_line_bytes": 1024 }'
+ctl run --detach --workspace "$T" "$("$PYTHON3" -c 'print("y"*2000)')" > "$T/longline.out" 2>&1
+check "agentctl reports a line over the cap" grep -q "exceeds 1024 bytes" "$T/longline.out"
+printf '{ "max_line_bytes": -1 }\n' > "$T/neg.json"
+timeout 10 "$AGENTD" --config "$T/neg.json" --socket "$T/neg.sock" --state-dir "$T/s4" > "$T/neg.log" 2>&1
+check "a negative max_line_bytes is refused" grep -q "max_line_bytes must be" "$T/neg.log"
+
+# Out of file descriptors: accept backs off instead of spinning on the listener.
+if command -v prlimit >/dev/null; then
+	hard=$(prlimit --pid "$AGENTD_PID" --nofile --raw --noheadings --output HARD)
+	prlimit --pid "$AGENTD_PID" --nofile=40:
+	before=$(grep -c "accept:" "$T/agentd.log")
+	"$PYTHON3" - "$SOCK" <<'PY'
+import socket, sys, time
+held = []
+for i in range(60):
+    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); held.append(s)
+time.sleep(2)
+PY
+	after=$(grep -c "accept:" "$T/agentd.log")
+	check "out of descriptors, accept errors are not logged in a loop" test $((after - before)) -lt 20
+	prlimit --pid "$AGENTD_PID" --nofile="$hard":
+	check "the daemon serves again once descriptors are free" wait_for ctl status
+fi
 
 # The default config file is read, and its model applies without an llm_url.
 stop_agentd

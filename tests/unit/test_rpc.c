@@ -35,6 +35,18 @@ h_defer(void *ctx, struct rpc_call *call)
 	return RPC_DEFERRED;
 }
 
+static enum rpc_status
+h_big(void *ctx, struct rpc_call *call)
+{
+	size_t n = RPC_MAX_REPLY + 16;
+	char *s = malloc(n);
+
+	memset(s, 'x', n);
+	call->result = json_pack("{s:s%}", "text", s, n);
+	free(s);
+	return RPC_DONE;
+}
+
 static const struct rpc_param p_typed[] = {
 	{ "name", RPC_T_STR, 1 }, { "n", RPC_T_INT, 0 }, { "flag", RPC_T_BOOL, 0 },
 	{ "obj", RPC_T_OBJ, 0 }, { "b", RPC_T_STR_OR_BOOL, 0 }, { NULL, 0, 0 }
@@ -45,6 +57,7 @@ static const struct rpc_method table[] = {
 	{ "typed", p_typed, h_echo, "" },
 	{ "fail", NULL, h_fail, "" },
 	{ "defer", NULL, h_defer, "" },
+	{ "big", NULL, h_big, "" },
 	{ NULL, NULL, NULL, NULL }
 };
 
@@ -222,6 +235,54 @@ test_framer_cap(void **state)
 	free(big);
 }
 
+/* A message that quotes client bytes cut mid-character still gets an answer. */
+static void
+test_error_cut_utf8(void **state)
+{
+	struct abuf b;
+	json_t *r;
+	char *s;
+	int i;
+
+	/* "method not found: '%.200s'" cuts a 2-byte character in half. */
+	abuf_init(&b, 1 << 20);
+	abuf_puts(&b, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"a");
+	for (i = 0; i < 300; i++)
+		abuf_puts(&b, "\xc3\xa9");
+	abuf_puts(&b, "\"}");
+	r = handle(b.data);
+	assert_non_null(r);
+	assert_int_equal(err_code(r), RPC_METHOD_NOT_FOUND);
+	json_decref(r);
+	abuf_reset(&b);
+	/* "unknown param '%s'" cut at the end of the message buffer. */
+	abuf_puts(&b, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"typed\",\"params\":{\"name\":\"x\",\"a");
+	for (i = 0; i < 600; i++)
+		abuf_puts(&b, "\xc3\xa9");
+	abuf_puts(&b, "\":1}}");
+	r = handle(b.data);
+	assert_non_null(r);
+	assert_int_equal(err_code(r), RPC_INVALID_PARAMS);
+	json_decref(r);
+	abuf_free(&b);
+	/* Invalid UTF-8 in a message given directly. */
+	s = rpc_error_line(NULL, RPC_INTERNAL_ERROR, "bad \xff byte", NULL);
+	assert_non_null(s);
+	free(s);
+}
+
+/* A reply over the cap becomes an error for that id, not a dropped client. */
+static void
+test_reply_cap(void **state)
+{
+	json_t *r = handle("{\"jsonrpc\":\"2.0\",\"id\":8,\"method\":\"big\"}");
+
+	assert_non_null(r);
+	assert_int_equal(ajson_int(r, "id", 0), 8);
+	assert_int_equal(err_code(r), RPC_INTERNAL_ERROR);
+	json_decref(r);
+}
+
 static void
 test_lines(void **state)
 {
@@ -252,6 +313,8 @@ main(void)
 		cmocka_unit_test(test_framer_split),
 		cmocka_unit_test(test_framer_cap),
 		cmocka_unit_test(test_lines),
+		cmocka_unit_test(test_error_cut_utf8),
+		cmocka_unit_test(test_reply_cap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
