@@ -13,15 +13,22 @@ cp "$AGENTD" "$AGENTCTL" "$MOCK" "$U/bin/"
 cp "$(dirname "$0")/scenarios/seven_turns.json" "$U/"
 chown -R 65534:65534 "$U"
 as_user() { setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$U/home" "$@"; }
+# The configured python3 may live under /root (pyenv shims); the other uid needs the system one.
+PY=/usr/bin/python3
+[ -x "$PY" ] || skip_all "/usr/bin/python3 is needed for the other uid"
 
 as_user sh -c "cd '$U' && git init -q -b main repo && git -C repo config user.name U &&
 	git -C repo config user.email u@example.com && echo hello > repo/README.md &&
 	git -C repo add . && git -C repo commit -q -m init"
-as_user "$PYTHON3" "$U/bin/mock_llm.py" --scenario "$U/seven_turns.json" --port 0 \
+# Started without a shell function in between, so that $! is the process itself
+# (setpriv and env exec) and cleanup can stop it.
+setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$U/home" \
+	"$PY" "$U/bin/mock_llm.py" --scenario "$U/seven_turns.json" --port 0 \
 	--port-file "$U/port" > "$U/mock.out" 2>&1 &
 MOCK_PID=$!
 wait_for test -s "$U/port"
-as_user "$U/bin/agentd" --socket "$U/s.sock" --state-dir "$U/state" \
+setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$U/home" \
+	"$U/bin/agentd" --socket "$U/s.sock" --state-dir "$U/state" \
 	--llm-url "http://127.0.0.1:$(cat "$U/port")/v1" > "$U/agentd.log" 2>&1 &
 AGENTD_PID=$!
 wait_for as_user "$U/bin/agentctl" --socket "$U/s.sock" status
@@ -32,5 +39,6 @@ check "its shell command ran in the sandbox" test "$(cat "$U/repo/marker.txt" 2>
 check "its commit is there" test "$(as_user git -C "$U/repo" log -1 --format=%s)" = "Add notes"
 check "the socket belongs to uid 65534, mode 0600" test "$(stat -c '%u %a' "$U/s.sock")" = "65534 600"
 check "root may still connect (SO_PEERCRED allows root)" "$AGENTCTL" --socket "$U/s.sock" status
-kill -TERM "$AGENTD_PID" 2>/dev/null; wait "$AGENTD_PID" 2>/dev/null; AGENTD_PID=
+stop_agentd
+stop_mock
 finish
