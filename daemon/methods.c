@@ -57,6 +57,15 @@ fail_err(struct rpc_call *call, int rc, const struct agentd_error *err)
 	return rpc_fail(call, code, "%s", agentd_errmsg(err));
 }
 
+/* A listing's "limit": dflt when absent, else clamped to 1..10000. */
+static int
+param_limit(const json_t *params, int dflt)
+{
+	json_int_t v = ajson_int(params, "limit", dflt);
+
+	return v < 1 ? 1 : v > 10000 ? 10000 : (int)v;
+}
+
 /* ---- daemon.status ---- */
 
 static enum rpc_status
@@ -325,7 +334,7 @@ m_run_list(void *ctx, struct rpc_call *call)
 	f.status = ajson_str(call->params, "status", NULL);
 	f.session_id = ajson_int(call->params, "session_id", 0);
 	f.job_id = ajson_int(call->params, "job_id", 0);
-	f.limit = (int)ajson_int(call->params, "limit", 100);
+	f.limit = param_limit(call->params, 100);
 	agentd_error_clear(&err);
 	if ((rc = memory_run_list(d->mem, &f, &runs, &err)) != AGENTD_OK)
 		return fail_err(call, rc, &err);
@@ -475,7 +484,7 @@ m_session_list(void *ctx, struct rpc_call *call)
 	if (ws && realpath(ws, real))
 		ws = real;
 	agentd_error_clear(&err);
-	rc = memory_session_list(d->mem, ws, (int)ajson_int(call->params, "limit", 100), &out, &err);
+	rc = memory_session_list(d->mem, ws, param_limit(call->params, 100), &out, &err);
 	if (rc != AGENTD_OK)
 		return fail_err(call, rc, &err);
 	call->result = json_pack("{s:o}", "sessions", out);
@@ -746,7 +755,7 @@ m_memory_search(void *ctx, struct rpc_call *call)
 		ws = real;
 	agentd_error_clear(&err);
 	rc = memory_search(d->mem, ajson_str(call->params, "query", ""), ws,
-	    (int)ajson_int(call->params, "limit", 20), &out, &err);
+	    param_limit(call->params, 20), &out, &err);
 	if (rc != AGENTD_OK)
 		return fail_err(call, rc, &err);
 	call->result = json_pack("{s:o}", "results", out);

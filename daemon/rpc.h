@@ -26,7 +26,6 @@
 #define RPC_BUSY		-32003	/* in use / conflicting state */
 #define RPC_DENIED		-32004	/* refused by policy */
 #define RPC_UNAVAILABLE		-32005	/* database or facility unavailable */
-#define RPC_TOO_LARGE		-32006	/* request line over the cap */
 
 #define RPC_DEFAULT_MAX_LINE (1024 * 1024)
 #define RPC_MAX_LINE_LIMIT (64u * 1024 * 1024)	/* highest max_line_bytes accepted */
