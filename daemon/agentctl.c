@@ -764,19 +764,31 @@ cmd_attach(int argc, char **argv)
 	return rc;
 }
 
+/*
+ * A command that takes one id, calls one method and says it was done:
+ * kind 'r' (run) or 's' (session) for the id's prefix.
+ */
 static int
-cmd_cancel(int argc, char **argv)
+id_command(int argc, char **argv, const char *usage, const char *method, char kind,
+    const char *done)
 {
 	json_t *r;
 
 	if (has_help(argc, argv) || argc != 2) {
-		puts("usage: agentctl cancel RUN\n\nCancel a run: the model request and any running tool stop at once.");
+		fputs(usage, argc != 2 ? stderr : stdout);
 		return argc != 2 ? EXIT_USAGE : 0;
 	}
-	r = call("run.cancel", json_pack("{s:I}", "id", (json_int_t)parse_id(argv[1], 'r')));
-	printf("run %s cancelled\n", argv[1]);
+	r = call(method, json_pack("{s:I}", "id", (json_int_t)parse_id(argv[1], kind)));
+	printf("%s %s %s\n", kind == 'r' ? "run" : "session", argv[1], done);
 	json_decref(r);
 	return 0;
+}
+
+static int
+cmd_cancel(int argc, char **argv)
+{
+	return id_command(argc, argv, "usage: agentctl cancel RUN\n\nCancel a run: the model "
+	    "request and any running tool stop at once.\n", "run.cancel", 'r', "cancelled");
 }
 
 /* ---- listings ---- */
@@ -1158,16 +1170,8 @@ cmd_export(int argc, char **argv)
 static int
 cmd_rm(int argc, char **argv)
 {
-	json_t *r;
-
-	if (has_help(argc, argv) || argc != 2) {
-		puts("usage: agentctl rm SESSION\n\nDelete a session with its runs, messages and events.");
-		return argc != 2 ? EXIT_USAGE : 0;
-	}
-	r = call("session.delete", json_pack("{s:I}", "id", (json_int_t)parse_id(argv[1], 's')));
-	printf("session %s deleted\n", argv[1]);
-	json_decref(r);
-	return 0;
+	return id_command(argc, argv, "usage: agentctl rm SESSION\n\nDelete a session with its "
+	    "runs, messages and events.\n", "session.delete", 's', "deleted");
 }
 
 static int

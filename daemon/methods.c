@@ -57,6 +57,15 @@ fail_err(struct rpc_call *call, int rc, const struct agentd_error *err)
 	return rpc_fail(call, code, "%s", agentd_errmsg(err));
 }
 
+/* The "workspace" param resolved to a real path when it exists (buf holds it). */
+static const char *
+param_workspace(const json_t *params, char buf[PATH_MAX])
+{
+	const char *ws = ajson_str(params, "workspace", NULL);
+
+	return ws && realpath(ws, buf) ? buf : ws;
+}
+
 /* A listing's "limit": dflt when absent, else clamped to 1..10000. */
 static int
 param_limit(const json_t *params, int dflt)
@@ -476,13 +485,11 @@ m_session_list(void *ctx, struct rpc_call *call)
 {
 	struct agentd *d = D(ctx);
 	struct agentd_error err;
-	const char *ws = ajson_str(call->params, "workspace", NULL);
 	char real[PATH_MAX];
+	const char *ws = param_workspace(call->params, real);
 	json_t *out = NULL;
 	int rc;
 
-	if (ws && realpath(ws, real))
-		ws = real;
 	agentd_error_clear(&err);
 	rc = memory_session_list(d->mem, ws, param_limit(call->params, 100), &out, &err);
 	if (rc != AGENTD_OK)
@@ -746,13 +753,11 @@ m_memory_search(void *ctx, struct rpc_call *call)
 {
 	struct agentd *d = D(ctx);
 	struct agentd_error err;
-	const char *ws = ajson_str(call->params, "workspace", NULL);
 	char real[PATH_MAX];
+	const char *ws = param_workspace(call->params, real);
 	json_t *out = NULL;
 	int rc;
 
-	if (ws && realpath(ws, real))
-		ws = real;
 	agentd_error_clear(&err);
 	rc = memory_search(d->mem, ajson_str(call->params, "query", ""), ws,
 	    param_limit(call->params, 20), &out, &err);
