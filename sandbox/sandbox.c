@@ -165,6 +165,35 @@ probe_ns(void)
 	    "cannot mount /proc in a new pid namespace");
 }
 
+/*
+ * Remove the run cgroups that a process killed outright (kill -9, a crash)
+ * left behind: agentd-sandbox.PID.N whose PID is gone. Their processes died
+ * with the run's pid namespace, so they are empty and rmdir takes them.
+ */
+static void
+sweep_stale_cgroups(const char *base)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir(base);
+	long pid;
+	char *end;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "agentd-sandbox.", 15) != 0)
+			continue;
+		pid = strtol(de->d_name + 15, &end, 10);
+		if (pid <= 0 || *end != '.' || pid == (long)getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		snprintf(path, sizeof path, "%s/%s", base, de->d_name);
+		rmdir(path);
+	}
+	closedir(d);
+}
+
 static void
 probe_cgroup(void)
 {
@@ -172,6 +201,7 @@ probe_cgroup(void)
 
 	if (access("/sys/fs/cgroup/pids/cgroup.procs", W_OK) == 0) {
 		snprintf(probe.cg_base, sizeof probe.cg_base, "/sys/fs/cgroup/pids");
+		sweep_stale_cgroups(probe.cg_base);
 		return;
 	}
 	if (read_small("/sys/fs/cgroup/cgroup.controllers", buf, sizeof buf) == 0 &&
@@ -179,6 +209,7 @@ probe_cgroup(void)
 		write_small("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
 		snprintf(probe.cg_base, sizeof probe.cg_base, "/sys/fs/cgroup");
 		probe.cg_v2 = 1;
+		sweep_stale_cgroups(probe.cg_base);
 	}
 }
 
@@ -601,13 +632,19 @@ cgroup_create(struct prep *pp, unsigned max_procs, struct agentd_error *err)
 {
 	char path[PATH_MAX + 32], v[32];
 	unsigned long seq;
+	int rc;
 
 	pthread_mutex_lock(&cg_lock);
 	seq = ++cg_seq;
 	pthread_mutex_unlock(&cg_lock);
 	snprintf(pp->cgdir, sizeof pp->cgdir, "%s/agentd-sandbox.%ld.%lu", probe.cg_base,
 	    (long)getpid(), seq);
-	if (mkdir(pp->cgdir, 0700) < 0) {
+	/* A dead process with our pid may have left one by that name: it is
+	 * empty (rmdir only takes empty cgroups), so take its place. */
+	rc = mkdir(pp->cgdir, 0700);
+	if (rc < 0 && errno == EEXIST && rmdir(pp->cgdir) == 0)
+		rc = mkdir(pp->cgdir, 0700);
+	if (rc < 0) {
 		pp->cgdir[0] = '\0';
 		return agentd_seterr(err, AGENTD_EUNAVAIL, "cannot create a pids cgroup under %s: %s",
 		    probe.cg_base, strerror(errno));
