@@ -283,6 +283,58 @@ ctx_calibrate(struct agent_context *c, int64_t prompt_tokens)
 	c->factor = f;
 }
 
+/* Below this window, tool definitions are sent in their short form. */
+#define SMALL_WINDOW 8192
+
+/* Drop every "description" inside a JSON Schema (types, enums and required stay). */
+static void
+strip_descriptions(json_t *v)
+{
+	const char *k;
+	json_t *x;
+	size_t i;
+
+	if (json_is_object(v)) {
+		json_object_del(v, "description");
+		json_object_foreach(v, k, x)
+			strip_descriptions(x);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, x)
+			strip_descriptions(x);
+	}
+}
+
+/*
+ * On a small window the full tool definitions (about 2,300 tokens) leave
+ * little room for the conversation: send each tool's first sentence and its
+ * schema without descriptions. Validation still uses the full schemas.
+ */
+static void
+compact_tools(struct arun *r)
+{
+	json_t *t, *fn, *params;
+	const char *d, *end;
+	size_t i, n;
+
+	json_array_foreach(r->tools, i, t) {
+		fn = json_object_get(t, "function");
+		d = ajson_str(fn, "description", NULL);
+		if (d != NULL) {
+			end = strstr(d, ". ");
+			n = end ? (size_t)(end - d) + 1 : strlen(d);
+			if (n > 160)
+				n = 160;
+			json_object_set_new(fn, "description", ajson_string_lossy(d, n));
+		}
+		params = json_object_get(fn, "parameters");
+		if (params != NULL) {
+			params = json_deep_copy(params);
+			strip_descriptions(params);
+			json_object_set_new(fn, "parameters", params);
+		}
+	}
+}
+
 int
 ctx_window(struct arun *r, struct agentd_error *err)
 {
@@ -316,6 +368,12 @@ ctx_window(struct arun *r, struct agentd_error *err)
 	c->reserve = r->cfg->context_reserve > 0 ? r->cfg->context_reserve : 1024;
 	if (c->reserve > w / 2)
 		c->reserve = w / 4;
+	if (w < SMALL_WINDOW) {
+		/* Ollama's default 4096: keep room for the conversation. */
+		if (c->reserve > w / 8)
+			c->reserve = w / 8;
+		compact_tools(r);
+	}
 	if (r->tools != NULL) {
 		json_t *none = json_array();
 

@@ -76,6 +76,20 @@ for mode in stream nostream; do
 	stop_mock
 done
 
+# Ollama's default 4096-token window: the run fits (short tool definitions,
+# a smaller reserve, elision) and no request is cut by the server.
+W="$T/repo-4k"
+STATE="$T/state-4k"
+make_repo "$W"
+start_mock "$S/seven_turns_4k.json" || exit 1
+start_agentd --llm-url "$MOCK_URL" || exit 1
+ctl run --workspace "$W" "Write notes about this repository and commit them" > "$T/4k.out" 2> "$T/4k.err"
+check "4k window: the 7-turn run succeeds" test $? -eq 0
+log=$("$PYTHON3" -c "import json,urllib.request; print(json.dumps(json.load(urllib.request.urlopen('$MOCK_ROOT/_log'))))")
+check "4k window: no request went over the server's window" lacks "$log" '"truncated": true'
+stop_agentd
+stop_mock
+
 # Faults: each ends in a retry that succeeds or a failed run with a reason.
 fault_case() { # name scenario-json expect-exit expect-text
 	W="$T/repo-fault-$1"
