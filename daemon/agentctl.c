@@ -710,8 +710,10 @@ cmd_run(int argc, char **argv)
 		return 0;
 	}
 	if (!f.json)
-		fprintf(stderr, "%srun %lld (session %lld)%s\n", C_DIM, (long long)f.run_id,
-		    (long long)ajson_int(r, "session_id", 0), C_RESET);
+		fprintf(stderr, "%srun %lld (session %lld)%s%s\n", C_DIM, (long long)f.run_id,
+		    (long long)ajson_int(r, "session_id", 0),
+		    strcmp(ajson_str(r, "status", ""), "queued") == 0 ?
+		    " queued: it starts when a running one ends (max_active_runs)" : "", C_RESET);
 	else
 		print_json(r);
 	json_decref(r);

@@ -115,9 +115,7 @@ sched_start_run(void *ud, json_t *job, int64_t slot, int64_t *run_id, struct age
 static int
 sched_active(void *ud, int64_t run_id)
 {
-	struct agentd *d = ud;
-
-	return runner_active(d->runner, run_id);
+	return agentd_run_pending(ud, run_id);	/* a queued run counts: no overlap */
 }
 
 static void
@@ -212,6 +210,7 @@ main(int argc, char **argv)
 	d.started = ajson_now();
 	if (runner_recover(d.runner, &err) != AGENTD_OK)
 		log_error("recovering runs: %s", agentd_errmsg(&err));
+	agentd_start_queued(&d);
 	memset(&ops, 0, sizeof(ops));
 	ops.now = sched_now;
 	ops.start_run = sched_start_run;

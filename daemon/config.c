@@ -46,6 +46,7 @@ defaults(struct config *c)
 	c->log_level = LOG_LVL_INFO;
 	c->max_line = RPC_DEFAULT_MAX_LINE;
 	c->max_concurrent_runs = 2;
+	c->max_active_runs = 8;
 	agent_config_init(&c->agent);
 }
 
@@ -81,6 +82,7 @@ static const struct key_spec known_keys[] = {
 	{ "git_writable", JSON_TRUE }, { "approval", JSON_STRING },
 	{ "approval_timeout_s", JSON_INTEGER }, { "system_prompt_file", JSON_STRING },
 	{ "max_line_bytes", JSON_INTEGER }, { "max_concurrent_runs", JSON_INTEGER },
+	{ "max_active_runs", JSON_INTEGER },
 	{ "retention", JSON_OBJECT }, { "author", JSON_OBJECT }, { "llm", JSON_OBJECT },
 	{ NULL, JSON_NULL }
 };
@@ -185,6 +187,13 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 	c->agent.approval_timeout_s = (int)ajson_int(root, "approval_timeout_s", c->agent.approval_timeout_s);
 	c->max_line = (size_t)ajson_int(root, "max_line_bytes", (json_int_t)c->max_line);
 	c->max_concurrent_runs = (int)ajson_int(root, "max_concurrent_runs", c->max_concurrent_runs);
+	if ((v = json_object_get(root, "max_active_runs"))) {
+		if (json_integer_value(v) < 0 || json_integer_value(v) > 1024) {
+			rc = agentd_seterr(err, AGENTD_EINVAL, "%s: max_active_runs must be 0 (no limit) to 1024", file);
+			goto out;
+		}
+		c->max_active_runs = (int)json_integer_value(v);
+	}
 	if ((v = json_object_get(root, "policy"))) {
 		if (sandbox_policy_parse(json_string_value(v), &pol) != AGENTD_OK) {
 			rc = agentd_seterr(err, AGENTD_EINVAL,

@@ -215,12 +215,17 @@ start_run(struct agentd *d, json_t *spec, int64_t job_id, int64_t *run_id,
 	rs.job_id = job_id;
 	if ((rc = memory_run_create(d->mem, &rs, &rid, err)) != AGENTD_OK)
 		goto out;
-	if ((rc = runner_start(d->runner, rid, err)) != AGENTD_OK) {
+	if (d->cfg.max_active_runs > 0 && runner_count(d->runner) >= d->cfg.max_active_runs) {
+		/* It waits, queued; agentd_start_queued starts it when a run ends. */
+		log_info("run %lld queued in %s (%d runs active, max_active_runs %d)", (long long)rid,
+		    ws, runner_count(d->runner), d->cfg.max_active_runs);
+	} else if ((rc = runner_start(d->runner, rid, err)) != AGENTD_OK) {
 		memory_run_set_status(d->mem, rid, "failed", agentd_errmsg(err), NULL);
 		goto out;
+	} else {
+		log_info("run %lld started in %s (session %lld%s%s)", (long long)rid, ws,
+		    (long long)sid, job_id ? ", scheduled" : "", branch ? ", own branch" : "");
 	}
-	log_info("run %lld started in %s (session %lld%s%s)", (long long)rid, ws, (long long)sid,
-	    job_id ? ", scheduled" : "", branch ? ", own branch" : "");
 	*run_id = rid;
 	*session_id = sid;
 	rc = AGENTD_OK;
@@ -228,6 +233,54 @@ out:
 	json_decref(session);
 	json_decref(options);
 	return rc;
+}
+
+/* Start queued runs, oldest first, while there is room. */
+void
+agentd_start_queued(struct agentd *d)
+{
+	struct memory_run_filter f = { .status = "queued", .limit = 10000 };
+	struct agentd_error err;
+	json_t *runs = NULL;
+	size_t i;
+	int64_t id;
+
+	agentd_error_clear(&err);
+	if (d->stopping || memory_run_list(d->mem, &f, &runs, &err) != AGENTD_OK) {
+		json_decref(runs);
+		return;
+	}
+	for (i = json_array_size(runs); i > 0; i--) {	/* newest first: walk backwards */
+		if (d->cfg.max_active_runs > 0 && runner_count(d->runner) >= d->cfg.max_active_runs)
+			break;
+		id = ajson_int(json_array_get(runs, i - 1), "id", 0);
+		if (runner_active(d->runner, id))
+			continue;
+		agentd_error_clear(&err);
+		if (runner_start(d->runner, id, &err) != AGENTD_OK) {
+			log_error("cannot start queued run %lld: %s", (long long)id, agentd_errmsg(&err));
+			memory_run_set_status(d->mem, id, "failed", agentd_errmsg(&err), NULL);
+		} else {
+			log_info("queued run %lld started", (long long)id);
+		}
+	}
+	json_decref(runs);
+}
+
+/* Active, or queued and waiting for a slot. */
+int
+agentd_run_pending(struct agentd *d, int64_t id)
+{
+	json_t *run = NULL;
+	int queued;
+
+	if (runner_active(d->runner, id))
+		return 1;
+	if (memory_run_get(d->mem, id, &run, NULL) != AGENTD_OK)
+		return 0;
+	queued = strcmp(ajson_str(run, "status", ""), "queued") == 0;
+	json_decref(run);
+	return queued;
 }
 
 static const struct rpc_param p_run_start[] = {
@@ -265,7 +318,8 @@ m_run_start(void *ctx, struct rpc_call *call)
 	if (!detach)
 		server_subscribe(d->srv, server_conn_id(call->conn), run_id);
 	call->result = json_pack("{s:I, s:I, s:s}", "run_id", (json_int_t)run_id,
-	    "session_id", (json_int_t)sid, "status", "running");
+	    "session_id", (json_int_t)sid, "status",
+	    runner_active(d->runner, run_id) ? "running" : "queued");
 	return RPC_DONE;
 }
 
@@ -300,6 +354,16 @@ m_run_cancel(void *ctx, struct rpc_call *call)
 	rc = memory_run_set_status(d->mem, id, "cancelled", "cancelled before it started", &err);
 	if (rc != AGENTD_OK)
 		return fail_err(call, rc, &err);
+	{
+		/* Nobody else will: the run never started, so its clients hear the end here. */
+		char *line = rpc_notify_line("run.event", json_pack("{s:I, s:s, s:{s:s, s:s}, s:f}",
+		    "run_id", (json_int_t)id, "type", "end", "data", "status", "cancelled",
+		    "reason", "cancelled before it started", "time", ajson_now()));
+
+		if (line)
+			server_publish(d->srv, id, line);
+		free(line);
+	}
 	call->result = json_pack("{s:I, s:b}", "id", (json_int_t)id, "cancelled", 1);
 	return RPC_DONE;
 }
@@ -388,8 +452,8 @@ m_run_attach(void *ctx, struct rpc_call *call)
 		json_decref(run);
 		return fail_err(call, rc, &err);
 	}
-	json_object_set_new(run, "active", json_boolean(runner_active(d->runner, id)));
-	if (runner_active(d->runner, id))
+	json_object_set_new(run, "active", json_boolean(agentd_run_pending(d, id)));
+	if (agentd_run_pending(d, id))
 		server_subscribe(d->srv, server_conn_id(call->conn), id);
 	call->result = json_pack("{s:o, s:o}", "run", run, "events", ev);
 	return RPC_DONE;

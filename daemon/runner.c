@@ -163,6 +163,7 @@ do_finished(void *ud)
 	pthread_join(f->slot->th, NULL);
 	log_info("run %lld ended", (long long)f->slot->run_id);
 	slot_free(f->slot);
+	agentd_start_queued(f->r->d);	/* a slot is free */
 	free(f);
 }
 
@@ -487,7 +488,8 @@ int
 runner_recover(struct runner *r, struct agentd_error *err)
 {
 	struct memory_run_filter f = { .limit = 1000 };
-	const char *statuses[] = { "running", "interrupted", "queued" };
+	/* Queued runs wait for agentd_start_queued, which respects max_active_runs. */
+	const char *statuses[] = { "running", "interrupted" };
 	json_t *runs = NULL, *run;
 	struct agentd_error e2;
 	const char *reason;
@@ -505,7 +507,7 @@ runner_recover(struct runner *r, struct agentd_error *err)
 			reason = ajson_str(run, "reason", "");
 			if (k == 1 && strcmp(reason, SHUTDOWN_REASON) != 0)
 				continue;	/* interrupted for good */
-			if (k != 2 && !r->d->cfg.agent.resume) {
+			if (!r->d->cfg.agent.resume) {
 				memory_run_set_status(r->d->mem, id, "interrupted",
 				    "agentd stopped while the run was active (resume is off)", NULL);
 				log_info("run %lld marked interrupted", (long long)id);

@@ -34,6 +34,10 @@ struct agentd {
 
 /* The method table (methods.c). */
 extern const struct rpc_method agentd_methods[];
+/* Start queued runs while fewer than max_active_runs are active (methods.c). */
+void agentd_start_queued(struct agentd *d);
+/* 1 while a run is active or queued (methods.c). */
+int agentd_run_pending(struct agentd *d, int64_t id);
 
 /* Create the server; listens on path (0600), one daemon per socket. */
 int server_new(struct agentd *d, const char *path, size_t max_line,

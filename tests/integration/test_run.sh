@@ -174,6 +174,27 @@ check "and it ends succeeded" has "$(ctl runs --status succeeded --json)" '"task
 stop_agentd
 stop_mock
 
+# max_active_runs: runs past the limit wait, queued, and start in order;
+# a queued run can be cancelled and its client hears the end.
+W="$T/repo-queue"
+STATE="$T/state-queue"
+make_repo "$W"
+printf '%s\n' '{"repeat_last":true,"turns":[{"content":"done","faults":["slow:1.5"]}]}' > "$T/q.json"
+printf '{"max_active_runs": 1}\n' > "$T/q-cfg.json"
+start_mock "$T/q.json" || exit 1
+start_agentd --llm-url "$MOCK_URL" --config "$T/q-cfg.json" || exit 1
+r1=$(ctl run --detach --workspace "$W" "first")
+r2=$(ctl run --detach --workspace "$W" "second")
+r3=$(ctl run --detach --workspace "$W" "third")
+check "past max_active_runs a run is queued" has "$(ctl show "$r2" --json)" '"status":"queued"'
+ctl cancel "$r3" > /dev/null
+check "a queued run can be cancelled" has "$(ctl show "$r3" --json)" '"status":"cancelled"'
+ctl attach "$r2" > "$T/q-attach.out" 2>&1
+check "the queued run starts when the first ends, and succeeds" test $? -eq 0
+check "the first run succeeded too" has "$(ctl show "$r1" --json)" '"status":"succeeded"'
+stop_agentd
+stop_mock
+
 # run.cancel stops at once, an in-flight model request included.
 W="$T/repo-cancel"
 STATE="$T/state-cancel"
