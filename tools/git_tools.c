@@ -406,28 +406,34 @@ diff_text(git_diff *diff, struct abuf *b, int *cut, struct agentd_error *e)
 	return AGENTD_OK;
 }
 
+/* Resolve a revision and peel it to `type` (a commit, or a tree). */
+static int
+peel_rev(git_repository *repo, const char *rev, git_object_t type, git_object **out,
+    struct agentd_error *e)
+{
+	git_object *o = NULL;
+
+	if (git_revparse_single(&o, repo, rev) < 0)
+		return agentd_seterr(e, AGENTD_EGIT, "unknown revision '%.200s': %s", rev,
+		    git_error_last() ? git_error_last()->message : "");
+	if (git_object_peel(out, o, type) < 0) {
+		git_object_free(o);
+		return gerr(e, type == GIT_OBJECT_TREE ? "not a commit or tree" : "not a commit");
+	}
+	git_object_free(o);
+	return AGENTD_OK;
+}
+
 /* Tree of a revision (NULL *tree for an unborn HEAD when allow_unborn). */
 static int
 rev_tree(git_repository *repo, const char *rev, git_tree **tree, int allow_unborn,
     struct agentd_error *e)
 {
-	git_object *o = NULL;
-
-	if (git_revparse_single(&o, repo, rev) < 0) {
-		if (allow_unborn && strcmp(rev, "HEAD") == 0 && git_repository_head_unborn(repo) == 1) {
-			git_error_clear();
-			*tree = NULL;
-			return AGENTD_OK;
-		}
-		return agentd_seterr(e, AGENTD_EGIT, "unknown revision '%.200s': %s", rev,
-		    git_error_last() ? git_error_last()->message : "");
+	if (allow_unborn && strcmp(rev, "HEAD") == 0 && git_repository_head_unborn(repo) == 1) {
+		*tree = NULL;
+		return AGENTD_OK;
 	}
-	if (git_object_peel((git_object **)tree, o, GIT_OBJECT_TREE) < 0) {
-		git_object_free(o);
-		return gerr(e, "not a commit or tree");
-	}
-	git_object_free(o);
-	return AGENTD_OK;
+	return peel_rev(repo, rev, GIT_OBJECT_TREE, (git_object **)tree, e);
 }
 
 int
@@ -1120,17 +1126,7 @@ checkout_commit(git_repository *repo, git_commit *c, const char *refname, int fo
 static int
 lookup_commit(git_repository *repo, const char *rev, git_commit **c, struct agentd_error *e)
 {
-	git_object *o = NULL;
-
-	if (git_revparse_single(&o, repo, rev) < 0)
-		return agentd_seterr(e, AGENTD_EGIT, "unknown revision '%.200s': %s", rev,
-		    git_error_last() ? git_error_last()->message : "");
-	if (git_object_peel((git_object **)c, o, GIT_OBJECT_COMMIT) < 0) {
-		git_object_free(o);
-		return gerr(e, "not a commit");
-	}
-	git_object_free(o);
-	return AGENTD_OK;
+	return peel_rev(repo, rev, GIT_OBJECT_COMMIT, (git_object **)c, e);
 }
 
 int
