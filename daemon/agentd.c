@@ -188,6 +188,10 @@ main(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "%s/agentd.db", d.cfg.state_dir);
 	d.db_path = strdup(path);
+	if (d.db_path == NULL) {
+		log_error("out of memory");
+		goto out;
+	}
 	/* The socket's folder may not exist yet (e.g. /tmp/agentd-UID). */
 	snprintf(path, sizeof(path), "%s", d.cfg.socket_path);
 	if (strrchr(path, '/') && strrchr(path, '/') != path) {

@@ -872,6 +872,25 @@ with_status(git_repository *repo, const char *msg)
 	return r;
 }
 
+/* End of a tool that changed the index: the failure, or msg and the status. Closes g. */
+static int
+finish_index_change(struct grepo *g, int rc, struct agentd_error *e, const char *msg,
+    json_t **result, struct agentd_error *err)
+{
+	json_t *r;
+
+	if (rc != AGENTD_OK) {
+		grepo_close(g);
+		return gfail(e, result, err);
+	}
+	r = with_status(g->repo, msg);
+	grepo_close(g);
+	if (r == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	*result = r;
+	return AGENTD_OK;
+}
+
 int
 tool_git_add(const struct tool_ctx *ctx, json_t *args, json_t **result,
     struct agentd_error *err)
@@ -882,7 +901,6 @@ tool_git_add(const struct tool_ctx *ctx, json_t *args, json_t **result,
 	git_index *idx = NULL;
 	size_t i;
 	int rc;
-	json_t *r;
 
 	agentd_error_clear(&e);
 	if (grepo_open(ctx->workspace, &g, &e) != AGENTD_OK)
@@ -911,14 +929,7 @@ tool_git_add(const struct tool_ctx *ctx, json_t *args, json_t **result,
 	}
 	git_index_free(idx);
 	gpaths_free(&ps);
-	if (rc != AGENTD_OK) {
-		grepo_close(&g);
-		return gfail(&e, result, err);
-	}
-	r = with_status(g.repo, "staged; status now:");
-	grepo_close(&g);
-	*result = r;
-	return r ? AGENTD_OK : agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	return finish_index_change(&g, rc, &e, "staged; status now:", result, err);
 }
 
 struct mh_ctx {
@@ -1064,7 +1075,6 @@ tool_git_restore(const struct tool_ctx *ctx, json_t *args, json_t **result,
 	git_checkout_options co = GIT_CHECKOUT_OPTIONS_INIT;
 	size_t i;
 	int rc;
-	json_t *r;
 
 	agentd_error_clear(&e);
 	if (grepo_open(ctx->workspace, &g, &e) != AGENTD_OK)
@@ -1090,14 +1100,7 @@ tool_git_restore(const struct tool_ctx *ctx, json_t *args, json_t **result,
 	}
 	git_index_free(idx);
 	gpaths_free(&ps);
-	if (rc != AGENTD_OK) {
-		grepo_close(&g);
-		return gfail(&e, result, err);
-	}
-	r = with_status(g.repo, "restored from the index; status now:");
-	grepo_close(&g);
-	*result = r;
-	return r ? AGENTD_OK : agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	return finish_index_change(&g, rc, &e, "restored from the index; status now:", result, err);
 }
 
 /* ---- branches and checkout ---- */
