@@ -160,7 +160,7 @@ stop_mock
 
 # A client that disconnects mid-run does not stop the run.
 STATE="$T/state-disconnect"
-printf '%s\n' '{"turns":[{"content":"late answer","faults":["slow:1.5"]}]}' > "$T/slow1.json"
+printf '%s\n' '{"turns":[{"content":"late answer","faults":["slow:4"]}]}' > "$T/slow1.json"
 start_mock "$T/slow1.json" || exit 1
 start_agentd --llm-url "$MOCK_URL" || exit 1
 ctl run --workspace "$W" "three" > /dev/null 2>&1 &
@@ -179,7 +179,7 @@ stop_mock
 W="$T/repo-queue"
 STATE="$T/state-queue"
 make_repo "$W"
-printf '%s\n' '{"repeat_last":true,"turns":[{"content":"done","faults":["slow:1.5"]}]}' > "$T/q.json"
+printf '%s\n' '{"repeat_last":true,"turns":[{"content":"done","faults":["slow:3"]}]}' > "$T/q.json"
 printf '{"max_active_runs": 1}\n' > "$T/q-cfg.json"
 start_mock "$T/q.json" || exit 1
 start_agentd --llm-url "$MOCK_URL" --config "$T/q-cfg.json" || exit 1
