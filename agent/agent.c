@@ -1202,6 +1202,55 @@ setup(struct arun *r, struct agentd_error *err)
 	return build_tools(r, err);
 }
 
+/*
+ * A branch run's tools work where the user pointed, inside the worktree: a
+ * workspace that is a subfolder of its repository maps to the same subfolder
+ * of the worktree (made when git has nothing in it, e.g. only untracked
+ * files). Sets r->workspace; a failure ends the run.
+ */
+static int
+worktree_workspace(struct arun *r, const char *root, struct agentd_error *err)
+{
+	char prefix[PATH_MAX], path[PATH_MAX];
+	struct agentd_error ge;
+	size_t n, i;
+
+	agentd_error_clear(&ge);
+	if (tools_git_prefix(r->user_workspace, prefix, sizeof(prefix), &ge) != AGENTD_OK) {
+		set_end(r, "failed", "cannot place the workspace in the worktree: %s",
+		    agentd_errmsg(&ge));
+		return AGENTD_OK;
+	}
+	n = strlen(prefix);
+	if (n > 0 && prefix[n - 1] == '/')
+		prefix[--n] = '\0';
+	if (n == 0) {
+		r->workspace = strdup(root);
+		return r->workspace ? AGENTD_OK : agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", root, prefix) >= sizeof(path)) {
+		set_end(r, "failed", "the workspace's path in the worktree is too long");
+		return AGENTD_OK;
+	}
+	/* mkdir -p below the worktree root; the prefix is git's, never "..". */
+	for (i = strlen(root) + 1; ; i++) {
+		if (path[i] == '/' || path[i] == '\0') {
+			char c = path[i];
+
+			path[i] = '\0';
+			if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+				set_end(r, "failed", "cannot create %.400s: %s", path, strerror(errno));
+				return AGENTD_OK;
+			}
+			path[i] = c;
+			if (c == '\0')
+				break;
+		}
+	}
+	r->workspace = strdup(path);
+	return r->workspace ? AGENTD_OK : agentd_seterr(err, AGENTD_ENOMEM, NULL);
+}
+
 /* Worktree for a branch run, or the base of an in-place run. */
 static int
 setup_workspace(struct arun *r, int fresh, struct agentd_error *err)
@@ -1230,7 +1279,10 @@ setup_workspace(struct arun *r, int fresh, struct agentd_error *err)
 		}
 		r->worktree = strdup(wt);
 		r->branch = strdup(branch ? branch : "");
-		r->workspace = strdup(wt);
+		if (r->worktree == NULL || r->branch == NULL)
+			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		if ((rc = worktree_workspace(r, wt, err)) != AGENTD_OK || r->end_status != NULL)
+			return rc;
 	} else if (fresh && branch != NULL) {
 		char path[PATH_MAX], name[256];
 		int k;
@@ -1268,8 +1320,7 @@ setup_workspace(struct arun *r, int fresh, struct agentd_error *err)
 		}
 		r->worktree = strdup(path);
 		r->branch = strdup(name);
-		r->workspace = strdup(path);
-		if (r->worktree == NULL || r->branch == NULL || r->workspace == NULL)
+		if (r->worktree == NULL || r->branch == NULL)
 			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 		rc = memory_run_set_text(r->m, r->run_id, "branch", name, err);
 		if (rc == AGENTD_OK)
@@ -1277,6 +1328,10 @@ setup_workspace(struct arun *r, int fresh, struct agentd_error *err)
 		if (rc == AGENTD_OK)
 			rc = memory_run_set_text(r->m, r->run_id, "base_oid", oid, err);
 		if (rc != AGENTD_OK)
+			return rc;
+		/* Recorded first: the worktree is removed at the end even if
+		 * placing the workspace in it fails. */
+		if ((rc = worktree_workspace(r, path, err)) != AGENTD_OK || r->end_status != NULL)
 			return rc;
 	} else {
 		r->workspace = strdup(resolved);

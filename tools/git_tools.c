@@ -1273,6 +1273,22 @@ tools_git_head(const char *workspace, char oid[41], char *branch, size_t blen,
 }
 
 int
+tools_git_prefix(const char *workspace, char *prefix, size_t plen, struct agentd_error *err)
+{
+	struct grepo g;
+	int rc;
+
+	if ((rc = grepo_open(workspace, &g, err)) != AGENTD_OK)
+		return rc;
+	if (strlen(g.prefix) >= plen)
+		rc = agentd_seterr(err, AGENTD_EINVAL, "the workspace's path is too long");
+	else
+		snprintf(prefix, plen, "%s", g.prefix);
+	grepo_close(&g);
+	return rc;
+}
+
+int
 tools_worktree_add(const char *repo_path, const char *wt_path, const char *branch,
     char base_oid[41], struct agentd_error *err)
 {

@@ -93,6 +93,10 @@ json_t *tools_result(int ok, const char *output);
  * branch name ("" when detached/unborn) into branch[blen]. */
 int tools_git_head(const char *workspace, char oid[41], char *branch, size_t blen,
     struct agentd_error *err);
+/* Where `workspace` lies in its repository's work tree: "" at the top,
+ * else "sub/dir/" (with the slash), into prefix[plen]. */
+int tools_git_prefix(const char *workspace, char *prefix, size_t plen,
+    struct agentd_error *err);
 /* Create branch `branch` at HEAD of `repo` and a worktree for it at wt_path
  * (which must not exist). base_oid receives the commit it starts from. */
 int tools_worktree_add(const char *repo, const char *wt_path, const char *branch,

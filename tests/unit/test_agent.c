@@ -965,6 +965,62 @@ test_branch_run(void **state)
 	free(out);
 }
 
+/* A branch run on a subfolder of a repository works in that subfolder of
+ * its worktree, also when git has nothing there yet (only untracked files). */
+static void
+test_branch_run_subfolder(void **state)
+{
+	struct fx *f = *state;
+	struct memory_run_spec spec;
+	struct agentd_error err;
+	char ws[PATH_MAX + 16], name[64], *out;
+	json_t *msgs;
+	int64_t id, id2;
+
+	sh("mkdir -p %s/pkg/lib && printf 'inner\\n' > %s/pkg/lib/in.txt && cd %s && "
+	    "git add pkg && git -c user.name=T -c user.email=t@example.org commit -q -m pkg && "
+	    "mkdir -p new/dir && touch new/dir/untracked", f->repo, f->repo, f->repo);
+	snprintf(ws, sizeof(ws), "%s/pkg/lib", f->repo);
+	memset(&spec, 0, sizeof(spec));
+	spec.session_id = new_session(f);
+	spec.workspace = ws;
+	spec.task = "add a file next to in.txt";
+	spec.branch = "auto";
+	assert_int_equal(memory_run_create(f->m, &spec, &id, &err), AGENTD_OK);
+	q_call("read_file", "{\"path\":\"in.txt\"}");
+	q_call("write_file", "{\"path\":\"added.txt\",\"content\":\"x\\n\"}");
+	q_call("git_add", "{\"paths\":[\"added.txt\"]}");
+	q_call("git_commit", "{\"message\":\"Add beside\"}");
+	q_text("Done.");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	msgs = messages(f, id);
+	assert_non_null(strstr(nth_tool_output(msgs, 0), "inner"));
+	json_decref(msgs);
+	snprintf(name, sizeof(name), "agentd/%lld", (long long)id);
+	out = sh_out("git -C %s ls-tree -r --name-only %s", f->repo, name);
+	assert_non_null(strstr(out, "pkg/lib/added.txt\n"));
+	assert_null(strstr(out, "\nadded.txt"));
+	free(out);
+	assert_false(exists(ws, "added.txt"));	/* the user's checkout untouched */
+
+	/* A folder git does not know: made in the worktree, the work lands there. */
+	snprintf(ws, sizeof(ws), "%s/new/dir", f->repo);
+	spec.workspace = ws;
+	assert_int_equal(memory_run_create(f->m, &spec, &id2, &err), AGENTD_OK);
+	q_reset();
+	q_call("write_file", "{\"path\":\"n.txt\",\"content\":\"n\\n\"}");
+	q_call("git_add", "{\"paths\":[\"n.txt\"]}");
+	q_call("git_commit", "{\"message\":\"Add n\"}");
+	q_text("Done.");
+	run_it(f, id2);
+	assert_status(f, id2, "succeeded", NULL);
+	snprintf(name, sizeof(name), "agentd/%lld", (long long)id2);
+	out = sh_out("git -C %s ls-tree -r --name-only %s", f->repo, name);
+	assert_non_null(strstr(out, "new/dir/n.txt\n"));
+	free(out);
+}
+
 static void
 test_in_place_records_base(void **state)
 {
@@ -1083,6 +1139,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_resume_before_first_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_continues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_branch_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_branch_run_subfolder, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_in_place_records_base, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_network_approval, setup, teardown),
