@@ -704,16 +704,18 @@ do_plan(struct arun *r, const struct call *c, struct agentd_error *err)
 	return AGENTD_OK;
 }
 
-/* A call that needs the network when the run has none: ask or deny. */
+/* A call that asks for more than the run's policy (the network, a stronger
+ * sandbox): ask or deny. `reason` says what is asked, for the person. */
 static int
-approve_network(struct arun *r, const struct call *c, int *granted, struct agentd_error *err)
+approve_escalation(struct arun *r, const struct call *c, const char *reason, int *granted,
+    struct agentd_error *err)
 {
 	json_t *req;
 	const char *by;
 
 	*granted = 0;
 	req = json_pack("{s:s, s:s, s:O, s:s}", "id", c->id, "tool", c->name, "arguments",
-	    c->args, "reason", "network access (this run has none)");
+	    c->args, "reason", reason);
 	if (req == NULL)
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 	if (strcmp(r->approval, "ask") != 0) {
@@ -743,6 +745,7 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 	struct agentd_error te;
 	json_t *res = NULL;
 	char *text, *names, *req;
+	const char *asked;
 	char msg[2048];
 	int rc, ok, granted;
 
@@ -779,7 +782,7 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 		return do_plan(r, c, err);
 	if (((c->te->flags & TOOL_NEEDS_NETWORK) || json_is_true(json_object_get(c->args, "network"))) &&
 	    !r->network) {
-		rc = approve_network(r, c, &granted, err);
+		rc = approve_escalation(r, c, "network access (this run has none)", &granted, err);
 		if (rc != AGENTD_OK)
 			return rc;
 		if (!granted) {
@@ -789,6 +792,29 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 			return finish_error(r, c, msg, 0, err);
 		}
 		tc.sandbox.network = 1;
+	}
+	/* A stronger sandbox policy for this one call (the schema's enum has
+	 * already checked the name). */
+	if ((asked = ajson_str(c->args, "policy", NULL)) != NULL) {
+		enum sandbox_policy want;
+
+		if (sandbox_policy_parse(asked, &want) == 0 && want > tc.sandbox.policy) {
+			char why[160];
+
+			snprintf(why, sizeof(why), "sandbox policy %s for this command (the run's is %s)",
+			    sandbox_policy_name(want), sandbox_policy_name(tc.sandbox.policy));
+			rc = approve_escalation(r, c, why, &granted, err);
+			if (rc != AGENTD_OK)
+				return rc;
+			if (!granted) {
+				snprintf(msg, sizeof(msg), "Denied: the %s policy was not approved "
+				    "(approval: %s); the run's policy is %s. Do the work within it, or "
+				    "explain in your answer what needs more.", sandbox_policy_name(want),
+				    r->approval, sandbox_policy_name(tc.sandbox.policy));
+				return finish_error(r, c, msg, 0, err);
+			}
+			tc.sandbox.policy = want;
+		}
 	}
 	/* A side-effecting call is durably "started" before it runs; a
 	 * read-only one may run again after a crash anyway, so its start is

@@ -460,12 +460,15 @@ ask_approval(json_t *p)
 	char line[16] = "", desc[300], *s;
 	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
 	int allow = 0, timeout = (int)ajson_int(p, "timeout_s", 60);
-	json_t *params;
+	json_t *params, *req = json_object_get(p, "request");
 
-	s = ajson_dumps(json_object_get(p, "request"));
+	/* What is asked first (a long command must not hide it), then the call. */
+	s = ajson_dumps(json_object_get(req, "arguments"));
 	one_line(s, 250, desc, sizeof(desc));
 	free(s);
-	fprintf(stderr, "%sapproval needed:%s %s\nallow? [y/N] (%ds) ", C_YELLOW, C_RESET, desc, timeout);
+	fprintf(stderr, "%sapproval needed:%s %s\n  %s %s\nallow? [y/N] (%ds) ", C_YELLOW,
+	    C_RESET, ajson_str(req, "reason", "an action beyond the run's policy"),
+	    ajson_str(req, "tool", "?"), desc, timeout);
 	fflush(stderr);
 	if (poll(&pfd, 1, timeout * 1000) > 0 && fgets(line, sizeof(line), stdin))
 		allow = line[0] == 'y' || line[0] == 'Y';

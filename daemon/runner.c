@@ -575,6 +575,34 @@ do_tool_reply(void *ud)
 	toolcall_free(t);
 }
 
+/*
+ * A call by hand that asks, in its arguments, for more than the call was
+ * given (the network, a stronger policy) is denied the way a run with
+ * approval "never" denies it: here the person grants it with the call's own
+ * `network` / `policy` parameters. Sets *result and returns 1 when denied.
+ */
+static int
+by_hand_denied(const struct toolcall *t, json_t *args, json_t **result)
+{
+	const char *asked = ajson_str(args, "policy", NULL);
+	enum sandbox_policy want;
+	char msg[512];
+
+	if (json_is_true(json_object_get(args, "network")) && !t->network)
+		snprintf(msg, sizeof(msg), "Denied: the call asks for network access and this "
+		    "call has none (give the call network: agentctl tool --network).");
+	else if (asked != NULL && sandbox_policy_parse(asked, &want) == AGENTD_OK &&
+	    want > t->policy)
+		snprintf(msg, sizeof(msg), "Denied: the call asks for the %s policy and this call "
+		    "has %s (give it to the call: agentctl tool --policy %s).",
+		    sandbox_policy_name(want), sandbox_policy_name(t->policy),
+		    sandbox_policy_name(want));
+	else
+		return 0;
+	*result = json_pack("{s:b, s:s, s:s}", "ok", 0, "output", msg, "error", "denied");
+	return 1;
+}
+
 static void *
 tool_worker(void *arg)
 {
@@ -598,7 +626,8 @@ tool_worker(void *arg)
 	ctx.author_name = t->author;
 	ctx.author_email = t->email;
 	agentd_error_clear(&err);
-	rc = tools_call(&ctx, name, args ? args : empty, &t->result, &err);
+	rc = by_hand_denied(t, args, &t->result) ? AGENTD_OK :
+	    tools_call(&ctx, name, args ? args : empty, &t->result, &err);
 	json_decref(empty);
 	if (rc == AGENTD_ENOTFOUND) {
 		t->code = RPC_NOT_FOUND;

@@ -148,7 +148,10 @@ static const struct tool_entry tool_table[] = {
 	  "\"command\":{\"type\":\"string\",\"minLength\":1},"
 	  "\"timeout_s\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":3600},"
 	  "\"workdir\":{\"type\":\"string\",\"minLength\":1},"
-	  "\"network\":{\"type\":\"boolean\",\"description\":\"ask for network access\"}},"
+	  "\"network\":{\"type\":\"boolean\",\"description\":\"ask for network access\"},"
+	  "\"policy\":{\"type\":\"string\",\"enum\":[\"read-only\",\"workspace-write\","
+	  "\"full-access\"],\"description\":\"ask for a stronger sandbox for this command "
+	  "(full-access: write outside the workspace); needs approval\"}},"
 	  "\"required\":[\"command\"],\"additionalProperties\":false}",
 	  0, tool_shell },
 	{ "update_plan",

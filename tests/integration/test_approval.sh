@@ -69,6 +69,37 @@ for answer in allow deny silent; do
 	stop_mock
 done
 
+# A stronger policy for one command: granted, the command writes outside
+# the workspace; denied, it never runs and the model is told why. (The
+# target is under /var/tmp: even full-access gives a command a private /tmp.)
+OUT=/var/tmp/agentd-approval.$$
+trap 'rm -rf "$OUT"; cleanup' EXIT
+mkdir -p "$OUT"
+for answer in allow deny; do
+	W="$T/repo-esc-$answer"
+	STATE="$T/state-esc-$answer"
+	make_repo "$W"
+	printf '{"turns": [{"tool_calls": [{"name": "shell", "arguments": {"command": "echo out > %s/%s.txt", "policy": "full-access"}}]}, {"content": "Finished."}]}\n' \
+		"$OUT" "$answer" > "$T/escalate.json"
+	start_mock "$T/escalate.json" || exit 1
+	start_agentd --llm-url "$MOCK_URL" --config "$T/cfg.json" || exit 1
+	end=$(client $answer "$W")
+	check "escalate $answer: the run ends succeeded, asked once" \
+		sh -c "echo '$end' | grep -q '\"status\": \"succeeded\"' && echo '$end' | grep -q '\"asked\": 1'"
+	run=$(json_get "$end" 'j["run_id"]')
+	ap=$(approval_of "$run")
+	check "escalate $answer: the request names the policy" has "$ap" 'sandbox policy full-access for this command (the run'"'"'s is workspace-write)'
+	if [ $answer = allow ]; then
+		check "escalate allow: the command wrote outside the workspace" test -f "$OUT/allow.txt"
+	else
+		check "escalate deny: nothing was written outside" test ! -e "$OUT/deny.txt"
+		check "escalate deny: the model was told" \
+			has "$(ctl show "$run" --json)" 'Denied: the full-access policy was not approved'
+	fi
+	stop_agentd
+	stop_mock
+done
+
 # A detached (unattended) run never waits for a person.
 W="$T/repo-detached"
 STATE="$T/state-detached"

@@ -74,4 +74,19 @@ out=$(ctl tool shell --workspace "$W" '{"command":"echo x > /var/tmp/agentd-outs
 check "shell: nothing written outside the workspace" test ! -e "/var/tmp/agentd-outside-$$"
 check "shell: the workspace is writable" test -f "$W/inside.txt"
 
+# By hand, what the arguments ask beyond the call's own policy or network is
+# denied (the person grants it with --policy / --network), never silently
+# run under a weaker sandbox.
+OUTF=/var/tmp/agentd-byhand.$$
+trap 'rm -f "$OUTF"; cleanup' EXIT
+ctl tool shell --workspace "$W" "{\"command\":\"echo x > $OUTF\",\"policy\":\"full-access\"}" > "$T/esc.out"
+check "shell: policy full-access in the arguments alone exits 1" test $? -eq 1
+check "shell: ... and says how to grant it" grep -q 'Denied: the call asks for the full-access policy.*--policy full-access' "$T/esc.out"
+check "shell: ... and nothing was written" test ! -e "$OUTF"
+ctl tool shell --workspace "$W" --policy full-access "{\"command\":\"echo x > $OUTF\",\"policy\":\"full-access\"}" > "$T/esc2.out"
+check "shell: with --policy full-access it runs" test $? -eq 0
+check "shell: ... and writes outside the workspace" test -f "$OUTF"
+ctl tool shell --workspace "$W" '{"command":"true","network":true}' > "$T/net.out"
+check "shell: network in the arguments alone exits 1, denied" sh -c "test $? -eq 1 && grep -q 'Denied: the call asks for network access' '$T/net.out'"
+
 finish

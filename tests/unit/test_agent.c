@@ -1122,6 +1122,67 @@ test_network_approval(void **state)
 	json_decref(msgs);
 }
 
+/* shell asking for a stronger policy than the run's: asked for, and only
+ * what is granted is used; asking for what the run has already needs nothing */
+static void
+test_policy_escalation(void **state)
+{
+	struct fx *f = *state;
+	char out[PATH_MAX + 64], cmd[PATH_MAX * 2];
+	json_t *msgs;
+	int64_t id;
+
+	/* The target lies outside the workspace but not under /tmp (a sandboxed
+	 * command always gets a private /tmp). */
+	snprintf(out, sizeof(out), "/var/tmp/agentd-test-esc.%d", (int)getpid());
+	unlink(out);
+	snprintf(cmd, sizeof(cmd), "{\"command\":\"echo x > %s\",\"policy\":\"full-access\"}", out);
+
+	/* approval never: denied without asking, nothing written */
+	id = new_run(f, 0, "write out", NULL, NULL);
+	q_call("shell", cmd);
+	q_text("could not");
+	run_it(f, id);
+	msgs = messages(f, id);
+	assert_non_null(strstr(nth_tool_output(msgs, 0), "Denied: the full-access policy"));
+	json_decref(msgs);
+	assert_int_equal(approve_asked, 0);
+	assert_int_equal(access(out, F_OK), -1);
+
+	/* read-only run asking for workspace-write: asked; refused: not run */
+	q_reset();
+	id = new_run(f, 0, "write in", "{\"approval\":\"ask\",\"policy\":\"read-only\"}", NULL);
+	q_call("shell", "{\"command\":\"echo in > in.txt\",\"policy\":\"workspace-write\"}");
+	q_text("could not");
+	run_it(f, id);
+	assert_int_equal(approve_asked, 1);
+	assert_false(exists(f->repo, "in.txt"));
+
+	/* asking for the run's own policy or less: no question */
+	q_reset();
+	approve_asked = 0;
+	id = new_run(f, 0, "write in", "{\"approval\":\"ask\"}", NULL);
+	q_call("shell", "{\"command\":\"echo in > in.txt\",\"policy\":\"workspace-write\"}");
+	q_text("done");
+	run_it(f, id);
+	assert_int_equal(approve_asked, 0);
+	assert_true(exists(f->repo, "in.txt"));
+
+	/* granted: the command runs under full-access */
+	q_reset();
+	approve_answer = 1;
+	id = new_run(f, 0, "write out", "{\"approval\":\"ask\"}", NULL);
+	q_call("shell", cmd);
+	q_text("done");
+	run_it(f, id);
+	assert_int_equal(approve_asked, 1);
+	msgs = messages(f, id);
+	if (access(out, F_OK) != 0)
+		fail_msg("the approved full-access call did not write: %s", nth_tool_output(msgs, 0));
+	json_decref(msgs);
+	unlink(out);
+}
+
 int
 main(void)
 {
@@ -1143,6 +1204,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_in_place_records_base, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_network_approval, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_policy_escalation, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
