@@ -101,13 +101,16 @@ agent_is_cancelled(struct arun *r)
 	    r->hooks->cancelled(r->hooks->ud) != 0;
 }
 
+/* Seconds the run has been worked on: this life and the earlier ones (the
+ * journal keeps the total with each step; downtime does not count). */
 static double
 elapsed_s(const struct arun *r)
 {
 	struct timespec now;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - r->t0.tv_sec) + (double)(now.tv_nsec - r->t0.tv_nsec) / 1e9;
+	return r->active_before + (double)(now.tv_sec - r->t0.tv_sec) +
+	    (double)(now.tv_nsec - r->t0.tv_nsec) / 1e9;
 }
 
 /* Errors that come from the journal end agent_run with an error. */
@@ -624,6 +627,8 @@ call_finish(struct arun *r, const struct call *c, int started, const char *text,
 	if (rc == AGENTD_OK)
 		rc = memory_tool_finished(r->m, r->run_id, c->id, text, ok, err);
 	if (rc == AGENTD_OK)
+		rc = memory_run_set_active(r->m, r->run_id, elapsed_s(r), err);
+	if (rc == AGENTD_OK)
 		rc = memory_msg_add(r->m, r->session_id, &mm, &seq, err);
 	if (rc == AGENTD_OK)
 		rc = agent_emit(r, "tool_result", json_pack("{s:s, s:s, s:b, s:s, s:s}", "id", c->id,
@@ -1030,6 +1035,8 @@ do_step(struct arun *r, struct agentd_error *err)
 		    calls[i].te != NULL && (calls[i].te->flags & TOOL_READ_ONLY), step, err);
 	if (rc == AGENTD_OK)
 		rc = memory_run_add_usage(r->m, r->run_id, pt, ct, 1, err);
+	if (rc == AGENTD_OK)
+		rc = memory_run_set_active(r->m, r->run_id, elapsed_s(r), err);
 	if (rc == AGENTD_OK) {
 		json_t *d = json_pack("{s:s, s:s, s:i}", "role", "assistant", "content", content,
 		    "step", step);
@@ -1478,6 +1485,9 @@ resume_state(struct arun *r, struct agentd_error *err)
 
 	r->steps = (int)ajson_int(r->run, "steps", 0);
 	r->tokens = ajson_int(r->run, "prompt_tokens", 0) + ajson_int(r->run, "completion_tokens", 0);
+	r->active_before = ajson_num(r->run, "active_s", 0);
+	if (!(r->active_before >= 0 && r->active_before < 1e12))
+		r->active_before = 0;
 	rc = memory_plan_latest(r->m, r->run_id, &r->plan, err);
 	if (rc != AGENTD_OK)
 		return rc;

@@ -78,7 +78,8 @@ struct arun {
 	int64_t tokens;
 	int nudged;
 	json_t *plan;			/* latest {"steps":[…]} or NULL */
-	struct timespec t0;
+	struct timespec t0;		/* this life's start (monotonic) */
+	double active_before;		/* seconds worked in earlier lives */
 	/* failing calls seen: key -> count */
 	struct { char *key; int count; } fails[64];
 	int nfails;

@@ -23,7 +23,8 @@
 #include "common/json.h"
 
 #define RUN_COLS "id,session_id,status,reason,workspace,task,branch,base_oid,worktree," \
-	"options,job_id,steps,prompt_tokens,completion_tokens,created,started,finished,end_oid"
+	"options,job_id,steps,prompt_tokens,completion_tokens,created,started,finished,end_oid," \
+	"active_s"
 #define MSG_COLS "seq,run_id,role,content,tool_calls,tool_call_id,step,reasoning,kind," \
 	"covers_seq,created"
 #define JOB_SELECT "SELECT j.id,j.cron,j.tz,j.workspace,j.task,j.chore,j.branch," \
@@ -88,6 +89,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_RUN_SET_WORKTREE] = "UPDATE runs SET worktree=?2 WHERE id=?1",
 	[ST_RUN_SET_END_OID] = "UPDATE runs SET end_oid=?2 WHERE id=?1",
 	[ST_RUN_SET_REASON] = "UPDATE runs SET reason=?2 WHERE id=?1",
+	[ST_RUN_SET_ACTIVE] = "UPDATE runs SET active_s=?2 WHERE id=?1",
 	[ST_RUN_USAGE] = "UPDATE runs SET prompt_tokens=prompt_tokens+?2,"
 	    " completion_tokens=completion_tokens+?3, steps=steps+?4 WHERE id=?1",
 	[ST_RUN_GET] = "SELECT " RUN_COLS " FROM runs WHERE id=?1",
@@ -403,6 +405,7 @@ run_row(sqlite3_stmt *st)
 	o = obj_set(o, "started", col_real(st, 15));
 	o = obj_set(o, "finished", col_real(st, 16));
 	o = obj_set(o, "end_oid", col_text(st, 17));
+	o = obj_set(o, "active_s", col_real(st, 18));
 	return o;
 }
 
@@ -1169,6 +1172,24 @@ memory_run_add_usage(struct memory *m, int64_t id, int64_t prompt_tokens,
 	sqlite3_bind_int64(st, 3, completion_tokens);
 	sqlite3_bind_int(st, 4, steps);
 	return run_update(m, st, id, "adding a run's usage", 0, err);
+}
+
+int
+memory_run_set_active(struct memory *m, int64_t id, double seconds, struct agentd_error *err)
+{
+	sqlite3_stmt *st;
+	int ret;
+
+	if (!(seconds >= 0 && seconds < 1e12))
+		return agentd_seterr(err, AGENTD_EINVAL, "a run's active time must be a "
+		    "non-negative number of seconds");
+	if ((ret = memory_begin(m, err)) != AGENTD_OK)
+		return ret;
+	if ((st = stmt(m, ST_RUN_SET_ACTIVE, err)) == NULL)
+		return finish(m, m->prep_err, err);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_double(st, 2, seconds);
+	return run_update(m, st, id, "setting a run's active time", 0, err);
 }
 
 int

@@ -28,7 +28,7 @@
 
 struct memory;
 
-#define MEMORY_SCHEMA_VERSION 1
+#define MEMORY_SCHEMA_VERSION 2
 
 /*
  * Open (creating when absent) the database at path, run migrations.
@@ -82,6 +82,10 @@ int memory_run_set_text(struct memory *m, int64_t id, const char *field,
     const char *value, struct agentd_error *err);
 int memory_run_add_usage(struct memory *m, int64_t id, int64_t prompt_tokens,
     int64_t completion_tokens, int steps, struct agentd_error *err);
+/* Seconds the run has been worked on over all its lives (the wall-time
+ * limit's clock; time while agentd was down does not count). */
+int memory_run_set_active(struct memory *m, int64_t id, double seconds,
+    struct agentd_error *err);
 int memory_run_get(struct memory *m, int64_t id, json_t **out, struct agentd_error *err);
 
 struct memory_run_filter {

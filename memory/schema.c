@@ -174,8 +174,14 @@ static const char schema_v1[] =
 	"    SELECT new.id, new.result, new.ws WHERE new.result IS NOT NULL;"
 	"END;";
 
+/* v2: the wall-time limit counts the time a run was worked on across
+ * restarts. */
+static const char schema_v2[] =
+	"ALTER TABLE runs ADD COLUMN active_s REAL NOT NULL DEFAULT 0;";
+
 static const char *const migrations[MEMORY_SCHEMA_VERSION] = {
 	schema_v1,
+	schema_v2,
 };
 
 int

@@ -860,6 +860,43 @@ test_resume(void **state)
 	json_decref(tools);
 }
 
+/* The wall-time limit counts the time worked in earlier lives, not the
+ * time agentd was down: a resumed run does not get its full time again. */
+static void
+test_resume_keeps_wall_time(void **state)
+{
+	struct fx *f = *state;
+	struct agentd_error err;
+	struct memory_msg mm;
+	int64_t sid = new_session(f), id = new_run(f, sid, "slow work", NULL, NULL), id2;
+	json_t *run;
+
+	/* A fresh run records the time it worked with its steps. */
+	q_call("read_file", "{\"path\":\"README.md\"}");
+	q_text("read");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	run = get_run(f, id);
+	assert_true(ajson_num(run, "active_s", -1) > 0);
+	assert_true(ajson_num(run, "active_s", -1) < 60);
+	json_decref(run);
+
+	/* A run that had worked 1,790 of its 1,800 s when agentd died. */
+	id2 = new_run(f, sid, "slow work", NULL, NULL);
+	assert_int_equal(memory_run_set_status(f->m, id2, "running", NULL, &err), AGENTD_OK);
+	memset(&mm, 0, sizeof(mm));
+	mm.run_id = id2;
+	mm.role = "user";
+	mm.content = "slow work";
+	assert_int_equal(memory_msg_add(f->m, sid, &mm, NULL, &err), AGENTD_OK);
+	assert_int_equal(memory_run_set_active(f->m, id2, 1801, &err), AGENTD_OK);
+	q_reset();
+	q_text("never asked");
+	run_it(f, id2);
+	assert_status(f, id2, "failed", "time limit (1800 s) reached");
+	assert_int_equal(n_requests, 0);
+}
+
 /* A step committed, then a crash before its only call started. */
 static void
 test_resume_after_commit(void **state)
@@ -1197,6 +1234,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_server_window_smaller, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_after_commit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resume_keeps_wall_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_before_first_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_session_continues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_branch_run, setup, teardown),

@@ -22,6 +22,7 @@
 
 #include <cmocka.h>
 
+#include "common/json.h"
 #include "memory/internal.h"
 #include "memory/memory.h"
 
@@ -210,13 +211,62 @@ test_refuse_newer_schema(void **state)
 	before = slurp(f->path, &n1);
 	assert_int_equal(memory_open(f->path, &m2, &err), AGENTD_ECORRUPT);
 	assert_null(m2);
-	assert_non_null(strstr(err.msg, "database schema version 7 is newer than this agentd (1)"));
+	{
+		char want[96];
+
+		snprintf(want, sizeof(want), "database schema version 7 is newer than this agentd (%d)",
+		    MEMORY_SCHEMA_VERSION);
+		assert_non_null(strstr(err.msg, want));
+	}
 	after = slurp(f->path, &n2);
 	assert_int_equal(n1, n2);
 	assert_memory_equal(before, after, n1);
 	free(before);
 	free(after);
-	raw_exec(f->path, "PRAGMA user_version = 1");
+	{
+		char sql[64];
+
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", MEMORY_SCHEMA_VERSION);
+		raw_exec(f->path, sql);
+	}
+	assert_int_equal(memory_open(f->path, &f->m, &err), AGENTD_OK);
+}
+
+/* A version 1 journal (as the first release wrote it) is migrated forward
+ * on open, its data kept; the migration runs once. */
+static void
+test_migrate_from_v1(void **state)
+{
+	struct fx *f = *state;
+	struct agentd_error err = { 0 };
+	struct memory_run_spec spec = { 0 };
+	int64_t sid, rid;
+	json_t *run = NULL;
+
+	sid = new_session(f->m, "/w");
+	spec.session_id = sid;
+	spec.workspace = "/w";
+	spec.task = "old run";
+	assert_int_equal(memory_run_create(f->m, &spec, &rid, &err), AGENTD_OK);
+	memory_close(f->m);
+	f->m = NULL;
+	/* Take the database back to version 1: the column v2 added goes. */
+	raw_exec(f->path, "ALTER TABLE runs DROP COLUMN active_s; PRAGMA user_version = 1");
+	assert_int_equal(memory_open(f->path, &f->m, &err), AGENTD_OK);
+	assert_int_equal(raw_int(f->m, "PRAGMA user_version"), MEMORY_SCHEMA_VERSION);
+	assert_int_equal(memory_run_get(f->m, rid, &run, &err), AGENTD_OK);
+	assert_string_equal(ajson_str(run, "task", ""), "old run");
+	assert_true(ajson_num(run, "active_s", -1) == 0);
+	json_decref(run);
+	assert_int_equal(memory_run_set_active(f->m, rid, 12.5, &err), AGENTD_OK);
+	assert_int_equal(memory_run_get(f->m, rid, &run, &err), AGENTD_OK);
+	assert_true(ajson_num(run, "active_s", -1) == 12.5);
+	json_decref(run);
+	assert_int_equal(memory_run_set_active(f->m, rid, -1, &err), AGENTD_EINVAL);
+	assert_int_equal(memory_integrity_check(f->m, &err), AGENTD_OK);
+	/* Reopen: nothing runs again (an ALTER run twice would fail). */
+	memory_close(f->m);
+	f->m = NULL;
 	assert_int_equal(memory_open(f->path, &f->m, &err), AGENTD_OK);
 }
 
@@ -1177,6 +1227,7 @@ main(void)
 		cmocka_unit_test(test_sha256_vectors),
 		cmocka_unit_test_setup_teardown(test_open_schema_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_newer_schema, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_garbage_and_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwritable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
