@@ -308,6 +308,26 @@ call(const char *method, json_t *params)
 	return r;
 }
 
+/* A whole session: the daemon sends long ones a page at a time. */
+static json_t *
+session_get_all(json_int_t id)
+{
+	json_t *s = call("session.get", json_pack("{s:I}", "id", id)), *page;
+	json_t *msgs = json_object_get(s, "messages");
+	json_int_t next;
+
+	while ((next = ajson_int(s, "next_seq", 0)) > 0) {
+		page = call("session.get", json_pack("{s:I, s:I}", "id", id, "after_seq", next));
+		json_array_extend(msgs, json_object_get(page, "messages"));
+		if (ajson_int(page, "next_seq", 0) > next)
+			json_object_set(s, "next_seq", json_object_get(page, "next_seq"));
+		else
+			json_object_del(s, "next_seq");
+		json_decref(page);
+	}
+	return s;
+}
+
 /* --json anywhere among the arguments. */
 static int
 has_json(int argc, char **argv)
@@ -948,7 +968,7 @@ cmd_show(int argc, char **argv)
 			die_usage("show: unexpected argument '%s'", argv[i]);
 	}
 	if (id && id[0] == 's') {
-		r = call("session.get", json_pack("{s:I}", "id", (json_int_t)parse_id(id, 's')));
+		r = session_get_all((json_int_t)parse_id(id, 's'));
 		if (json) {
 			print_json(r);
 		} else {
@@ -984,7 +1004,7 @@ cmd_show(int argc, char **argv)
 	if (plan)
 		print_plan(json_is_array(plan) ? plan : json_object_get(plan, "steps"));
 	fflush(stderr);
-	s = call("session.get", json_pack("{s:I}", "id", ajson_int(r, "session_id", 0)));
+	s = session_get_all(ajson_int(r, "session_id", 0));
 	printf("\n");
 	print_messages(json_object_get(s, "messages"), ajson_int(r, "id", 0));
 	json_decref(s);
@@ -1149,6 +1169,7 @@ static int
 cmd_export(int argc, char **argv)
 {
 	const char *fmt = "markdown", *id = NULL;
+	json_int_t next = 0;
 	json_t *r;
 	int i;
 
@@ -1166,9 +1187,22 @@ cmd_export(int argc, char **argv)
 		else
 			die_usage("export: unexpected argument '%s'", argv[i]);
 	}
-	r = call("session.export", json_pack("{s:I, s:s}", "id", (json_int_t)parse_id(id, 's'), "format", fmt));
-	fputs(ajson_str(r, "text", ""), stdout);
-	json_decref(r);
+	/* Long sessions come a page at a time; each is printed as it arrives. */
+	for (;;) {
+		json_int_t prev = next;
+
+		r = call("session.export", json_pack("{s:I, s:s, s:I}", "id",
+		    (json_int_t)parse_id(id, 's'), "format", fmt, "after_seq", next));
+		fputs(ajson_str(r, "text", ""), stdout);
+		next = ajson_int(r, "next_seq", 0);
+		json_decref(r);
+		if (next <= prev)
+			break;
+	}
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "agentctl: export: cannot write the transcript: %s\n", strerror(errno));
+		return EXIT_FAIL;
+	}
 	return 0;
 }
 

@@ -562,22 +562,93 @@ m_session_list(void *ctx, struct rpc_call *call)
 	return RPC_DONE;
 }
 
-/* session + its runs + its messages; new reference or NULL with err. */
+/*
+ * Long sessions are read a page at a time, so that no request holds the
+ * loop (and every other client) for long: at most `limit` messages after
+ * `after_seq`, and no more than about PAGE_TEXT bytes of their text (at
+ * least one message). The escaped JSON of a page stays well inside a reply.
+ */
+#define PAGE_TEXT (4u * 1024 * 1024)
+#define PAGE_DEFAULT 500
+#define PAGE_MAX 1000
+
+static size_t
+msg_text_size(json_t *m)
+{
+	json_t *tc = json_object_get(m, "tool_calls");
+	size_t n = 64;
+	size_t i;
+	json_t *c;
+
+	n += strlen(ajson_str(m, "content", "")) + strlen(ajson_str(m, "reasoning", ""));
+	json_array_foreach(tc, i, c)
+		n += 64 + strlen(ajson_str(json_object_get(c, "function"), "arguments", ""));
+	return n;
+}
+
+/* One page of a session's messages: *next is the after_seq of the next
+ * page, 0 when this one is the last. New reference or NULL with err. */
 static json_t *
-session_full(struct agentd *d, int64_t id, int *rc, struct agentd_error *err)
+msg_page(struct agentd *d, int64_t id, int64_t after_seq, int64_t limit, int64_t *next,
+    int *rc, struct agentd_error *err)
+{
+	json_t *rows = NULL, *page;
+	size_t i, bytes = 0;
+
+	*next = 0;
+	if ((*rc = memory_msg_page(d->mem, id, after_seq, limit + 1, &rows, err)) != AGENTD_OK)
+		return NULL;
+	page = json_array();
+	for (i = 0; i < json_array_size(rows) && page != NULL; i++) {
+		json_t *m = json_array_get(rows, i);
+
+		if ((int64_t)i == limit || (i > 0 && bytes + msg_text_size(m) > PAGE_TEXT)) {
+			*next = ajson_int(json_array_get(page, i - 1), "seq", 0);
+			break;
+		}
+		bytes += msg_text_size(m);
+		json_array_append(page, m);
+	}
+	json_decref(rows);
+	if (page == NULL)
+		*rc = agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	return page;
+}
+
+/* Paging parameters: RPC_DONE, or RPC_FAILED with the error set. */
+static enum rpc_status
+page_params(struct rpc_call *call, int64_t *after_seq, int64_t *limit)
+{
+	*after_seq = ajson_int(call->params, "after_seq", 0);
+	*limit = ajson_int(call->params, "limit", PAGE_DEFAULT);
+	if (*after_seq < 0)
+		return rpc_fail(call, RPC_INVALID_PARAMS, "after_seq must not be negative");
+	if (*limit < 1 || *limit > PAGE_MAX)
+		return rpc_fail(call, RPC_INVALID_PARAMS, "limit must be from 1 to %d", PAGE_MAX);
+	return RPC_DONE;
+}
+
+/* session + its runs + one page of its messages (+ "next_seq" when more
+ * follow); new reference or NULL with err. */
+static json_t *
+session_full(struct agentd *d, int64_t id, int64_t after_seq, int64_t limit, int *rc,
+    struct agentd_error *err)
 {
 	struct memory_run_filter f = { .session_id = id, .limit = 10000 };
 	json_t *s = NULL, *runs = NULL, *msgs = NULL, *rev;
+	int64_t next = 0;
 	size_t i;
 
 	if ((*rc = memory_session_get(d->mem, id, &s, err)) != AGENTD_OK)
 		return NULL;
 	if ((*rc = memory_run_list(d->mem, &f, &runs, err)) != AGENTD_OK ||
-	    (*rc = memory_msg_list(d->mem, id, 0, &msgs, err)) != AGENTD_OK) {
+	    (msgs = msg_page(d, id, after_seq, limit, &next, rc, err)) == NULL) {
 		json_decref(s);
 		json_decref(runs);
 		return NULL;
 	}
+	if (next > 0)
+		json_object_set_new(s, "next_seq", json_integer(next));
 	/* Oldest run first reads better in a transcript. */
 	rev = json_array();
 	for (i = json_array_size(runs); i > 0; i--)
@@ -588,14 +659,23 @@ session_full(struct agentd *d, int64_t id, int *rc, struct agentd_error *err)
 	return s;
 }
 
+static const struct rpc_param p_session_get[] = {
+	{ "id", RPC_T_INT, 1 }, { "after_seq", RPC_T_INT, 0 }, { "limit", RPC_T_INT, 0 },
+	{ NULL, 0, 0 }
+};
+
 static enum rpc_status
 m_session_get(void *ctx, struct rpc_call *call)
 {
 	struct agentd_error err;
+	int64_t after, limit;
 	int rc;
 
+	if (page_params(call, &after, &limit) != RPC_DONE)
+		return RPC_FAILED;
 	agentd_error_clear(&err);
-	call->result = session_full(D(ctx), ajson_int(call->params, "id", 0), &rc, &err);
+	call->result = session_full(D(ctx), ajson_int(call->params, "id", 0), after, limit, &rc,
+	    &err);
 	return call->result ? RPC_DONE : fail_err(call, rc, &err);
 }
 
@@ -639,20 +719,22 @@ md_text(struct abuf *b, const char *label, const char *text)
 	return abuf_printf(b, "**%s:**\n\n%s\n\n", label, text ? text : "");
 }
 
+/* A page of the markdown transcript: the heading on the first page only;
+ * cur is the run of the message before the page (-1 on the first). */
 static char *
-export_markdown(json_t *s)
+export_markdown(json_t *s, int first, int64_t cur)
 {
 	struct abuf b;
 	json_t *runs = json_object_get(s, "runs"), *msgs = json_object_get(s, "messages"), *r, *m, *tc;
 	const char *role, *content;
 	size_t i, j, k;
-	int64_t cur = -1;
-	int rc;
+	int rc = AGENTD_OK;
 
 	abuf_init(&b, EXPORT_MAX);
-	rc = abuf_printf(&b, "# Session %lld: %s\n\n- workspace: `%s`\n- runs: %zu\n\n",
-	    (long long)ajson_int(s, "id", 0), ajson_str(s, "title", ""), ajson_str(s, "workspace", ""),
-	    json_array_size(runs));
+	if (first)
+		rc = abuf_printf(&b, "# Session %lld: %s\n\n- workspace: `%s`\n- runs: %zu\n\n",
+		    (long long)ajson_int(s, "id", 0), ajson_str(s, "title", ""),
+		    ajson_str(s, "workspace", ""), json_array_size(runs));
 	json_array_foreach(msgs, i, m) {
 		int64_t rid = ajson_int(m, "run_id", 0);
 
@@ -694,24 +776,28 @@ export_markdown(json_t *s)
 	return abuf_steal(&b);
 }
 
+/* A page of the JSON lines transcript: the session and its runs on the
+ * first page only. */
 static char *
-export_jsonl(json_t *s)
+export_jsonl(json_t *s, int first)
 {
 	struct abuf b;
 	json_t *head = json_deep_copy(s), *m;
 	size_t i;
 	char *line;
-	int rc;
+	int rc = AGENTD_OK;
 
 	abuf_init(&b, EXPORT_MAX);
 	json_object_del(head, "messages");
 	json_object_del(head, "runs");
+	json_object_del(head, "next_seq");
 	json_object_set_new(head, "type", json_string("session"));
-	line = ajson_dumps(head);
-	rc = abuf_printf(&b, "%s\n", line ? line : "{}");
+	line = first ? ajson_dumps(head) : NULL;
+	if (first)
+		rc = abuf_printf(&b, "%s\n", line ? line : "{}");
 	free(line);
 	json_decref(head);
-	json_array_foreach(json_object_get(s, "runs"), i, m) {
+	json_array_foreach(first ? json_object_get(s, "runs") : NULL, i, m) {
 		json_t *o = json_deep_copy(m);
 
 		json_object_set_new(o, "type", json_string("run"));
@@ -737,31 +823,45 @@ export_jsonl(json_t *s)
 }
 
 static const struct rpc_param p_export[] = {
-	{ "id", RPC_T_INT, 1 }, { "format", RPC_T_STR, 0 }, { NULL, 0, 0 }
+	{ "id", RPC_T_INT, 1 }, { "format", RPC_T_STR, 0 }, { "after_seq", RPC_T_INT, 0 },
+	{ "limit", RPC_T_INT, 0 }, { NULL, 0, 0 }
 };
 
 static enum rpc_status
 m_session_export(void *ctx, struct rpc_call *call)
 {
+	struct agentd *d = D(ctx);
 	struct agentd_error err;
 	const char *fmt = ajson_str(call->params, "format", "markdown");
-	json_t *s;
+	int64_t id = ajson_int(call->params, "id", 0), after, limit, prev_run = -1, next;
+	json_t *s, *prev = NULL;
 	char *text;
 	int rc;
 
 	if (strcmp(fmt, "markdown") != 0 && strcmp(fmt, "jsonl") != 0)
 		return rpc_fail(call, RPC_INVALID_PARAMS, "format must be \"markdown\" or \"jsonl\"");
+	if (page_params(call, &after, &limit) != RPC_DONE)
+		return RPC_FAILED;
 	agentd_error_clear(&err);
-	s = session_full(D(ctx), ajson_int(call->params, "id", 0), &rc, &err);
+	s = session_full(d, id, after, limit, &rc, &err);
 	if (s == NULL)
 		return fail_err(call, rc, &err);
-	text = strcmp(fmt, "jsonl") == 0 ? export_jsonl(s) : export_markdown(s);
+	/* A later page goes on under the run heading the last page ended in. */
+	if (after > 0 && memory_msg_page(d->mem, id, after - 1, 1, &prev, &err) == AGENTD_OK &&
+	    ajson_int(json_array_get(prev, 0), "seq", 0) == after)
+		prev_run = ajson_int(json_array_get(prev, 0), "run_id", 0);
+	json_decref(prev);
+	next = ajson_int(s, "next_seq", 0);
+	text = strcmp(fmt, "jsonl") == 0 ? export_jsonl(s, after == 0) :
+	    export_markdown(s, after == 0, prev_run);
 	json_decref(s);
 	if (text == NULL)
 		return rpc_fail(call, RPC_INTERNAL_ERROR,
-		    "session %lld: the transcript is over %u bytes, too large for one reply "
-		    "(or memory ran out)", (long long)ajson_int(call->params, "id", 0), EXPORT_MAX);
+		    "session %lld: a page of the transcript is over %u bytes, too large for one "
+		    "reply (or memory ran out); try a smaller limit", (long long)id, EXPORT_MAX);
 	call->result = json_pack("{s:s, s:s%}", "format", fmt, "text", text, strlen(text));
+	if (call->result != NULL && next > 0)
+		json_object_set_new(call->result, "next_seq", json_integer(next));
 	free(text);
 	if (call->result == NULL)
 		return rpc_fail(call, RPC_INTERNAL_ERROR, "the transcript is not valid UTF-8");
@@ -1026,7 +1126,7 @@ const struct rpc_method agentd_methods[] = {
 	{ "run.audit", p_id, m_run_audit, "verify a run's event hash chain" },
 	{ "run.undo", p_id, m_run_undo, "delete what a run left in the repository" },
 	{ "session.list", p_session_list, m_session_list, "sessions, newest first" },
-	{ "session.get", p_id, m_session_get, "a session with its runs and messages" },
+	{ "session.get", p_session_get, m_session_get, "a session with its runs and a page of its messages" },
 	{ "session.delete", p_id, m_session_delete, "delete a session and all it holds" },
 	{ "session.export", p_export, m_session_export, "a session as markdown or JSON lines" },
 	{ "tools.list", p_none, m_tools_list, "the tools and their JSON Schemas" },

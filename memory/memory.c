@@ -105,7 +105,8 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_MSG_INSERT] = "INSERT INTO messages(session_id,seq,run_id,role,content,tool_calls,"
 	    "tool_call_id,reasoning,step,kind,covers_seq,created,ws) "
 	    "VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13)",
-	[ST_MSG_LIST] = "SELECT " MSG_COLS " FROM messages WHERE session_id=?1 AND seq>?2 ORDER BY seq",
+	[ST_MSG_LIST] = "SELECT " MSG_COLS " FROM messages WHERE session_id=?1 AND seq>?2 ORDER BY seq"
+	    " LIMIT ?3",
 	[ST_MSG_LAST_SUMMARY] = "SELECT " MSG_COLS " FROM messages WHERE session_id=?1 AND kind='summary' "
 	    "ORDER BY seq DESC LIMIT 1",
 	[ST_TOOL_INSERT] = "INSERT INTO tool_calls(run_id,call_id,name,arguments,read_only,step,created,ws) "
@@ -1350,8 +1351,8 @@ out:
 	return ret;
 }
 
-int
-memory_msg_list(struct memory *m, int64_t session_id, int64_t after_seq, json_t **out,
+static int
+msg_list(struct memory *m, int64_t session_id, int64_t after_seq, int64_t limit, json_t **out,
     struct agentd_error *err)
 {
 	sqlite3_stmt *st;
@@ -1362,7 +1363,24 @@ memory_msg_list(struct memory *m, int64_t session_id, int64_t after_seq, json_t 
 		return m->prep_err;
 	sqlite3_bind_int64(st, 1, session_id);
 	sqlite3_bind_int64(st, 2, after_seq);
+	sqlite3_bind_int64(st, 3, limit);
 	return collect(m, st, msg_row, "listing messages", out, err);
+}
+
+int
+memory_msg_list(struct memory *m, int64_t session_id, int64_t after_seq, json_t **out,
+    struct agentd_error *err)
+{
+	return msg_list(m, session_id, after_seq, -1, out, err);
+}
+
+int
+memory_msg_page(struct memory *m, int64_t session_id, int64_t after_seq, int64_t limit,
+    json_t **out, struct agentd_error *err)
+{
+	if (limit <= 0)
+		return agentd_seterr(err, AGENTD_EINVAL, "a page holds at least one message");
+	return msg_list(m, session_id, after_seq, limit, out, err);
 }
 
 int

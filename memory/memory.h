@@ -119,6 +119,9 @@ int memory_msg_add(struct memory *m, int64_t session_id, const struct memory_msg
 /* All of a session's messages in order (seq > after_seq), array. */
 int memory_msg_list(struct memory *m, int64_t session_id, int64_t after_seq,
     json_t **out, struct agentd_error *err);
+/* The same, at most `limit` (> 0) messages: one page of a long session. */
+int memory_msg_page(struct memory *m, int64_t session_id, int64_t after_seq, int64_t limit,
+    json_t **out, struct agentd_error *err);
 /* The newest summary of a session (or *out = NULL when none). */
 int memory_msg_last_summary(struct memory *m, int64_t session_id, json_t **out,
     struct agentd_error *err);

@@ -210,6 +210,48 @@ check "the run is cancelled within seconds" has "$(ctl show "$rid" --json)" '"st
 stop_agentd
 stop_mock
 
+# A long session is read a page at a time (session.get / session.export
+# with after_seq and limit); agentctl show and export put the pages together.
+# 1,200 more messages go straight into the real journal while agentd is down.
+W="$T/repo-long"
+STATE="$T/state-long"
+make_repo "$W"
+start_mock "$S/answer.json" || exit 1
+start_agentd --llm-url "$MOCK_URL" || exit 1
+ctl run --workspace "$W" "start a long session" > /dev/null 2>&1
+rid=$(json_get "$(ctl runs --json)" 'j[0]["id"]')
+sid=$(json_get "$(ctl runs --json)" 'j[0]["session_id"]')
+stop_agentd
+"$PYTHON3" - "$STATE/agentd.db" "$sid" "$rid" <<'PY'
+import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1]); sid, rid = int(sys.argv[2]), int(sys.argv[3])
+top = db.execute("select max(seq) from messages where session_id=?", (sid,)).fetchone()[0]
+for i in range(1, 1201):
+    db.execute("insert into messages(session_id, seq, run_id, role, content, created) values (?,?,?,?,?,?)",
+               (sid, top + i, rid, "user" if i % 2 else "assistant", "bulk %d" % i, time.time()))
+db.commit()
+PY
+n=$("$PYTHON3" -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('select count(*) from messages where session_id=?', (int(sys.argv[2]),)).fetchone()[0])" "$STATE/agentd.db" "$sid")
+start_agentd --llm-url "$MOCK_URL" || exit 1
+# (replies this long go through files: one argument may not exceed 128 KiB)
+jfile() { "$PYTHON3" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
+rpc '{"jsonrpc":"2.0","id":1,"method":"session.get","params":{"id":'"$sid"',"limit":1000}}' > "$T/page.json"
+check "session.get answers one page of 1000 with next_seq" test "$(jfile "$T/page.json" \
+	'len(j["result"]["messages"]) == 1000 and j["result"]["next_seq"] == j["result"]["messages"][-1]["seq"]')" = True
+page=$(rpc '{"jsonrpc":"2.0","id":1,"method":"session.get","params":{"id":'"$sid"',"limit":1001}}')
+check "session.get refuses a page over 1000" has "$page" '"code":-32602'
+ctl show "s$sid" --json > "$T/long.json"
+check "show --json puts every page together ($n messages)" test "$(jfile "$T/long.json" 'len(j["messages"])')" = "$n"
+check "show of the run has the last message" sh -c "'$AGENTCTL' --socket '$SOCK' show $rid | grep -q 'bulk 1200'"
+ctl export "s$sid" --format jsonl > "$T/long.jsonl"
+check "export jsonl: every message once" test "$(grep -c '"type":"message"' "$T/long.jsonl")" = "$n"
+check "export jsonl: the session line once" test "$(grep -c '"type":"session"' "$T/long.jsonl")" = 1
+ctl export "s$sid" > "$T/long.md"
+check "export markdown: one heading, one run heading, the last message" sh -c \
+	"[ \$(grep -c '^# Session' '$T/long.md') = 1 ] && [ \$(grep -c '^## Run' '$T/long.md') = 1 ] && grep -q 'bulk 1200' '$T/long.md'"
+stop_agentd
+stop_mock
+
 # Connection refused: nothing listens on the port.
 W="$T/repo-refused"
 STATE="$T/state-refused"

@@ -615,6 +615,18 @@ test_messages(void **state)
 	assert_int_equal(json_array_size(list), 2);
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "seq")), 3);
 	json_decref(list);
+	/* Pages: at most `limit` from after_seq on; a page holds at least one. */
+	assert_int_equal(memory_msg_page(f->m, sid, 1, 2, &list, &err), AGENTD_OK);
+	assert_int_equal(json_array_size(list), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "seq")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 1), "seq")), 3);
+	json_decref(list);
+	assert_int_equal(memory_msg_page(f->m, sid, 3, 10, &list, &err), AGENTD_OK);
+	assert_int_equal(json_array_size(list), 1);
+	json_decref(list);
+	list = (json_t *)1;
+	assert_int_equal(memory_msg_page(f->m, sid, 0, 0, &list, &err), AGENTD_EINVAL);
+	assert_ptr_equal(list, (json_t *)1);
 
 	/* Summaries. */
 	o = (json_t *)1;
