@@ -1159,6 +1159,22 @@ test_network_approval(void **state)
 	json_decref(msgs);
 }
 
+/* One run of one shell call, the person answering `answer` if asked;
+ * returns the run's id. */
+static int64_t
+shell_once(struct fx *f, const char *options, const char *args, int answer)
+{
+	int64_t id;
+
+	q_reset();
+	approve_answer = answer;
+	id = new_run(f, 0, "shell once", options, NULL);
+	q_call("shell", args);
+	q_text("done");
+	run_it(f, id);
+	return id;
+}
+
 /* shell asking for a stronger policy than the run's: asked for, and only
  * what is granted is used; asking for what the run has already needs nothing */
 static void
@@ -1166,6 +1182,7 @@ test_policy_escalation(void **state)
 {
 	struct fx *f = *state;
 	char out[PATH_MAX + 64], cmd[PATH_MAX * 2];
+	const char *in = "{\"command\":\"echo in > in.txt\",\"policy\":\"workspace-write\"}";
 	json_t *msgs;
 	int64_t id;
 
@@ -1176,10 +1193,7 @@ test_policy_escalation(void **state)
 	snprintf(cmd, sizeof(cmd), "{\"command\":\"echo x > %s\",\"policy\":\"full-access\"}", out);
 
 	/* approval never: denied without asking, nothing written */
-	id = new_run(f, 0, "write out", NULL, NULL);
-	q_call("shell", cmd);
-	q_text("could not");
-	run_it(f, id);
+	id = shell_once(f, NULL, cmd, 1);
 	msgs = messages(f, id);
 	assert_non_null(strstr(nth_tool_output(msgs, 0), "Denied: the full-access policy"));
 	json_decref(msgs);
@@ -1187,31 +1201,17 @@ test_policy_escalation(void **state)
 	assert_int_equal(access(out, F_OK), -1);
 
 	/* read-only run asking for workspace-write: asked; refused: not run */
-	q_reset();
-	id = new_run(f, 0, "write in", "{\"approval\":\"ask\",\"policy\":\"read-only\"}", NULL);
-	q_call("shell", "{\"command\":\"echo in > in.txt\",\"policy\":\"workspace-write\"}");
-	q_text("could not");
-	run_it(f, id);
+	shell_once(f, "{\"approval\":\"ask\",\"policy\":\"read-only\"}", in, 0);
 	assert_int_equal(approve_asked, 1);
 	assert_false(exists(f->repo, "in.txt"));
 
 	/* asking for the run's own policy or less: no question */
-	q_reset();
-	approve_asked = 0;
-	id = new_run(f, 0, "write in", "{\"approval\":\"ask\"}", NULL);
-	q_call("shell", "{\"command\":\"echo in > in.txt\",\"policy\":\"workspace-write\"}");
-	q_text("done");
-	run_it(f, id);
+	shell_once(f, "{\"approval\":\"ask\"}", in, 0);
 	assert_int_equal(approve_asked, 0);
 	assert_true(exists(f->repo, "in.txt"));
 
 	/* granted: the command runs under full-access */
-	q_reset();
-	approve_answer = 1;
-	id = new_run(f, 0, "write out", "{\"approval\":\"ask\"}", NULL);
-	q_call("shell", cmd);
-	q_text("done");
-	run_it(f, id);
+	id = shell_once(f, "{\"approval\":\"ask\"}", cmd, 1);
 	assert_int_equal(approve_asked, 1);
 	msgs = messages(f, id);
 	if (access(out, F_OK) != 0)
