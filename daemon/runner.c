@@ -314,7 +314,7 @@ worker(void *arg)
 	char msg[1200];
 
 	agentd_error_clear(&err);
-	if (memory_open(s->r->d->db_path, &m, &err) != AGENTD_OK) {
+	if (memory_open_more(s->r->d->db_path, &m, &err) != AGENTD_OK) {
 		snprintf(msg, sizeof(msg), "run %lld: cannot open the journal: %s",
 		    (long long)s->run_id, agentd_errmsg(&err));
 		post_log(s->r, LOG_LVL_ERROR, msg);

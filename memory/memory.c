@@ -665,8 +665,10 @@ close_untouched(sqlite3 *db)
 	sqlite3_close(db);
 }
 
-int
-memory_open(const char *path, struct memory **out, struct agentd_error *err)
+/* full: the opening of the journal (checks, migrations); else another
+ * connection to one already opened so. */
+static int
+open_db(const char *path, int full, struct memory **out, struct agentd_error *err)
 {
 	struct memory *m;
 	struct stat sb;
@@ -682,7 +684,7 @@ memory_open(const char *path, struct memory **out, struct agentd_error *err)
 	if (exists && access(path, R_OK | W_OK) != 0)
 		return agentd_seterr(err, AGENTD_EIO, "database %s is not writable: %s", path,
 		    strerror(errno));
-	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (exists ? 0 : SQLITE_OPEN_CREATE);
+	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (!exists && full ? SQLITE_OPEN_CREATE : 0);
 	rc = sqlite3_open_v2(path, &db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		char what[300];
@@ -723,7 +725,13 @@ memory_open(const char *path, struct memory **out, struct agentd_error *err)
 		    "database schema version %d is newer than this agentd (%d); refusing to touch it",
 		    version, MEMORY_SCHEMA_VERSION);
 	}
-	if (exists) {
+	if (!full && version != MEMORY_SCHEMA_VERSION) {
+		close_untouched(db);
+		return agentd_seterr(err, AGENTD_ECORRUPT, "database %s has schema version %d, "
+		    "not %d: it was not opened with memory_open first", path, version,
+		    MEMORY_SCHEMA_VERSION);
+	}
+	if (exists && full) {
 		rc = pragma_text(db, "PRAGMA quick_check", text, sizeof(text), err);
 		if (rc != AGENTD_OK || strcmp(text, "ok") != 0) {
 			if (rc == AGENTD_OK || rc == AGENTD_ECORRUPT || rc == AGENTD_EDB)
@@ -771,6 +779,18 @@ refuse_sql:
 	rc = memory_sqlerr(db, rc, path, err);
 	close_untouched(db);
 	return rc;
+}
+
+int
+memory_open(const char *path, struct memory **out, struct agentd_error *err)
+{
+	return open_db(path, 1, out, err);
+}
+
+int
+memory_open_more(const char *path, struct memory **out, struct agentd_error *err)
+{
+	return open_db(path, 0, out, err);
 }
 
 void

@@ -36,6 +36,14 @@ struct memory;
  * database, fails a quick integrity check, or has a newer schema.
  */
 int memory_open(const char *path, struct memory **out, struct agentd_error *err);
+/*
+ * Another connection to a journal this process has opened with memory_open
+ * (a worker thread's own): the same settings, without the integrity check
+ * and the migrations, which ran once — the check reads the whole file, which
+ * a long-lived journal makes slow. Refuses a schema version that is not this
+ * agentd's.
+ */
+int memory_open_more(const char *path, struct memory **out, struct agentd_error *err);
 void memory_close(struct memory *m);	/* NULL is fine */
 /* PRAGMA integrity_check: AGENTD_OK when "ok". */
 int memory_integrity_check(struct memory *m, struct agentd_error *err);

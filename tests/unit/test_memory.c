@@ -96,6 +96,22 @@ raw_int(struct memory *m, const char *sql)
 	return v;
 }
 
+static int64_t
+raw_int_path(const char *path, const char *sql)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
 static char *
 slurp(const char *path, size_t *n)
 {
@@ -229,6 +245,40 @@ test_refuse_newer_schema(void **state)
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", MEMORY_SCHEMA_VERSION);
 		raw_exec(f->path, sql);
 	}
+	assert_int_equal(memory_open(f->path, &f->m, &err), AGENTD_OK);
+}
+
+/* A worker's connection: the same journal, no checks run again; it never
+ * creates a database nor touches one of another version. */
+static void
+test_open_more(void **state)
+{
+	struct fx *f = *state;
+	struct agentd_error err = { 0 };
+	struct memory *m2 = NULL;
+	char p[160];
+	struct stat sb;
+
+	new_session(f->m, "/w");
+	assert_int_equal(memory_open_more(f->path, &m2, &err), AGENTD_OK);
+	assert_int_equal(raw_int(m2, "SELECT count(*) FROM sessions"), 1);
+	assert_int_equal(raw_int(m2, "PRAGMA foreign_keys"), 1);
+	assert_int_equal(raw_int(m2, "PRAGMA synchronous"), 2);
+	memory_close(m2);
+	m2 = NULL;
+	snprintf(p, sizeof(p), "%s/absent.db", f->dir);
+	assert_int_not_equal(memory_open_more(p, &m2, &err), AGENTD_OK);
+	assert_null(m2);
+	assert_int_equal(stat(p, &sb), -1);
+	memory_close(f->m);
+	f->m = NULL;
+	raw_exec(f->path, "PRAGMA user_version = 1");
+	assert_int_equal(memory_open_more(f->path, &m2, &err), AGENTD_ECORRUPT);
+	assert_null(m2);
+	assert_non_null(strstr(err.msg, "not opened with memory_open first"));
+	assert_int_equal(raw_int_path(f->path, "PRAGMA user_version"), 1);	/* untouched */
+	snprintf(p, sizeof(p), "PRAGMA user_version = %d", MEMORY_SCHEMA_VERSION);
+	raw_exec(f->path, p);
 	assert_int_equal(memory_open(f->path, &f->m, &err), AGENTD_OK);
 }
 
@@ -1240,6 +1290,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_open_schema_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_newer_schema, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migrate_from_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_more, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuse_garbage_and_corrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unwritable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
