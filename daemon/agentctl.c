@@ -998,8 +998,9 @@ cmd_show(int argc, char **argv)
 		printf("  branch:    %s\n", ajson_str(r, "branch", ""));
 	if (ajson_int(r, "job_id", 0))
 		printf("  schedule:  %lld\n", (long long)ajson_int(r, "job_id", 0));
-	printf("  steps: %lld, tokens: %lld prompt + %lld completion\n", (long long)ajson_int(r, "steps", 0),
-	    (long long)ajson_int(r, "prompt_tokens", 0), (long long)ajson_int(r, "completion_tokens", 0));
+	printf("  steps: %lld, tokens: %lld prompt + %lld completion, worked %.1f s\n",
+	    (long long)ajson_int(r, "steps", 0), (long long)ajson_int(r, "prompt_tokens", 0),
+	    (long long)ajson_int(r, "completion_tokens", 0), ajson_num(r, "active_s", 0));
 	plan = json_object_get(r, "plan");
 	if (plan)
 		print_plan(json_is_array(plan) ? plan : json_object_get(plan, "steps"));
