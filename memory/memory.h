@@ -8,8 +8,9 @@
  *
  * THREADING RULE: a `struct memory` is one SQLite connection and must be used
  * by one thread at a time. Every thread that needs the journal opens its own
- * handle on the same file (the daemon's main loop has one, each run worker
- * has one); SQLite's WAL and the busy timeout serialize writers between them.
+ * handle on the same file (the daemon's main loop has one from memory_open,
+ * each run worker one from memory_open_more); SQLite's WAL and the busy
+ * timeout serialize writers between them.
  *
  * Knows nothing above it: no loop, no tools, no socket.
  *
