@@ -14,6 +14,10 @@ agentctl_SOURCES = daemon/agentctl.c daemon/ctl.h daemon/ctl_sandbox.c
 agentctl_CFLAGS = $(AM_CFLAGS)
 agentctl_LDADD = libdaemon.a libsched.a $(SANDBOX_LIBS) $(JANSSON_LIBS)
 
+# How fast agentd is up and down (exec to first answer, SIGTERM to exit).
+noinst_PROGRAMS += bench/bench_start
+bench_bench_start_SOURCES = bench/bench_start.c
+
 check_PROGRAMS += tests/unit/test_rpc
 tests_unit_test_rpc_SOURCES = tests/unit/test_rpc.c
 tests_unit_test_rpc_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
