@@ -819,6 +819,8 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 				return finish_error(r, c, msg, 0, err);
 			}
 			tc.sandbox.policy = want;
+		} else if (sandbox_policy_parse(asked, &want) == 0) {
+			tc.sandbox.policy = want;	/* the same or weaker: as asked */
 		}
 	}
 	/* A side-effecting call is durably "started" before it runs; a

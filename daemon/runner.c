@@ -625,6 +625,15 @@ tool_worker(void *arg)
 	ctx.sandbox.git_writable = t->git_writable;
 	ctx.author_name = t->author;
 	ctx.author_email = t->email;
+	{
+		/* A weaker policy asked in the arguments is used as asked. */
+		const char *asked = ajson_str(args, "policy", NULL);
+		enum sandbox_policy want;
+
+		if (asked != NULL && sandbox_policy_parse(asked, &want) == AGENTD_OK &&
+		    want < ctx.sandbox.policy)
+			ctx.sandbox.policy = want;
+	}
 	agentd_error_clear(&err);
 	rc = by_hand_denied(t, args, &t->result) ? AGENTD_OK :
 	    tools_call(&ctx, name, args ? args : empty, &t->result, &err);

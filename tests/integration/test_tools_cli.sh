@@ -86,6 +86,8 @@ check "shell: ... and nothing was written" test ! -e "$OUTF"
 ctl tool shell --workspace "$W" --policy full-access "{\"command\":\"echo x > $OUTF\",\"policy\":\"full-access\"}" > "$T/esc2.out"
 check "shell: with --policy full-access it runs" test $? -eq 0
 check "shell: ... and writes outside the workspace" test -f "$OUTF"
+ctl tool shell --workspace "$W" '{"command":"echo ro > ro.txt","policy":"read-only"}' > "$T/ro.out"
+check "shell: a weaker policy in the arguments is used as asked" sh -c "test $? -eq 1 && test ! -e '$W/ro.txt'"
 ctl tool shell --workspace "$W" '{"command":"true","network":true}' > "$T/net.out"
 check "shell: network in the arguments alone exits 1, denied" sh -c "test $? -eq 1 && grep -q 'Denied: the call asks for network access' '$T/net.out'"
 

@@ -1205,10 +1205,16 @@ test_policy_escalation(void **state)
 	assert_int_equal(approve_asked, 1);
 	assert_false(exists(f->repo, "in.txt"));
 
-	/* asking for the run's own policy or less: no question */
+	/* asking for the run's own policy: no question */
 	shell_once(f, "{\"approval\":\"ask\"}", in, 0);
 	assert_int_equal(approve_asked, 0);
 	assert_true(exists(f->repo, "in.txt"));
+
+	/* asking for less: no question, and the call gets only what it asked */
+	shell_once(f, "{\"approval\":\"ask\"}",
+	    "{\"command\":\"echo ro > ro.txt\",\"policy\":\"read-only\"}", 0);
+	assert_int_equal(approve_asked, 0);
+	assert_false(exists(f->repo, "ro.txt"));
 
 	/* granted: the command runs under full-access */
 	id = shell_once(f, "{\"approval\":\"ask\"}", cmd, 1);
