@@ -45,6 +45,8 @@ struct conn {
 	struct rpc_framer in;
 	struct abuf out;
 	int closing;		/* close once the output is flushed */
+	int pending;		/* deferred calls not answered yet */
+	double last_in;		/* when it last sent us something (mono_now) */
 	int64_t *subs;
 	size_t nsubs;
 	struct conn *next;
@@ -346,15 +348,27 @@ server_send(struct server *s, uint64_t conn_id, char *line)
 	free(line);
 }
 
+/* A deferred call is answered: the connection waits for one less. */
+static void
+answered(struct server *s, uint64_t conn_id)
+{
+	struct conn *c = find_conn(s, conn_id);
+
+	if (c != NULL && c->pending > 0)
+		c->pending--;
+}
+
 void
 server_reply(struct server *s, uint64_t conn_id, json_t *id, json_t *result)
 {
+	answered(s, conn_id);
 	server_send(s, conn_id, rpc_result_line(id, result));
 }
 
 void
 server_reply_error(struct server *s, uint64_t conn_id, json_t *id, int code, const char *msg)
 {
+	answered(s, conn_id);
 	server_send(s, conn_id, rpc_error_line(id, code, msg, NULL));
 }
 
@@ -469,6 +483,39 @@ drain_posted(struct server *s)
 	}
 }
 
+/*
+ * At the connection limit, make room by closing the client that has been
+ * silent longest, if it waits for nothing: no run it follows, no deferred
+ * answer, no output still queued, and silent for IDLE_EVICT_S at least (a
+ * client that just connected is about to speak). 1 when one was closed.
+ */
+#define IDLE_EVICT_S 5.0
+
+static int
+evict_idle(struct server *s)
+{
+	struct conn **pp, **victim = NULL, *c;
+	double now = mono_now();
+
+	for (pp = &s->conns; (c = *pp) != NULL; pp = &c->next) {
+		if (c->closing || c->nsubs > 0 || c->pending > 0 || c->out.len > 0 ||
+		    now - c->last_in < IDLE_EVICT_S)
+			continue;
+		if (victim == NULL || c->last_in < (*victim)->last_in)
+			victim = pp;
+	}
+	if (victim == NULL)
+		return 0;
+	c = *victim;
+	*victim = c->next;
+	s->nconns--;
+	log_info("%d connections (the limit): closed client %llu (pid %d), silent for %.0f s, "
+	    "to serve a new one", s->max_conns, (unsigned long long)c->id, (int)c->pid,
+	    now - c->last_in);
+	conn_free(c);
+	return 1;
+}
+
 static void
 accept_conns(struct server *s)
 {
@@ -503,7 +550,7 @@ accept_conns(struct server *s)
 			close(fd);
 			continue;
 		}
-		if (s->nconns >= s->max_conns) {
+		if (s->nconns >= s->max_conns && !evict_idle(s)) {
 			log_warn("too many connections (%d); refusing pid %d", s->nconns, (int)cred.pid);
 			close(fd);
 			continue;
@@ -517,6 +564,7 @@ accept_conns(struct server *s)
 		c->fd = fd;
 		c->uid = cred.uid;
 		c->pid = cred.pid;
+		c->last_in = mono_now();
 		rpc_framer_init(&c->in, s->max_line);
 		abuf_init(&c->out, OUT_CAP);
 		c->next = s->conns;
@@ -540,6 +588,8 @@ handle_line(void *ud, char *line, size_t len)
 	char *out;
 
 	out = rpc_handle_line(agentd_methods, lc->s->d, lc->c, line, len, &deferred);
+	if (deferred != NULL)
+		lc->c->pending++;
 	json_decref(deferred);
 	if (out) {
 		conn_queue(lc->c, out, strlen(out));
@@ -568,6 +618,7 @@ conn_read(struct server *s, struct conn *c)
 				c->closing = 2;
 			return;
 		}
+		c->last_in = mono_now();
 		rc = rpc_framer_feed(&c->in, buf, (size_t)n, handle_line, &lc);
 		if (rc == AGENTD_ETOOBIG) {
 			snprintf(msg, sizeof(msg), "invalid request: line exceeds %zu bytes; closing",

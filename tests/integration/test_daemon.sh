@@ -170,6 +170,48 @@ PY
 	check "the daemon serves again once descriptors are free" wait_for ctl status
 fi
 
+# At the connection limit (half the descriptors: 32 with 64), a newcomer is
+# served by closing the client silent longest, if it waits for nothing;
+# fresh clients and one waiting for a tools.call answer are kept.
+stop_agentd
+nofile=$(ulimit -S -n)
+ulimit -S -n 64
+start_agentd || exit 1
+ulimit -S -n "$nofile"
+mkdir -p "$T/ws-limit"
+res=$("$PYTHON3" - "$SOCK" "$T/ws-limit" <<'PY'
+import json, socket, sys, time
+path, ws = sys.argv[1], sys.argv[2]
+status = b'{"jsonrpc":"2.0","id":1,"method":"daemon.status"}\n'
+def conn():
+    s = socket.socket(socket.AF_UNIX); s.connect(path); return s
+def answer(s, t):
+    s.settimeout(t)
+    try:
+        return s.makefile().readline()
+    except (OSError, socket.timeout):
+        return ""
+busy = conn()
+busy.sendall(json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools.call", "params": {
+    "name": "shell", "workspace": ws, "args": {"command": "sleep 8; echo slept"}}}).encode() + b"\n")
+time.sleep(0.5)    # the busy client is the one silent longest
+held = [conn() for _ in range(31)]
+time.sleep(0.5)
+fresh = conn(); fresh.sendall(status)
+refused = answer(fresh, 3) == ""
+time.sleep(6)
+late = conn(); late.sendall(status)
+served = '"result"' in answer(late, 5)
+got = answer(busy, 30)
+print(json.dumps({"refused_while_all_fresh": refused, "served_after_idle": served,
+                  "busy_kept": '"id":7' in got and "slept" in got}))
+PY
+)
+check "at the limit, a newcomer is refused while every client is fresh" has "$res" '"refused_while_all_fresh": true'
+check "at the limit, the longest-silent client makes room" has "$res" '"served_after_idle": true'
+check "a client waiting for a tools.call answer is never the one closed" has "$res" '"busy_kept": true'
+check "the daemon logs which client it closed" grep -q "(the limit): closed client" "$T/agentd.log"
+
 # The default config file is read, and its model applies without an llm_url.
 stop_agentd
 mkdir -p "$T/home/.config/agentd"
