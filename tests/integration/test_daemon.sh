@@ -185,11 +185,18 @@ path, ws = sys.argv[1], sys.argv[2]
 status = b'{"jsonrpc":"2.0","id":1,"method":"daemon.status"}\n'
 def conn():
     s = socket.socket(socket.AF_UNIX); s.connect(path); return s
+def ask(s, line, t):
+    # the answer line, or "" when the daemon closed the connection instead
+    try:
+        s.sendall(line)
+    except OSError:
+        return ""
+    return answer(s, t)
 def answer(s, t):
     s.settimeout(t)
     try:
         return s.makefile().readline()
-    except (OSError, socket.timeout):
+    except OSError:
         return ""
 busy = conn()
 busy.sendall(json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools.call", "params": {
@@ -197,11 +204,9 @@ busy.sendall(json.dumps({"jsonrpc": "2.0", "id": 7, "method": "tools.call", "par
 time.sleep(0.5)    # the busy client is the one silent longest
 held = [conn() for _ in range(31)]
 time.sleep(0.5)
-fresh = conn(); fresh.sendall(status)
-refused = answer(fresh, 3) == ""
+refused = ask(conn(), status, 3) == ""
 time.sleep(6)
-late = conn(); late.sendall(status)
-served = '"result"' in answer(late, 5)
+served = '"result"' in ask(conn(), status, 5)
 got = answer(busy, 30)
 print(json.dumps({"refused_while_all_fresh": refused, "served_after_idle": served,
                   "busy_kept": '"id":7' in got and "slept" in got}))
