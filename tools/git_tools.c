@@ -540,9 +540,84 @@ path_id(git_commit *c, const char *path, git_oid *out)
 	git_error_clear();
 }
 
-/* Did commit c change path (not the same as any parent, like git log -- path)? */
+/*
+ * The commits `git log -- path` walks, by git's default history
+ * simplification: a commit whose version of path equals a parent's
+ * (TREESAME) is not listed and only that parent is followed — so a merge
+ * that kept one side's version hides the other side's changes; any other
+ * commit is listed and all its parents are followed. The walk hands out
+ * commits children first; `wanted` holds the ids still to be followed.
+ */
+struct oidset {
+	git_oid *v;
+	unsigned char *used;
+	size_t n, cap;		/* cap: a power of two */
+};
+
+static size_t
+oidset_slot(const struct oidset *s, const git_oid *id)
+{
+	size_t h;
+
+	memcpy(&h, id->id, sizeof(h));
+	for (h &= s->cap - 1; s->used[h] && !git_oid_equal(&s->v[h], id); h = (h + 1) & (s->cap - 1))
+		;
+	return h;
+}
+
 static int
-touches(git_commit *c, const char *path)
+oidset_has(const struct oidset *s, const git_oid *id)
+{
+	return s->cap > 0 && s->used[oidset_slot(s, id)];
+}
+
+/* 0, or -1 when out of memory. */
+static int
+oidset_add(struct oidset *s, const git_oid *id)
+{
+	size_t i, h;
+
+	if ((s->n + 1) * 2 > s->cap) {
+		struct oidset g = { NULL, NULL, 0, s->cap ? s->cap * 2 : 64 };
+
+		g.v = malloc(g.cap * sizeof(*g.v));
+		g.used = calloc(g.cap, 1);
+		if (g.v == NULL || g.used == NULL) {
+			free(g.v);
+			free(g.used);
+			return -1;
+		}
+		for (i = 0; i < s->cap; i++)
+			if (s->used[i]) {
+				h = oidset_slot(&g, &s->v[i]);
+				g.used[h] = 1;
+				git_oid_cpy(&g.v[h], &s->v[i]);
+				g.n++;
+			}
+		free(s->v);
+		free(s->used);
+		*s = g;
+	}
+	h = oidset_slot(s, id);
+	if (!s->used[h]) {
+		s->used[h] = 1;
+		git_oid_cpy(&s->v[h], id);
+		s->n++;
+	}
+	return 0;
+}
+
+static void
+oidset_free(struct oidset *s)
+{
+	free(s->v);
+	free(s->used);
+}
+
+/* 1: list commit c; 0: skip it. Adds the parents to follow to `wanted`;
+ * -1 when out of memory. */
+static int
+simplify(git_commit *c, const char *path, struct oidset *wanted)
 {
 	git_oid mine, theirs, zero;
 	unsigned i, np = git_commit_parentcount(c);
@@ -559,8 +634,11 @@ touches(git_commit *c, const char *path)
 		path_id(p, path, &theirs);
 		git_commit_free(p);
 		if (git_oid_equal(&mine, &theirs))
-			return 0;
+			return oidset_add(wanted, git_commit_parent_id(c, i)) < 0 ? -1 : 0;
 	}
+	for (i = 0; i < np; i++)
+		if (oidset_add(wanted, git_commit_parent_id(c, i)) < 0)
+			return -1;
 	return 1;
 }
 
@@ -576,6 +654,7 @@ tool_git_log(const struct tool_ctx *ctx, json_t *args, json_t **result,
 	const char *path = tpath_arg(args, "path", &plen);
 	char *gp = NULL, branch[256];
 	struct abuf b;
+	struct oidset wanted = { NULL, NULL, 0, 0 };
 	json_t *commits, *r;
 	int rc = AGENTD_OK;
 
@@ -602,6 +681,9 @@ tool_git_log(const struct tool_ctx *ctx, json_t *args, json_t **result,
 	if (git_revwalk_new(&w, g.repo) < 0 || git_revwalk_sorting(w, GIT_SORT_TIME) < 0 ||
 	    git_revwalk_push_head(w) < 0)
 		rc = gerr(&e, "cannot walk the history");
+	else if (gp && gp[0] && (git_reference_name_to_id(&oid, g.repo, "HEAD") < 0 ||
+	    oidset_add(&wanted, &oid) < 0))
+		rc = gerr(&e, "cannot read HEAD");
 	while (rc == AGENTD_OK && shown < max && git_revwalk_next(&oid, w) == 0) {
 		git_commit *c = NULL;
 		const git_signature *a;
@@ -614,9 +696,15 @@ tool_git_log(const struct tool_ctx *ctx, json_t *args, json_t **result,
 		}
 		if (git_commit_lookup(&c, g.repo, &oid) < 0)
 			continue;
-		if (gp && gp[0] && !touches(c, gp)) {
-			git_commit_free(c);
-			continue;
+		if (gp && gp[0]) {
+			int keep = oidset_has(&wanted, &oid) ? simplify(c, gp, &wanted) : 0;
+
+			if (keep < 0)
+				rc = agentd_seterr(&e, AGENTD_ENOMEM, NULL);
+			if (keep <= 0) {
+				git_commit_free(c);
+				continue;
+			}
 		}
 		git_oid_tostr(id, sizeof(id), &oid);
 		a = git_commit_author(c);
@@ -630,6 +718,7 @@ tool_git_log(const struct tool_ctx *ctx, json_t *args, json_t **result,
 		shown++;
 	}
 	git_revwalk_free(w);
+	oidset_free(&wanted);
 	free(gp);
 	grepo_close(&g);
 	if (rc == AGENTD_ECANCELLED) {

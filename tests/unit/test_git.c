@@ -434,6 +434,36 @@ test_log_and_show(void **state)
 	assert_false(ok_of(r));
 	assert_non_null(strstr(str_of(r, "output"), "unknown revision 'nope'"));
 	json_decref(r);
+
+	/* History simplification as git does it: a merge that kept one
+	 * parent's version of the path follows only that parent, so a side
+	 * branch's discarded change is not listed. */
+	git(repo, "checkout -q -b side HEAD");
+	put(repo, "a.txt", "side change, discarded\n");
+	git(repo, "commit -q -am 'side touches a'");
+	git(repo, "checkout -q main");
+	put(repo, "c.txt", "main c\n");
+	git(repo, "add c.txt");
+	git(repo, "commit -q -m 'main touches c'");
+	git(repo, "merge -q -s ours -m 'Merge side, keeping main' side");
+	assert_log_matches(repo, "{\"path\":\"a.txt\"}", "-- a.txt");
+	assert_log_matches(repo, "{\"path\":\"c.txt\"}", "-- c.txt");
+	/* ...and one that took the second parent's version follows that side. */
+	put(repo, "d.txt", "base d\n");
+	git(repo, "add d.txt");
+	git(repo, "commit -q -m 'add d'");
+	git(repo, "checkout -q -b side2");
+	put(repo, "d.txt", "side2 d\n");
+	git(repo, "commit -q -am 'side2 touches d'");
+	git(repo, "checkout -q main");
+	put(repo, "d.txt", "main d, discarded\n");
+	git(repo, "commit -q -am 'main touches d'");
+	git(repo, "merge -q side2 || true");	/* a conflict on d.txt */
+	git(repo, "checkout -q --theirs d.txt");
+	git(repo, "add d.txt");
+	git(repo, "commit -q -m 'Merge side2, taking its d'");
+	assert_log_matches(repo, "{\"path\":\"d.txt\"}", "-- d.txt");
+	assert_log_matches(repo, "{}", "");
 }
 
 /* ---- add, commit, restore ---- */
