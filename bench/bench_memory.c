@@ -15,32 +15,16 @@
 #include <unistd.h>
 #include <ftw.h>
 
+#include "bench/bench.h"
 #include "memory/internal.h"
 #include "memory/memory.h"
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static double
 pct(double *v, int n, double p)
 {
 	int i;
 
-	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	qsort(v, (size_t)n, sizeof(*v), bench_cmp_double);
 	i = (int)ceil(p / 100.0 * n) - 1;
 	return v[i < 0 ? 0 : i >= n ? n - 1 : i];
 }
@@ -236,10 +220,10 @@ bench_commit(const char *dir, const char *sync, int steps)
 
 	new_session_run(m, &sid, &run, "/bench");
 	for (i = 0; i < steps; i++) {
-		double t0 = now_ms();
+		double t0 = bench_now_ms();
 
 		one_step(m, sid, run, i + 1);
-		t[i] = now_ms() - t0;
+		t[i] = bench_now_ms() - t0;
 		sum += t[i];
 	}
 	printf("step commit, synchronous=%-6s  mean %.3f ms  p50 %.3f ms  p99 %.3f ms  (%d steps)\n",
@@ -268,16 +252,16 @@ bench_growth(const char *dir, const char *sync, int contrast)
 	new_session_run(m, &sid, &run, "/bench");
 	for (i = 0; i < N; i++) {
 		json_t *list = NULL;
-		double t0 = now_ms(), t1, t2;
+		double t0 = bench_now_ms(), t1, t2;
 
 		one_step(m, sid, run, i + 1);
-		t1 = now_ms();
+		t1 = bench_now_ms();
 		if (memory_msg_list(m, sid, last, &list, &err) != AGENTD_OK)
 			die("tail", &err);
 		last = json_integer_value(json_object_get(json_array_get(list,
 		    json_array_size(list) - 1), "seq"));
 		json_decref(list);
-		t2 = now_ms();
+		t2 = bench_now_ms();
 		commit[i] = t1 - t0;
 		tail[i] = t2 - t0;
 		full[i] = 0;
@@ -285,11 +269,11 @@ bench_growth(const char *dir, const char *sync, int contrast)
 			continue;
 		/* Own pass: building 2,000 objects evicts the caches the next
 		 * commit would use, which would blur the numbers above. */
-		t0 = now_ms();
+		t0 = bench_now_ms();
 		if (memory_msg_list(m, sid, 0, &list, &err) != AGENTD_OK)
 			die("full", &err);
 		json_decref(list);
-		full[i] = now_ms() - t0;
+		full[i] = bench_now_ms() - t0;
 	}
 	/* Windows of W steps around step 10 (1..20) and step 1,000 (991..1010). */
 	for (i = 0; i < W; i++) {
@@ -329,15 +313,15 @@ bench_open(const char *dir, const char *name)
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	for (i = 0; i < n; i++) {
-		t0 = now_ms();
+		t0 = bench_now_ms();
 		if (memory_open(path, &m, &err) != AGENTD_OK)
 			die("open", &err);
-		full += now_ms() - t0;
+		full += bench_now_ms() - t0;
 		memory_close(m);
-		t0 = now_ms();
+		t0 = bench_now_ms();
 		if (memory_open_more(path, &m, &err) != AGENTD_OK)
 			die("open more", &err);
-		more += now_ms() - t0;
+		more += bench_now_ms() - t0;
 		memory_close(m);
 	}
 	printf("opening the store: memory_open %.1f ms, memory_open_more (a run's connection) "
@@ -356,7 +340,7 @@ bench_search(const char *dir, long messages, int queries)
 	int q, hits = 0, nws = 0;
 	char text[600], ws[64];
 
-	t0 = now_ms();
+	t0 = bench_now_ms();
 	if (memory_begin(m, &err) != AGENTD_OK)
 		die("begin", &err);
 	for (i = 0; i < messages; i++) {
@@ -380,7 +364,7 @@ bench_search(const char *dir, long messages, int queries)
 	}
 	if (memory_commit(m, &err) != AGENTD_OK)
 		die("commit", &err);
-	load = now_ms() - t0;
+	load = bench_now_ms() - t0;
 	printf("search store: %ld messages loaded in %.1f s (%.0f msg/s)\n", messages, load / 1e3,
 	    messages / (load / 1e3));
 	/* Queries drawn from the same Zipf vocabulary: one to three words,
@@ -397,10 +381,10 @@ bench_search(const char *dir, long messages, int queries)
 			snprintf(ws, sizeof(ws), "/repo/%d", (int)(rnd() % 50));
 			nws++;
 		}
-		t0 = now_ms();
+		t0 = bench_now_ms();
 		if (memory_search(m, query, q % 4 == 0 ? ws : NULL, 20, &list, &err) != AGENTD_OK)
 			die("search", &err);
-		t[q] = now_ms() - t0;
+		t[q] = bench_now_ms() - t0;
 		if (getenv("BENCH_SLOW") != NULL && t[q] > 10)
 			fprintf(stderr, "slow: %.1f ms '%s' %s\n", t[q], query, q % 4 == 0 ? ws : "");
 		hits += (int)json_array_size(list);
@@ -417,10 +401,10 @@ bench_search(const char *dir, long messages, int queries)
 	for (q = 0; q < 5; q++) {
 		json_t *list = NULL;
 
-		t0 = now_ms();
+		t0 = bench_now_ms();
 		if (memory_search(m, vocab[q], NULL, 20, &list, &err) != AGENTD_OK)
 			die("search", &err);
-		t0 = now_ms() - t0;
+		t0 = bench_now_ms() - t0;
 		if (t0 > worst_common)
 			worst_common = t0;
 		json_decref(list);

@@ -15,26 +15,10 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include "bench/bench.h"
 #include "sandbox/sandbox.h"
 
 extern char **environ;
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int
-cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static int
 spawn_wait(char *const argv[])
@@ -70,16 +54,16 @@ measure(struct sample *s, int n, int (*fn)(void *), void *ud)
 			return;
 		}
 	for (i = 0; i < n; i++) {
-		double t0 = now_ms();
+		double t0 = bench_now_ms();
 
 		if (fn(ud) != 0) {
 			free(t);
 			return;
 		}
-		t[i] = now_ms() - t0;
+		t[i] = bench_now_ms() - t0;
 		sum += t[i];
 	}
-	qsort(t, (size_t)n, sizeof *t, cmp);
+	qsort(t, (size_t)n, sizeof *t, bench_cmp_double);
 	s->med = t[n / 2];
 	s->mean = sum / n;
 	s->ok = 1;

@@ -25,24 +25,9 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "bench/bench.h"
+
 extern char **environ;
-
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int
-cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 static void
 die(const char *what)
@@ -101,7 +86,7 @@ status_when_up(const char *sock, double deadline)
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			break;
 		close(fd);
-		if (now_ms() > deadline)
+		if (bench_now_ms() > deadline)
 			return -1;
 		usleep(100);
 	}
@@ -132,7 +117,7 @@ summarize(double *t, int n)
 	for (i = 0; i < n; i++)
 		s.mean += t[i];
 	s.mean /= n;
-	qsort(t, (size_t)n, sizeof(*t), cmp);
+	qsort(t, (size_t)n, sizeof(*t), bench_cmp_double);
 	s.med = t[n / 2];
 	return s;
 }
@@ -169,18 +154,18 @@ main(int argc, char **argv)
 	for (i = 0; i < n; i++) {
 		char *tv[] = { "/bin/true", NULL };
 
-		t0 = now_ms();
+		t0 = bench_now_ms();
 		if (!wait_ok(spawn_quiet(tv)))
 			die("/bin/true");
-		base[i] = now_ms() - t0;
+		base[i] = bench_now_ms() - t0;
 	}
 	for (i = 0; i < n; i++) {
 		char *vv[] = { (char *)agentd, "--version", NULL };
 
-		t0 = now_ms();
+		t0 = bench_now_ms();
 		if (!wait_ok(spawn_quiet(vv)))
 			die("agentd --version");
-		ver[i] = now_ms() - t0;
+		ver[i] = bench_now_ms() - t0;
 	}
 	/* new: a state dir of its own each time (the journal is created);
 	 * kept: the same state dir each time (the journal is opened and checked). */
@@ -194,30 +179,30 @@ main(int argc, char **argv)
 				snprintf(state, sizeof(state), "%s/new-%d", dir, i);
 			else
 				snprintf(state, sizeof(state), "%s/old", dir);
-			t0 = now_ms();
+			t0 = bench_now_ms();
 			pid = spawn_quiet(av);
 			if (status_when_up(sock, t0 + 10000) != 0) {
 				kill(pid, SIGKILL);
 				fprintf(stderr, "bench_start: agentd did not answer within 10 s\n");
 				return 1;
 			}
-			(k == 0 ? up_new : up_old)[i] = now_ms() - t0;
+			(k == 0 ? up_new : up_old)[i] = bench_now_ms() - t0;
 			if (k == 1) {
 				char *cv[] = { (char *)agentctl, "--socket", sock, "status", NULL };
 
-				t0 = now_ms();
+				t0 = bench_now_ms();
 				if (!wait_ok(spawn_quiet(cv)))
 					die("agentctl status");
-				ctl[i] = now_ms() - t0;
+				ctl[i] = bench_now_ms() - t0;
 			}
-			t0 = now_ms();
+			t0 = bench_now_ms();
 			kill(pid, SIGTERM);
 			if (!wait_ok(pid)) {
 				fprintf(stderr, "bench_start: agentd did not exit 0 on SIGTERM\n");
 				return 1;
 			}
 			if (k == 1)
-				down[i] = now_ms() - t0;
+				down[i] = bench_now_ms() - t0;
 		}
 	}
 	s_base = summarize(base, n);

@@ -16,7 +16,7 @@ agentctl_LDADD = libdaemon.a libsched.a $(SANDBOX_LIBS) $(JANSSON_LIBS)
 
 # How fast agentd is up and down (exec to first answer, SIGTERM to exit).
 noinst_PROGRAMS += bench/bench_start
-bench_bench_start_SOURCES = bench/bench_start.c
+bench_bench_start_SOURCES = bench/bench_start.c bench/bench.h
 
 check_PROGRAMS += tests/unit/test_rpc
 tests_unit_test_rpc_SOURCES = tests/unit/test_rpc.c

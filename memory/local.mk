@@ -12,6 +12,6 @@ TESTS += tests/unit/test_memory
 
 # The journal's benchmark (docs/benchmarks.md, "Memory").
 noinst_PROGRAMS += bench/bench_memory
-bench_bench_memory_SOURCES = bench/bench_memory.c
+bench_bench_memory_SOURCES = bench/bench_memory.c bench/bench.h
 bench_bench_memory_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 bench_bench_memory_LDADD = $(MEMORY_LIBS) -lm

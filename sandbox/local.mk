@@ -27,5 +27,5 @@ EXTRA_DIST += tests/escape/battery.sh
 
 # Start-up latency against plain fork/exec and bwrap (not a test).
 noinst_PROGRAMS += bench/bench_sandbox
-bench_bench_sandbox_SOURCES = bench/bench_sandbox.c
+bench_bench_sandbox_SOURCES = bench/bench_sandbox.c bench/bench.h
 bench_bench_sandbox_LDADD = $(SANDBOX_LIBS) $(JANSSON_LIBS)
