@@ -13,7 +13,7 @@ tests_unit_test_llm_CPPFLAGS = $(AM_CPPFLAGS) -DTEST_SRCDIR='"$(abs_top_srcdir)"
 tests_unit_test_llm_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_llm_LDADD = libcommon.a $(CURL_LIBS) $(JANSSON_LIBS) $(CMOCKA_LIBS)
 EXTRA_DIST += tests/fixtures/llama-server
-tests_unit_test_agent_SOURCES = tests/unit/test_agent.c
+tests_unit_test_agent_SOURCES = tests/unit/test_agent.c tests/unit/helpers.h
 tests_unit_test_agent_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_agent_LDADD = $(AGENT_LIBS) libcommon.a $(CMOCKA_LIBS)
 # The model is scripted: llm_chat and llm_context_window are replaced at link time.

@@ -6,10 +6,10 @@ libtools_a_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS)
 TOOLS_LIBS = libtools.a $(SANDBOX_LIBS) $(LIBGIT2_LIBS) $(JANSSON_LIBS)
 
 check_PROGRAMS += tests/unit/test_tools tests/unit/test_git
-tests_unit_test_tools_SOURCES = tests/unit/test_tools.c
+tests_unit_test_tools_SOURCES = tests/unit/test_tools.c tests/unit/helpers.h
 tests_unit_test_tools_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_tools_LDADD = $(TOOLS_LIBS) $(CMOCKA_LIBS)
-tests_unit_test_git_SOURCES = tests/unit/test_git.c
+tests_unit_test_git_SOURCES = tests/unit/test_git.c tests/unit/helpers.h
 tests_unit_test_git_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBGIT2_CFLAGS)
 tests_unit_test_git_LDADD = $(TOOLS_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_tools tests/unit/test_git

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "tests/unit/helpers.h"
 #include "agent/agent.h"
 #include "agent/llm.h"
 #include "memory/memory.h"
@@ -262,61 +263,6 @@ struct fx {
 };
 
 static void
-sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("command failed: %s", cmd);
-}
-
-/* First line of a command's output (malloc'd). */
-static char *
-sh_out(const char *fmt, ...)
-{
-	char cmd[4096], buf[8192];
-	va_list ap;
-	FILE *p;
-	size_t n;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(buf, 1, sizeof(buf) - 1, p);
-	buf[n] = '\0';
-	pclose(p);
-	return strdup(buf);
-}
-
-static void
-write_text(const char *dir, const char *name, const char *text)
-{
-	char path[PATH_MAX * 2];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
-static int
-exists(const char *dir, const char *name)
-{
-	char path[PATH_MAX * 2];
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	return access(path, F_OK) == 0;
-}
-
-static void
 on_event(void *ud, int64_t run_id, const char *type, json_t *data)
 {
 	struct fx *f = ud;
@@ -518,7 +464,7 @@ test_multi_step(void **state)
 	assert_status(f, id, "succeeded", NULL);
 	assert_int_equal(n_requests, 8);
 	assert_true(exists(f->repo, "NOTES.md"));
-	log = sh_out("git -C %s log -1 --format=%%s", f->repo);
+	log = capture("git -C %s log -1 --format=%%s", f->repo);
 	assert_string_equal(log, "Add notes\n");
 	free(log);
 	msgs = messages(f, id);
@@ -743,7 +689,7 @@ test_context_small_window(void **state)
 	for (i = 60; i < (int)sizeof(big) - 1; i += 61)
 		big[i] = '\n';
 	big[sizeof(big) - 1] = '\0';
-	write_text(f->repo, "big.txt", big);
+	put(f->repo, "big.txt", big);
 	f->cfg.context_window = 2048;
 	f->cfg.context_reserve = 256;
 	window_limit = 2048 - 256;
@@ -991,13 +937,13 @@ test_branch_run(void **state)
 	assert_int_equal(strlen(ajson_str(run, "base_oid", "")), 40);
 	json_decref(run);
 	assert_false(exists(f->repo, "B.md"));	/* the user's checkout untouched */
-	out = sh_out("git -C %s worktree list | wc -l", f->repo);
+	out = capture("git -C %s worktree list | wc -l", f->repo);
 	assert_int_equal(atoi(out), 1);		/* the worktree is gone */
 	free(out);
-	out = sh_out("git -C %s log -1 --format=%%s %s", f->repo, name);
+	out = capture("git -C %s log -1 --format=%%s %s", f->repo, name);
 	assert_string_equal(out, "On the branch\n");	/* the branch stays */
 	free(out);
-	out = sh_out("git -C %s rev-parse --abbrev-ref HEAD", f->repo);
+	out = capture("git -C %s rev-parse --abbrev-ref HEAD", f->repo);
 	assert_string_equal(out, "main\n");
 	free(out);
 }
@@ -1035,7 +981,7 @@ test_branch_run_subfolder(void **state)
 	assert_non_null(strstr(nth_tool_output(msgs, 0), "inner"));
 	json_decref(msgs);
 	snprintf(name, sizeof(name), "agentd/%lld", (long long)id);
-	out = sh_out("git -C %s ls-tree -r --name-only %s", f->repo, name);
+	out = capture("git -C %s ls-tree -r --name-only %s", f->repo, name);
 	assert_non_null(strstr(out, "pkg/lib/added.txt\n"));
 	assert_null(strstr(out, "\nadded.txt"));
 	free(out);
@@ -1053,7 +999,7 @@ test_branch_run_subfolder(void **state)
 	run_it(f, id2);
 	assert_status(f, id2, "succeeded", NULL);
 	snprintf(name, sizeof(name), "agentd/%lld", (long long)id2);
-	out = sh_out("git -C %s ls-tree -r --name-only %s", f->repo, name);
+	out = capture("git -C %s ls-tree -r --name-only %s", f->repo, name);
 	assert_non_null(strstr(out, "new/dir/n.txt\n"));
 	free(out);
 }
@@ -1069,7 +1015,7 @@ test_in_place_records_base(void **state)
 	q_text("Nothing to do.");
 	run_it(f, id);
 	run = get_run(f, id);
-	head = sh_out("git -C %s rev-parse HEAD", f->repo);
+	head = capture("git -C %s rev-parse HEAD", f->repo);
 	head[40] = '\0';
 	assert_string_equal(ajson_str(run, "base_oid", ""), head);
 	assert_string_equal(ajson_str(run, "branch", ""), "main");
@@ -1090,7 +1036,7 @@ test_output_cut(void **state)
 	for (i = 0; i < 20000; i++)
 		big[i] = (i % 50 == 49) ? '\n' : 'a' + (i / 50) % 26;
 	big[20000] = '\0';
-	write_text(f->repo, "long.txt", big);
+	put(f->repo, "long.txt", big);
 	free(big);
 	f->cfg.tool_output_cap = 2000;
 	q_call("read_file", "{\"path\":\"long.txt\"}");

@@ -20,47 +20,12 @@
 
 #include <git2.h>
 
+#include "tests/unit/helpers.h"
 #include "tools/tools.h"
 
 static char base[PATH_MAX];
 static char home[PATH_MAX + 16];
 static int date_counter;
-
-static void
-sh(const char *fmt, ...)
-{
-	char cmd[16384];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("command failed: %s", cmd);
-}
-
-/* Run a command and return its stdout (malloc'd). */
-static char *
-capture(const char *fmt, ...)
-{
-	char cmd[16384];
-	va_list ap;
-	FILE *p;
-	char *buf;
-	size_t n = 0, cap = 1 << 20;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	buf = malloc(cap);
-	assert_non_null(buf);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(buf, 1, cap - 1, p);
-	pclose(p);
-	buf[n] = '\0';
-	return buf;
-}
 
 /* git with a distinct, increasing date for each commit so the order is certain. */
 static void
@@ -76,19 +41,6 @@ git(const char *repo, const char *fmt, ...)
 	sh("cd '%s' && GIT_AUTHOR_DATE='2026-01-01T00:%02d:%02d' "
 	    "GIT_COMMITTER_DATE='2026-01-01T00:%02d:%02d' git %s >/dev/null 2>&1",
 	    repo, date_counter / 60, date_counter % 60, date_counter / 60, date_counter % 60, args);
-}
-
-static void
-put(const char *repo, const char *rel, const char *text)
-{
-	char p[PATH_MAX * 2];
-	FILE *f;
-
-	snprintf(p, sizeof(p), "%s/%s", repo, rel);
-	f = fopen(p, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
 }
 
 static json_t *

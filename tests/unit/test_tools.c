@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tests/unit/helpers.h"
 #include "tools/tools.h"
 #include "tools/internal.h"
 
@@ -27,19 +28,6 @@ static char base[PATH_MAX];	/* /tmp/agentd-tools-XXXXXX (resolved) */
 static char ws[PATH_MAX + 8];	/* base/ws */
 static char outside[PATH_MAX + 8];	/* base/out */
 static struct tool_ctx ctx;
-
-static void
-put(const char *dir, const char *rel, const char *text)
-{
-	char p[PATH_MAX * 2];
-	FILE *f;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, rel);
-	f = fopen(p, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-}
 
 static char *
 slurp(const char *dir, const char *rel)
@@ -57,28 +45,6 @@ slurp(const char *dir, const char *rel)
 	fclose(f);
 	buf[n] = '\0';
 	return buf;
-}
-
-static int
-exists(const char *dir, const char *rel)
-{
-	char p[PATH_MAX * 2];
-	struct stat st;
-
-	snprintf(p, sizeof(p), "%s/%s", dir, rel);
-	return lstat(p, &st) == 0;
-}
-
-static void
-sh(const char *fmt, ...)
-{
-	char cmd[8192];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	assert_int_equal(system(cmd), 0);
 }
 
 /* Run a tool with JSON text args; returns the tools_call code. */
