@@ -318,7 +318,11 @@ session_get_all(json_int_t id)
 
 	while ((next = ajson_int(s, "next_seq", 0)) > 0) {
 		page = call("session.get", json_pack("{s:I, s:I}", "id", id, "after_seq", next));
-		json_array_extend(msgs, json_object_get(page, "messages"));
+		if (json_array_extend(msgs, json_object_get(page, "messages")) != 0) {
+			fprintf(stderr, "agentctl: session.get: a page could not be added (out of "
+			    "memory, or a reply without messages)\n");
+			exit(EXIT_FAIL);
+		}
 		if (ajson_int(page, "next_seq", 0) > next)
 			json_object_set(s, "next_seq", json_object_get(page, "next_seq"));
 		else

@@ -601,13 +601,17 @@ msg_page(struct agentd *d, int64_t id, int64_t after_seq, int64_t limit, int64_t
 	page = json_array();
 	for (i = 0; i < json_array_size(rows) && page != NULL; i++) {
 		json_t *m = json_array_get(rows, i);
+		size_t sz = msg_text_size(m);
 
-		if ((int64_t)i == limit || (i > 0 && bytes + msg_text_size(m) > PAGE_TEXT)) {
+		if ((int64_t)i == limit || (i > 0 && bytes + sz > PAGE_TEXT)) {
 			*next = ajson_int(json_array_get(page, i - 1), "seq", 0);
 			break;
 		}
-		bytes += msg_text_size(m);
-		json_array_append(page, m);
+		bytes += sz;
+		if (json_array_append(page, m) != 0) {
+			json_decref(page);
+			page = NULL;
+		}
 	}
 	json_decref(rows);
 	if (page == NULL)
