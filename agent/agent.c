@@ -751,6 +751,7 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 	json_t *res = NULL;
 	char *text, *names, *req;
 	const char *asked;
+	enum sandbox_policy want;
 	char msg[2048];
 	int rc, ok, granted;
 
@@ -798,12 +799,12 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 		}
 		tc.sandbox.network = 1;
 	}
-	/* A stronger sandbox policy for this one call (the schema's enum has
-	 * already checked the name). */
-	if ((asked = ajson_str(c->args, "policy", NULL)) != NULL) {
-		enum sandbox_policy want;
-
-		if (sandbox_policy_parse(asked, &want) == 0 && want > tc.sandbox.policy) {
+	/* The policy asked for this one call (the schema's enum has already
+	 * checked the name): stronger needs approval, the same or weaker is
+	 * used as asked. */
+	if ((asked = ajson_str(c->args, "policy", NULL)) != NULL &&
+	    sandbox_policy_parse(asked, &want) == 0) {
+		if (want > tc.sandbox.policy) {
 			char why[160];
 
 			snprintf(why, sizeof(why), "sandbox policy %s for this command (the run's is %s)",
@@ -818,10 +819,8 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 				    r->approval, sandbox_policy_name(tc.sandbox.policy));
 				return finish_error(r, c, msg, 0, err);
 			}
-			tc.sandbox.policy = want;
-		} else if (sandbox_policy_parse(asked, &want) == 0) {
-			tc.sandbox.policy = want;	/* the same or weaker: as asked */
 		}
+		tc.sandbox.policy = want;
 	}
 	/* A side-effecting call is durably "started" before it runs; a
 	 * read-only one may run again after a crash anyway, so its start is

@@ -576,29 +576,34 @@ do_tool_reply(void *ud)
 }
 
 /*
- * A call by hand that asks, in its arguments, for more than the call was
- * given (the network, a stronger policy) is denied the way a run with
- * approval "never" denies it: here the person grants it with the call's own
- * `network` / `policy` parameters. Sets *result and returns 1 when denied.
+ * What a call by hand asks in its arguments, against what the call was
+ * given. More (the network, a stronger policy) is denied the way a run with
+ * approval "never" denies it — here the person grants it with the call's
+ * own `network` / `policy` parameters: sets *result and returns 1. A weaker
+ * policy is used as asked (*policy lowered); returns 0.
  */
 static int
-by_hand_denied(const struct toolcall *t, json_t *args, json_t **result)
+by_hand_denied(const struct toolcall *t, json_t *args, enum sandbox_policy *policy,
+    json_t **result)
 {
 	const char *asked = ajson_str(args, "policy", NULL);
-	enum sandbox_policy want;
+	enum sandbox_policy want = t->policy;
 	char msg[512];
 
+	if (asked != NULL && sandbox_policy_parse(asked, &want) != AGENTD_OK)
+		want = t->policy;	/* the schema check names the bad value */
 	if (json_is_true(json_object_get(args, "network")) && !t->network)
 		snprintf(msg, sizeof(msg), "Denied: the call asks for network access and this "
 		    "call has none (give the call network: agentctl tool --network).");
-	else if (asked != NULL && sandbox_policy_parse(asked, &want) == AGENTD_OK &&
-	    want > t->policy)
+	else if (want > t->policy)
 		snprintf(msg, sizeof(msg), "Denied: the call asks for the %s policy and this call "
 		    "has %s (give it to the call: agentctl tool --policy %s).",
 		    sandbox_policy_name(want), sandbox_policy_name(t->policy),
 		    sandbox_policy_name(want));
-	else
+	else {
+		*policy = want;
 		return 0;
+	}
 	*result = json_pack("{s:b, s:s, s:s}", "ok", 0, "output", msg, "error", "denied");
 	return 1;
 }
@@ -625,17 +630,8 @@ tool_worker(void *arg)
 	ctx.sandbox.git_writable = t->git_writable;
 	ctx.author_name = t->author;
 	ctx.author_email = t->email;
-	{
-		/* A weaker policy asked in the arguments is used as asked. */
-		const char *asked = ajson_str(args, "policy", NULL);
-		enum sandbox_policy want;
-
-		if (asked != NULL && sandbox_policy_parse(asked, &want) == AGENTD_OK &&
-		    want < ctx.sandbox.policy)
-			ctx.sandbox.policy = want;
-	}
 	agentd_error_clear(&err);
-	rc = by_hand_denied(t, args, &t->result) ? AGENTD_OK :
+	rc = by_hand_denied(t, args, &ctx.sandbox.policy, &t->result) ? AGENTD_OK :
 	    tools_call(&ctx, name, args ? args : empty, &t->result, &err);
 	json_decref(empty);
 	if (rc == AGENTD_ENOTFOUND) {
