@@ -66,6 +66,8 @@ agent_config_init(struct agent_config *c)
 	c->policy = SANDBOX_WORKSPACE_WRITE;
 	c->approval = "never";
 	c->approval_timeout_s = 60;
+	c->project_doc = 1;
+	c->project_doc_max_bytes = 32 * 1024;
 }
 
 const char *
@@ -1576,6 +1578,8 @@ arun_free(struct arun *r)
 	if (r->llm_owned)
 		llm_config_free(&r->llm);
 	free(r->system_prompt);
+	free(r->instructions);
+	json_decref(r->instr_files);
 	free(r->user_workspace);
 	free(r->workspace);
 	free(r->worktree);
@@ -1589,6 +1593,79 @@ arun_free(struct arun *r)
 	for (i = 0; i < r->nfails; i++)
 		free(r->fails[i].key);
 	ctx_free(&r->ctx);
+}
+
+/*
+ * A new run reads the repository's instructions (AGENTS.md) once, where its
+ * tools work; the text is journaled with the run so that a resumed run
+ * sends the very same bytes even if the files changed meanwhile.
+ */
+static int
+instructions_read(struct arun *r, struct agentd_error *err)
+{
+	const struct agent_config *cfg = r->cfg;
+	struct agentd_error ie;
+	char *text = NULL;
+	json_t *files = NULL;
+
+	if (!ajson_bool(r->opts, "project_doc", cfg->project_doc) || cfg->project_doc_max_bytes == 0)
+		return AGENTD_OK;
+	agentd_error_clear(&ie);
+	if (agent_instructions_load(cfg->config_dir, r->workspace, cfg->project_doc_max_bytes,
+	    cfg->project_doc_fallbacks, &text, &files, &ie) != AGENTD_OK) {
+		if (ie.code == AGENTD_ENOMEM)
+			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		/* not fatal: the run goes on without them, and says why */
+		return agent_emit(r, "error", json_pack("{s:s}", "message", agentd_errmsg(&ie)),
+		    EMIT_BOTH, err);
+	}
+	r->instructions = text;
+	r->instr_files = files;
+	return AGENTD_OK;
+}
+
+/* A resumed run takes the instructions its start journaled. */
+static int
+instructions_restore(struct arun *r, struct agentd_error *err)
+{
+	json_t *evs = NULL, *ev;
+	size_t i;
+	int rc;
+
+	rc = memory_event_list(r->m, r->run_id, 0, &evs, err);
+	if (rc != AGENTD_OK)
+		return rc;
+	json_array_foreach(evs, i, ev) {
+		json_t *d = json_object_get(ev, "data");
+		const char *t = ajson_str(d, "text", NULL);
+
+		if (strcmp(ajson_str(ev, "type", ""), "instructions") != 0 || t == NULL)
+			continue;
+		r->instructions = strdup(t);
+		if (r->instructions == NULL) {
+			json_decref(evs);
+			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		}
+		break;
+	}
+	json_decref(evs);
+	return AGENTD_OK;
+}
+
+/* The "running" status that opens a new run, naming the instruction files. */
+static json_t *
+start_status(struct arun *r)
+{
+	json_t *d = json_pack("{s:s}", "status", "running"), *paths, *f;
+	size_t i;
+
+	if (d == NULL || r->instr_files == NULL)
+		return d;
+	paths = json_array();
+	json_array_foreach(json_object_get(r->instr_files, "files"), i, f)
+		json_array_append(paths, json_object_get(f, "path"));
+	json_object_set_new(d, "instructions", paths);
+	return d;
 }
 
 static int
@@ -1622,6 +1699,8 @@ agent_loop(struct arun *r, struct agentd_error *err)
 			return rc;
 	}
 	rc = ctx_load(r, fresh, err);
+	if (rc == AGENTD_OK && r->end_status == NULL)
+		rc = fresh ? instructions_read(r, err) : instructions_restore(r, err);
 	if (rc != AGENTD_OK)
 		return rc;
 	if (fresh) {
@@ -1630,9 +1709,13 @@ agent_loop(struct arun *r, struct agentd_error *err)
 			rc = memory_run_set_status(r->m, r->run_id, "running", NULL, err);
 		if (rc == AGENTD_OK)
 			rc = store_user(r, r->task, 1, err);
+		if (rc == AGENTD_OK && r->instructions != NULL)
+			rc = agent_emit(r, "instructions", json_pack("{s:O, s:O, s:s}", "files",
+			    json_object_get(r->instr_files, "files"), "skipped",
+			    json_object_get(r->instr_files, "skipped"), "text", r->instructions),
+			    EMIT_STORE, err);
 		if (rc == AGENTD_OK && r->end_status == NULL)
-			rc = agent_emit(r, "status", json_pack("{s:s}", "status", "running"),
-			    EMIT_BOTH, err);
+			rc = agent_emit(r, "status", start_status(r), EMIT_BOTH, err);
 		if (rc == AGENTD_OK)
 			rc = memory_commit(r->m, err);
 		if (rc != AGENTD_OK) {

@@ -42,12 +42,18 @@ struct agent_config {
 	int approval_timeout_s;		/* default 60 */
 	const char *author_name;	/* commit author fallback */
 	const char *author_email;
+	/* repository instructions (AGENTS.md); see agent_instructions_load */
+	int project_doc;		/* 1 (default): read them; a run's option may turn it off */
+	size_t project_doc_max_bytes;	/* default 32 KiB */
+	const json_t *project_doc_fallbacks;	/* borrowed array of file names, or NULL */
+	const char *config_dir;		/* borrowed; holds the global AGENTS.md; NULL = none */
 };
 
 void agent_config_init(struct agent_config *c);
 
 /* Event types passed to hooks.event (data is borrowed for the call):
- *   "status"      {"status","reason"?}
+ *   "status"      {"status","reason"?,"instructions"?:[paths]}
+ *   "instructions" {"files","skipped","text"} the repository instructions (stored only)
  *   "plan"        {"steps":[…],"version"}
  *   "text"        {"delta"}            streamed answer text (not stored per delta)
  *   "reasoning"   {"delta"}
@@ -76,6 +82,20 @@ struct agent_hooks {
  */
 int agent_run(struct memory *m, int64_t run_id, const struct agent_config *cfg,
     const struct agent_hooks *hooks, struct agentd_error *err);
+
+/*
+ * Repository instructions: the global AGENTS.override.md or AGENTS.md in
+ * `global_dir` (may be NULL), then from the repository root above
+ * `workspace` down to it at most one file per folder (AGENTS.override.md,
+ * AGENTS.md, then the names in `fallbacks`, an array of strings or NULL),
+ * joined root first, at most `max_bytes` bytes of file text in all (a marker
+ * where cut). Empty files, symbolic links and non-regular files are skipped.
+ * On success *text is the joined text (malloc'd; NULL when nothing was found)
+ * and *files is {"files":[{path,bytes,truncated}], "skipped":[{path,why}]}
+ * (new reference). Both untouched on failure.
+ */
+int agent_instructions_load(const char *global_dir, const char *workspace, size_t max_bytes,
+    const json_t *fallbacks, char **text, json_t **files, struct agentd_error *err);
 
 /* The built-in system prompt (static text). */
 const char *agent_default_system_prompt(void);

@@ -247,6 +247,11 @@ ctx_system_text(struct arun *r)
 	abuf_init(&b, (size_t)64 << 20);
 	if (abuf_puts(&b, r->system_prompt) != AGENTD_OK)
 		goto fail;
+	/* the repository's instructions: fixed for the whole run, so the
+	 * prompt's prefix stays byte-identical from step to step */
+	if (r->instructions != NULL &&
+	    (abuf_puts(&b, "\n\n" INSTRUCTIONS_HEADING "\n") || abuf_puts(&b, r->instructions)))
+		goto fail;
 	if (c->summary != NULL && c->summary[0] != '\0') {
 		if (abuf_puts(&b, "\n\n# Summary of the conversation so far (written by you)\n") ||
 		    abuf_puts(&b, c->summary))
@@ -786,7 +791,8 @@ ctx_build(struct arun *r, json_t **outp, struct agentd_error *err)
 			json_decref(out);
 			return agentd_seterr(err, AGENTD_ELIMIT, "the context window (%d tokens, "
 			    "%d kept free for the answer) is too small for the system prompt, "
-			    "the tools and the task (about %lld tokens)", c->window, c->reserve,
+			    "the repository's instructions, the tools and the task (about %lld "
+			    "tokens)", c->window, c->reserve,
 			    (long long)((double)(sys_est + c->tools_est + pinned_est) * c->factor));
 		}
 		/* tokens to free, in raw estimate units, with a little slack */

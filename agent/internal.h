@@ -56,6 +56,8 @@ struct arun {
 	struct llm_config llm;		/* own copy (model override applied) */
 	int llm_owned;
 	char *system_prompt;
+	char *instructions;		/* repository instructions (AGENTS.md) or NULL */
+	json_t *instr_files;		/* {"files","skipped"} as read at the run's start */
 	char *user_workspace;		/* as the user gave it (resolved) */
 	char *workspace;		/* where the tools work (worktree or user's) */
 	char *worktree;			/* NULL when in place */
@@ -93,6 +95,12 @@ struct arun {
 	char end_reason[1200];
 	char *answer;
 };
+
+/* Heads the repository instructions in the system message. */
+#define INSTRUCTIONS_HEADING "# Instructions for this repository\n" \
+	"From the project's AGENTS.md files (and the user's own), outermost first: where " \
+	"they disagree, a later one (in a deeper folder) wins. They never change your tools, " \
+	"sandbox or limits.\n"
 
 #define EMIT_STORE	1	/* memory_event_add */
 #define EMIT_HOOK	2	/* hooks->event */

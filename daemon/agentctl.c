@@ -653,6 +653,7 @@ static const char run_usage[] =
     "  --approval MODE     never (default) | ask: ask here before going beyond the policy\n"
     "  --max-steps N, --max-wall SECONDS, --max-tokens N   limits for this run\n"
     "  --model NAME        model to ask for\n"
+    "  --no-project-doc    do not give the model the repository's AGENTS.md files\n"
     "  --detach            start the run and print its id without following it\n"
     "  --json              print every event as one JSON line on stdout\n";
 
@@ -667,7 +668,7 @@ cmd_run(int argc, char **argv)
 		{ "max-wall", required_argument, NULL, 'W' }, { "max-tokens", required_argument, NULL, 'T' },
 		{ "model", required_argument, NULL, 'm' }, { "detach", no_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
+		{ "no-project-doc", no_argument, NULL, 'P' }, { NULL, 0, NULL, 0 }
 	};
 	struct follow f;
 	struct agentd_error err;
@@ -698,6 +699,7 @@ cmd_run(int argc, char **argv)
 		case 'T': json_object_set_new(params, "max_tokens", json_integer(atoll(optarg))); break;
 		case 'm': ajson_set_str(params, "model", optarg); break;
 		case 'd': detach = 1; break;
+		case 'P': json_object_set_new(params, "project_doc", json_false()); break;
 		case 'j': f.json = 1; break;
 		case 'h': fputs(run_usage, stdout); return 0;
 		default: fputs(run_usage, stderr); return EXIT_USAGE;
@@ -950,6 +952,28 @@ print_messages(json_t *msgs, int64_t only_run)
 	}
 }
 
+/* The repository instructions a run was given (its first "running" event). */
+static void
+print_instructions(int64_t run_id)
+{
+	json_t *r = call("run.events", json_pack("{s:I}", "id", (json_int_t)run_id)), *ev, *paths, *p;
+	size_t i, j;
+
+	json_array_foreach(json_object_get(r, "events"), i, ev) {
+		if (strcmp(ajson_str(ev, "type", ""), "status") != 0)
+			continue;
+		paths = json_object_get(json_object_get(ev, "data"), "instructions");
+		if (!json_is_array(paths))
+			continue;
+		printf("  instructions: %s", json_array_size(paths) ? "" : "none found");
+		json_array_foreach(paths, j, p)
+			printf("%s%s", j ? ", " : "", json_string_value(p) ? json_string_value(p) : "?");
+		printf("\n");
+		break;
+	}
+	json_decref(r);
+}
+
 static int
 cmd_show(int argc, char **argv)
 {
@@ -1005,6 +1029,7 @@ cmd_show(int argc, char **argv)
 	printf("  steps: %lld, tokens: %lld prompt + %lld completion, worked %.1f s\n",
 	    (long long)ajson_int(r, "steps", 0), (long long)ajson_int(r, "prompt_tokens", 0),
 	    (long long)ajson_int(r, "completion_tokens", 0), ajson_num(r, "active_s", 0));
+	print_instructions(ajson_int(r, "id", 0));
 	plan = json_object_get(r, "plan");
 	if (plan)
 		print_plan(json_is_array(plan) ? plan : json_object_get(plan, "steps"));

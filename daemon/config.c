@@ -43,6 +43,14 @@ defaults(struct config *c)
 	else
 		snprintf(buf, sizeof(buf), "/var/lib/agentd");
 	c->state_dir = strdup(buf);
+	xdg = getenv("XDG_CONFIG_HOME");
+	if (xdg && *xdg)
+		snprintf(buf, sizeof(buf), "%s/agentd", xdg);
+	else if (home && *home)
+		snprintf(buf, sizeof(buf), "%s/.config/agentd", home);
+	else
+		buf[0] = '\0';
+	c->config_dir = buf[0] ? strdup(buf) : NULL;
 	c->log_level = LOG_LVL_INFO;
 	c->max_line = RPC_DEFAULT_MAX_LINE;
 	c->max_concurrent_runs = 2;
@@ -83,6 +91,8 @@ static const struct key_spec known_keys[] = {
 	{ "approval_timeout_s", JSON_INTEGER }, { "system_prompt_file", JSON_STRING },
 	{ "max_line_bytes", JSON_INTEGER }, { "max_concurrent_runs", JSON_INTEGER },
 	{ "max_active_runs", JSON_INTEGER },
+	{ "project_doc", JSON_TRUE }, { "project_doc_max_bytes", JSON_INTEGER },
+	{ "project_doc_fallback_filenames", JSON_NULL },
 	{ "retention", JSON_OBJECT }, { "author", JSON_OBJECT }, { "llm", JSON_OBJECT },
 	{ NULL, JSON_NULL }
 };
@@ -213,6 +223,31 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 	if ((v = json_object_get(root, "system_prompt_file")) &&
 	    set_str(&c->system_prompt_file, json_string_value(v)))
 		goto out;
+	c->agent.project_doc = ajson_bool(root, "project_doc", c->agent.project_doc);
+	if ((v = json_object_get(root, "project_doc_max_bytes"))) {
+		if (json_integer_value(v) < 0 || json_integer_value(v) > 1024 * 1024) {
+			rc = agentd_seterr(err, AGENTD_EINVAL, "%s: project_doc_max_bytes must be 0 "
+			    "(read none) to 1048576", file);
+			goto out;
+		}
+		c->agent.project_doc_max_bytes = (size_t)json_integer_value(v);
+	}
+	if ((v = json_object_get(root, "project_doc_fallback_filenames"))) {
+		json_t *n;
+
+		json_array_foreach(v, i, n)
+			if (!json_is_string(n) || json_string_length(n) == 0 ||
+			    json_string_length(n) > 255 || strchr(json_string_value(n), '/'))
+				break;
+		if (!json_is_array(v) || i < json_array_size(v) || json_array_size(v) > 16) {
+			rc = agentd_seterr(err, AGENTD_EINVAL, "%s: project_doc_fallback_filenames "
+			    "must be an array of at most 16 file names (no '/'), e.g. [\"CLAUDE.md\"]",
+			    file);
+			goto out;
+		}
+		json_decref(c->project_doc_fallbacks);
+		c->project_doc_fallbacks = json_incref(v);
+	}
 	if ((o = json_object_get(root, "retention"))) {
 		c->retention_max_age_s = ajson_num(o, "max_age_days", 0) * 86400.0;
 		c->retention_max_count = (int)ajson_int(o, "max_count", 0);
@@ -326,6 +361,8 @@ config_load(const struct config_flags *f, struct config *out, struct agentd_erro
 	c.agent.approval = c.approval ? c.approval : "never";
 	c.agent.author_name = c.author_name;
 	c.agent.author_email = c.author_email;
+	c.agent.config_dir = c.config_dir;
+	c.agent.project_doc_fallbacks = c.project_doc_fallbacks;
 	*out = c;
 	return AGENTD_OK;
 nomem:
@@ -347,6 +384,8 @@ config_free(struct config *c)
 	free(c->author_email);
 	free(c->file_model);
 	free(c->file_api_key);
+	free(c->config_dir);
+	json_decref(c->project_doc_fallbacks);
 	llm_config_free(&c->agent.llm);
 	memset(c, 0, sizeof(*c));
 }

@@ -27,6 +27,8 @@ struct config {
 	char *approval;
 	char *author_name;
 	char *author_email;
+	char *config_dir;	/* agentd's config dir: the global AGENTS.md lives there */
+	json_t *project_doc_fallbacks;	/* array of file names or NULL */
 	char *file_model;	/* "model" and "api_key" of the file, for endpoints without one */
 	char *file_api_key;
 };

@@ -110,7 +110,7 @@ valid_branch_name(const char *b)
 
 static const char *const option_keys[] = {
 	"policy", "network", "approval", "max_steps", "max_wall_s", "max_tokens", "model",
-	"tools", "stream", "unattended", "context_window", NULL
+	"tools", "stream", "unattended", "context_window", "project_doc", NULL
 };
 
 /*
@@ -289,7 +289,7 @@ static const struct rpc_param p_run_start[] = {
 	{ "approval", RPC_T_STR, 0 }, { "max_steps", RPC_T_INT, 0 }, { "max_wall_s", RPC_T_NUM, 0 },
 	{ "max_tokens", RPC_T_INT, 0 }, { "model", RPC_T_STR, 0 }, { "tools", RPC_T_ARR, 0 },
 	{ "chore", RPC_T_OBJ, 0 }, { "detach", RPC_T_BOOL, 0 }, { "stream", RPC_T_BOOL, 0 },
-	{ "context_window", RPC_T_INT, 0 }, { NULL, 0, 0 }
+	{ "context_window", RPC_T_INT, 0 }, { "project_doc", RPC_T_BOOL, 0 }, { NULL, 0, 0 }
 };
 
 static enum rpc_status

@@ -38,7 +38,8 @@ struct slot {
 	atomic_int shutdown;
 	int joined;
 	struct agent_config acfg;
-	char *s_prompt, *s_state, *s_approval, *s_author, *s_email;
+	char *s_prompt, *s_state, *s_approval, *s_author, *s_email, *s_config_dir;
+	json_t *s_fallbacks;
 	/* approval */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -92,6 +93,8 @@ slot_free(struct slot *s)
 	free(s->s_approval);
 	free(s->s_author);
 	free(s->s_email);
+	free(s->s_config_dir);
+	json_decref(s->s_fallbacks);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s);
@@ -395,6 +398,11 @@ runner_start(struct runner *r, int64_t run_id, struct agentd_error *err)
 	s->acfg.approval = s->s_approval;
 	s->acfg.author_name = s->s_author;
 	s->acfg.author_email = s->s_email;
+	s->s_config_dir = dup_or_null(src->config_dir);
+	s->acfg.config_dir = s->s_config_dir;
+	/* a copy, not a reference: jansson's counts are not thread-safe */
+	s->s_fallbacks = src->project_doc_fallbacks ? json_deep_copy(src->project_doc_fallbacks) : NULL;
+	s->acfg.project_doc_fallbacks = s->s_fallbacks;
 	if (llm_config_copy(&s->acfg.llm, &src->llm) != AGENTD_OK) {
 		slot_free(s);
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
