@@ -27,6 +27,8 @@
 #define MAX_PLAN_STEPS		100
 #define MAX_PROMPT_FILE		(256 * 1024)
 #define NUDGE_PREFIX		"Your plan still has open steps:"
+#define MAX_STOP_BLOCKS		8	/* a Stop hook may send the model back this often */
+#define HOOK_MSG_MAX		4600
 
 static const char default_prompt[] =
     "You are agentd, an agent that carries out the user's task in a software "
@@ -725,7 +727,11 @@ approve_escalation(struct arun *r, const struct call *c, const char *reason, int
 	    c->args, "reason", reason);
 	if (req == NULL)
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
-	if (strcmp(r->approval, "ask") != 0) {
+	if (r->hook_allowed) {
+		/* the user's own PreToolUse hook answered "allow" for this call */
+		*granted = 1;
+		by = "hook";
+	} else if (strcmp(r->approval, "ask") != 0) {
 		by = "policy";
 	} else if (r->unattended) {
 		by = "unattended";
@@ -733,12 +739,133 @@ approve_escalation(struct arun *r, const struct call *c, const char *reason, int
 		by = "nobody";
 	} else {
 		int t = r->cfg->approval_timeout_s > 0 ? r->cfg->approval_timeout_s : 60;
+		struct hook_result h;
+		char msg[400];
+		int rc;
 
+		snprintf(msg, sizeof(msg), "agentd run %lld waits for your approval: %.300s",
+		    (long long)r->run_id, reason);
+		rc = hooks_fire(r, "Notification", "permission_prompt", json_pack("{s:s, s:s}",
+		    "message", msg, "notification_type", "permission_prompt"), &h, err);
+		hook_result_free(&h);
+		if (rc != AGENTD_OK) {
+			json_decref(req);
+			return rc;
+		}
 		*granted = r->hooks->approve(r->hooks->ud, r->run_id, req, t) == 1;
 		by = "user";
 	}
 	return agent_emit(r, "approval", json_pack("{s:s, s:o, s:b, s:s}", "id", c->id,
 	    "request", req, "granted", *granted, "by", by), EMIT_BOTH, err);
+}
+
+/* End the run because a hook said `continue: false`. */
+static void
+hook_stop(struct arun *r, const char *event, const struct hook_result *h)
+{
+	set_end(r, "cancelled", "stopped by the %s hook: %.500s", event,
+	    h->stop_reason ? h->stop_reason : "no reason given");
+}
+
+/*
+ * The user's PreToolUse hooks: a block or a "deny" answers the call with
+ * the hook's reason; "ask" goes through approvals; "allow" grants what
+ * approvals would have asked; `updatedInput` replaces the arguments (checked
+ * against the schema again). *done: the call was answered here.
+ */
+static int
+pre_tool_hooks(struct arun *r, struct call *c, int *done, struct agentd_error *err)
+{
+	struct hook_result h;
+	struct agentd_error te;
+	char msg[HOOK_MSG_MAX];
+	int rc, granted;
+
+	*done = 0;
+	rc = hooks_fire(r, "PreToolUse", c->name, json_pack("{s:s, s:O, s:s}", "tool_name",
+	    c->name, "tool_input", c->args, "tool_use_id", c->id), &h, err);
+	if (rc != AGENTD_OK)
+		goto out;
+	if (h.stop) {
+		hook_stop(r, "PreToolUse", &h);
+		*done = 1;
+		rc = finish_error(r, c, "Not run: the user's hook stopped the run.", 0, err);
+		goto out;
+	}
+	if (h.blocked || (h.decision && strcmp(h.decision, "deny") == 0)) {
+		snprintf(msg, sizeof(msg), "Blocked by the user's PreToolUse hook: %s",
+		    h.reason ? h.reason : "no reason given");
+		*done = 1;
+		rc = finish_error(r, c, msg, 0, err);
+		goto out;
+	}
+	if (h.updated_input != NULL) {
+		agentd_error_clear(&te);
+		if (tool_schema(r, c->te) != NULL &&
+		    tools_validate(tool_schema(r, c->te), h.updated_input, &te) != AGENTD_OK) {
+			snprintf(msg, sizeof(msg), "Not run: the user's PreToolUse hook changed the "
+			    "arguments into invalid ones: %s", agentd_errmsg(&te));
+			*done = 1;
+			rc = finish_error(r, c, msg, 0, err);
+			goto out;
+		}
+		json_decref(c->args);
+		c->args = h.updated_input;
+		h.updated_input = NULL;
+	}
+	if (h.decision && strcmp(h.decision, "ask") == 0) {
+		snprintf(msg, sizeof(msg), "a PreToolUse hook asks: %s",
+		    h.reason ? h.reason : "no reason given");
+		rc = approve_escalation(r, c, msg, &granted, err);
+		if (rc == AGENTD_OK && !granted) {
+			snprintf(msg, sizeof(msg), "Denied: the user's hook asked for approval of "
+			    "this call and it was not given (approval: %s).", r->approval);
+			*done = 1;
+			rc = finish_error(r, c, msg, 0, err);
+		}
+		goto out;
+	}
+	if (h.decision && strcmp(h.decision, "allow") == 0)
+		r->hook_allowed = 1;
+out:
+	hook_result_free(&h);
+	return rc;
+}
+
+/* PostToolUse (or PostToolUseFailure): what the hooks say is added to the
+ * result the model reads; a `continue: false` ends the run after it. */
+static int
+post_tool_hooks(struct arun *r, const struct call *c, int ok, char **text,
+    struct agentd_error *err)
+{
+	const char *event = ok ? "PostToolUse" : "PostToolUseFailure";
+	struct hook_result h;
+	json_t *f;
+	int rc;
+
+	f = json_pack("{s:s, s:O, s:s, s:s}", "tool_name", c->name, "tool_input", c->args,
+	    "tool_use_id", c->id, ok ? "tool_response" : "error", *text);
+	rc = hooks_fire(r, event, c->name, f, &h, err);
+	if (rc == AGENTD_OK && (h.blocked || h.context)) {
+		struct abuf b;
+
+		abuf_init(&b, (size_t)64 << 20);
+		if (abuf_puts(&b, *text) || (h.blocked && abuf_printf(&b, "\n\nThe user's %s hook "
+		    "says: %s", event, h.reason ? h.reason : "")) || (h.context &&
+		    abuf_printf(&b, "\n\nContext from the user's %s hook: %s", event, h.context))) {
+			abuf_free(&b);
+			rc = agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		} else {
+			free(*text);
+			*text = abuf_steal(&b);
+			if (*text == NULL)
+				rc = agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		}
+	}
+	if (rc == AGENTD_OK && h.stop)
+		hook_stop(r, event, &h);
+	hook_result_free(&h);
+	return rc;
 }
 
 /*
@@ -755,8 +882,9 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 	const char *asked;
 	enum sandbox_policy want;
 	char msg[2048];
-	int rc, ok, granted;
+	int rc, ok, granted, done = 0;
 
+	r->hook_allowed = 0;
 	if (agent_is_cancelled(r)) {
 		set_end(r, "cancelled", "cancelled");
 		return call_finish(r, c, started, "Not run: the run was cancelled.", 0, err);
@@ -786,6 +914,9 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 		free(req);
 		return finish_error(r, c, msg, 1, err);
 	}
+	rc = pre_tool_hooks(r, c, &done, err);
+	if (rc != AGENTD_OK || done)
+		return rc;
 	if (strcmp(c->name, "update_plan") == 0)
 		return do_plan(r, c, err);
 	if (((c->te->flags & TOOL_NEEDS_NETWORK) || json_is_true(json_object_get(c->args, "network"))) &&
@@ -859,13 +990,20 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 	if (rc != AGENTD_OK || res == NULL) {
 		snprintf(msg, sizeof(msg), "The tool %s failed: %s", c->name, agentd_errmsg(&te));
 		json_decref(res);
-		rc = call_finish(r, c, started, msg, 0, err);
-		return rc == AGENTD_OK ? fail_note(r, c, msg) : rc;
+		text = strdup(msg);
+		ok = 0;
+	} else {
+		text = result_text(res, r->cfg->tool_output_cap > 0 ? r->cfg->tool_output_cap : 16384,
+		    &ok);
+		json_decref(res);
 	}
-	text = result_text(res, r->cfg->tool_output_cap > 0 ? r->cfg->tool_output_cap : 16384, &ok);
-	json_decref(res);
 	if (text == NULL)
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	rc = post_tool_hooks(r, c, ok, &text, err);
+	if (rc != AGENTD_OK) {
+		free(text);
+		return rc;
+	}
 	rc = call_finish(r, c, started, text, ok, err);
 	if (rc == AGENTD_OK && !ok)
 		rc = fail_note(r, c, text);
@@ -918,6 +1056,34 @@ end_on_error(struct arun *r, int rc, const struct agentd_error *e, struct agentd
 	}
 	rc = agent_emit(r, "error", json_pack("{s:s}", "message", agentd_errmsg(e)), EMIT_BOTH, err);
 	set_end(r, "failed", "%s", agentd_errmsg(e));
+	return rc;
+}
+
+/*
+ * The model answered: the user's Stop hooks may send it back to work (exit 2
+ * or decision "block": the reason becomes the next user message), at most
+ * MAX_STOP_BLOCKS times a run. Sets the end ("succeeded") unless sent back.
+ */
+static int
+stop_hooks(struct arun *r, const char *answer, struct agentd_error *err)
+{
+	struct hook_result h;
+	char *msg = NULL;
+	int rc;
+
+	rc = hooks_fire(r, "Stop", NULL, json_pack("{s:b, s:s}", "stop_hook_active",
+	    r->stop_blocks > 0, "last_assistant_message", answer), &h, err);
+	if (rc == AGENTD_OK && h.blocked && !h.stop && r->stop_blocks < MAX_STOP_BLOCKS) {
+		r->stop_blocks++;
+		if (asprintf(&msg, "The user's Stop hook asks you to go on before you finish: %s",
+		    h.reason ? h.reason : "no reason given") < 0)
+			msg = NULL;
+		rc = msg ? store_user(r, msg, 0, err) : agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		free(msg);
+	} else if (rc == AGENTD_OK) {
+		set_end(r, "succeeded", NULL);
+	}
+	hook_result_free(&h);
 	return rc;
 }
 
@@ -1079,9 +1245,11 @@ do_step(struct arun *r, struct agentd_error *err)
 			abuf_free(&b);
 			goto out;
 		}
+		rc = stop_hooks(r, content, err);
+		if (rc != AGENTD_OK || r->end_status == NULL)
+			goto out;	/* a Stop hook sent the model back to work */
 		free(r->answer);
 		r->answer = strdup(content);
-		set_end(r, "succeeded", NULL);
 		goto out;
 	}
 	for (i = 0; i < ncalls && rc == AGENTD_OK; i++) {
@@ -1522,6 +1690,30 @@ resume_state(struct arun *r, struct agentd_error *err)
 	return AGENTD_OK;
 }
 
+/* SessionEnd hooks, and a Notification when a scheduled run ended (their
+ * answers change nothing: the run has ended). */
+static int
+end_hooks(struct arun *r, struct agentd_error *err)
+{
+	struct hook_result h;
+	char msg[1400];
+	int rc;
+
+	rc = hooks_fire(r, "SessionEnd", r->end_status, json_pack("{s:s, s:s}", "reason",
+	    r->end_status, "detail", r->end_reason), &h, err);
+	hook_result_free(&h);
+	if (rc != AGENTD_OK || ajson_int(r->run, "job_id", 0) <= 0)
+		return rc;
+	snprintf(msg, sizeof(msg), "agentd: scheduled run %lld (job %lld) %s%s%.1000s",
+	    (long long)r->run_id, (long long)ajson_int(r->run, "job_id", 0), r->end_status,
+	    r->end_reason[0] ? ": " : "", r->end_reason);
+	rc = hooks_fire(r, "Notification", "scheduled_run_end", json_pack("{s:s, s:s, s:s}",
+	    "message", msg, "notification_type", "scheduled_run_end", "status", r->end_status),
+	    &h, err);
+	hook_result_free(&h);
+	return rc;
+}
+
 /* Record the end: status, the "end" event, the worktree removed. */
 static int
 finish_run(struct arun *r, struct agentd_error *err)
@@ -1538,7 +1730,9 @@ finish_run(struct arun *r, struct agentd_error *err)
 		json_object_set_new(d, "answer", ajson_string_lossy(r->answer, strlen(r->answer)));
 	if (r->branch != NULL && r->worktree != NULL)
 		json_object_set_new(d, "branch", json_string(r->branch));
-	rc = memory_begin(r->m, err);
+	rc = end_hooks(r, err);
+	if (rc == AGENTD_OK)
+		rc = memory_begin(r->m, err);
 	if (rc == AGENTD_OK && r->worktree == NULL && r->workspace != NULL) {
 		char oid[41], cur[256];
 
@@ -1652,6 +1846,49 @@ instructions_restore(struct arun *r, struct agentd_error *err)
 	return AGENTD_OK;
 }
 
+/*
+ * A new run's SessionStart hooks (source "startup" for a new session,
+ * "resume" for a continued one) and UserPromptSubmit hooks: what they add as
+ * context joins the task message; a UserPromptSubmit block ends the run
+ * before the task is stored. *task: the message to store (malloc'd).
+ */
+static int
+start_hooks(struct arun *r, char **task, struct agentd_error *err)
+{
+	const char *source = r->ctx.n > 0 ? "resume" : "startup";
+	struct hook_result h1, h2;
+	struct abuf b;
+	int rc;
+
+	*task = NULL;
+	memset(&h2, 0, sizeof(h2));
+	rc = hooks_fire(r, "SessionStart", source, json_pack("{s:s}", "source", source), &h1, err);
+	if (rc == AGENTD_OK && h1.stop)
+		hook_stop(r, "SessionStart", &h1);
+	else if (rc == AGENTD_OK)
+		rc = hooks_fire(r, "UserPromptSubmit", NULL, json_pack("{s:s}", "prompt", r->task),
+		    &h2, err);
+	if (rc == AGENTD_OK && h2.stop)
+		hook_stop(r, "UserPromptSubmit", &h2);
+	else if (rc == AGENTD_OK && h2.blocked)
+		set_end(r, "failed", "the UserPromptSubmit hook blocked the task: %.600s",
+		    h2.reason ? h2.reason : "no reason given");
+	if (rc == AGENTD_OK && r->end_status == NULL) {
+		abuf_init(&b, (size_t)64 << 20);
+		if (abuf_puts(&b, r->task) || ((h1.context || h2.context) &&
+		    abuf_puts(&b, "\n\n# Context from the user's hooks\n")) ||
+		    (h1.context && abuf_printf(&b, "%s\n", h1.context)) ||
+		    (h2.context && abuf_printf(&b, "%s\n", h2.context)))
+			rc = agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		else if ((*task = abuf_steal(&b)) == NULL)
+			rc = agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		abuf_free(&b);
+	}
+	hook_result_free(&h1);
+	hook_result_free(&h2);
+	return rc;
+}
+
 /* The "running" status that opens a new run, naming the instruction files. */
 static json_t *
 start_status(struct arun *r)
@@ -1672,7 +1909,8 @@ static int
 agent_loop(struct arun *r, struct agentd_error *err)
 {
 	const char *status = ajson_str(r->run, "status", "");
-	int fresh, rc;
+	char *task = NULL;
+	int fresh, rc, hook_ended = 0;
 
 	if (strcmp(status, "queued") == 0) {
 		fresh = 1;
@@ -1701,14 +1939,23 @@ agent_loop(struct arun *r, struct agentd_error *err)
 	rc = ctx_load(r, fresh, err);
 	if (rc == AGENTD_OK && r->end_status == NULL)
 		rc = fresh ? instructions_read(r, err) : instructions_restore(r, err);
-	if (rc != AGENTD_OK)
+	if (rc == AGENTD_OK && fresh && r->end_status == NULL) {
+		rc = start_hooks(r, &task, err);
+		hook_ended = r->end_status != NULL;
+	}
+	if (rc != AGENTD_OK) {
+		free(task);
 		return rc;
+	}
 	if (fresh) {
 		rc = memory_begin(r->m, err);
 		if (rc == AGENTD_OK && r->end_status == NULL)
 			rc = memory_run_set_status(r->m, r->run_id, "running", NULL, err);
-		if (rc == AGENTD_OK)
-			rc = store_user(r, r->task, 1, err);
+		/* a task a hook blocked is not kept in the session */
+		if (rc == AGENTD_OK && !hook_ended)
+			rc = store_user(r, task ? task : r->task, 1, err);
+		free(task);
+		task = NULL;
 		if (rc == AGENTD_OK && r->instructions != NULL)
 			rc = agent_emit(r, "instructions", json_pack("{s:O, s:O, s:s}", "files",
 			    json_object_get(r->instr_files, "files"), "skipped",

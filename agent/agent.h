@@ -47,6 +47,8 @@ struct agent_config {
 	size_t project_doc_max_bytes;	/* default 32 KiB */
 	const json_t *project_doc_fallbacks;	/* borrowed array of file names, or NULL */
 	const char *config_dir;		/* borrowed; holds the global AGENTS.md; NULL = none */
+	const json_t *hooks;		/* borrowed {EVENT: [{matcher, command, timeout_s}]} or NULL;
+					 * checked with agent_hooks_check */
 };
 
 void agent_config_init(struct agent_config *c);
@@ -62,6 +64,7 @@ void agent_config_init(struct agent_config *c);
  *   "tool_result" {"id","name","ok","summary","output"}
  *   "retry"       {"attempt","delay_ms","reason"}
  *   "approval"    {"id","request","granted","by"}
+ *   "hook"        {"event","subject"?,"command","exit_code","timed_out","ms","outcome","stderr"}
  *   "error"       {"message"}
  *   "end"         {"status","reason"?,"answer"?,"branch"?}
  */
@@ -96,6 +99,15 @@ int agent_run(struct memory *m, int64_t run_id, const struct agent_config *cfg,
  */
 int agent_instructions_load(const char *global_dir, const char *workspace, size_t max_bytes,
     const json_t *fallbacks, char **text, json_t **files, struct agentd_error *err);
+
+/*
+ * Check a `hooks` configuration: known events (SessionStart, UserPromptSubmit,
+ * PreToolUse, PostToolUse, PostToolUseFailure, Stop, SessionEnd,
+ * Notification), each a list of {matcher?: regex, command: string,
+ * timeout_s?: 1..3600} or Claude Code's {matcher?, hooks: [{type: "command",
+ * command, timeout?}]}. The error names the key's path.
+ */
+int agent_hooks_check(const json_t *hooks, struct agentd_error *err);
 
 /* The built-in system prompt (static text). */
 const char *agent_default_system_prompt(void);

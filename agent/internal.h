@@ -5,6 +5,7 @@
 #ifndef AGENTD_AGENT_INTERNAL_H
 #define AGENTD_AGENT_INTERNAL_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <time.h>
 #include <jansson.h>
@@ -90,6 +91,11 @@ struct arun {
 	const char *carry_kind;
 	json_t *schemas;		/* tool name -> parsed schema (cache) */
 	struct agent_context ctx;
+	/* hooks */
+	char transcript_path[PATH_MAX];	/* "" until the first hook of this life */
+	int64_t transcript_seq;		/* messages written there so far */
+	int stop_blocks;		/* times a Stop hook kept the run going */
+	int hook_allowed;		/* the current call's PreToolUse hook said "allow" */
 	/* how the run ended (end_status NULL while it goes on) */
 	const char *end_status;
 	char end_reason[1200];
@@ -113,6 +119,25 @@ int agent_emit(struct arun *r, const char *type, json_t *data, int how,
 int agent_is_cancelled(struct arun *r);
 /* Render a plan as numbered lines "1. step (status)". malloc'd. */
 char *agent_plan_text(const json_t *plan, int open_only);
+
+/* ---- hooks.c ---- */
+/* What the hooks of one event said, combined. */
+struct hook_result {
+	int blocked;		/* exit 2 or decision "block" */
+	int stop;		/* continue: false */
+	char *reason;		/* the block's (or a PreToolUse decision's) reason */
+	char *stop_reason;
+	char *context;		/* additionalContext (and plain stdout where taken) */
+	const char *decision;	/* PreToolUse: "allow", "ask", "deny" or NULL */
+	json_t *updated_input;	/* PreToolUse: the arguments to use instead */
+};
+/* Run the hooks of `event` whose matcher takes `subject` (a tool name, a
+ * source…; may be NULL) with `fields` (stolen; may be NULL) plus the common
+ * ones on stdin; each run is journaled as a "hook" event. *h is always set
+ * (free with hook_result_free); an error only when the journal failed. */
+int hooks_fire(struct arun *r, const char *event, const char *subject, json_t *fields,
+    struct hook_result *h, struct agentd_error *err);
+void hook_result_free(struct hook_result *h);
 
 /* ---- context.c ---- */
 void ctx_init(struct agent_context *c);

@@ -952,24 +952,40 @@ print_messages(json_t *msgs, int64_t only_run)
 	}
 }
 
-/* The repository instructions a run was given (its first "running" event). */
+/*
+ * What a run's events say beside its transcript: the repository
+ * instructions it was given (its first "running" event; not with
+ * hooks_only) and each of the user's hooks that ran.
+ */
 static void
-print_instructions(int64_t run_id)
+print_run_notes(int64_t run_id, int hooks_only)
 {
-	json_t *r = call("run.events", json_pack("{s:I}", "id", (json_int_t)run_id)), *ev, *paths, *p;
+	json_t *r = call("run.events", json_pack("{s:I}", "id", (json_int_t)run_id)), *ev, *d, *p;
 	size_t i, j;
+	int instr_done = hooks_only, nhooks = 0;
+	char cmd[70];
 
 	json_array_foreach(json_object_get(r, "events"), i, ev) {
-		if (strcmp(ajson_str(ev, "type", ""), "status") != 0)
-			continue;
-		paths = json_object_get(json_object_get(ev, "data"), "instructions");
-		if (!json_is_array(paths))
-			continue;
-		printf("  instructions: %s", json_array_size(paths) ? "" : "none found");
-		json_array_foreach(paths, j, p)
-			printf("%s%s", j ? ", " : "", json_string_value(p) ? json_string_value(p) : "?");
-		printf("\n");
-		break;
+		const char *type = ajson_str(ev, "type", "");
+
+		d = json_object_get(ev, "data");
+		if (!instr_done && strcmp(type, "status") == 0 &&
+		    json_is_array(json_object_get(d, "instructions"))) {
+			p = json_object_get(d, "instructions");
+			printf("  instructions: %s", json_array_size(p) ? "" : "none found");
+			json_array_foreach(json_object_get(d, "instructions"), j, p)
+				printf("%s%s", j ? ", " : "", json_string_value(p) ? json_string_value(p) : "?");
+			printf("\n");
+			instr_done = 1;
+		} else if (strcmp(type, "hook") == 0) {
+			if (nhooks++ == 0)
+				printf("  hooks:\n");
+			one_line(ajson_str(d, "command", ""), 60, cmd, sizeof(cmd));
+			printf("    %s%s%s%s: exit %lld, %s, %lld ms — %s\n", ajson_str(d, "event", "?"),
+			    ajson_str(d, "subject", NULL) ? " (" : "", ajson_str(d, "subject", ""),
+			    ajson_str(d, "subject", NULL) ? ")" : "", (long long)ajson_int(d, "exit_code", -1),
+			    ajson_str(d, "outcome", "?"), (long long)ajson_int(d, "ms", 0), cmd);
+		}
 	}
 	json_decref(r);
 }
@@ -1029,7 +1045,7 @@ cmd_show(int argc, char **argv)
 	printf("  steps: %lld, tokens: %lld prompt + %lld completion, worked %.1f s\n",
 	    (long long)ajson_int(r, "steps", 0), (long long)ajson_int(r, "prompt_tokens", 0),
 	    (long long)ajson_int(r, "completion_tokens", 0), ajson_num(r, "active_s", 0));
-	print_instructions(ajson_int(r, "id", 0));
+	print_run_notes(ajson_int(r, "id", 0), 0);
 	plan = json_object_get(r, "plan");
 	if (plan)
 		print_plan(json_is_array(plan) ? plan : json_object_get(plan, "steps"));
@@ -1185,9 +1201,11 @@ cmd_audit(int argc, char **argv)
 	ok = ajson_bool(r, "ok", 0);
 	if (has_json(argc, argv))
 		print_json(r);
-	else if (ok)
+	else if (ok) {
 		printf("run %s: %lld events, hash chain intact\n", first_arg(argc, argv),
 		    (long long)ajson_int(r, "events", 0));
+		print_run_notes(parse_id(first_arg(argc, argv), 'r'), 1);
+	}
 	else
 		printf("run %s: record ALTERED: the hash chain breaks at event %lld\n", first_arg(argc, argv),
 		    (long long)ajson_int(r, "first_bad_seq", 0));

@@ -92,7 +92,7 @@ static const struct key_spec known_keys[] = {
 	{ "max_line_bytes", JSON_INTEGER }, { "max_concurrent_runs", JSON_INTEGER },
 	{ "max_active_runs", JSON_INTEGER },
 	{ "project_doc", JSON_TRUE }, { "project_doc_max_bytes", JSON_INTEGER },
-	{ "project_doc_fallback_filenames", JSON_NULL },
+	{ "project_doc_fallback_filenames", JSON_NULL }, { "hooks", JSON_OBJECT },
 	{ "retention", JSON_OBJECT }, { "author", JSON_OBJECT }, { "llm", JSON_OBJECT },
 	{ NULL, JSON_NULL }
 };
@@ -248,6 +248,17 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 		json_decref(c->project_doc_fallbacks);
 		c->project_doc_fallbacks = json_incref(v);
 	}
+	if ((v = json_object_get(root, "hooks"))) {
+		struct agentd_error he;
+
+		agentd_error_clear(&he);
+		if (agent_hooks_check(v, &he) != AGENTD_OK) {
+			rc = agentd_seterr(err, AGENTD_EINVAL, "%s: %s", file, agentd_errmsg(&he));
+			goto out;
+		}
+		json_decref(c->hooks);
+		c->hooks = json_incref(v);
+	}
 	if ((o = json_object_get(root, "retention"))) {
 		c->retention_max_age_s = ajson_num(o, "max_age_days", 0) * 86400.0;
 		c->retention_max_count = (int)ajson_int(o, "max_count", 0);
@@ -363,6 +374,7 @@ config_load(const struct config_flags *f, struct config *out, struct agentd_erro
 	c.agent.author_email = c.author_email;
 	c.agent.config_dir = c.config_dir;
 	c.agent.project_doc_fallbacks = c.project_doc_fallbacks;
+	c.agent.hooks = c.hooks;
 	*out = c;
 	return AGENTD_OK;
 nomem:
@@ -386,6 +398,7 @@ config_free(struct config *c)
 	free(c->file_api_key);
 	free(c->config_dir);
 	json_decref(c->project_doc_fallbacks);
+	json_decref(c->hooks);
 	llm_config_free(&c->agent.llm);
 	memset(c, 0, sizeof(*c));
 }

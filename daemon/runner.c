@@ -39,7 +39,7 @@ struct slot {
 	int joined;
 	struct agent_config acfg;
 	char *s_prompt, *s_state, *s_approval, *s_author, *s_email, *s_config_dir;
-	json_t *s_fallbacks;
+	json_t *s_fallbacks, *s_hooks;
 	/* approval */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -95,6 +95,7 @@ slot_free(struct slot *s)
 	free(s->s_email);
 	free(s->s_config_dir);
 	json_decref(s->s_fallbacks);
+	json_decref(s->s_hooks);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s);
@@ -403,6 +404,13 @@ runner_start(struct runner *r, int64_t run_id, struct agentd_error *err)
 	/* a copy, not a reference: jansson's counts are not thread-safe */
 	s->s_fallbacks = src->project_doc_fallbacks ? json_deep_copy(src->project_doc_fallbacks) : NULL;
 	s->acfg.project_doc_fallbacks = s->s_fallbacks;
+	s->s_hooks = src->hooks ? json_deep_copy(src->hooks) : NULL;
+	s->acfg.hooks = s->s_hooks;
+	if ((src->hooks && !s->s_hooks) || (src->project_doc_fallbacks && !s->s_fallbacks)) {
+		/* never start a run without the user's hooks (a guard among them) */
+		slot_free(s);
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
 	if (llm_config_copy(&s->acfg.llm, &src->llm) != AGENTD_OK) {
 		slot_free(s);
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
