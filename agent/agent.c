@@ -70,6 +70,7 @@ agent_config_init(struct agent_config *c)
 	c->approval_timeout_s = 60;
 	c->project_doc = 1;
 	c->project_doc_max_bytes = 32 * 1024;
+	c->skills = 1;
 }
 
 const char *
@@ -273,6 +274,10 @@ static const char update_plan_schema[] =
     "{\"type\":\"string\",\"enum\":[\"pending\",\"in_progress\",\"completed\"]}},"
     "\"required\":[\"step\",\"status\"]}},\"explanation\":{\"type\":\"string\"}},"
     "\"required\":[\"steps\"]}";
+static const char skill_schema[] =
+    "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\"},"
+    "\"file\":{\"type\":\"string\"}},\"required\":[\"name\"],"
+    "\"additionalProperties\":false}";
 static const char recall_schema[] =
     "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\"},\"limit\":"
     "{\"type\":\"integer\",\"minimum\":1,\"maximum\":50}},\"required\":[\"query\"]}";
@@ -284,6 +289,9 @@ static const struct tool_entry agent_tools[] = {
 	    "changes.", update_plan_schema, TOOL_AGENT, NULL },
 	{ "recall", "Search the conversations of earlier sessions in this workspace "
 	    "(full-text query); returns matching snippets.", recall_schema,
+	    TOOL_AGENT | TOOL_READ_ONLY, NULL },
+	{ "skill", "Load a skill by name: its instructions and the list of its files. With "
+	    "\"file\", read one of its files (e.g. references/api.md).", skill_schema,
 	    TOOL_AGENT | TOOL_READ_ONLY, NULL },
 	{ NULL, NULL, NULL, 0, NULL }
 };
@@ -759,6 +767,42 @@ approve_escalation(struct arun *r, const struct call *c, const char *reason, int
 	    "request", req, "granted", *granted, "by", by), EMIT_BOTH, err);
 }
 
+/* The `skill` tool: a skill's instructions, or one of its files; an
+ * unknown name lists the skills there are. New result object. */
+static json_t *
+do_skill(struct arun *r, const struct call *c)
+{
+	const char *name = ajson_str(c->args, "name", "");
+	const json_t *sk = agent_skills_find(r->skills, name);
+	struct agentd_error e;
+	json_t *res, *s;
+	struct abuf b;
+	char *text = NULL;
+	size_t i;
+
+	if (sk == NULL) {
+		abuf_init(&b, 1 << 20);
+		abuf_printf(&b, "No skill named \"%.100s\". The skills are:\n", name);
+		json_array_foreach(r->skills, i, s)
+			abuf_printf(&b, "- %s: %s\n", ajson_str(s, "name", ""),
+			    ajson_str(s, "description", ""));
+		res = tools_result(0, b.data ? b.data : "");
+		abuf_free(&b);
+		return res;
+	}
+	agentd_error_clear(&e);
+	if (agent_skill_load(sk, ajson_str(c->args, "file", NULL), &text, &e) != AGENTD_OK) {
+		char msg[700];
+
+		snprintf(msg, sizeof(msg), "Cannot read %s of skill %s: %s",
+		    ajson_str(c->args, "file", "the instructions"), name, agentd_errmsg(&e));
+		return tools_result(0, msg);
+	}
+	res = tools_result(1, text);
+	free(text);
+	return res;
+}
+
 /* End the run because a hook said `continue: false`. */
 static void
 hook_stop(struct arun *r, const char *event, const struct hook_result *h)
@@ -965,7 +1009,10 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 		started = 1;
 	}
 	agentd_error_clear(&te);
-	if (strcmp(c->name, "recall") == 0 && tools_find("recall") == NULL) {
+	if (strcmp(c->name, "skill") == 0) {
+		res = do_skill(r, c);
+		rc = res ? AGENTD_OK : agentd_seterr(&te, AGENTD_ENOMEM, NULL);
+	} else if (strcmp(c->name, "recall") == 0 && tools_find("recall") == NULL) {
 		json_t *hits = NULL;
 
 		rc = cb_recall(r, ajson_str(c->args, "query", ""), (int)ajson_int(c->args, "limit", 10), &hits);
@@ -1774,6 +1821,8 @@ arun_free(struct arun *r)
 	free(r->system_prompt);
 	free(r->instructions);
 	json_decref(r->instr_files);
+	json_decref(r->skills);
+	free(r->skills_catalog);
 	free(r->user_workspace);
 	free(r->workspace);
 	free(r->worktree);
@@ -1818,6 +1867,114 @@ instructions_read(struct arun *r, struct agentd_error *err)
 	return AGENTD_OK;
 }
 
+/*
+ * A new run finds its skills where its tools work; the `skill` tool is
+ * offered only when there are any. The catalog (names and descriptions) is
+ * made once the window is known (skills_catalog_make).
+ */
+static int
+skills_find(struct arun *r, struct agentd_error *err)
+{
+	struct agentd_error se;
+	json_t *refused = NULL, *t, *schema;
+
+	if (!r->cfg->skills || !ajson_bool(r->opts, "skills", 1))
+		return AGENTD_OK;
+	agentd_error_clear(&se);
+	if (agent_skills_discover(r->cfg->config_dir, r->workspace, &r->skills, &refused,
+	    &se) != AGENTD_OK)
+		return se.code == AGENTD_ENOMEM ? agentd_seterr(err, AGENTD_ENOMEM, NULL) : AGENTD_OK;
+	json_decref(refused);
+	if (json_array_size(r->skills) == 0)
+		return AGENTD_OK;
+	schema = json_loads(skill_schema, 0, NULL);
+	t = json_pack("{s:s, s:{s:s, s:s, s:o}}", "type", "function", "function", "name",
+	    "skill", "description", agent_tools[2].description, "parameters", schema);
+	if (t == NULL || json_array_append_new(r->tools, t) != 0)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	return AGENTD_OK;
+}
+
+/* The catalog within about 2% of the window (as Codex budgets it), journaled
+ * with the skills so that a resumed run offers the very same. */
+static int
+skills_catalog_make(struct arun *r, struct agentd_error *err)
+{
+	size_t budget = (size_t)(r->ctx.window / 50 > 100 ? r->ctx.window / 50 : 100) * 4;
+	json_t *list, *s;
+	size_t i;
+
+	if (json_array_size(r->skills) == 0)
+		return AGENTD_OK;
+	r->skills_catalog = agent_skills_catalog(r->skills, budget);
+	if (r->skills_catalog == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	list = json_array();
+	json_array_foreach(r->skills, i, s)
+		json_array_append_new(list, json_pack("{s:O, s:O, s:O}", "name",
+		    json_object_get(s, "name"), "description", json_object_get(s, "description"),
+		    "dir", json_object_get(s, "dir")));
+	return agent_emit(r, "skills", json_pack("{s:o, s:s}", "skills", list, "catalog",
+	    r->skills_catalog), EMIT_STORE, err);
+}
+
+/* A resumed run offers the skills its start journaled. */
+static int
+skills_restore(struct arun *r, const json_t *ev)
+{
+	const json_t *d = json_object_get(ev, "data");
+	json_t *t, *schema;
+
+	if (r->skills_catalog != NULL || !json_is_array(json_object_get(d, "skills")))
+		return AGENTD_OK;
+	r->skills = json_deep_copy(json_object_get(d, "skills"));
+	r->skills_catalog = strdup(ajson_str(d, "catalog", ""));
+	schema = json_loads(skill_schema, 0, NULL);
+	t = json_pack("{s:s, s:{s:s, s:s, s:o}}", "type", "function", "function", "name",
+	    "skill", "description", agent_tools[2].description, "parameters", schema);
+	if (r->skills == NULL || r->skills_catalog == NULL || t == NULL ||
+	    json_array_append_new(r->tools, t) != 0)
+		return AGENTD_ENOMEM;
+	return AGENTD_OK;
+}
+
+/* A chore's skills, loaded up front: their instructions join the task.
+ * A skill it names that is not there ends the run. */
+static int
+skills_preload(struct arun *r, char **task, struct agentd_error *err)
+{
+	const json_t *names = json_object_get(r->opts, "load_skills"), *n;
+	struct abuf b;
+	size_t i;
+
+	if (!json_is_array(names) || json_array_size(names) == 0)
+		return AGENTD_OK;
+	abuf_init(&b, (size_t)64 << 20);
+	abuf_puts(&b, *task ? *task : r->task);
+	json_array_foreach(names, i, n) {
+		const json_t *sk = agent_skills_find(r->skills, json_string_value(n) ?
+		    json_string_value(n) : "");
+		struct agentd_error e;
+		char *text = NULL;
+
+		agentd_error_clear(&e);
+		if (sk == NULL || agent_skill_load(sk, NULL, &text, &e) != AGENTD_OK) {
+			set_end(r, "failed", "the chore asks for skill \"%.100s\", which %s",
+			    json_string_value(n) ? json_string_value(n) : "?", sk == NULL ?
+			    "is not found from this workspace (agentctl skills lists them)" :
+			    agentd_errmsg(&e));
+			abuf_free(&b);
+			return AGENTD_OK;
+		}
+		abuf_printf(&b, "\n\n# Skill %s (loaded for this task)\n%s",
+		    json_string_value(n), text);
+		free(text);
+	}
+	free(*task);
+	*task = abuf_steal(&b);
+	return *task ? AGENTD_OK : agentd_seterr(err, AGENTD_ENOMEM, NULL);
+}
+
 /* A resumed run takes the instructions its start journaled. */
 static int
 instructions_restore(struct arun *r, struct agentd_error *err)
@@ -1833,14 +1990,18 @@ instructions_restore(struct arun *r, struct agentd_error *err)
 		json_t *d = json_object_get(ev, "data");
 		const char *t = ajson_str(d, "text", NULL);
 
-		if (strcmp(ajson_str(ev, "type", ""), "instructions") != 0 || t == NULL)
+		if (strcmp(ajson_str(ev, "type", ""), "skills") == 0 && skills_restore(r, ev)) {
+			json_decref(evs);
+			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		}
+		if (strcmp(ajson_str(ev, "type", ""), "instructions") != 0 || t == NULL ||
+		    r->instructions != NULL)
 			continue;
 		r->instructions = strdup(t);
 		if (r->instructions == NULL) {
 			json_decref(evs);
 			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 		}
-		break;
 	}
 	json_decref(evs);
 	return AGENTD_OK;
@@ -1939,10 +2100,14 @@ agent_loop(struct arun *r, struct agentd_error *err)
 	rc = ctx_load(r, fresh, err);
 	if (rc == AGENTD_OK && r->end_status == NULL)
 		rc = fresh ? instructions_read(r, err) : instructions_restore(r, err);
+	if (rc == AGENTD_OK && fresh && r->end_status == NULL)
+		rc = skills_find(r, err);
 	if (rc == AGENTD_OK && fresh && r->end_status == NULL) {
 		rc = start_hooks(r, &task, err);
 		hook_ended = r->end_status != NULL;
 	}
+	if (rc == AGENTD_OK && fresh && r->end_status == NULL)
+		rc = skills_preload(r, &task, err);
 	if (rc != AGENTD_OK) {
 		free(task);
 		return rc;
@@ -1994,6 +2159,8 @@ agent_loop(struct arun *r, struct agentd_error *err)
 	}
 	if (r->end_status == NULL) {
 		rc = ctx_window(r, err);
+		if (rc == AGENTD_OK && fresh)
+			rc = skills_catalog_make(r, err);
 		if (rc != AGENTD_OK)
 			return rc;
 	}

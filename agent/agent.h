@@ -47,6 +47,7 @@ struct agent_config {
 	size_t project_doc_max_bytes;	/* default 32 KiB */
 	const json_t *project_doc_fallbacks;	/* borrowed array of file names, or NULL */
 	const char *config_dir;		/* borrowed; holds the global AGENTS.md; NULL = none */
+	int skills;			/* 1 (default): offer the skills found (agent_skills_discover) */
 	const json_t *hooks;		/* borrowed {EVENT: [{matcher, command, timeout_s}]} or NULL;
 					 * checked with agent_hooks_check */
 };
@@ -56,6 +57,7 @@ void agent_config_init(struct agent_config *c);
 /* Event types passed to hooks.event (data is borrowed for the call):
  *   "status"      {"status","reason"?,"instructions"?:[paths]}
  *   "instructions" {"files","skipped","text"} the repository instructions (stored only)
+ *   "skills"      {"skills":[{name,dir}],"refused","catalog"} skills offered (stored only)
  *   "plan"        {"steps":[…],"version"}
  *   "text"        {"delta"}            streamed answer text (not stored per delta)
  *   "reasoning"   {"delta"}
@@ -108,6 +110,35 @@ int agent_instructions_load(const char *global_dir, const char *workspace, size_
  * command, timeout?}]}. The error names the key's path.
  */
 int agent_hooks_check(const json_t *hooks, struct agentd_error *err);
+
+/*
+ * The repository root above (or at) the resolved path `ws`: the nearest
+ * folder holding a .git folder or file. Returns the length of its path in
+ * ws (0 for "/"), or -1 when ws is in no repository.
+ */
+long agent_repo_root_len(const char *ws);
+
+/*
+ * Skills (Agent Skills format): every folder with a valid SKILL.md in
+ * `.agents/skills` from `workspace` up to its repository root (nearest
+ * first; the workspace only outside a repository), then in
+ * `config_dir/skills` (may be NULL); the first of a name wins. *skills:
+ * [{name, description, dir, allowed_tools?, body_bytes}] and *refused:
+ * [{path, why}] (new references; both untouched on failure). Symbolic links
+ * are never followed.
+ */
+int agent_skills_discover(const char *config_dir, const char *workspace, json_t **skills,
+    json_t **refused, struct agentd_error *err);
+/* The names and descriptions for the model within max_bytes (descriptions
+ * shortened, then names only, then "N more"). malloc'd; NULL when none. */
+char *agent_skills_catalog(const json_t *skills, size_t max_bytes);
+/* The skill named `name` in a discovered list (borrowed), or NULL. */
+const json_t *agent_skills_find(const json_t *skills, const char *name);
+/* A skill's instructions (the SKILL.md body) with the list of its files, or,
+ * with `file` (a path inside the skill's folder), that file's text. *out
+ * malloc'd. AGENTD_ENOTFOUND / AGENTD_EINVAL with the reason. */
+int agent_skill_load(const json_t *skill, const char *file, char **out,
+    struct agentd_error *err);
 
 /* The built-in system prompt (static text). */
 const char *agent_default_system_prompt(void);

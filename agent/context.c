@@ -252,6 +252,9 @@ ctx_system_text(struct arun *r)
 	if (r->instructions != NULL &&
 	    (abuf_puts(&b, "\n\n" INSTRUCTIONS_HEADING "\n") || abuf_puts(&b, r->instructions)))
 		goto fail;
+	if (r->skills_catalog != NULL &&
+	    (abuf_puts(&b, "\n\n") || abuf_puts(&b, r->skills_catalog)))
+		goto fail;
 	if (c->summary != NULL && c->summary[0] != '\0') {
 		if (abuf_puts(&b, "\n\n# Summary of the conversation so far (written by you)\n") ||
 		    abuf_puts(&b, c->summary))

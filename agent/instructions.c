@@ -230,9 +230,8 @@ has_git(const char *ws, size_t n)
 	return lstat(probe, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode));
 }
 
-/* The length of the repository root's path in ws (0 for "/"); -1 when none. */
-static long
-repo_root_len(const char *ws)
+long
+agent_repo_root_len(const char *ws)
 {
 	size_t n = strlen(ws);
 
@@ -281,7 +280,7 @@ agent_instructions_load(const char *global_dir, const char *workspace, size_t ma
 	}
 	/* the folders from the root down to the workspace, as prefix lengths */
 	wlen = strlen(ws);
-	root = repo_root_len(ws);
+	root = agent_repo_root_len(ws);
 	if (root < 0)
 		root = (long)wlen;
 	ends[nends++] = (size_t)root;

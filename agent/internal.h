@@ -59,6 +59,8 @@ struct arun {
 	char *system_prompt;
 	char *instructions;		/* repository instructions (AGENTS.md) or NULL */
 	json_t *instr_files;		/* {"files","skipped"} as read at the run's start */
+	json_t *skills;			/* skills found at the start (agent_skills_discover) or NULL */
+	char *skills_catalog;		/* their names and descriptions for the model, or NULL */
 	char *user_workspace;		/* as the user gave it (resolved) */
 	char *workspace;		/* where the tools work (worktree or user's) */
 	char *worktree;			/* NULL when in place */

@@ -1,7 +1,7 @@
 # agent/: the model client and the plan-act loop.
 noinst_LIBRARIES += libagent.a
 libagent_a_SOURCES = agent/llm.h agent/llm.c agent/sse.c agent/toolparse.c agent/llm_internal.h \
-	agent/agent.h agent/agent.c agent/context.c agent/instructions.c agent/hooks.c agent/internal.h
+	agent/agent.h agent/agent.c agent/context.c agent/instructions.c agent/hooks.c agent/skills.c agent/internal.h
 libagent_a_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(SQLITE_CFLAGS)
 AGENT_LIBS = libagent.a $(TOOLS_LIBS) libmemory.a $(SQLITE_LIBS) $(CURL_LIBS)
 
@@ -22,7 +22,7 @@ TESTS += tests/unit/test_llm tests/unit/test_agent
 
 check_PROGRAMS += tests/unit/test_instructions
 tests_unit_test_instructions_SOURCES = tests/unit/test_instructions.c tests/unit/helpers.h \
-	agent/instructions.c
+	agent/instructions.c agent/skills.c
 tests_unit_test_instructions_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_instructions_LDADD = libcommon.a $(JANSSON_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_instructions

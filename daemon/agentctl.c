@@ -11,6 +11,7 @@
 #include "daemon/rpc.h"
 #include "daemon/ctl.h"
 #include "daemon/chore.h"
+#include "agent/agent.h"
 #include "common/buf.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -1082,6 +1083,64 @@ cmd_tools(int argc, char **argv)
 	return 0;
 }
 
+/* Skills are found where a run would find them; reading a few folders needs
+ * no daemon. */
+static int
+cmd_skills(int argc, char **argv)
+{
+	const char *ws = ".", *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	char cfg[PATH_MAX] = "", desc[90];
+	struct agentd_error err;
+	json_t *skills = NULL, *refused = NULL, *s;
+	size_t i;
+	int json = 0;
+
+	for (i = 1; i < (size_t)argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			puts("usage: agentctl skills [--workspace DIR] [--json]\n\n"
+			    "List the skills a run in DIR (default: here) is offered: .agents/skills\n"
+			    "from DIR up to its repository root, then ~/.config/agentd/skills; and every\n"
+			    "skill folder or SKILL.md that was refused, with the reason.");
+			return 0;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			json = 1;
+		} else if (strcmp(argv[i], "--workspace") == 0 && i + 1 < (size_t)argc) {
+			ws = argv[++i];
+		} else if (strncmp(argv[i], "--workspace=", 12) == 0) {
+			ws = argv[i] + 12;
+		} else {
+			die_usage("skills: unexpected argument '%s'", argv[i]);
+		}
+	}
+	if (xdg && *xdg)
+		snprintf(cfg, sizeof(cfg), "%s/agentd", xdg);
+	else if (home && *home)
+		snprintf(cfg, sizeof(cfg), "%s/.config/agentd", home);
+	agentd_error_clear(&err);
+	if (agent_skills_discover(cfg[0] ? cfg : NULL, ws, &skills, &refused, &err) != AGENTD_OK)
+		die_usage("skills: %s", agentd_errmsg(&err));
+	if (json) {
+		json_t *o = json_pack("{s:O, s:O}", "skills", skills, "refused", refused);
+
+		print_json(o);
+		json_decref(o);
+	} else {
+		if (json_array_size(skills) == 0)
+			printf("no skills\n");
+		json_array_foreach(skills, i, s) {
+			one_line(ajson_str(s, "description", ""), 80, desc, sizeof(desc));
+			printf("%-24s %s\n  %s\n", ajson_str(s, "name", ""), desc, ajson_str(s, "dir", ""));
+		}
+		if (json_array_size(refused))
+			printf("\nrefused:\n");
+		json_array_foreach(refused, i, s)
+			printf("  %s: %s\n", ajson_str(s, "path", ""), ajson_str(s, "why", ""));
+	}
+	json_decref(skills);
+	json_decref(refused);
+	return 0;
+}
+
 static int
 cmd_tool(int argc, char **argv)
 {
@@ -1454,6 +1513,7 @@ static const struct command commands[] = {
 	{ "sessions", cmd_sessions, "list sessions" },
 	{ "show", cmd_show, "show a run (ID) or a session (sID)" },
 	{ "tools", cmd_tools, "list the tools the model can call" },
+	{ "skills", cmd_skills, "list the skills a workspace offers, and the files refused" },
 	{ "tool", cmd_tool, "run one tool by hand, as the agent would" },
 	{ "search", cmd_search, "search earlier sessions" },
 	{ "audit", cmd_audit, "verify that a run's record was not altered" },

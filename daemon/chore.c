@@ -24,7 +24,7 @@
 #define CHORE_MAX_NAME 64
 
 static const char *const chore_keys[] = { "name", "description", "prompt", "tools",
-	"policy", "network", "limits", "branch", "schedule", "tz", NULL };
+	"policy", "network", "limits", "branch", "schedule", "tz", "skills", NULL };
 static const char *const limit_keys[] = { "max_steps", "max_wall_s", "max_tokens", NULL };
 
 static int
@@ -148,7 +148,7 @@ chore_validate(const json_t *chore, struct agentd_error *err)
 		if (!in_list(chore_keys, key))
 			return agentd_seterr(err, AGENTD_EINVAL,
 			    "unknown field '%.64s' (known: name, description, prompt, tools, "
-			    "policy, network, limits, branch, schedule, tz)", key);
+			    "policy, network, limits, branch, schedule, tz, skills)", key);
 	}
 	v = json_object_get(chore, "prompt");
 	if (v == NULL)
@@ -190,6 +190,19 @@ chore_validate(const json_t *chore, struct agentd_error *err)
 	v = json_object_get(chore, "limits");
 	if (v != NULL && !json_is_null(v) && (rc = check_limits(v, err)) != AGENTD_OK)
 		return rc;
+	v = json_object_get(chore, "skills");
+	if (v != NULL && !json_is_null(v)) {
+		size_t i;
+		json_t *n;
+
+		if (!json_is_array(v) || json_array_size(v) > 16)
+			return agentd_seterr(err, AGENTD_EINVAL, "'skills' must be an array of at "
+			    "most 16 skill names");
+		json_array_foreach(v, i, n)
+			if (!json_is_string(n) || !is_plain_name(json_string_value(n), 64, 0))
+				return agentd_seterr(err, AGENTD_EINVAL, "'skills'[%zu] must be a "
+				    "skill name (lowercase letters, digits and hyphens)", i);
+	}
 	v = json_object_get(chore, "branch");
 	if (v != NULL && !json_is_null(v) && !json_is_boolean(v)) {
 		if (!json_is_string(v))

@@ -93,6 +93,7 @@ static const struct key_spec known_keys[] = {
 	{ "max_active_runs", JSON_INTEGER },
 	{ "project_doc", JSON_TRUE }, { "project_doc_max_bytes", JSON_INTEGER },
 	{ "project_doc_fallback_filenames", JSON_NULL }, { "hooks", JSON_OBJECT },
+	{ "skills", JSON_TRUE },
 	{ "retention", JSON_OBJECT }, { "author", JSON_OBJECT }, { "llm", JSON_OBJECT },
 	{ NULL, JSON_NULL }
 };
@@ -224,6 +225,7 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 	    set_str(&c->system_prompt_file, json_string_value(v)))
 		goto out;
 	c->agent.project_doc = ajson_bool(root, "project_doc", c->agent.project_doc);
+	c->agent.skills = ajson_bool(root, "skills", c->agent.skills);
 	if ((v = json_object_get(root, "project_doc_max_bytes"))) {
 		if (json_integer_value(v) < 0 || json_integer_value(v) > 1024 * 1024) {
 			rc = agentd_seterr(err, AGENTD_EINVAL, "%s: project_doc_max_bytes must be 0 "

@@ -9,8 +9,10 @@ agentd_SOURCES = daemon/agentd.c daemon/server.c daemon/server.h \
 agentd_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(LIBGIT2_CFLAGS) $(SQLITE_CFLAGS)
 agentd_LDADD = libdaemon.a libsched.a $(AGENT_LIBS) -lpthread
 
-# The client stays light: no libcurl, libgit2 or SQLite.
-agentctl_SOURCES = daemon/agentctl.c daemon/ctl.h daemon/ctl_sandbox.c
+# The client stays light: no libcurl, libgit2 or SQLite. It finds skills
+# itself (agent/skills.c needs only libc and jansson).
+agentctl_SOURCES = daemon/agentctl.c daemon/ctl.h daemon/ctl_sandbox.c \
+	agent/skills.c agent/instructions.c
 agentctl_CFLAGS = $(AM_CFLAGS)
 agentctl_LDADD = libdaemon.a libsched.a $(SANDBOX_LIBS) $(JANSSON_LIBS)
 

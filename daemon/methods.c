@@ -167,6 +167,8 @@ start_run(struct agentd *d, json_t *spec, int64_t job_id, int64_t *run_id,
 			json_object_set(spec, "branch", v);
 		if ((v = json_object_get(chore, "name")))
 			json_object_set(options, "chore", v);
+		if (json_is_array(v = json_object_get(chore, "skills")))
+			json_object_set(options, "load_skills", v);
 	}
 	if (task == NULL || *task == '\0') {
 		rc = agentd_seterr(err, AGENTD_EINVAL, "a task (or a chore with a prompt) is required");

@@ -1,9 +1,13 @@
 /*
- * test_instructions.c — repository instructions (AGENTS.md): each rule of
- * the discovery order (global file, root down to the workspace, one file per
- * folder, override before AGENTS.md before fallbacks, empty files skipped),
- * the cap with its marker, and the files never read (symbolic links,
- * folders, FIFOs), on real folders and a real `git init`.
+ * test_instructions.c — what a repository tells the model beside the task,
+ * on real folders and a real `git init`:
+ *  - instructions (AGENTS.md): each rule of the discovery order (global
+ *    file, root down to the workspace, one file per folder, override before
+ *    AGENTS.md before fallbacks, empty files skipped), the cap with its
+ *    marker, and the files never read (symbolic links, folders, FIFOs);
+ *  - skills (SKILL.md folders): where they are found and which wins, the
+ *    front matter's rules and every refusal with its reason, the catalog
+ *    within its budget, a skill's body and files, and paths that escape.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -274,6 +278,207 @@ test_worktree_git_file(void **state)
 	free(t);
 }
 
+
+/* ---- skills ---- */
+
+static void
+skill(const char *root, const char *name, const char *front, const char *body)
+{
+	char dir[512], text[8192];
+
+	snprintf(dir, sizeof(dir), "%s/%s", root, name);
+	sh("mkdir -p %s", dir);
+	snprintf(text, sizeof(text), "---\n%s---\n%s", front, body);
+	put(dir, "SKILL.md", text);
+}
+
+static json_t *
+discover(struct fx *f, const char *ws, json_t **refused)
+{
+	char path[256];
+	struct agentd_error err = { 0 };
+	json_t *sk = NULL, *rf = NULL;
+
+	snprintf(path, sizeof(path), "%s/%s", f->repo, ws);
+	if (agent_skills_discover(f->global, path, &sk, &rf, &err) != AGENTD_OK)
+		fail_msg("agent_skills_discover: %s", err.msg);
+	if (refused)
+		*refused = rf;
+	else
+		json_decref(rf);
+	return sk;
+}
+
+/* The reason given for a refused path ending in `tail`, or NULL. */
+static const char *
+why_refused(const json_t *refused, const char *tail)
+{
+	size_t i, n = strlen(tail);
+	json_t *r;
+
+	json_array_foreach(refused, i, r) {
+		const char *p = ajson_str(r, "path", "");
+		size_t pn = strlen(p);
+
+		if (pn >= n && strcmp(p + pn - n, tail) == 0)
+			return ajson_str(r, "why", "");
+	}
+	return NULL;
+}
+
+static void
+test_skills_where_and_order(void **state)
+{
+	struct fx *f = *state;
+	char r1[256], r2[256], r3[256];
+	json_t *sk, *refused = NULL;
+
+	snprintf(r1, sizeof(r1), "%s/sub/.agents/skills", f->repo);
+	snprintf(r2, sizeof(r2), "%s/.agents/skills", f->repo);
+	snprintf(r3, sizeof(r3), "%s/skills", f->global);
+	skill(r1, "near", "name: near\ndescription: Near the workspace.\n", "near body\n");
+	skill(r2, "near", "name: near\ndescription: Shadowed at the root.\n", "x\n");
+	skill(r2, "rooted", "name: rooted\ndescription: At the root.\n", "rooted body\n");
+	skill(r3, "personal", "name: personal\ndescription: The user's own.\n", "mine\n");
+	/* above the repository: never looked at */
+	snprintf(r1, sizeof(r1), "%s/.agents/skills", f->dir);
+	skill(r1, "outside", "name: outside\ndescription: Above the repository.\n", "no\n");
+	sk = discover(f, "sub", &refused);
+	assert_int_equal(json_array_size(sk), 3);
+	assert_string_equal(ajson_str(json_array_get(sk, 0), "name", ""), "near");
+	assert_string_equal(ajson_str(json_array_get(sk, 0), "description", ""), "Near the workspace.");
+	assert_string_equal(ajson_str(json_array_get(sk, 1), "name", ""), "rooted");
+	assert_string_equal(ajson_str(json_array_get(sk, 2), "name", ""), "personal");
+	assert_non_null(why_refused(refused, ".agents/skills/near/SKILL.md"));
+	assert_null(agent_skills_find(sk, "outside"));
+	json_decref(sk);
+	json_decref(refused);
+}
+
+static void
+test_skills_refused(void **state)
+{
+	struct fx *f = *state;
+	char r[256], big[1100];
+	json_t *sk, *refused = NULL;
+
+	snprintf(r, sizeof(r), "%s/.agents/skills", f->repo);
+	memset(big, 'd', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	skill(r, "good", "name: good\ndescription: >\n  Folded over\n  two lines.\n"
+	    "metadata:\n  author: me\n  version: \"1\"\nallowed-tools: Bash Read\n", "ok\n");
+	skill(r, "Upper", "name: Upper\ndescription: x\n", "x\n");
+	skill(r, "other-folder", "name: not-the-folder\ndescription: x\n", "x\n");
+	skill(r, "double--hyphen", "name: double--hyphen\ndescription: x\n", "x\n");
+	skill(r, "nodesc", "name: nodesc\n", "x\n");
+	{
+		char front[1300];
+
+		snprintf(front, sizeof(front), "name: longdesc\ndescription: %s\n", big);
+		skill(r, "longdesc", front, "x\n");
+	}
+	sh("mkdir -p %s/nofront && echo 'just text' > %s/nofront/SKILL.md", r, r);
+	sh("mkdir -p %s/empty", r);
+	put(f->dir, "secret.md", "---\nname: linked\ndescription: x\n---\nPRIVATE\n");
+	sh("mkdir -p %s/linked && ln -s %s/secret.md %s/linked/SKILL.md", r, f->dir, r);
+	sh("mkdir -p %s/elsewhere && cp %s/secret.md %s/elsewhere/SKILL.md && "
+	    "ln -s %s/elsewhere %s/dirlink", f->dir, f->dir, f->dir, f->dir, r);
+	sk = discover(f, "", &refused);
+	assert_int_equal(json_array_size(sk), 1);
+	assert_string_equal(ajson_str(json_array_get(sk, 0), "description", ""),
+	    "Folded over two lines.");
+	assert_string_equal(ajson_str(json_array_get(sk, 0), "allowed_tools", ""), "Bash Read");
+	assert_non_null(strstr(why_refused(refused, "Upper/SKILL.md"), "lowercase"));
+	assert_non_null(strstr(why_refused(refused, "other-folder/SKILL.md"), "folder's name"));
+	assert_non_null(strstr(why_refused(refused, "double--hyphen/SKILL.md"), "hyphen"));
+	assert_non_null(strstr(why_refused(refused, "nodesc/SKILL.md"), "description"));
+	assert_non_null(strstr(why_refused(refused, "longdesc/SKILL.md"), "1,024"));
+	assert_non_null(strstr(why_refused(refused, "nofront/SKILL.md"), "front matter"));
+	assert_non_null(strstr(why_refused(refused, "empty/SKILL.md"), "missing"));
+	assert_non_null(strstr(why_refused(refused, "linked/SKILL.md"), "symbolic link"));
+	assert_non_null(strstr(why_refused(refused, "dirlink"), "symbolic links"));
+	json_decref(sk);
+	json_decref(refused);
+}
+
+static void
+test_skills_catalog_budget(void **state)
+{
+	struct fx *f = *state;
+	char r[256], name[32], front[600];
+	json_t *sk;
+	char *cat;
+	int i;
+
+	snprintf(r, sizeof(r), "%s/.agents/skills", f->repo);
+	for (i = 0; i < 30; i++) {
+		snprintf(name, sizeof(name), "skill-%02d", i);
+		snprintf(front, sizeof(front), "name: %s\ndescription: Does task %d. %s\n", name, i,
+		    "It has a long explanation that goes on and on about when to use it, when "
+		    "not to use it, what it needs first, and all the reasons why.");
+		skill(r, name, front, "body\n");
+	}
+	sk = discover(f, "", NULL);
+	assert_int_equal(json_array_size(sk), 30);
+	cat = agent_skills_catalog(sk, 100000);	/* room for all: full descriptions */
+	assert_non_null(strstr(cat, "- skill-29: Does task 29. It has a long explanation"));
+	free(cat);
+	cat = agent_skills_catalog(sk, 4000);	/* descriptions cut short */
+	assert_true(strlen(cat) <= 4000);
+	assert_non_null(strstr(cat, "- skill-29: Does task 29."));
+	assert_null(strstr(cat, "and why."));
+	free(cat);
+	cat = agent_skills_catalog(sk, 400);	/* names only, and the rest counted */
+	assert_true(strlen(cat) <= 400 + 80);
+	assert_non_null(strstr(cat, "- skill-00\n"));
+	assert_non_null(strstr(cat, "more: call `skill`"));
+	free(cat);
+	json_decref(sk);
+	sk = json_array();
+	assert_null(agent_skills_catalog(sk, 1000));
+	json_decref(sk);
+}
+
+static void
+test_skill_load(void **state)
+{
+	struct fx *f = *state;
+	char r[256], d[300];
+	struct agentd_error err = { 0 };
+	json_t *sk;
+	char *t = NULL;
+
+	snprintf(r, sizeof(r), "%s/.agents/skills", f->repo);
+	skill(r, "deploy", "name: deploy\ndescription: Deploy the site.\n", "STEP-ONE: build.\n");
+	snprintf(d, sizeof(d), "%s/deploy", r);
+	sh("mkdir -p %s/scripts %s/references && echo 'echo deployed' > %s/scripts/run.sh && "
+	    "echo 'API NOTES' > %s/references/api.md && ln -s /etc/passwd %s/references/pw.md",
+	    d, d, d, d, d);
+	sk = discover(f, "", NULL);
+	assert_int_equal(agent_skill_load(agent_skills_find(sk, "deploy"), NULL, &t, &err), AGENTD_OK);
+	assert_non_null(strstr(t, "STEP-ONE: build."));
+	assert_null(strstr(t, "description: Deploy"));	/* the front matter is not the body */
+	assert_non_null(strstr(t, "- references/api.md"));
+	assert_non_null(strstr(t, "- scripts/run.sh"));
+	assert_null(strstr(t, "pw.md"));		/* links are not listed */
+	free(t);
+	t = NULL;
+	assert_int_equal(agent_skill_load(agent_skills_find(sk, "deploy"), "references/api.md", &t,
+	    &err), AGENTD_OK);
+	assert_string_equal(t, "API NOTES\n");
+	free(t);
+	t = NULL;
+	assert_int_not_equal(agent_skill_load(agent_skills_find(sk, "deploy"), "references/pw.md",
+	    &t, &err), AGENTD_OK);
+	assert_non_null(strstr(err.msg, "symbolic link"));
+	assert_int_not_equal(agent_skill_load(agent_skills_find(sk, "deploy"), "../deploy/SKILL.md",
+	    &t, &err), AGENTD_OK);
+	assert_int_not_equal(agent_skill_load(agent_skills_find(sk, "deploy"), "/etc/passwd",
+	    &t, &err), AGENTD_OK);
+	assert_null(t);
+	json_decref(sk);
+}
+
 int
 main(void)
 {
@@ -286,6 +491,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_never_followed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_repository, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_worktree_git_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skills_where_and_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skills_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skills_catalog_budget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_skill_load, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
