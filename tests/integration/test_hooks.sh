@@ -168,7 +168,26 @@ ctl run --approval ask --workspace "$W" "Fetch it" > /dev/null 2>&1
 check "Notification: fired when the run waits for an approval" \
 	has "$(cat "$T/in/Notification.json" 2>/dev/null)" "waits for your approval"
 
-# 8. bad configurations are refused, naming the key
+# 8. scheduled runs: the same hooks, and a Notification when one ends; the
+# repository's AGENTS.md reaches a scheduled run's model too
+scenario "echo scheduled > sched.txt"
+printf 'SCHED-RULE: keep it short.\n' > "$W/AGENTS.md"
+git -C "$W" add AGENTS.md && git -C "$W" commit -qm "agents file"
+restart "{\"hooks\": {\"Notification\": [{\"matcher\": \"scheduled_run_end\", \"command\": $(cap Notification-sched)}],
+ \"PreToolUse\": [{\"command\": $(cap PreToolUse-sched)}]}}"
+job=$(json_get "$(ctl schedule add --json --paused --cron '0 3 * * *' --workspace "$W" "scheduled chore")" 'j["id"]')
+rid=$(ctl schedule run "$job")
+wait_for sh -c "[ -s '$T/in/Notification-sched.json' ]"
+n=$(cat "$T/in/Notification-sched.json" 2>/dev/null)
+check "a scheduled run's end fires Notification (scheduled_run_end)" \
+	test "$(json_get "${n:-{\}}" 'j.get("notification_type")')" = scheduled_run_end
+check "the Notification names the run and its status" has "$n" "scheduled run $rid"
+check "PreToolUse hooks run for scheduled runs too" \
+	test "$(json_get "$(cat "$T/in/PreToolUse-sched.json" 2>/dev/null || echo '{}')" 'j.get("tool_name")')" = shell
+check "a scheduled run's model gets the repository's AGENTS.md" \
+	test "$(requests 'any("SCHED-RULE" in r["messages"][0]["content"] for r in reqs)')" = True
+
+# 9. bad configurations are refused, naming the key
 for bad in '{"hooks": {"PreTool": []}}' '{"hooks": {"Stop": [{"command": ""}]}}' \
 	'{"hooks": {"PreToolUse": [{"matcher": "(", "command": "true"}]}}' \
 	'{"hooks": {"Stop": [{"command": "true", "timeout_s": 0}]}}' \
