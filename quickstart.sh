@@ -1,7 +1,8 @@
 #!/bin/sh
 # quickstart.sh — from a fresh Debian 12 machine to a finished run:
 # installs the packages, builds agentd, starts it (if it is not running yet),
-# checks that a model server answers, and runs a task on a repository.
+# checks that a model server answers and that a run can work (agentctl
+# doctor), and runs a task on a repository.
 #
 #   ./quickstart.sh [REPO] [TASK...]
 #
@@ -50,4 +51,12 @@ if ! "$AGENTCTL" status >/dev/null 2>&1; then
 		sleep 0.1
 	done
 fi
+# What a run needs, checked end to end (daemon, journal, sandbox, the model
+# server's window and tool calling); stop with its fixes when a run cannot work.
+if ! "$AGENTCTL" doctor > "${TMPDIR:-/tmp}/agentd-doctor.$$" 2>&1; then
+	cat "${TMPDIR:-/tmp}/agentd-doctor.$$" >&2
+	rm -f "${TMPDIR:-/tmp}/agentd-doctor.$$"
+	exit 3
+fi
+rm -f "${TMPDIR:-/tmp}/agentd-doctor.$$"
 exec "$AGENTCTL" run --workspace "$repo" "$task"

@@ -140,6 +140,11 @@ const json_t *agent_skills_find(const json_t *skills, const char *name);
 int agent_skill_load(const json_t *skill, const char *file, char **out,
     struct agentd_error *err);
 
+/* Estimated tokens of the fixed part of every request (the built-in system
+ * prompt and the tool definitions, short ones below an 8k window); -1 on
+ * ENOMEM. The window must hold this, a reserve for the answer and the task. */
+int64_t agent_fixed_prompt_tokens(int window);
+
 /* The built-in system prompt (static text). */
 const char *agent_default_system_prompt(void);
 

@@ -318,13 +318,13 @@ strip_descriptions(json_t *v)
  * schema without descriptions. Validation still uses the full schemas.
  */
 static void
-compact_tools(struct arun *r)
+compact_tools(json_t *tools)
 {
 	json_t *t, *fn, *params;
 	const char *d, *end;
 	size_t i, n;
 
-	json_array_foreach(r->tools, i, t) {
+	json_array_foreach(tools, i, t) {
 		fn = json_object_get(t, "function");
 		d = ajson_str(fn, "description", NULL);
 		if (d != NULL) {
@@ -380,7 +380,7 @@ ctx_window(struct arun *r, struct agentd_error *err)
 		/* Ollama's default 4096: keep room for the conversation. */
 		if (c->reserve > w / 8)
 			c->reserve = w / 8;
-		compact_tools(r);
+		compact_tools(r->tools);
 	}
 	if (r->tools != NULL) {
 		json_t *none = json_array();
@@ -389,6 +389,23 @@ ctx_window(struct arun *r, struct agentd_error *err)
 		json_decref(none);
 	}
 	return AGENTD_OK;
+}
+
+int64_t
+agent_fixed_prompt_tokens(int window)
+{
+	json_t *tools = tools_openai_json(), *msgs;
+	int64_t n;
+
+	if (tools == NULL)
+		return -1;
+	if (window > 0 && window < SMALL_WINDOW)
+		compact_tools(tools);
+	msgs = json_pack("[{s:s, s:s}]", "role", "system", "content", agent_default_system_prompt());
+	n = msgs ? llm_estimate_tokens(msgs, tools) : -1;
+	json_decref(msgs);
+	json_decref(tools);
+	return n;
 }
 
 /* Index of the newest assistant message (start of the current turn). */

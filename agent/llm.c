@@ -1216,6 +1216,13 @@ probe(const struct llm_config *c, const char *url, const char *api_key, const ch
 	return status;
 }
 
+long
+llm_http_probe(const struct llm_config *c, const char *url, const char *api_key,
+    const char *body, struct abuf *out)
+{
+	return probe(c, url, api_key, body, out);
+}
+
 static json_t *
 probe_json(const struct llm_config *c, const char *base, const char *path,
     const char *api_key, const char *body)

@@ -128,6 +128,16 @@ int llm_sse_feed(struct llm_sse *s, const char *p, size_t n,
     int (*fn)(void *ud, const char *data, size_t len), void *ud);
 void llm_sse_free(struct llm_sse *s);
 
+/*
+ * Check endpoint `index` of c for `agentctl doctor`: *report (new object)
+ * {url, model, reachable, models_status, models[], model_listed?, server?,
+ * n_ctx?, slots?, generic_tool_format?, tools_ok, tools_error?, error?, ms}.
+ * A one-token request that offers a tool tells whether tool calls are
+ * accepted. AGENTD_OK whenever a report was made, whatever it says.
+ */
+int llm_probe_endpoint(const struct llm_config *c, int index, json_t **report,
+    struct agentd_error *err);
+
 /* Rough token estimate for a JSON message array (bytes/3.5 and overhead);
  * used where the server does not count. */
 int64_t llm_estimate_tokens(const json_t *messages, const json_t *tools);

@@ -54,4 +54,11 @@ json_t *llm_request_body(const struct llm_config *c, const struct llm_endpoint *
  * (malloc'd) or NULL when there is none; *body points past it. */
 char *llm_split_think(const char *text, const char **body);
 
+/* A short GET (body NULL) or POST of JSON to url (5 s at most, connect 2 s);
+ * the reply body into out (capped by its max). Returns the HTTP status, 0
+ * when nothing answered. Used by the endpoint check (llm_probe.c). */
+struct abuf;
+long llm_http_probe(const struct llm_config *c, const char *url, const char *api_key,
+    const char *body, struct abuf *out);
+
 #endif

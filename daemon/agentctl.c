@@ -12,11 +12,13 @@
 #include "daemon/ctl.h"
 #include "daemon/chore.h"
 #include "agent/agent.h"
+#include "sandbox/sandbox.h"
 #include "common/buf.h"
 #include "common/error.h"
 #include "common/json.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <limits.h>
 #include <poll.h>
@@ -448,6 +450,264 @@ cmd_status(int argc, char **argv)
 	}
 	json_decref(r);
 	return 0;
+}
+
+/* ---- doctor ---- */
+
+static int doctor_bad, doctor_warn;
+
+static void
+doctor_line(int level, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* One finding: level 0 ok, 1 warning, 2 failure. */
+static void
+doctor_line(int level, const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (level == 2)
+		doctor_bad++;
+	else if (level == 1)
+		doctor_warn++;
+	printf("%s%-5s%s %-8s ", level == 2 ? C_RED : level == 1 ? C_YELLOW : C_GREEN,
+	    level == 2 ? "FAIL" : level == 1 ? "warn" : "ok", C_RESET, what);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+static void
+doctor_fix(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+doctor_fix(const char *fmt, ...)
+{
+	va_list ap;
+
+	printf("               fix: ");
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+}
+
+static const char *
+human_bytes(double n, char *buf, size_t len)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int u = 0;
+
+	while (n >= 1024 && u < 4) {
+		n /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.1f %s" : "%.0f %s", n, unit[u]);
+	return buf;
+}
+
+/* The sandbox: run `true` under it, in a throwaway workspace. */
+static void
+doctor_sandbox(void)
+{
+	char ws[] = "/tmp/agentd-doctor.XXXXXX", *first, *nl;
+	char *argv[] = { "true", NULL };
+	struct sandbox_opts o;
+	struct sandbox_result res;
+	struct agentd_error err;
+	char *ex = sandbox_explain();
+
+	first = ex ? strstr(ex, "mode: ") : NULL;
+	if (first && (nl = strchr(first, '\n')) != NULL)
+		*nl = '\0';
+	if (mkdtemp(ws) == NULL) {
+		doctor_line(2, "sandbox", "cannot make a test folder: %s", strerror(errno));
+		free(ex);
+		return;
+	}
+	sandbox_opts_init(&o);
+	o.workspace = ws;
+	o.timeout_ms = 10000;
+	agentd_error_clear(&err);
+	memset(&res, 0, sizeof(res));
+	if (sandbox_run(&o, argv, &res, &err) != AGENTD_OK) {
+		doctor_line(2, "sandbox", "cannot run a command confined: %s", agentd_errmsg(&err));
+		doctor_fix("agentctl sandbox --explain says which layer is missing (docs/sandbox.md)");
+	} else if (res.exit_code != 0) {
+		doctor_line(2, "sandbox", "a confined `true` exited %d: %.200s", res.exit_code,
+		    res.err ? res.err : "");
+		doctor_fix("agentctl sandbox --explain; agentctl sandbox --workspace /tmp -- true");
+	} else {
+		doctor_line(0, "sandbox", "%s", first ? first + 6 : "works");
+	}
+	sandbox_result_free(&res);
+	rmdir(ws);
+	free(ex);
+}
+
+static void
+doctor_endpoint(const json_t *e)
+{
+	const char *url = ajson_str(e, "url", "?"), *model = ajson_str(e, "model", NULL);
+	json_int_t win = ajson_int(e, "window", 0), fixed = ajson_int(e, "fixed_prompt_tokens", 0);
+	char what[1100];
+	struct abuf b;
+
+	snprintf(what, sizeof(what), "%s%s%s", url, model ? " model " : "", model ? model : "");
+	if (!ajson_bool(e, "reachable", 0)) {
+		doctor_line(2, "model", "%s: nothing answers there", what);
+		doctor_fix("start a model server at that address (llama-server --jinja -m MODEL.gguf "
+		    "--port 8080; ollama serve; vllm serve MODEL), or set llm_url in the config "
+		    "(AGENTD_LLM_URL) to where yours listens");
+		return;
+	}
+	if (ajson_int(e, "models_status", 0) == 404) {
+		doctor_line(2, "model", "%s: answers, but %s/models is not found (HTTP 404: %s)",
+		    what, url, ajson_str(e, "models_excerpt", ""));
+		doctor_fix("the URL should be the server's OpenAI base, usually ending in /v1 "
+		    "(http://HOST:PORT/v1)");
+		return;
+	}
+	if (ajson_int(e, "models_status", 0) == 401 || ajson_int(e, "models_status", 0) == 403) {
+		doctor_line(2, "model", "%s: refused (HTTP %lld)", what,
+		    (long long)ajson_int(e, "models_status", 0));
+		doctor_fix("set api_key for this endpoint (or AGENTD_API_KEY)");
+		return;
+	}
+	if (json_is_false(json_object_get(e, "model_listed")))
+		doctor_line(1, "model", "%s: the server does not list the model %s", url, model);
+	abuf_init(&b, 4096);
+	abuf_printf(&b, "%s: answers", what);
+	if (ajson_int(e, "n_ctx", 0) > 0)
+		abuf_printf(&b, ", window %lld tokens", (long long)ajson_int(e, "n_ctx", 0));
+	else
+		abuf_printf(&b, ", window not reported (agentd assumes %lld)", (long long)win);
+	if (ajson_int(e, "slots", 0) > 1)
+		abuf_printf(&b, " shared by %lld slots", (long long)ajson_int(e, "slots", 0));
+	if (!ajson_bool(e, "tools_ok", 0)) {
+		doctor_line(2, "model", "%s; a request that offers a tool was refused: %s", b.data,
+		    ajson_str(e, "tools_error", "?"));
+		doctor_fix("start the server with tool calling: llama-server --jinja; Ollama and "
+		    "vLLM (--enable-auto-tool-choice --tool-call-parser NAME) with a model whose "
+		    "template has tools");
+		abuf_free(&b);
+		return;
+	}
+	abuf_printf(&b, "; tool calls accepted");
+	if (json_is_true(json_object_get(e, "generic_tool_format"))) {
+		doctor_line(1, "model", "%s, but in llama.cpp's generic JSON format (the model's "
+		    "template has no tool calls)", b.data);
+		doctor_fix("use a model whose chat template supports tools, or pass one with "
+		    "--chat-template-file; small models call tools far less reliably this way");
+	} else if (json_is_false(json_object_get(e, "fits"))) {
+		doctor_line(2, "model", "%s; but the window (%lld tokens) is too small for agentd's "
+		    "fixed prompt (about %lld tokens), a reserve and a task", b.data,
+		    (long long)win, (long long)fixed);
+		doctor_fix("give the server a larger context (llama-server -c 8192; Ollama: "
+		    "OLLAMA_CONTEXT_LENGTH=8192 or num_ctx), or fewer slots (-np 1)");
+	} else {
+		doctor_line(0, "model", "%s; fixed prompt about %lld tokens", b.data, (long long)fixed);
+	}
+	abuf_free(&b);
+}
+
+static int
+cmd_doctor(int argc, char **argv)
+{
+	struct sockaddr_un sa;
+	json_t *st = NULL, *r = NULL, *j, *e;
+	const char *msg = NULL;
+	char a[32], c[32], f[32];
+	int i, code = 0, models_ok = 0;
+	size_t k;
+
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			puts("usage: agentctl doctor\n\nCheck what a run needs: the daemon, the journal "
+			    "(integrity, size, free disk),\nthe sandbox on this machine and each model "
+			    "endpoint (reachable, models,\nwindow and slots, tool calls accepted, the "
+			    "window large enough). Each failure\ncomes with its fix. Exit 0 only when a "
+			    "run can work.");
+			return 0;
+		}
+		die_usage("doctor: unexpected argument '%s'", argv[i]);
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	/* the daemon: reachable? (without connect_daemon's exit) */
+	sock_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(sock_path) < sizeof(sa.sun_path))
+		memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+	if (sock_fd < 0 || strlen(sock_path) >= sizeof(sa.sun_path) ||
+	    connect(sock_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		doctor_line(2, "daemon", "no agentd answers on %s (%s)", sock_path, strerror(errno));
+		doctor_fix("start it: agentd --socket %s &  (or systemctl --user start agentd)",
+		    sock_path);
+		if (sock_fd >= 0)
+			close(sock_fd);
+		sock_fd = -1;
+		doctor_sandbox();
+		return EXIT_FAIL;
+	}
+	rpc_framer_init(&framer, 256u * 1024 * 1024);
+	st = call_ex("daemon.status", NULL, NULL, NULL, &code, &msg);
+	if (st == NULL) {
+		doctor_line(2, "daemon", "agentd on %s does not answer daemon.status: %s", sock_path,
+		    msg ? msg : "?");
+		return EXIT_FAIL;
+	}
+	doctor_line(0, "daemon", "agentd %s (pid %lld, up %.0f s) on %s", ajson_str(st, "version", "?"),
+	    (long long)ajson_int(st, "pid", 0), ajson_num(st, "uptime_s", 0), sock_path);
+	printf("               checking the journal and the model endpoints…\n");
+	r = call_ex("daemon.doctor", NULL, NULL, NULL, &code, &msg);
+	if (r == NULL) {
+		doctor_line(2, "daemon", "daemon.doctor: %s", msg ? msg : "?");
+		if (code == RPC_METHOD_NOT_FOUND)
+			doctor_fix("this agentd is older than agentctl: restart it from the same build");
+		json_decref(st);
+		return EXIT_FAIL;
+	}
+	j = json_object_get(r, "journal");
+	if (strcmp(ajson_str(j, "integrity", "?"), "ok") != 0) {
+		doctor_line(2, "journal", "%s: %s", ajson_str(j, "path", "?"), ajson_str(j, "integrity", "?"));
+		doctor_fix("stop agentd, keep a copy of the state dir, and see docs/memory.md on "
+		    "damaged journals");
+	} else {
+		double fb = ajson_num(j, "free_bytes", -1);
+
+		doctor_line(fb >= 0 && fb < 10.0 * 1048576 ? 2 : fb >= 0 && fb < 200.0 * 1048576 ? 1 : 0,
+		    "journal", "%s: %s (+%s WAL), integrity ok, %s free", ajson_str(j, "path", "?"),
+		    human_bytes(ajson_num(j, "bytes", 0), a, sizeof(a)),
+		    human_bytes(ajson_num(j, "wal_bytes", 0), c, sizeof(c)),
+		    fb >= 0 ? human_bytes(fb, f, sizeof(f)) : "? bytes");
+		if (fb >= 0 && fb < 200.0 * 1048576)
+			doctor_fix("free disk space on %s: runs stop when the journal cannot grow",
+			    ajson_str(j, "state_dir", "the state dir"));
+	}
+	doctor_sandbox();
+	json_array_foreach(json_object_get(r, "endpoints"), k, e) {
+		int before = doctor_bad;
+
+		doctor_endpoint(e);
+		if (doctor_bad == before)
+			models_ok++;
+	}
+	if (json_array_size(json_object_get(r, "endpoints")) == 0)
+		doctor_line(2, "model", "no model endpoint is configured");
+	/* failover: one endpoint that works is enough for a run */
+	if (models_ok > 0) {
+		int failed_models = (int)json_array_size(json_object_get(r, "endpoints")) - models_ok;
+
+		doctor_bad -= failed_models;
+		doctor_warn += failed_models;
+	}
+	printf("\n%s\n", doctor_bad ? "A run cannot work yet: fix what FAILs above." :
+	    doctor_warn ? "A run can work (see the warnings)." : "All good: a run can work.");
+	json_decref(st);
+	json_decref(r);
+	return doctor_bad ? EXIT_FAIL : 0;
 }
 
 /* ---- run / attach: following a run's events ---- */
@@ -1506,6 +1766,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "status", cmd_status, "is agentd running? version, socket, model server" },
+	{ "doctor", cmd_doctor, "check the daemon, journal, sandbox and model servers, with fixes" },
 	{ "run", cmd_run, "run a task in a workspace and follow it" },
 	{ "attach", cmd_attach, "follow a run that is already going" },
 	{ "cancel", cmd_cancel, "cancel a run" },

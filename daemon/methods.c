@@ -911,6 +911,22 @@ m_tools_call(void *ctx, struct rpc_call *call)
 	return RPC_DEFERRED;
 }
 
+static enum rpc_status
+m_doctor(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	int rc;
+
+	if (call->id == NULL)
+		return rpc_fail(call, RPC_INVALID_REQUEST, "daemon.doctor needs an id");
+	agentd_error_clear(&err);
+	rc = runner_doctor(d->runner, server_conn_id(call->conn), call->id, &err);
+	if (rc != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	return RPC_DEFERRED;
+}
+
 /* ---- memory ---- */
 
 static const struct rpc_param p_search[] = {
@@ -1146,5 +1162,6 @@ const struct rpc_method agentd_methods[] = {
 	{ "schedule.resume", p_id, m_sched_resume, "resume a job" },
 	{ "schedule.run", p_id, m_sched_run, "fire a job now" },
 	{ "daemon.reload", p_none, m_reload, "re-read the configuration file (as SIGHUP)" },
+	{ "daemon.doctor", p_none, m_doctor, "check the journal and each model endpoint (off the loop)" },
 	{ NULL, NULL, NULL, NULL }
 };

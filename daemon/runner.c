@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -558,6 +559,10 @@ struct toolcall {
 	int network;
 	int git_writable;
 	char *author, *email;
+	/* doctor */
+	struct llm_config llm;
+	char *db_path, *state_dir;
+	int window;
 };
 
 static void
@@ -568,6 +573,9 @@ toolcall_free(struct toolcall *t)
 	json_decref(t->result);
 	free(t->author);
 	free(t->email);
+	llm_config_free(&t->llm);
+	free(t->db_path);
+	free(t->state_dir);
 	free(t);
 }
 
@@ -669,6 +677,115 @@ tool_worker(void *arg)
 		toolcall_free(t);
 	atomic_fetch_sub(&r->tool_threads, 1);
 	return NULL;
+}
+
+/* The journal as the doctor sees it: sizes, free disk, a fresh integrity
+ * check on a connection of its own. */
+static json_t *
+doctor_journal(const struct toolcall *t)
+{
+	char wal[PATH_MAX + 8];
+	struct stat st;
+	struct statvfs vfs;
+	struct memory *m = NULL;
+	struct agentd_error e;
+	json_t *j = json_pack("{s:s, s:s}", "path", t->db_path, "state_dir", t->state_dir);
+
+	if (j == NULL)
+		return NULL;
+	if (stat(t->db_path, &st) == 0)
+		json_object_set_new(j, "bytes", json_integer((json_int_t)st.st_size));
+	snprintf(wal, sizeof(wal), "%s-wal", t->db_path);
+	if (stat(wal, &st) == 0)
+		json_object_set_new(j, "wal_bytes", json_integer((json_int_t)st.st_size));
+	if (statvfs(t->state_dir, &vfs) == 0)
+		json_object_set_new(j, "free_bytes",
+		    json_integer((json_int_t)vfs.f_bavail * (json_int_t)vfs.f_frsize));
+	agentd_error_clear(&e);
+	if (memory_open_more(t->db_path, &m, &e) == AGENTD_OK)
+		memory_integrity_check(m, &e);
+	memory_close(m);
+	json_object_set_new(j, "integrity", json_string(e.code == AGENTD_OK ? "ok" : agentd_errmsg(&e)));
+	return j;
+}
+
+static void *
+doctor_worker(void *arg)
+{
+	struct toolcall *t = arg;
+	struct runner *r = t->r;
+	json_t *eps = json_array(), *rep;
+	int i;
+
+	for (i = 0; eps != NULL && i < t->llm.n_endpoints; i++) {
+		struct agentd_error e;
+		int64_t fixed;
+		int n_ctx;
+
+		if (atomic_load(&r->stopping))
+			break;
+		agentd_error_clear(&e);
+		rep = NULL;
+		if (llm_probe_endpoint(&t->llm, i, &rep, &e) != AGENTD_OK)
+			continue;
+		n_ctx = (int)ajson_int(rep, "n_ctx", 0);
+		if (t->window > 0 && (n_ctx <= 0 || t->window < n_ctx))
+			n_ctx = t->window;
+		fixed = agent_fixed_prompt_tokens(n_ctx > 0 ? n_ctx : 8192);
+		json_object_set_new(rep, "fixed_prompt_tokens", json_integer(fixed));
+		json_object_set_new(rep, "window", json_integer(n_ctx));
+		/* the fixed part, a reserve for the answer and room for a task */
+		if (n_ctx > 0)
+			json_object_set_new(rep, "fits", json_boolean(fixed + n_ctx / 8 + 512 <= n_ctx));
+		json_array_append_new(eps, rep);
+	}
+	t->result = json_pack("{s:o?, s:o?}", "journal", doctor_journal(t), "endpoints", eps);
+	if (t->result == NULL) {
+		t->code = RPC_INTERNAL_ERROR;
+		snprintf(t->msg, sizeof(t->msg), "out of memory");
+	}
+	if (server_post(r->d->srv, do_tool_reply, drop_toolcall, t) != AGENTD_OK)
+		toolcall_free(t);
+	atomic_fetch_sub(&r->tool_threads, 1);
+	return NULL;
+}
+
+int
+runner_doctor(struct runner *r, uint64_t conn_id, json_t *id, struct agentd_error *err)
+{
+	struct toolcall *t;
+	pthread_attr_t attr;
+	pthread_t th;
+	int rc;
+
+	if (atomic_load(&r->tool_threads) >= MAX_TOOL_CALLS)
+		return agentd_seterr(err, AGENTD_EBUSY,
+		    "%d tool calls are already running; try again when one ends", MAX_TOOL_CALLS);
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	t->r = r;
+	t->conn_id = conn_id;
+	t->id = json_incref(id);
+	t->window = r->d->cfg.agent.context_window;
+	t->db_path = dup_or_null(r->d->db_path);
+	t->state_dir = dup_or_null(r->d->cfg.state_dir);
+	if (t->db_path == NULL || t->state_dir == NULL ||
+	    llm_config_copy(&t->llm, &r->d->cfg.agent.llm) != AGENTD_OK) {
+		toolcall_free(t);
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	atomic_fetch_add(&r->tool_threads, 1);
+	rc = pthread_create(&th, &attr, doctor_worker, t);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		atomic_fetch_sub(&r->tool_threads, 1);
+		toolcall_free(t);
+		return agentd_seterr(err, AGENTD_EIO, "cannot start a thread: %s", strerror(rc));
+	}
+	return AGENTD_OK;
 }
 
 int

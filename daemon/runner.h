@@ -36,4 +36,12 @@ int runner_approve(struct runner *r, int64_t run_id, int64_t request_id, int all
 int runner_tool_call(struct runner *r, uint64_t conn_id, json_t *id, json_t *params,
     struct agentd_error *err);
 
+/*
+ * Check what a run needs, off the loop thread (a model endpoint may take
+ * seconds to answer), and answer the deferred call (conn_id, id) with
+ * {journal: {path, bytes, wal_bytes, free_bytes, integrity}, endpoints:
+ * [llm_probe_endpoint reports, with fixed_prompt_tokens and fits]}.
+ */
+int runner_doctor(struct runner *r, uint64_t conn_id, json_t *id, struct agentd_error *err);
+
 #endif
