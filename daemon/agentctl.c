@@ -18,6 +18,8 @@
 #include "common/json.h"
 
 #include <errno.h>
+#include <sys/wait.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <getopt.h>
 #include <limits.h>
@@ -1764,6 +1766,8 @@ struct command {
 	const char *summary;
 };
 
+static int cmd_completion(int argc, char **argv);
+
 static const struct command commands[] = {
 	{ "status", cmd_status, "is agentd running? version, socket, model server" },
 	{ "doctor", cmd_doctor, "check the daemon, journal, sandbox and model servers, with fixes" },
@@ -1783,6 +1787,7 @@ static const struct command commands[] = {
 	{ "undo", cmd_undo, "delete what a run left in the repository" },
 	{ "schedule", cmd_schedule, "add, list, pause, resume, run or remove scheduled jobs" },
 	{ "sandbox", NULL, "run a command locally under the shell tool's sandbox" },
+	{ "completion", cmd_completion, "print the bash or zsh completion script" },
 	{ NULL, NULL, NULL }
 };
 
@@ -1799,6 +1804,254 @@ main_usage(FILE *f)
 	fprintf(f, "\n'agentctl COMMAND --help' describes each. Listings take --json.\n"
 	    "Exit status: 0 ok, 1 the operation failed (a failed run, a tool error, a\n"
 	    "refused or failed request), 2 a usage error, an invalid request or no daemon.\n");
+}
+
+/* ---- shell completion ----
+ * The scripts (`agentctl completion bash|zsh`) ask the binary itself
+ * (`agentctl __complete WORD...`), so commands and flags come from the same
+ * table and --help texts the user reads, and ids from the daemon. */
+
+static const char bash_completion[] =
+    "# bash completion for agentctl (agentctl completion bash)\n"
+    "_agentctl() {\n"
+    "\tlocal cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]} IFS=$'\\n'\n"
+    "\tcase $prev in\n"
+    "\t--workspace|--state-dir) COMPREPLY=($(compgen -d -- \"$cur\")); return ;;\n"
+    "\t--chore|--config|--socket) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n"
+    "\tesac\n"
+    "\tCOMPREPLY=($(command agentctl __complete \"${COMP_WORDS[@]:1:COMP_CWORD}\" 2>/dev/null))\n"
+    "}\n"
+    "complete -F _agentctl agentctl\n";
+
+static const char zsh_completion[] =
+    "#compdef agentctl\n"
+    "# zsh completion for agentctl (agentctl completion zsh)\n"
+    "_agentctl() {\n"
+    "\tlocal -a out\n"
+    "\tcase ${words[CURRENT-1]} in\n"
+    "\t--workspace|--state-dir) _files -/; return ;;\n"
+    "\t--chore|--config|--socket) _files; return ;;\n"
+    "\tesac\n"
+    "\tout=(${(f)\"$(command agentctl __complete ${words[2,CURRENT]} 2>/dev/null)\"})\n"
+    "\tcompadd -Q -- $out\n"
+    "}\n"
+    "_agentctl \"$@\"\n";
+
+static int
+cmd_completion(int argc, char **argv)
+{
+	if (argc == 2 && strcmp(argv[1], "bash") == 0) {
+		fputs(bash_completion, stdout);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "zsh") == 0) {
+		fputs(zsh_completion, stdout);
+		return 0;
+	}
+	if (has_help(argc, argv)) {
+		puts("usage: agentctl completion bash|zsh\n\nPrint the shell completion script "
+		    "(installed by make install where\nbash-completion and zsh look; or: eval "
+		    "\"$(agentctl completion bash)\").");
+		return 0;
+	}
+	die_usage("completion: say bash or zsh");
+	return EXIT_USAGE;
+}
+
+/* A command's --help text, run in a child so nothing it does leaks here. */
+static char *
+help_text(const struct command *c)
+{
+	char *argv[] = { (char *)c->name, "--help", NULL };
+	int fd[2], nul;
+	struct abuf b;
+	char buf[4096];
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe(fd) != 0)
+		return NULL;
+	pid = fork();
+	if (pid < 0) {
+		close(fd[0]);
+		close(fd[1]);
+		return NULL;
+	}
+	if (pid == 0) {
+		dup2(fd[1], STDOUT_FILENO);
+		if ((nul = open("/dev/null", O_WRONLY)) >= 0)
+			dup2(nul, STDERR_FILENO);
+		close(fd[0]);
+		close(fd[1]);
+		nul = c->fn ? c->fn(2, argv) : ctl_sandbox_main(2, argv);
+		fflush(stdout);
+		_exit(nul);
+	}
+	close(fd[1]);
+	abuf_init(&b, 256 * 1024);
+	while ((n = read(fd[0], buf, sizeof(buf))) > 0)
+		abuf_append(&b, buf, (size_t)n);
+	close(fd[0]);
+	waitpid(pid, NULL, 0);
+	return abuf_steal(&b);
+}
+
+static void
+print_if_prefix(const char *word, const char *cur, json_t *seen)
+{
+	if (strncmp(word, cur, strlen(cur)) != 0 || json_object_get(seen, word))
+		return;
+	json_object_set_new(seen, word, json_true());
+	printf("%s\n", word);
+}
+
+/* Ids the daemon knows, when it answers within a second: runs, sessions
+ * ("sN") or scheduled jobs. */
+static void
+complete_ids(const char *what, const char *cur, json_t *seen)
+{
+	struct sockaddr_un sa;
+	const char *msg;
+	json_t *r, *x;
+	size_t i;
+	int code;
+	char id[32];
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(sock_path) >= sizeof(sa.sun_path))
+		return;
+	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
+	sock_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock_fd < 0 || connect(sock_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		return;
+	rpc_framer_init(&framer, 16u * 1024 * 1024);
+	alarm(1);	/* a daemon that does not answer ends the completion, quietly */
+	if (strchr(what, 'r') && (r = call_ex("run.list", json_pack("{s:i}", "limit", 30), NULL,
+	    NULL, &code, &msg)) != NULL) {
+		json_array_foreach(json_object_get(r, "runs"), i, x) {
+			snprintf(id, sizeof(id), "%lld", (long long)ajson_int(x, "id", 0));
+			print_if_prefix(id, cur, seen);
+		}
+		json_decref(r);
+	}
+	if (strchr(what, 's') && (r = call_ex("session.list", json_pack("{s:i}", "limit", 30),
+	    NULL, NULL, &code, &msg)) != NULL) {
+		json_array_foreach(json_object_get(r, "sessions"), i, x) {
+			snprintf(id, sizeof(id), "s%lld", (long long)ajson_int(x, "id", 0));
+			print_if_prefix(id, cur, seen);
+		}
+		json_decref(r);
+	}
+	if (strchr(what, 'j') && (r = call_ex("schedule.list", NULL, NULL, NULL, &code,
+	    &msg)) != NULL) {
+		json_array_foreach(json_object_get(r, "jobs"), i, x) {
+			snprintf(id, sizeof(id), "%lld", (long long)ajson_int(x, "id", 0));
+			print_if_prefix(id, cur, seen);
+		}
+		json_decref(r);
+	}
+	alarm(0);
+}
+
+/* agentctl __complete WORD... : the candidates for the last word. */
+static int
+cmd_complete(int argc, char **argv)
+{
+	static const struct { const char *flag, *values; } values[] = {
+		{ "--policy", "read-only workspace-write full-access" },
+		{ "--approval", "never ask" }, { "--format", "markdown jsonl" },
+		{ "--catchup", "skip once" },
+		{ "--status", "queued running succeeded failed cancelled interrupted" },
+	};
+	const char *cur = argc > 1 ? argv[argc - 1] : "", *prev = argc > 2 ? argv[argc - 2] : "";
+	const struct command *c = NULL, *k;
+	json_t *seen = json_object();
+	char *help, *p;
+	size_t i;
+	int w = 1;
+
+	/* skip agentctl's own --socket PATH */
+	while (w < argc - 1 && strncmp(argv[w], "--socket", 8) == 0) {
+		if (strchr(argv[w], '=') == NULL && w + 1 < argc - 1) {
+			snprintf(sock_path, sizeof(sock_path), "%s", argv[w + 1]);
+			w++;
+		}
+		w++;
+	}
+	if (w >= argc - 1) {
+		for (k = commands; k->name; k++)
+			print_if_prefix(k->name, cur, seen);
+		json_decref(seen);
+		return 0;
+	}
+	for (k = commands; k->name; k++)
+		if (strcmp(k->name, argv[w]) == 0)
+			c = k;
+	if (c == NULL) {
+		json_decref(seen);
+		return 0;
+	}
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+		if (strcmp(prev, values[i].flag) == 0) {
+			char v[128], *save = NULL, *t;
+
+			snprintf(v, sizeof(v), "%s", values[i].values);
+			for (t = strtok_r(v, " ", &save); t; t = strtok_r(NULL, " ", &save))
+				print_if_prefix(t, cur, seen);
+			json_decref(seen);
+			return 0;
+		}
+	help = help_text(c);
+	if (cur[0] == '-') {
+		/* the flags its --help names */
+		for (p = help; p && (p = strstr(p, "--")) != NULL; ) {
+			char flag[64];
+			size_t n = 2;
+
+			while (n < sizeof(flag) - 1 && (p[n] == '-' || (p[n] >= 'a' && p[n] <= 'z')))
+				n++;
+			if (n > 2 && p[n - 1] != '-') {
+				snprintf(flag, sizeof(flag), "%.*s", (int)n, p);
+				print_if_prefix(flag, cur, seen);
+			}
+			p += n;
+		}
+		print_if_prefix("--help", cur, seen);
+	} else if (w == argc - 2) {
+		/* sub-commands: lowercase words after "agentctl CMD " in its usage lines */
+		char pat[80];
+
+		snprintf(pat, sizeof(pat), "agentctl %s ", c->name);
+		for (p = help; p && (p = strstr(p, pat)) != NULL; ) {
+			char word[200], *save = NULL, *t;
+			size_t n = 0;
+
+			p += strlen(pat);
+			while (n < sizeof(word) - 1 && ((p[n] >= 'a' && p[n] <= 'z') || p[n] == '|'))
+				n++;
+			if (n == 0 || (p[n] != ' ' && p[n] != '\n'))
+				continue;
+			snprintf(word, sizeof(word), "%.*s", (int)n, p);
+			for (t = strtok_r(word, "|", &save); t; t = strtok_r(NULL, "|", &save))
+				print_if_prefix(t, cur, seen);
+		}
+	}
+	if (cur[0] != '-') {
+		if (strcmp(c->name, "show") == 0)
+			complete_ids("rs", cur, seen);
+		else if (!strcmp(c->name, "attach") || !strcmp(c->name, "cancel") ||
+		    !strcmp(c->name, "audit") || !strcmp(c->name, "undo"))
+			complete_ids("r", cur, seen);
+		else if (!strcmp(c->name, "export") || !strcmp(c->name, "rm"))
+			complete_ids("s", cur, seen);
+		else if (!strcmp(c->name, "schedule") && w + 1 < argc - 1 &&
+		    strstr("rm pause resume run", argv[w + 1]) != NULL)
+			complete_ids("j", cur, seen);
+	}
+	free(help);
+	json_decref(seen);
+	return 0;
 }
 
 int
@@ -1841,6 +2094,9 @@ main(int argc, char **argv)
 	}
 	if (strcmp(argv[i], "sandbox") == 0)
 		return ctl_sandbox_main(argc - i, argv + i);
+	if (strcmp(argv[i], "__complete") == 0)
+		return cmd_complete(argc - i, argv + i);
+
 	for (c = commands; c->name; c++)
 		if (c->fn && strcmp(c->name, argv[i]) == 0)
 			return c->fn(argc - i, argv + i);

@@ -26,3 +26,14 @@ tests_unit_test_rpc_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_rpc_LDADD = libdaemon.a libcommon.a $(JANSSON_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_rpc
 
+
+# Shell completion, written by the built agentctl from its own command table.
+bashcompletiondir = $(datadir)/bash-completion/completions
+zshcompletiondir = $(datadir)/zsh/site-functions
+bashcompletion_DATA = completions/agentctl
+zshcompletion_DATA = completions/_agentctl
+completions/agentctl: agentctl$(EXEEXT)
+	$(MKDIR_P) completions && ./agentctl$(EXEEXT) completion bash > $@
+completions/_agentctl: agentctl$(EXEEXT)
+	$(MKDIR_P) completions && ./agentctl$(EXEEXT) completion zsh > $@
+CLEANFILES += completions/agentctl completions/_agentctl
