@@ -1768,6 +1768,12 @@ struct command {
 
 static int cmd_completion(int argc, char **argv);
 
+static int
+cmd_acp(int argc, char **argv)
+{
+	return ctl_acp_main(argc, argv, sock_path);
+}
+
 static const struct command commands[] = {
 	{ "status", cmd_status, "is agentd running? version, socket, model server" },
 	{ "doctor", cmd_doctor, "check the daemon, journal, sandbox and model servers, with fixes" },
@@ -1787,6 +1793,7 @@ static const struct command commands[] = {
 	{ "undo", cmd_undo, "delete what a run left in the repository" },
 	{ "schedule", cmd_schedule, "add, list, pause, resume, run or remove scheduled jobs" },
 	{ "sandbox", NULL, "run a command locally under the shell tool's sandbox" },
+	{ "acp", cmd_acp, "speak the Agent Client Protocol on stdio, for editors (Zed…)" },
 	{ "completion", cmd_completion, "print the bash or zsh completion script" },
 	{ NULL, NULL, NULL }
 };

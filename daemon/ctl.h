@@ -9,4 +9,8 @@
 /* agentctl sandbox [--explain] --workspace DIR [--policy P] [--network] … -- CMD... */
 int ctl_sandbox_main(int argc, char **argv);
 
+/* agentctl acp: the Agent Client Protocol on stdin/stdout, relayed to the
+ * agentd on sock_path. */
+int ctl_acp_main(int argc, char **argv, const char *sock_path);
+
 #endif

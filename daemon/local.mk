@@ -11,7 +11,7 @@ agentd_LDADD = libdaemon.a libsched.a $(AGENT_LIBS) -lpthread
 
 # The client stays light: no libcurl, libgit2 or SQLite. It finds skills
 # itself (agent/skills.c needs only libc and jansson).
-agentctl_SOURCES = daemon/agentctl.c daemon/ctl.h daemon/ctl_sandbox.c \
+agentctl_SOURCES = daemon/agentctl.c daemon/ctl.h daemon/ctl_sandbox.c daemon/ctl_acp.c \
 	agent/skills.c agent/instructions.c
 agentctl_CFLAGS = $(AM_CFLAGS)
 agentctl_LDADD = libdaemon.a libsched.a $(SANDBOX_LIBS) $(JANSSON_LIBS)

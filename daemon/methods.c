@@ -564,6 +564,36 @@ m_session_list(void *ctx, struct rpc_call *call)
 	return RPC_DONE;
 }
 
+static const struct rpc_param p_session_create[] = {
+	{ "workspace", RPC_T_STR, 1 }, { "title", RPC_T_STR, 0 }, { NULL, 0, 0 }
+};
+
+/* An empty session (editors open one before the first prompt). */
+static enum rpc_status
+m_session_create(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	char real[PATH_MAX];
+	const char *title = ajson_str(call->params, "title", "");
+	struct stat st;
+	int64_t id = 0;
+	int rc;
+
+	if (realpath(ajson_str(call->params, "workspace", ""), real) == NULL ||
+	    stat(real, &st) != 0 || !S_ISDIR(st.st_mode))
+		return rpc_fail(call, RPC_INVALID_PARAMS, "workspace '%.400s' is not an existing "
+		    "directory", ajson_str(call->params, "workspace", ""));
+	if (strlen(title) > 1000)
+		return rpc_fail(call, RPC_INVALID_PARAMS, "title is longer than 1000 bytes");
+	agentd_error_clear(&err);
+	rc = memory_session_create(d->mem, title, real, &id, &err);
+	if (rc != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	call->result = json_pack("{s:I, s:s}", "id", (json_int_t)id, "workspace", real);
+	return RPC_DONE;
+}
+
 /*
  * Long sessions are read a page at a time, so that no request holds the
  * loop (and every other client) for long: at most `limit` messages after
@@ -1148,6 +1178,7 @@ const struct rpc_method agentd_methods[] = {
 	{ "run.audit", p_id, m_run_audit, "verify a run's event hash chain" },
 	{ "run.undo", p_id, m_run_undo, "delete what a run left in the repository" },
 	{ "session.list", p_session_list, m_session_list, "sessions, newest first" },
+	{ "session.create", p_session_create, m_session_create, "an empty session in a workspace" },
 	{ "session.get", p_session_get, m_session_get, "a session with its runs and a page of its messages" },
 	{ "session.delete", p_id, m_session_delete, "delete a session and all it holds" },
 	{ "session.export", p_export, m_session_export, "a session as markdown or JSON lines" },
