@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <linux/sched.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -55,7 +56,10 @@ static struct {
 	int cg_v2;
 	int netns_fd;		/* one empty netns every run joins, -1 = none */
 	int holder_user_fd;	/* unprivileged: the userns owning netns_fd, -1 = none */
-} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, "", 0, -1, -1 };
+	int idmap_fd;		/* root: userns mapping euid -> run uid, for the workspace mount */
+	char idmap_why[160];	/* why there is none */
+	uid_t run_uid;		/* root: the uid (and gid) the command runs as */
+} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, "", 0, -1, -1, -1, "", 0 };
 
 static unsigned long cg_seq;
 static pthread_mutex_t cg_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -214,36 +218,69 @@ probe_cgroup(void)
 }
 
 /*
- * Root only: one empty network namespace, made once and joined by every
- * run (a fresh netns costs ~0.5 ms). Sharing it leaks nothing: seccomp
- * refuses every socket family but AF_UNIX, and Landlock scopes abstract
- * unix sockets per sandbox (so this is only used with ABI >= 6).
+ * Root only, made once: a user namespace whose map sends our euid (the
+ * workspace owner's id as the daemon sees it) to the unprivileged uid the
+ * command runs as; the workspace is mounted idmapped through it, so the
+ * command reads and writes the daemon's files as their owner while files
+ * it creates keep the daemon's uid on disk. Its empty network namespace,
+ * made by the same clone, is the one every run joins (a fresh netns costs
+ * ~0.5 ms). Sharing the netns leaks nothing: seccomp refuses every socket
+ * family but AF_UNIX, and Landlock scopes abstract unix sockets per sandbox
+ * (so it is only shared with ABI >= 6).
  */
 static void
-probe_netns(void)
+probe_root_userns(void)
 {
-	char path[64];
-	int pp[2], st;
+	char path[64], m[64];
+	int pp[2], st, ufd = -1, nfd = -1;
 	pid_t pid;
 	char c;
 
-	if (pipe2(pp, O_CLOEXEC) < 0)
+	if (probe.userns_disabled) {
+		snprintf(probe.idmap_why, sizeof probe.idmap_why,
+		    "user namespaces disabled by AGENTD_SANDBOX_NO_USERNS");
 		return;
-	pid = sys_clone3(CLONE_NEWNET, NULL);
+	}
+	if (pipe2(pp, O_CLOEXEC) < 0) {
+		snprintf(probe.idmap_why, sizeof probe.idmap_why, "pipe: %s", strerror(errno));
+		return;
+	}
+	pid = sys_clone3(CLONE_NEWUSER | CLONE_NEWNET, NULL);
 	if (pid == 0) {
 		close(pp[1]);
 		(void)!read(pp[0], &c, 1);
 		_exit(0);
 	}
 	close(pp[0]);
-	if (pid > 0) {
-		snprintf(path, sizeof path, "/proc/%ld/ns/net", (long)pid);
-		probe.netns_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (pid < 0) {
+		snprintf(probe.idmap_why, sizeof probe.idmap_why, "clone3 with a user namespace: %s",
+		    strerror(errno));
+		close(pp[1]);
+		return;
 	}
+	snprintf(path, sizeof path, "/proc/%ld/uid_map", (long)pid);
+	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)geteuid(), (unsigned)probe.run_uid);
+	if (write_small(path, m) == 0) {
+		snprintf(path, sizeof path, "/proc/%ld/gid_map", (long)pid);
+		snprintf(m, sizeof m, "%u %u 1\n", (unsigned)getegid(), (unsigned)probe.run_uid);
+		if (write_small(path, m) == 0) {
+			snprintf(path, sizeof path, "/proc/%ld/ns/user", (long)pid);
+			ufd = open(path, O_RDONLY | O_CLOEXEC);
+			snprintf(path, sizeof path, "/proc/%ld/ns/net", (long)pid);
+			nfd = open(path, O_RDONLY | O_CLOEXEC);
+		}
+	}
+	if (ufd < 0)
+		snprintf(probe.idmap_why, sizeof probe.idmap_why, "cannot map uid %u in a user "
+		    "namespace: %s", (unsigned)probe.run_uid, strerror(errno));
 	close(pp[1]);
-	if (pid > 0)
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	probe.idmap_fd = ufd;
+	if (nfd >= 0 && ufd >= 0 && probe.landlock_abi >= 6)
+		probe.netns_fd = nfd;
+	else if (nfd >= 0)
+		close(nfd);
 }
 
 /*
@@ -341,6 +378,7 @@ probe_once(void)
 
 	probe.euid_root = geteuid() == 0;
 	probe.userns_disabled = e && *e && strcmp(e, "0") != 0;
+	probe.run_uid = SBX_RUN_UID;
 	abi = syscall(SYS_landlock_create_ruleset, NULL, 0, 1U /* VERSION */);
 	probe.landlock_abi = abi > 0 ? (int)abi : 0;
 	if (read_small("/proc/sys/kernel/cap_last_cap", buf, sizeof buf) == 0)
@@ -348,8 +386,8 @@ probe_once(void)
 	probe_ns();
 	if (probe.euid_root)
 		probe_cgroup();
-	if (probe.euid_root && probe.ns_ok && probe.landlock_abi >= 6)
-		probe_netns();
+	if (probe.euid_root && probe.ns_ok)
+		probe_root_userns();
 	if (!probe.euid_root && probe.ns_ok && probe.landlock_abi >= 6)
 		probe_holder();
 }
@@ -595,6 +633,32 @@ add_hide(struct prep *pp, const char *dir, struct agentd_error *err)
 	return 0;
 }
 
+/*
+ * Root: the command's uid owns nothing on the host, so a workspace below a
+ * directory that "other" may not search (/srv/x under a 0700 /srv) would be
+ * out of its reach. The topmost such ancestor is covered by an empty tmpfs
+ * (its contents were unreadable to that uid anyway) and the workspace is
+ * mounted back at its own path inside it.
+ */
+static int
+hide_closed_ancestor(struct prep *pp, struct agentd_error *err)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	size_t i, n = strlen(pp->ws);
+
+	memcpy(path, pp->ws, n + 1);
+	for (i = 1; i < n; i++) {
+		if (path[i] != '/')
+			continue;
+		path[i] = '\0';
+		if (stat(path, &st) == 0 && !(st.st_mode & S_IXOTH))
+			return add_hide(pp, path, err);
+		path[i] = '/';
+	}
+	return 0;
+}
+
 /* List dir entries as absolute paths, skipping `skip`. */
 static int
 list_dir(struct prep *pp, const char *dir, const char *skip, const char **out, int max,
@@ -727,6 +791,7 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 
 	memset(pp, 0, sizeof *pp);
 	p->cgroup_procs_fd = -1;
+	p->idmap_fd = -1;
 	p->netns_fd = -1;
 	p->holder_user_fd = -1;
 	p->err_fd = p->status_fd = p->out_fd = p->errout_fd = -1;
@@ -768,8 +833,8 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 	p->ws = pp->ws;
 	p->workdir = pp->workdir;
 	p->landlock_abi = probe.landlock_abi;
-	p->uid = geteuid();
-	p->gid = getegid();
+	p->uid = p->run_uid = geteuid();
+	p->gid = p->run_gid = getegid();
 	p->cap_last = probe.cap_last;
 	p->argv = argv;
 	p->rl_cpu = o->cpu_s;
@@ -794,6 +859,29 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 			    probe.landlock_abi);
 	}
 	if (probe.euid_root) {
+		/* Never uid 0: the command runs as SBX_RUN_UID, and the
+		 * workspace is mounted idmapped so it stays the daemon's. */
+		if (p->mode == SBX_MODE_FALLBACK)
+			return agentd_seterr(err, AGENTD_EUNAVAIL,
+			    "sandbox unavailable as root: no namespaces (%s), so the command could "
+			    "not run as an unprivileged uid with the workspace still writable; run "
+			    "agentd as an ordinary user", probe.ns_why);
+		if (probe.idmap_fd < 0)
+			return agentd_seterr(err, AGENTD_EUNAVAIL,
+			    "sandbox unavailable as root: %s; it is needed to run the command as "
+			    "uid %u with an idmapped workspace (run agentd as an ordinary user, or "
+			    "allow user namespaces)", probe.idmap_why, (unsigned)probe.run_uid);
+		p->run_uid = probe.run_uid;
+		p->run_gid = (gid_t)probe.run_uid;
+		p->idmap_fd = probe.idmap_fd;
+		/* The pids cgroup bounds the run; RLIMIT_NPROC would count every
+		 * concurrent run together (they share the uid). */
+		{
+			struct rlimit rl;
+
+			if (getrlimit(RLIMIT_NPROC, &rl) == 0)
+				p->rl_nproc = rl.rlim_max;	/* raising it needs CAP_SYS_RESOURCE */
+		}
 		/* RLIMIT_NPROC does not bind uid 0: a pids cgroup must. */
 		if (!probe.cg_base[0])
 			return agentd_seterr(err, AGENTD_EUNAVAIL,
@@ -840,6 +928,8 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 		} else if ((rc = add_hide(pp, "/tmp", err))) {
 			return rc;
 		}
+		if (p->idmap_fd >= 0 && (rc = hide_closed_ancestor(pp, err)))
+			return rc;
 	}
 	p->seccomp = sbx_filter_get(p->network, p->mode == SBX_MODE_FALLBACK, o->debug, err);
 	if (!p->seccomp)
@@ -1210,11 +1300,20 @@ sandbox_explain(void)
 	abuf_init(&b, 16384);
 	abuf_printf(&b, "agentd sandbox on this machine (euid %u):\n", (unsigned)geteuid());
 	abuf_printf(&b, "  mode: %s\n", m == SBX_MODE_NS_ROOT ?
-	    "namespaces as root (uid 0 inside with every capability dropped)" :
+	    "namespaces as root (the command runs as an unprivileged uid, workspace idmapped)" :
 	    m == SBX_MODE_NS_USER ? "user namespace (mapped to your own uid)" :
 	    "no namespaces: Landlock + seccomp fallback");
 	if (!probe.ns_ok)
 		abuf_printf(&b, "  namespaces: unavailable (%s)\n", probe.ns_why);
+	if (probe.euid_root && probe.idmap_fd >= 0)
+		abuf_printf(&b, "  identity: uid/gid %u, no supplementary groups; the workspace is "
+		    "mounted idmapped (uid %u <-> %u) so its files stay yours\n",
+		    (unsigned)probe.run_uid, (unsigned)geteuid(), (unsigned)probe.run_uid);
+	else if (probe.euid_root)
+		abuf_printf(&b, "  identity: no way to run as an unprivileged uid with the workspace "
+		    "writable (%s) -> runs refused\n", probe.ns_ok ? probe.idmap_why : probe.ns_why);
+	else
+		abuf_printf(&b, "  identity: your own uid %u (never root)\n", (unsigned)geteuid());
 	abuf_printf(&b, "  no_new_privs: active\n");
 	if (abi >= 1)
 		abuf_printf(&b, "  landlock: active, ABI %d (filesystem%s%s%s%s)\n", abi,

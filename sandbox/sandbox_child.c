@@ -162,6 +162,20 @@ setup_mounts(const struct sbx_plan *p)
 		if (devfd[i] < 0)
 			child_fail(p, "open_tree", path, errno);
 	}
+	if (p->idmap_fd >= 0) {
+		/* Root: the command is not uid 0; the workspace is seen through
+		 * the idmap (daemon's uid <-> run uid), so it stays writable and
+		 * what is created there is the daemon's on disk. */
+		struct mount_attr a;
+
+		memset(&a, 0, sizeof a);
+		a.attr_set = MOUNT_ATTR_IDMAP;
+		a.userns_fd = (uint64_t)p->idmap_fd;
+		if (syscall(SYS_mount_setattr, wsfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a,
+		    sizeof a) < 0)
+			child_fail(p, "idmapped mount of the workspace (needs a filesystem that "
+			    "supports idmapped mounts)", p->ws, errno);
+	}
 	if (p->policy != 2 && sys_setattr(AT_FDCWD, "/", AT_RECURSIVE, ro) < 0)
 		child_fail(p, "mount_setattr", "/ read-only", errno);
 
@@ -285,7 +299,11 @@ setup_landlock(const struct sbx_plan *p)
 	close(rfd);
 }
 
-/* No capability can come back: bounding set, ambient, effective, securebits. */
+/*
+ * No capability can come back: bounding set, ambient, effective,
+ * securebits; and, as root, become the unprivileged run uid (no
+ * supplementary groups) so that plain file permissions answer too.
+ */
 static void
 drop_caps(const struct sbx_plan *p)
 {
@@ -304,6 +322,16 @@ drop_caps(const struct sbx_plan *p)
 	    SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, 0, 0, 0) < 0)
 		child_fail(p, "securebits", NULL, errno);
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	if (p->run_uid != p->uid) {
+		/* Raw calls: glibc's setres*id would signal every thread of
+		 * the (copied) parent, which do not exist here. */
+		if (syscall(SYS_setgroups, 0, NULL) < 0)
+			child_fail(p, "setgroups", NULL, errno);
+		if (syscall(SYS_setresgid, p->run_gid, p->run_gid, p->run_gid) < 0)
+			child_fail(p, "setresgid", NULL, errno);
+		if (syscall(SYS_setresuid, p->run_uid, p->run_uid, p->run_uid) < 0)
+			child_fail(p, "setresuid", NULL, errno);
+	}
 	memset(d, 0, sizeof d);
 	if (syscall(SYS_capset, &h, d) < 0)
 		child_fail(p, "capset", NULL, errno);

@@ -295,6 +295,62 @@ test_write_confinement(void **state)
 	assert_int_not_equal(stat(path, &st), 0);
 }
 
+/*
+ * The command is never uid 0 of the host, under every policy; what it
+ * creates in the workspace still belongs to the caller, and the caller's
+ * own 0600 files there stay readable and writable.
+ */
+static void
+test_not_root_workspace_owned(void **state)
+{
+	static const enum sandbox_policy pol[] = { SANDBOX_READ_ONLY, SANDBOX_WORKSPACE_WRITE,
+	    SANDBOX_FULL_ACCESS };
+	struct fx *f = *state;
+	struct sandbox_result r;
+	char script[512], path[128];
+	struct stat st;
+	size_t i;
+	FILE *fp;
+
+	snprintf(path, sizeof path, "%s/mine", f->ws);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("mine\n", fp);
+	fclose(fp);
+	assert_int_equal(chmod(path, 0600), 0);
+	for (i = 0; i < sizeof pol / sizeof pol[0]; i++) {
+		f->o.policy = pol[i];
+		/* prints "U:G", then the caller's file */
+		assert_int_equal(run_sh(f, "printf '%s:%s\\n' \"$(id -u)\" \"$(id -g)\"; cat mine",
+		    &r), AGENTD_OK);
+		assert_int_equal(r.exit_code, 0);
+		assert_non_null(strstr(r.out, "mine\n"));
+		assert_true(strncmp(r.out, "0:", 2) != 0);
+		if (geteuid() != 0) {
+			snprintf(script, sizeof script, "%u:", (unsigned)geteuid());
+			assert_true(strncmp(r.out, script, strlen(script)) == 0);
+		}
+		sandbox_result_free(&r);
+	}
+	f->o.policy = SANDBOX_WORKSPACE_WRITE;
+	snprintf(script, sizeof script, "echo more >> mine && mkdir d && echo x > d/new");
+	assert_int_equal(run_sh(f, script, &r), AGENTD_OK);
+	assert_int_equal(r.exit_code, 0);
+	sandbox_result_free(&r);
+	snprintf(path, sizeof path, "%s/d/new", f->ws);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, geteuid());
+	assert_int_equal(st.st_gid, getegid());
+	snprintf(path, sizeof path, "%s/d", f->ws);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, geteuid());
+	snprintf(path, sizeof path, "%s/mine", f->ws);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, geteuid());
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_size, 10);
+}
+
 static void
 test_git_readonly_unless_writable(void **state)
 {
@@ -430,6 +486,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_environment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_confinement, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_root_workspace_owned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_git_readonly_unless_writable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test(test_explain),
