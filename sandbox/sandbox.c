@@ -54,13 +54,14 @@ static struct {
 	int userns_disabled;	/* AGENTD_SANDBOX_NO_USERNS=1 */
 	char cg_base[128];	/* pids cgroup parent dir, "" = none */
 	int cg_v2;
-	int netns_fd;		/* one empty netns every run joins, -1 = none */
-	int holder_user_fd;	/* unprivileged: the userns owning netns_fd, -1 = none */
+	int ns_probed;		/* probe_ns ran (as root it runs only for --explain) */
 	int idmap_fd;		/* root: userns mapping euid -> run uid, for the workspace mount */
+	pid_t idmap_pid;	/* its maker, exiting; reaped after the first spawn */
 	char idmap_why[160];	/* why there is none */
 	uid_t run_uid;		/* root: the uid (and gid) the command runs as */
-} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, "", 0, -1, -1, -1, "", 0 };
+} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, "", 0, 0, -1, 0, "", 0 };
 
+static pthread_once_t explain_once = PTHREAD_ONCE_INIT;
 static unsigned long cg_seq;
 static pthread_mutex_t cg_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -118,12 +119,13 @@ write_small(const char *path, const char *s)
 static void
 probe_ns(void)
 {
-	uint64_t flags = NS_FLAGS | CLONE_NEWNET;
+	uint64_t flags = NS_FLAGS | (probe.landlock_abi < 6 ? CLONE_NEWNET : 0);
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
 	pid_t pid;
 	int st;
 
+	probe.ns_probed = 1;
 	if (!probe.euid_root) {
 		if (probe.userns_disabled) {
 			snprintf(probe.ns_why, sizeof probe.ns_why,
@@ -222,17 +224,15 @@ probe_cgroup(void)
  * workspace owner's id as the daemon sees it) to the unprivileged uid the
  * command runs as; the workspace is mounted idmapped through it, so the
  * command reads and writes the daemon's files as their owner while files
- * it creates keep the daemon's uid on disk. Its empty network namespace,
- * made by the same clone, is the one every run joins (a fresh netns costs
- * ~0.5 ms). Sharing the netns leaks nothing: seccomp refuses every socket
- * family but AF_UNIX, and Landlock scopes abstract unix sockets per sandbox
- * (so it is only shared with ABI >= 6).
+ * it creates keep the daemon's uid on disk. The maker process is not
+ * waited for here: its exit runs alongside the first run's set-up, and
+ * reap_idmap_maker collects it after that run's clone.
  */
 static void
 probe_root_userns(void)
 {
 	char path[64], m[64];
-	int pp[2], st, ufd = -1, nfd = -1;
+	int pp[2], ufd = -1;
 	pid_t pid;
 	char c;
 
@@ -245,7 +245,7 @@ probe_root_userns(void)
 		snprintf(probe.idmap_why, sizeof probe.idmap_why, "pipe: %s", strerror(errno));
 		return;
 	}
-	pid = sys_clone3(CLONE_NEWUSER | CLONE_NEWNET, NULL);
+	pid = sys_clone3(CLONE_NEWUSER, NULL);
 	if (pid == 0) {
 		close(pp[1]);
 		(void)!read(pp[0], &c, 1);
@@ -266,107 +266,26 @@ probe_root_userns(void)
 		if (write_small(path, m) == 0) {
 			snprintf(path, sizeof path, "/proc/%ld/ns/user", (long)pid);
 			ufd = open(path, O_RDONLY | O_CLOEXEC);
-			snprintf(path, sizeof path, "/proc/%ld/ns/net", (long)pid);
-			nfd = open(path, O_RDONLY | O_CLOEXEC);
 		}
 	}
 	if (ufd < 0)
 		snprintf(probe.idmap_why, sizeof probe.idmap_why, "cannot map uid %u in a user "
 		    "namespace: %s", (unsigned)probe.run_uid, strerror(errno));
-	close(pp[1]);
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-		;
+	close(pp[1]);		/* the maker exits */
 	probe.idmap_fd = ufd;
-	if (nfd >= 0 && ufd >= 0 && probe.landlock_abi >= 6)
-		probe.netns_fd = nfd;
-	else if (nfd >= 0)
-		close(nfd);
+	probe.idmap_pid = pid;
 }
 
-/*
- * Unprivileged: a user namespace holding one empty netns, made once. Each
- * run joins it (we own it, so we hold every capability there), joins the
- * netns, then nests a fresh user namespace of its own — so RLIMIT_NPROC is
- * still counted per run. Checked end to end here; on any failure runs fall
- * back to a fresh netns each.
- */
+/* Collect the idmap namespace's maker, once, whoever gets here first. */
 static void
-probe_holder(void)
+reap_idmap_maker(void)
 {
-	char path[64], c = 0;
-	int rp[2], hp[2], st, ufd = -1, nfd = -1;
-	uid_t uid = geteuid();
-	gid_t gid = getegid();
-	pid_t pid, t;
+	pid_t pid = __atomic_exchange_n(&probe.idmap_pid, 0, __ATOMIC_ACQ_REL);
+	int st;
 
-	if (pipe2(rp, O_CLOEXEC) < 0)
-		return;
-	if (pipe2(hp, O_CLOEXEC) < 0) {
-		close(rp[0]);
-		close(rp[1]);
-		return;
-	}
-	pid = sys_clone3(CLONE_NEWUSER | CLONE_NEWNET, NULL);
-	if (pid == 0) {
-		char m[64];
-
-		close(hp[1]);
-		snprintf(m, sizeof m, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
-		if (write_small("/proc/self/setgroups", "deny") == 0 &&
-		    write_small("/proc/self/uid_map", m) == 0) {
-			snprintf(m, sizeof m, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
-			if (write_small("/proc/self/gid_map", m) == 0)
-				(void)!write(rp[1], "k", 1);
-		}
-		(void)!read(hp[0], &c, 1);
-		_exit(0);
-	}
-	close(rp[1]);
-	close(hp[0]);
-	if (pid > 0 && read(rp[0], &c, 1) == 1) {
-		snprintf(path, sizeof path, "/proc/%ld/ns/user", (long)pid);
-		ufd = open(path, O_RDONLY | O_CLOEXEC);
-		snprintf(path, sizeof path, "/proc/%ld/ns/net", (long)pid);
-		nfd = open(path, O_RDONLY | O_CLOEXEC);
-	}
-	close(rp[0]);
-	close(hp[1]);
 	if (pid > 0)
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
-	if (ufd < 0 || nfd < 0)
-		goto fail;
-	/* End to end: join, nest, unshare, and mount /proc as the new pid 1. */
-	t = sys_clone3(0, NULL);
-	if (t == 0) {
-		const char *stage;
-		pid_t g;
-
-		if (sbx_join_holder(ufd, nfd, uid, gid, &stage) < 0 ||
-		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-			_exit(2);
-		g = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-		if (g == 0)
-			_exit(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-			    NULL) < 0 ? 3 : 0);
-		if (g < 0 || waitpid(g, &st, 0) < 0 || !WIFEXITED(st))
-			_exit(4);
-		_exit(WEXITSTATUS(st));
-	}
-	if (t < 0)
-		goto fail;
-	while (waitpid(t, &st, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		goto fail;
-	probe.holder_user_fd = ufd;
-	probe.netns_fd = nfd;
-	return;
-fail:
-	if (ufd >= 0)
-		close(ufd);
-	if (nfd >= 0)
-		close(nfd);
 }
 
 static void
@@ -383,13 +302,21 @@ probe_once(void)
 	probe.landlock_abi = abi > 0 ? (int)abi : 0;
 	if (read_small("/proc/sys/kernel/cap_last_cap", buf, sizeof buf) == 0)
 		probe.cap_last = atoi(buf);
-	probe_ns();
+	/*
+	 * Root can always make these namespaces unless something odd (a
+	 * seccomp'd container) says no; a run then fails at set-up naming the
+	 * step, and --explain probes for real. Not probing saves a clone of
+	 * every namespace on each cold start. Unprivileged, the probe picks
+	 * between the user namespace mode and the fallback.
+	 */
+	if (probe.euid_root)
+		probe.ns_ok = 1;
+	else
+		probe_ns();
 	if (probe.euid_root)
 		probe_cgroup();
 	if (probe.euid_root && probe.ns_ok)
 		probe_root_userns();
-	if (!probe.euid_root && probe.ns_ok && probe.landlock_abi >= 6)
-		probe_holder();
 }
 
 static void
@@ -792,8 +719,6 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 	memset(pp, 0, sizeof *pp);
 	p->cgroup_procs_fd = -1;
 	p->idmap_fd = -1;
-	p->netns_fd = -1;
-	p->holder_user_fd = -1;
 	p->err_fd = p->status_fd = p->out_fd = p->errout_fd = -1;
 	if (!o || !argv || !argv[0] || !argv[0][0])
 		return agentd_seterr(err, AGENTD_EINVAL, "no command to run");
@@ -931,9 +856,7 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 		if (p->idmap_fd >= 0 && (rc = hide_closed_ancestor(pp, err)))
 			return rc;
 	}
-	p->seccomp = sbx_filter_get(p->network, p->mode == SBX_MODE_FALLBACK, o->debug, err);
-	if (!p->seccomp)
-		return err ? err->code : AGENTD_EUNAVAIL;
+	p->seccomp = &sbx_filter_progs[SBX_FILTER_INDEX(p->network, p->mode == SBX_MODE_FALLBACK)];
 	p->seccomp_flags = o->debug ? 2U /* SECCOMP_FILTER_FLAG_LOG */ : 0;
 	if (build_env(o, p->tmp, &pp->env, &p->path) < 0)
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
@@ -960,16 +883,13 @@ spawn(struct prep *pp, struct proc *pr, struct agentd_error *err)
 	ssize_t n, got = 0;
 	int st;
 
-	if (p->mode == SBX_MODE_NS_USER && probe.holder_user_fd >= 0) {
-		/* The child joins the holder and unshares by itself. */
-		p->holder_user_fd = probe.holder_user_fd;
-		if (!p->network)
-			p->netns_fd = probe.netns_fd;
-	} else if (p->mode != SBX_MODE_FALLBACK) {
+	if (p->mode != SBX_MODE_FALLBACK) {
 		flags = NS_FLAGS;
-		if (!p->network && probe.netns_fd >= 0)
-			p->netns_fd = probe.netns_fd;
-		else if (!p->network)
+		/* Without the network, seccomp leaves only AF_UNIX sockets and
+		 * Landlock (ABI >= 6) scopes abstract ones to the sandbox: an
+		 * empty netns would add nothing but its ~0.5 ms. Older Landlock
+		 * cannot scope abstract sockets, which live per netns. */
+		if (!p->network && p->landlock_abi < 6)
 			flags |= CLONE_NEWNET;
 		if (p->mode == SBX_MODE_NS_USER)
 			flags |= CLONE_NEWUSER;
@@ -988,6 +908,7 @@ spawn(struct prep *pp, struct proc *pr, struct agentd_error *err)
 	if (pr->pid == 0)
 		sbx_child(p);
 	n = errno;
+	reap_idmap_maker();
 	close(ep[1]);
 	if (sp[1] >= 0)
 		close(sp[1]);
@@ -1290,11 +1211,13 @@ char *
 sandbox_explain(void)
 {
 	struct abuf b;
-	struct agentd_error e;
 	enum sbx_mode m;
 	int abi;
 
 	probe_init();
+	reap_idmap_maker();
+	if (probe.euid_root)
+		pthread_once(&explain_once, probe_ns);
 	m = pick_mode();
 	abi = probe.landlock_abi;
 	abuf_init(&b, 16384);
@@ -1324,15 +1247,11 @@ sandbox_explain(void)
 		abuf_printf(&b, "  landlock: unavailable%s\n", m == SBX_MODE_FALLBACK ?
 		    " -> workspace-write and read-only policies are refused" :
 		    " (filesystem confined by read-only mounts only)");
-	if (sbx_filter_get(0, m == SBX_MODE_FALLBACK, 0, &e))
-		abuf_printf(&b, "  seccomp: active (ptrace, process_vm_*, mount family, unshare/"
+	abuf_printf(&b, "  seccomp: active, compiled at build time (ptrace, process_vm_*, mount family, unshare/"
 		    "setns/namespace clone, bpf, perf_event_open, keyrings, kexec, modules, "
 		    "userfaultfd, io_uring, TIOCSTI/TIOCLINUX, non-AF_UNIX sockets unless "
 		    "network%s)\n", m == SBX_MODE_FALLBACK ? "; also AF_UNIX sockets, chmod, "
 		    "xattrs, setsid/setpgid" : "");
-	else
-		abuf_printf(&b, "  seccomp: unavailable (%s) -> every run is refused\n",
-		    agentd_errmsg(&e));
 	if (m == SBX_MODE_FALLBACK) {
 		abuf_printf(&b, "  processes: no pid namespace; Landlock signal scoping%s, "
 		    "/proc not readable, tree killed by process group\n",
@@ -1346,8 +1265,9 @@ sandbox_explain(void)
 	} else {
 		abuf_printf(&b, "  namespaces: mount, pid (own /proc), net (unless --network), "
 		    "ipc, uts%s\n", m == SBX_MODE_NS_USER ? ", user" : "");
-		abuf_printf(&b, "  network namespace: %s\n", probe.netns_fd >= 0 ?
-		    "one empty netns made once, joined by every run" : "a fresh one per run");
+		abuf_printf(&b, "  network namespace: %s\n", abi >= 6 ?
+		    "none (seccomp leaves only AF_UNIX sockets, Landlock scopes abstract ones)" :
+		    "a fresh empty one per run (Landlock cannot scope abstract sockets here)");
 		abuf_printf(&b, "  filesystem: every host mount read-only and nosuid, fresh /dev, "
 		    "workspace writable per policy, .git read-only bind\n");
 		abuf_printf(&b, "  host IPC and tmp: empty tmpfs over /tmp /var/tmp /run /dev/shm "

@@ -461,26 +461,6 @@ write_maps(uid_t uid, gid_t gid, const char **stage)
 	return 0;
 }
 
-int
-sbx_join_holder(int user_fd, int net_fd, uid_t uid, gid_t gid, const char **stage)
-{
-	*stage = "setns user namespace";
-	if (setns(user_fd, CLONE_NEWUSER) < 0)
-		return -errno;
-	*stage = "setns network namespace";
-	if (net_fd >= 0 && setns(net_fd, CLONE_NEWNET) < 0)
-		return -errno;
-	*stage = "unshare user namespace";
-	if (unshare(CLONE_NEWUSER) < 0)
-		return -errno;
-	if (write_maps(uid, gid, stage) < 0)
-		return -errno;
-	*stage = "unshare mount/pid/ipc/uts namespaces";
-	if (unshare(SBX_UNSHARE_FLAGS) < 0)
-		return -errno;
-	return 0;
-}
-
 void
 sbx_child(const struct sbx_plan *p)
 {
@@ -490,31 +470,8 @@ sbx_child(const struct sbx_plan *p)
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (p->cgroup_procs_fd >= 0 && write(p->cgroup_procs_fd, "0", 1) != 1)
 		child_fail(p, "join pids cgroup", NULL, errno);
-	if (p->holder_user_fd >= 0) {
-		pid_t pid;
-		int st;
-
-		if (sbx_join_holder(p->holder_user_fd, p->netns_fd, p->uid, p->gid, &stage) < 0)
-			child_fail(p, stage, NULL, errno);
-		/* The new pid namespace applies to children: fork its pid 1.
-		 * This process only waits; the parent reads setup errors until
-		 * exec before it may kill us, and our death kills pid 1. */
-		pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-		if (pid < 0)
-			child_fail(p, "fork", "pid 1", errno);
-		if (pid > 0) {
-			syscall(SYS_close_range, 0U, ~0U, 0);
-			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-				;
-			_exit(0);
-		}
-		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	} else {
-		if (p->mode == SBX_MODE_NS_USER && write_maps(p->uid, p->gid, &stage) < 0)
-			child_fail(p, stage, NULL, errno);
-		if (p->netns_fd >= 0 && setns(p->netns_fd, CLONE_NEWNET) < 0)
-			child_fail(p, "setns", "network namespace", errno);
-	}
+	if (p->mode == SBX_MODE_NS_USER && write_maps(p->uid, p->gid, &stage) < 0)
+		child_fail(p, stage, NULL, errno);
 	if (setsid() < 0)
 		child_fail(p, "setsid", NULL, errno);
 	if (p->mode != SBX_MODE_FALLBACK) {

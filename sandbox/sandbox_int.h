@@ -51,8 +51,6 @@ struct sbx_plan {
 	char *const *envp;
 	const char *path;		/* PATH used to find argv[0] */
 	uint64_t rl_cpu, rl_as, rl_nproc, rl_fsize, rl_nofile;
-	int netns_fd;			/* join this empty netns instead of a new one; -1 = none */
-	int holder_user_fd;		/* unprivileged: join this userns (owner of netns_fd), then nest a new one; -1 = none */
 	int cgroup_procs_fd;		/* root: write "0" to join the pids cgroup; -1 = none */
 	uid_t uid;			/* caller's ids, mapped to themselves in a userns */
 	gid_t gid;
@@ -66,16 +64,6 @@ struct sbx_plan {
 	int stdin_null;
 	int use_init;			/* pid ns: a tiny init forks the command and reaps */
 };
-
-/* Namespaces the child unshares itself after joining the holder userns. */
-#define SBX_UNSHARE_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS)
-
-/*
- * Join the holder user namespace and its empty netns, nest a fresh user
- * namespace mapped to (uid, gid), unshare the rest. 0 or -errno; *stage
- * names the step that failed. Shared by the probe and the child.
- */
-int sbx_join_holder(int user_fd, int net_fd, uid_t uid, gid_t gid, const char **stage);
 
 /* Runs in the clone3 child; never returns. */
 void sbx_child(const struct sbx_plan *p) __attribute__((noreturn));

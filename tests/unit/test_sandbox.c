@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "sandbox/sandbox.h"
+#include "sandbox/sandbox_filter.h"
 
 struct fx {
 	char ws[64];
@@ -412,6 +413,28 @@ test_threads(void **state)
 	}
 }
 
+/* The programs compiled into the build are what the rules compile to now. */
+static void
+test_filter_is_current(void **state)
+{
+	struct agentd_error err;
+	struct sock_fprog *p;
+	int k;
+
+	(void)state;
+	for (k = 0; k < SBX_FILTER_VARIANTS; k++) {
+		p = sbx_filter_build(k & 1, (k & 2) != 0, &err);
+		assert_non_null(p);
+		assert_int_equal(p->len, sbx_filter_progs[k].len);
+		assert_memory_equal(p->filter, sbx_filter_progs[k].filter,
+		    p->len * sizeof p->filter[0]);
+		sbx_filter_free(p);
+	}
+	/* network on/off and fallback differ */
+	assert_int_not_equal(sbx_filter_progs[0].len, sbx_filter_progs[2].len);
+	assert_int_not_equal(sbx_filter_progs[0].len, sbx_filter_progs[1].len);
+}
+
 static void
 test_explain(void **state)
 {
@@ -489,6 +512,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_not_root_workspace_owned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_git_readonly_unless_writable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test(test_filter_is_current),
 		cmocka_unit_test(test_explain),
 	};
 
