@@ -1,7 +1,7 @@
 /*
  * sandbox.c — the parent side of the sandbox: probe what this kernel allows,
- * pick a mode, build the plan (paths, environment, seccomp program, pids
- * cgroup), clone3 the child with its namespaces, then watch it: capture
+ * pick a mode, build the plan (paths, environment, seccomp program),
+ * clone3 the child with its namespaces, then watch it: capture
  * output head+tail, enforce the wall-clock timeout and cancellation, and
  * kill the whole tree. The child side is sandbox_child.c; the seccomp
  * program is sandbox_filter.c. Design notes: docs/sandbox.md.
@@ -52,18 +52,14 @@ static struct {
 	int ns_ok;		/* namespaces usable (as root, or through a userns) */
 	char ns_why[160];	/* why not */
 	int userns_disabled;	/* AGENTD_SANDBOX_NO_USERNS=1 */
-	char cg_base[128];	/* pids cgroup parent dir, "" = none */
-	int cg_v2;
 	int ns_probed;		/* probe_ns ran (as root it runs only for --explain) */
 	int idmap_fd;		/* root: userns mapping euid -> run uid, for the workspace mount */
 	pid_t idmap_pid;	/* its maker, exiting; reaped after the first spawn */
 	char idmap_why[160];	/* why there is none */
 	uid_t run_uid;		/* root: the uid (and gid) the command runs as */
-} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, "", 0, 0, -1, 0, "", 0 };
+} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, 0, -1, 0, "", 0 };
 
 static pthread_once_t explain_once = PTHREAD_ONCE_INIT;
-static unsigned long cg_seq;
-static pthread_mutex_t cg_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static double
 now_ms(void)
@@ -172,54 +168,6 @@ probe_ns(void)
 }
 
 /*
- * Remove the run cgroups that a process killed outright (kill -9, a crash)
- * left behind: agentd-sandbox.PID.N whose PID is gone. Their processes died
- * with the run's pid namespace, so they are empty and rmdir takes them.
- */
-static void
-sweep_stale_cgroups(const char *base)
-{
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d = opendir(base);
-	long pid;
-	char *end;
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, "agentd-sandbox.", 15) != 0)
-			continue;
-		pid = strtol(de->d_name + 15, &end, 10);
-		if (pid <= 0 || *end != '.' || pid == (long)getpid() ||
-		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue;
-		snprintf(path, sizeof path, "%s/%s", base, de->d_name);
-		rmdir(path);
-	}
-	closedir(d);
-}
-
-static void
-probe_cgroup(void)
-{
-	char buf[512];
-
-	if (access("/sys/fs/cgroup/pids/cgroup.procs", W_OK) == 0) {
-		snprintf(probe.cg_base, sizeof probe.cg_base, "/sys/fs/cgroup/pids");
-		sweep_stale_cgroups(probe.cg_base);
-		return;
-	}
-	if (read_small("/sys/fs/cgroup/cgroup.controllers", buf, sizeof buf) == 0 &&
-	    strstr(buf, "pids")) {
-		write_small("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
-		snprintf(probe.cg_base, sizeof probe.cg_base, "/sys/fs/cgroup");
-		probe.cg_v2 = 1;
-		sweep_stale_cgroups(probe.cg_base);
-	}
-}
-
-/*
  * Root only, made once: a user namespace whose map sends our euid (the
  * workspace owner's id as the daemon sees it) to the unprivileged uid the
  * command runs as; the workspace is mounted idmapped through it, so the
@@ -313,8 +261,6 @@ probe_once(void)
 		probe.ns_ok = 1;
 	else
 		probe_ns();
-	if (probe.euid_root)
-		probe_cgroup();
 	if (probe.euid_root && probe.ns_ok)
 		probe_root_userns();
 }
@@ -510,7 +456,6 @@ struct prep {
 	char ws[PATH_MAX];
 	char workdir[PATH_MAX];
 	char tmpdir[PATH_MAX];	/* fallback private tmp, "" = none */
-	char cgdir[PATH_MAX];	/* pids cgroup of this run, "" = none */
 };
 
 static const char *
@@ -619,73 +564,6 @@ list_dir(struct prep *pp, const char *dir, const char *skip, const char **out, i
 }
 
 static int
-cgroup_create(struct prep *pp, unsigned max_procs, struct agentd_error *err)
-{
-	char path[PATH_MAX + 32], v[32];
-	unsigned long seq;
-	int rc;
-
-	pthread_mutex_lock(&cg_lock);
-	seq = ++cg_seq;
-	pthread_mutex_unlock(&cg_lock);
-	snprintf(pp->cgdir, sizeof pp->cgdir, "%s/agentd-sandbox.%ld.%lu", probe.cg_base,
-	    (long)getpid(), seq);
-	/* A dead process with our pid may have left one by that name: it is
-	 * empty (rmdir only takes empty cgroups), so take its place. */
-	rc = mkdir(pp->cgdir, 0700);
-	if (rc < 0 && errno == EEXIST && rmdir(pp->cgdir) == 0)
-		rc = mkdir(pp->cgdir, 0700);
-	if (rc < 0) {
-		pp->cgdir[0] = '\0';
-		return agentd_seterr(err, AGENTD_EUNAVAIL, "cannot create a pids cgroup under %s: %s",
-		    probe.cg_base, strerror(errno));
-	}
-	snprintf(path, sizeof path, "%s/pids.max", pp->cgdir);
-	snprintf(v, sizeof v, "%u", max_procs);
-	if (write_small(path, v) < 0)
-		return agentd_seterr(err, AGENTD_EUNAVAIL, "cannot set %s: %s", path, strerror(errno));
-	snprintf(path, sizeof path, "%s/cgroup.procs", pp->cgdir);
-	pp->p.cgroup_procs_fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (pp->p.cgroup_procs_fd < 0)
-		return agentd_seterr(err, AGENTD_EUNAVAIL, "cannot open %s: %s", path, strerror(errno));
-	return 0;
-}
-
-static void
-cgroup_destroy(struct prep *pp)
-{
-	char path[PATH_MAX + 32], buf[4096];
-	int i;
-
-	if (!pp->cgdir[0])
-		return;
-	for (i = 0; i < 200; i++) {
-		if (rmdir(pp->cgdir) == 0 || errno != EBUSY)
-			break;
-		/* Stragglers (fallback mode): kill what is left, then retry. */
-		if (probe.cg_v2) {
-			snprintf(path, sizeof path, "%s/cgroup.kill", pp->cgdir);
-			write_small(path, "1");
-		} else {
-			char *s, *e;
-
-			snprintf(path, sizeof path, "%s/cgroup.procs", pp->cgdir);
-			if (read_small(path, buf, sizeof buf) == 0)
-				for (s = buf; *s; s = e) {
-					long pid = strtol(s, &e, 10);
-
-					if (e == s)
-						break;
-					if (pid > 0)
-						kill((pid_t)pid, SIGKILL);
-				}
-		}
-		usleep(5000);
-	}
-	pp->cgdir[0] = '\0';
-}
-
-static int
 rm_cb(const char *path, const struct stat *st, int flag, struct FTW *f)
 {
 	(void)st; (void)flag; (void)f;
@@ -696,10 +574,6 @@ rm_cb(const char *path, const struct stat *st, int flag, struct FTW *f)
 static void
 prep_free(struct prep *pp)
 {
-	if (pp->p.cgroup_procs_fd >= 0)
-		close(pp->p.cgroup_procs_fd);
-	pp->p.cgroup_procs_fd = -1;
-	cgroup_destroy(pp);
 	if (pp->tmpdir[0])
 		nftw(pp->tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	pp->tmpdir[0] = '\0';
@@ -717,7 +591,6 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 	int rc;
 
 	memset(pp, 0, sizeof *pp);
-	p->cgroup_procs_fd = -1;
 	p->idmap_fd = -1;
 	p->err_fd = p->status_fd = p->out_fd = p->errout_fd = -1;
 	if (!o || !argv || !argv[0] || !argv[0][0])
@@ -799,21 +672,6 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 		p->run_uid = probe.run_uid;
 		p->run_gid = (gid_t)probe.run_uid;
 		p->idmap_fd = probe.idmap_fd;
-		/* The pids cgroup bounds the run; RLIMIT_NPROC would count every
-		 * concurrent run together (they share the uid). */
-		{
-			struct rlimit rl;
-
-			if (getrlimit(RLIMIT_NPROC, &rl) == 0)
-				p->rl_nproc = rl.rlim_max;	/* raising it needs CAP_SYS_RESOURCE */
-		}
-		/* RLIMIT_NPROC does not bind uid 0: a pids cgroup must. */
-		if (!probe.cg_base[0])
-			return agentd_seterr(err, AGENTD_EUNAVAIL,
-			    "sandbox unavailable as root: no writable pids cgroup to bound the "
-			    "process count (RLIMIT_NPROC does not apply to uid 0)");
-		if ((rc = cgroup_create(pp, o->max_procs, err)) != 0)
-			return rc;
 	}
 
 	if (p->mode == SBX_MODE_FALLBACK) {
@@ -1273,13 +1131,8 @@ sandbox_explain(void)
 		abuf_printf(&b, "  host IPC and tmp: empty tmpfs over /tmp /var/tmp /run /dev/shm "
 		    "$HOME%s\n", probe.euid_root ? " /root" : "");
 	}
-	if (probe.euid_root)
-		abuf_printf(&b, "  process count: %s\n", probe.cg_base[0] ?
-		    probe.cg_v2 ? "pids cgroup (v2)" : "pids cgroup (v1)" :
-		    "NO writable pids cgroup -> runs refused (RLIMIT_NPROC does not bind uid 0)");
-	else
-		abuf_printf(&b, "  process count: RLIMIT_NPROC%s\n", m == SBX_MODE_NS_USER ?
-		    " (counted inside the user namespace)" : " (counts all your processes)");
+	abuf_printf(&b, "  process count: RLIMIT_NPROC%s\n", m == SBX_MODE_FALLBACK ?
+	    " (counts all your processes)" : " (counted in the run's own user namespace)");
 	abuf_printf(&b, "  capabilities: all dropped (bounding set, ambient, locked securebits)\n");
 	abuf_printf(&b, "  rlimits: CPU, address space, processes, file size, open files, core=0\n");
 	abuf_printf(&b, "  also: every fd but 0-2 closed, stdin /dev/null (shell tool), new session, "

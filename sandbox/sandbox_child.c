@@ -3,9 +3,10 @@
  * execve. Runs in a copy of a possibly multithreaded parent, so it only
  * makes raw system calls on data the parent prepared (no malloc, no locks).
  *
- * Order matters: join the pids cgroup, map ids (userns), new session,
- * mounts (private /tmp, /dev, hidden IPC dirs, read-only everything else,
- * workspace back, .git read-only, own /proc), cwd, rlimits, close fds,
+ * Order matters: map ids (userns), new session, mounts (private /tmp,
+ * /dev, hidden IPC dirs, read-only everything else, workspace back
+ * (idmapped as root), .git read-only, own /proc), cwd, close fds, as root
+ * become the run uid in a user namespace of its own, rlimits,
  * no_new_privs, Landlock, drop capabilities, then fork the command under a
  * tiny init (pid namespace), seccomp last, execve.
  */
@@ -299,11 +300,7 @@ setup_landlock(const struct sbx_plan *p)
 	close(rfd);
 }
 
-/*
- * No capability can come back: bounding set, ambient, effective,
- * securebits; and, as root, become the unprivileged run uid (no
- * supplementary groups) so that plain file permissions answer too.
- */
+/* No capability can come back: bounding set, ambient, effective, securebits. */
 static void
 drop_caps(const struct sbx_plan *p)
 {
@@ -322,16 +319,6 @@ drop_caps(const struct sbx_plan *p)
 	    SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED, 0, 0, 0) < 0)
 		child_fail(p, "securebits", NULL, errno);
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-	if (p->run_uid != p->uid) {
-		/* Raw calls: glibc's setres*id would signal every thread of
-		 * the (copied) parent, which do not exist here. */
-		if (syscall(SYS_setgroups, 0, NULL) < 0)
-			child_fail(p, "setgroups", NULL, errno);
-		if (syscall(SYS_setresgid, p->run_gid, p->run_gid, p->run_gid) < 0)
-			child_fail(p, "setresgid", NULL, errno);
-		if (syscall(SYS_setresuid, p->run_uid, p->run_uid, p->run_uid) < 0)
-			child_fail(p, "setresuid", NULL, errno);
-	}
 	memset(d, 0, sizeof d);
 	if (syscall(SYS_capset, &h, d) < 0)
 		child_fail(p, "capset", NULL, errno);
@@ -397,9 +384,12 @@ run_init(const struct sbx_plan *p)
 
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
-	/* Raw clone, not fork(): glibc's fork takes locks another thread of
-	 * the parent may have held when we were cloned. */
-	cmd = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	/* vfork, not fork(): glibc's fork takes locks another thread of the
+	 * parent may have held when we were cloned, and vfork copies no page
+	 * tables (a fork of the caller's address space was about a
+	 * millisecond of every start). We wait here until the command has
+	 * exec'd; until then it only makes raw calls on its own stack. */
+	cmd = vfork();
 	if (cmd < 0)
 		child_fail(p, "fork", NULL, errno);
 	if (cmd == 0) {
@@ -461,6 +451,37 @@ write_maps(uid_t uid, gid_t gid, const char **stage)
 	return 0;
 }
 
+/*
+ * Root, once the mounts are made: become the run uid and gid (no
+ * supplementary groups), so plain file permissions answer as for anyone
+ * else, then enter a user namespace of its own mapping them to themselves,
+ * so RLIMIT_NPROC counts this run's processes alone (every root run shares
+ * the uid) and nothing here holds a capability over the host's namespaces.
+ */
+static void
+become_run_uid(const struct sbx_plan *p)
+{
+	const char *stage;
+
+	/* Raw calls: glibc's set*id would signal every thread of the
+	 * (copied) parent, which do not exist here. */
+	if (syscall(SYS_setgroups, 0, NULL) < 0)
+		child_fail(p, "setgroups", NULL, errno);
+	if (syscall(SYS_setresgid, p->run_gid, p->run_gid, p->run_gid) < 0)
+		child_fail(p, "setresgid", NULL, errno);
+	if (syscall(SYS_setresuid, p->run_uid, p->run_uid, p->run_uid) < 0)
+		child_fail(p, "setresuid", NULL, errno);
+	/* The uid change made us non-dumpable, which leaves /proc/self
+	 * root's: the maps below could not be written. */
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	if (unshare(CLONE_NEWUSER) < 0)
+		child_fail(p, "unshare user namespace", NULL, errno);
+	if (write_maps(p->run_uid, p->run_gid, &stage) < 0)
+		child_fail(p, stage, NULL, errno);
+	/* Keep the init's /proc/1 (its fds) out of the command's reach. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 void
 sbx_child(const struct sbx_plan *p)
 {
@@ -468,8 +489,6 @@ sbx_child(const struct sbx_plan *p)
 	int fd;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if (p->cgroup_procs_fd >= 0 && write(p->cgroup_procs_fd, "0", 1) != 1)
-		child_fail(p, "join pids cgroup", NULL, errno);
 	if (p->mode == SBX_MODE_NS_USER && write_maps(p->uid, p->gid, &stage) < 0)
 		child_fail(p, stage, NULL, errno);
 	if (setsid() < 0)
@@ -499,6 +518,8 @@ sbx_child(const struct sbx_plan *p)
 	 * /proc/1/fd from the command.
 	 */
 	close_others(p->err_fd, p->use_init ? p->status_fd : -1);
+	if (p->run_uid != p->uid)
+		become_run_uid(p);
 
 	set_rlimit(p, RLIMIT_CORE, 0, "core");
 	set_rlimit(p, RLIMIT_CPU, p->rl_cpu, "cpu");

@@ -14,7 +14,7 @@
 
 /* How the confinement is built on this machine. */
 enum sbx_mode {
-	SBX_MODE_NS_ROOT = 1,	/* caller is root: namespaces, the command as SBX_RUN_UID, idmapped workspace, pids cgroup */
+	SBX_MODE_NS_ROOT = 1,	/* caller is root: namespaces, the command as SBX_RUN_UID, idmapped workspace */
 	SBX_MODE_NS_USER = 2,	/* unprivileged with user namespaces */
 	SBX_MODE_FALLBACK = 3	/* unprivileged, no user namespaces: Landlock + seccomp only */
 };
@@ -51,7 +51,6 @@ struct sbx_plan {
 	char *const *envp;
 	const char *path;		/* PATH used to find argv[0] */
 	uint64_t rl_cpu, rl_as, rl_nproc, rl_fsize, rl_nofile;
-	int cgroup_procs_fd;		/* root: write "0" to join the pids cgroup; -1 = none */
 	uid_t uid;			/* caller's ids, mapped to themselves in a userns */
 	gid_t gid;
 	uid_t run_uid;			/* the ids the command runs as: uid/gid, or SBX_RUN_UID as root */

@@ -448,59 +448,10 @@ test_explain(void **state)
 	free(s);
 }
 
-/*
- * Root: a daemon killed with kill -9 leaves its runs' pids cgroups behind,
- * and a later process with the same pid met "File exists" and could run
- * nothing. Must run first: the sandbox looks at the cgroups once per process.
- */
-static void
-test_stale_cgroups(void **state)
-{
-	const char *base = NULL;
-	char dead[PATH_MAX], mine[PATH_MAX], buf[256] = "";
-	struct fx *f = *state;
-	struct sandbox_result r;
-	struct stat st;
-	FILE *fp;
-	pid_t pid;
-
-	if (geteuid() != 0) {
-		skip();
-		return;
-	}
-	if (access("/sys/fs/cgroup/pids/cgroup.procs", W_OK) == 0) {
-		base = "/sys/fs/cgroup/pids";
-	} else if ((fp = fopen("/sys/fs/cgroup/cgroup.controllers", "r")) != NULL) {
-		if (fgets(buf, sizeof buf, fp) && strstr(buf, "pids"))
-			base = "/sys/fs/cgroup";
-		fclose(fp);
-	}
-	if (base == NULL) {
-		skip();
-		return;
-	}
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(0);
-	waitpid(pid, NULL, 0);
-	snprintf(dead, sizeof dead, "%s/agentd-sandbox.%ld.7", base, (long)pid);
-	snprintf(mine, sizeof mine, "%s/agentd-sandbox.%ld.1", base, (long)getpid());
-	assert_int_equal(mkdir(dead, 0700), 0);
-	assert_int_equal(mkdir(mine, 0700), 0);
-	assert_int_equal(run_sh(f, "true", &r), AGENTD_OK);
-	assert_int_equal(r.exit_code, 0);
-	sandbox_result_free(&r);
-	assert_int_equal(stat(dead, &st), -1);	/* swept */
-	rmdir(dead);
-	rmdir(mine);
-}
-
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_stale_cgroups, setup, teardown),
 		cmocka_unit_test(test_defaults_and_policies),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_and_exit, setup, teardown),
