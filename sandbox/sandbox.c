@@ -52,13 +52,13 @@ static struct {
 	int ns_ok;		/* namespaces usable (as root, or through a userns) */
 	char ns_why[160];	/* why not */
 	int userns_disabled;	/* AGENTD_SANDBOX_NO_USERNS=1 */
-	int ns_probed;		/* probe_ns ran (as root it runs only for --explain) */
 	int idmap_fd;		/* root: userns mapping euid -> run uid, for the workspace mount */
 	pid_t idmap_pid;	/* its maker, exiting; reaped after the first spawn */
 	char idmap_why[160];	/* why there is none */
 	uid_t run_uid;		/* root: the uid (and gid) the command runs as */
-} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, 0, -1, 0, "", 0 };
+} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, -1, 0, "", 0 };
 
+/* probe_ns, run at most once: by --explain, or when a run failed to set up. */
 static pthread_once_t explain_once = PTHREAD_ONCE_INIT;
 
 static double
@@ -112,8 +112,8 @@ write_small(const char *path, const char *s)
 }
 
 /* Can this process build the namespaces? One throw-away child, once. */
-static void
-probe_ns(void)
+static int
+probe_ns_check(void)
 {
 	uint64_t flags = NS_FLAGS | (probe.landlock_abi < 6 ? CLONE_NEWNET : 0);
 	uid_t uid = geteuid();
@@ -121,12 +121,11 @@ probe_ns(void)
 	pid_t pid;
 	int st;
 
-	probe.ns_probed = 1;
 	if (!probe.euid_root) {
 		if (probe.userns_disabled) {
 			snprintf(probe.ns_why, sizeof probe.ns_why,
 			    "user namespaces disabled by AGENTD_SANDBOX_NO_USERNS");
-			return;
+			return 0;
 		}
 		flags |= CLONE_NEWUSER;
 	}
@@ -134,7 +133,7 @@ probe_ns(void)
 	if (pid < 0) {
 		snprintf(probe.ns_why, sizeof probe.ns_why, "clone3 with %s namespaces: %s",
 		    probe.euid_root ? "mount/pid/net" : "user", strerror(errno));
-		return;
+		return 0;
 	}
 	if (pid == 0) {
 		char m[64];
@@ -156,15 +155,22 @@ probe_ns(void)
 	}
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-		probe.ns_ok = 1;
-		return;
-	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 1;
 	snprintf(probe.ns_why, sizeof probe.ns_why, "%s",
 	    !WIFEXITED(st) ? "namespace probe crashed" :
 	    WEXITSTATUS(st) == 2 ? "cannot write uid/gid maps in a new user namespace" :
 	    WEXITSTATUS(st) == 3 ? "cannot make mounts private in a new mount namespace" :
 	    "cannot mount /proc in a new pid namespace");
+	return 0;
+}
+
+static void
+probe_ns(void)
+{
+	int ok = probe_ns_check();
+
+	__atomic_store_n(&probe.ns_ok, ok, __ATOMIC_RELEASE);
 }
 
 /*
@@ -253,12 +259,14 @@ probe_once(void)
 	/*
 	 * Root can always make these namespaces unless something odd (a
 	 * seccomp'd container) says no; a run then fails at set-up naming the
-	 * step, and --explain probes for real. Not probing saves a clone of
-	 * every namespace on each cold start. Unprivileged, the probe picks
-	 * between the user namespace mode and the fallback.
+	 * step, and --explain probes for real. Unprivileged, user namespaces
+	 * are assumed until a run's set-up fails: then ns_refused() probes,
+	 * and if they are refused the run is retried in the fallback mode, as
+	 * is every later one. Not probing up front saves a clone of every
+	 * namespace on each cold start.
 	 */
-	if (probe.euid_root)
-		probe.ns_ok = 1;
+	if (probe.euid_root || !probe.userns_disabled)
+		probe.ns_ok = 1;	/* unprivileged: checked if the first run fails */
 	else
 		probe_ns();
 	if (probe.euid_root && probe.ns_ok)
@@ -315,7 +323,7 @@ sandbox_policy_name(enum sandbox_policy p)
 static enum sbx_mode
 pick_mode(void)
 {
-	if (probe.ns_ok)
+	if (__atomic_load_n(&probe.ns_ok, __ATOMIC_ACQUIRE))
 		return probe.euid_root ? SBX_MODE_NS_ROOT : SBX_MODE_NS_USER;
 	return SBX_MODE_FALLBACK;
 }
@@ -453,6 +461,8 @@ struct prep {
 	struct sbx_plan p;
 	struct strv env;
 	struct strv strs;	/* owned strings the plan points to */
+	const struct sandbox_opts *o;	/* borrowed, to plan again */
+	char *const *argv;
 	char ws[PATH_MAX];
 	char workdir[PATH_MAX];
 	char tmpdir[PATH_MAX];	/* fallback private tmp, "" = none */
@@ -591,6 +601,8 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 	int rc;
 
 	memset(pp, 0, sizeof *pp);
+	pp->o = o;
+	pp->argv = argv;
 	p->idmap_fd = -1;
 	p->err_fd = p->status_fd = p->out_fd = p->errout_fd = -1;
 	if (!o || !argv || !argv[0] || !argv[0][0])
@@ -731,8 +743,46 @@ struct proc {
 	int fallback;
 };
 
+/*
+ * Unprivileged, after a run in the user namespace mode failed to set up:
+ * are user namespaces refused here (probed once)? Then every run from now
+ * on uses the fallback mode.
+ */
+static int
+ns_refused(void)
+{
+	if (probe.euid_root)
+		return 0;
+	pthread_once(&explain_once, probe_ns);
+	return !__atomic_load_n(&probe.ns_ok, __ATOMIC_ACQUIRE);
+}
+
+static int spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err);
+
+/* Start the child; retried once in the fallback mode when the user
+ * namespace mode turns out to be refused on this machine. */
 static int
 spawn(struct prep *pp, struct proc *pr, struct agentd_error *err)
+{
+	int rc = spawn_once(pp, pr, err), out_fd, errout_fd, stdin_null;
+
+	if (rc == AGENTD_OK || rc != AGENTD_EUNAVAIL || pp->p.mode != SBX_MODE_NS_USER ||
+	    !ns_refused())
+		return rc;
+	out_fd = pp->p.out_fd;
+	errout_fd = pp->p.errout_fd;
+	stdin_null = pp->p.stdin_null;
+	prep_free(pp);
+	if ((rc = prep_plan(pp, pp->o, pp->argv, err)) != AGENTD_OK)
+		return rc;
+	pp->p.out_fd = out_fd;
+	pp->p.errout_fd = errout_fd;
+	pp->p.stdin_null = stdin_null;
+	return spawn_once(pp, pr, err);
+}
+
+static int
+spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 {
 	struct sbx_plan *p = &pp->p;
 	uint64_t flags = 0;
@@ -1074,7 +1124,7 @@ sandbox_explain(void)
 
 	probe_init();
 	reap_idmap_maker();
-	if (probe.euid_root)
+	if (!probe.userns_disabled || probe.euid_root)
 		pthread_once(&explain_once, probe_ns);
 	m = pick_mode();
 	abi = probe.landlock_abi;

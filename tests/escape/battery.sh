@@ -334,6 +334,22 @@ identity_cases() {
 }
 identity_cases
 
+# -- user namespaces refused only at run time (as under AppArmor's userns
+# restriction): a non-dumpable client (an execute-only copy) cannot write
+# its child's uid map. The run must still happen, in the fallback mode.
+late_fallback_case() {
+	[ "$MODE" = unpriv ] || return 0
+	cp "$S" "$T/sbx-xonly" && chmod 0111 "$T/sbx-xonly"
+	rm -f "$W/src/late"
+	timeout 30 "$T/sbx-xonly" sandbox --workspace "$W" -- sh -c "echo x > '$W/src/late'" >/dev/null 2>"$T/sbx.err"; RC=$?
+	if [ "$RC" = 0 ] && [ -f "$W/src/late" ] && "$T/sbx-xonly" sandbox --explain | grep -q "mode: no namespaces"; then
+		pass=$((pass + 1)); say "PASS [$MODE] control: user namespaces refused at run time -> the run falls back, still confined"
+	else
+		fail=$((fail + 1)); say "FAIL [$MODE] control: late fallback (exit $RC; $(head -c 300 "$T/sbx.err"))"
+	fi
+}
+late_fallback_case
+
 say "[$MODE] $pass passed, $fail failed (uid $ME)"
 echo "$pass $fail" > "$BIN/res/result.$MODE"
 [ "$fail" = 0 ]
