@@ -341,6 +341,9 @@ exec_cmd(const struct sbx_plan *p)
 	char buf[PATH_MAX];
 	int first = ENOENT;
 
+	/* Set here, in the command's process, not in the init: the init's
+	 * vfork may need memory (a sanitizer's bookkeeping) past the limit. */
+	set_rlimit(p, RLIMIT_AS, p->rl_as, "as");
 	if (p->seccomp && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags,
 	    p->seccomp) < 0)
 		child_fail(p, "seccomp", NULL, errno);
@@ -523,7 +526,6 @@ sbx_child(const struct sbx_plan *p)
 
 	set_rlimit(p, RLIMIT_CORE, 0, "core");
 	set_rlimit(p, RLIMIT_CPU, p->rl_cpu, "cpu");
-	set_rlimit(p, RLIMIT_AS, p->rl_as, "as");
 	set_rlimit(p, RLIMIT_FSIZE, p->rl_fsize, "fsize");
 	set_rlimit(p, RLIMIT_NOFILE, p->rl_nofile, "nofile");
 	set_rlimit(p, RLIMIT_NPROC, p->rl_nproc, "nproc");
