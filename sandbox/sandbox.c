@@ -1186,8 +1186,9 @@ sandbox_explain(void)
 		abuf_printf(&b, "  .git: read-only by leaving it out of Landlock write rules "
 		    "(new top-level files cannot be created then)\n");
 	} else {
-		abuf_printf(&b, "  namespaces: mount, pid (own /proc), net (unless --network), "
-		    "ipc, uts%s\n", m == SBX_MODE_NS_USER ? ", user" : "");
+		abuf_printf(&b, "  namespaces: mount, pid (own /proc), ipc, uts, user (%s)\n",
+		    m == SBX_MODE_NS_USER ? "mapping your uid to itself" :
+		    "per run, for the process count; the workspace through the idmap one");
 		abuf_printf(&b, "  network namespace: %s\n", abi >= 6 ?
 		    "none (seccomp leaves only AF_UNIX sockets, Landlock scopes abstract ones)" :
 		    "a fresh empty one per run (Landlock cannot scope abstract sockets here)");
