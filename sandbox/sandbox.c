@@ -4,7 +4,7 @@
  * clone3 the child with its namespaces, then watch it: capture
  * output head+tail, enforce the wall-clock timeout and cancellation, and
  * kill the whole tree. The child side is sandbox_child.c; the seccomp
- * program is sandbox_filter.c. Design notes: docs/sandbox.md.
+ * program is sandbox_filter.c (compiled at build time). Design notes: docs/sandbox.md.
  */
 
 #include <dirent.h>
