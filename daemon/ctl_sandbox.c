@@ -25,6 +25,8 @@ usage(FILE *f)
 	    "Run CMD confined exactly as the shell tool runs commands: writes only in\n"
 	    "DIR and a private tmp, no network unless --network, no view of outside\n"
 	    "processes, no privileges, bounded in time, memory, processes and file size.\n"
+	    "CMD is never root: run as root, it runs as an unprivileged uid and DIR is\n"
+	    "mounted idmapped, so files it creates there still belong to you.\n"
 	    "\n"
 	    "  --workspace DIR      the folder the command may write (required)\n"
 	    "  --policy P           read-only | workspace-write (default) | full-access\n"

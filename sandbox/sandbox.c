@@ -1,10 +1,10 @@
 /*
  * sandbox.c — the parent side of the sandbox: probe what this kernel allows,
- * pick a mode, build the plan (paths, environment, seccomp program, pids
- * cgroup), clone3 the child with its namespaces, then watch it: capture
+ * pick a mode, build the plan (paths, environment, seccomp program),
+ * clone3 the child with its namespaces, then watch it: capture
  * output head+tail, enforce the wall-clock timeout and cancellation, and
  * kill the whole tree. The child side is sandbox_child.c; the seccomp
- * program is sandbox_filter.c. Design notes: docs/sandbox.md.
+ * program is sandbox_filter.c (compiled at build time). Design notes: docs/sandbox.md.
  */
 
 #include <dirent.h>
@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <linux/sched.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -51,14 +52,14 @@ static struct {
 	int ns_ok;		/* namespaces usable (as root, or through a userns) */
 	char ns_why[160];	/* why not */
 	int userns_disabled;	/* AGENTD_SANDBOX_NO_USERNS=1 */
-	char cg_base[128];	/* pids cgroup parent dir, "" = none */
-	int cg_v2;
-	int netns_fd;		/* one empty netns every run joins, -1 = none */
-	int holder_user_fd;	/* unprivileged: the userns owning netns_fd, -1 = none */
-} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, "", 0, -1, -1 };
+	int idmap_fd;		/* root: userns mapping euid -> run uid, for the workspace mount */
+	pid_t idmap_pid;	/* its maker, exiting; reaped after the first spawn */
+	char idmap_why[160];	/* why there is none */
+	uid_t run_uid;		/* root: the uid (and gid) the command runs as */
+} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, -1, 0, "", 0 };
 
-static unsigned long cg_seq;
-static pthread_mutex_t cg_lock = PTHREAD_MUTEX_INITIALIZER;
+/* probe_ns, run at most once: by --explain, or when a run failed to set up. */
+static pthread_once_t explain_once = PTHREAD_ONCE_INIT;
 
 static double
 now_ms(void)
@@ -111,10 +112,10 @@ write_small(const char *path, const char *s)
 }
 
 /* Can this process build the namespaces? One throw-away child, once. */
-static void
-probe_ns(void)
+static int
+probe_ns_check(void)
 {
-	uint64_t flags = NS_FLAGS | CLONE_NEWNET;
+	uint64_t flags = NS_FLAGS | (probe.landlock_abi < 6 ? CLONE_NEWNET : 0);
 	uid_t uid = geteuid();
 	gid_t gid = getegid();
 	pid_t pid;
@@ -124,7 +125,7 @@ probe_ns(void)
 		if (probe.userns_disabled) {
 			snprintf(probe.ns_why, sizeof probe.ns_why,
 			    "user namespaces disabled by AGENTD_SANDBOX_NO_USERNS");
-			return;
+			return 0;
 		}
 		flags |= CLONE_NEWUSER;
 	}
@@ -132,7 +133,7 @@ probe_ns(void)
 	if (pid < 0) {
 		snprintf(probe.ns_why, sizeof probe.ns_why, "clone3 with %s namespaces: %s",
 		    probe.euid_root ? "mount/pid/net" : "user", strerror(errno));
-		return;
+		return 0;
 	}
 	if (pid == 0) {
 		char m[64];
@@ -154,182 +155,106 @@ probe_ns(void)
 	}
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-		probe.ns_ok = 1;
-		return;
-	}
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 1;
 	snprintf(probe.ns_why, sizeof probe.ns_why, "%s",
 	    !WIFEXITED(st) ? "namespace probe crashed" :
 	    WEXITSTATUS(st) == 2 ? "cannot write uid/gid maps in a new user namespace" :
 	    WEXITSTATUS(st) == 3 ? "cannot make mounts private in a new mount namespace" :
 	    "cannot mount /proc in a new pid namespace");
+	return 0;
+}
+
+static void
+probe_ns(void)
+{
+	int ok = probe_ns_check();
+
+	__atomic_store_n(&probe.ns_ok, ok, __ATOMIC_RELEASE);
 }
 
 /*
- * Remove the run cgroups that a process killed outright (kill -9, a crash)
- * left behind: agentd-sandbox.PID.N whose PID is gone. Their processes died
- * with the run's pid namespace, so they are empty and rmdir takes them.
+ * Root only, made once: a user namespace whose map sends our euid (the
+ * workspace owner's id as the daemon sees it) to the unprivileged uid the
+ * command runs as; the workspace is mounted idmapped through it, so the
+ * command reads and writes the daemon's files as their owner while files
+ * it creates keep the daemon's uid on disk. The maker process is not
+ * waited for here: its exit runs alongside the first run's set-up, and
+ * reap_idmap_maker collects it after that run's clone.
  */
-static void
-sweep_stale_cgroups(const char *base)
+/* The maker: holds the namespace until the pipe closes. It shares our
+ * memory (CLONE_VM: no page tables to copy, a tenth of a fork's cost on
+ * this machine), runs on its own stack and touches nothing else. */
+static int
+idmap_maker(void *arg)
 {
-	char path[PATH_MAX];
-	struct dirent *de;
-	DIR *d = opendir(base);
-	long pid;
-	char *end;
-
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, "agentd-sandbox.", 15) != 0)
-			continue;
-		pid = strtol(de->d_name + 15, &end, 10);
-		if (pid <= 0 || *end != '.' || pid == (long)getpid() ||
-		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-			continue;
-		snprintf(path, sizeof path, "%s/%s", base, de->d_name);
-		rmdir(path);
-	}
-	closedir(d);
-}
-
-static void
-probe_cgroup(void)
-{
-	char buf[512];
-
-	if (access("/sys/fs/cgroup/pids/cgroup.procs", W_OK) == 0) {
-		snprintf(probe.cg_base, sizeof probe.cg_base, "/sys/fs/cgroup/pids");
-		sweep_stale_cgroups(probe.cg_base);
-		return;
-	}
-	if (read_small("/sys/fs/cgroup/cgroup.controllers", buf, sizeof buf) == 0 &&
-	    strstr(buf, "pids")) {
-		write_small("/sys/fs/cgroup/cgroup.subtree_control", "+pids");
-		snprintf(probe.cg_base, sizeof probe.cg_base, "/sys/fs/cgroup");
-		probe.cg_v2 = 1;
-		sweep_stale_cgroups(probe.cg_base);
-	}
-}
-
-/*
- * Root only: one empty network namespace, made once and joined by every
- * run (a fresh netns costs ~0.5 ms). Sharing it leaks nothing: seccomp
- * refuses every socket family but AF_UNIX, and Landlock scopes abstract
- * unix sockets per sandbox (so this is only used with ABI >= 6).
- */
-static void
-probe_netns(void)
-{
-	char path[64];
-	int pp[2], st;
-	pid_t pid;
+	const int *pp = arg;
 	char c;
 
-	if (pipe2(pp, O_CLOEXEC) < 0)
-		return;
-	pid = sys_clone3(CLONE_NEWNET, NULL);
-	if (pid == 0) {
-		close(pp[1]);
-		(void)!read(pp[0], &c, 1);
-		_exit(0);
-	}
-	close(pp[0]);
-	if (pid > 0) {
-		snprintf(path, sizeof path, "/proc/%ld/ns/net", (long)pid);
-		probe.netns_fd = open(path, O_RDONLY | O_CLOEXEC);
-	}
-	close(pp[1]);
-	if (pid > 0)
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
+	/* Raw calls: glibc's read is a cancellation point that would flip
+	 * bits in the thread descriptor we share with the caller. */
+	syscall(SYS_close, pp[1]);	/* our copy of the write end: EOF when the caller closes its own */
+	syscall(SYS_read, pp[0], &c, 1);
+	return 0;
 }
 
-/*
- * Unprivileged: a user namespace holding one empty netns, made once. Each
- * run joins it (we own it, so we hold every capability there), joins the
- * netns, then nests a fresh user namespace of its own — so RLIMIT_NPROC is
- * still counted per run. Checked end to end here; on any failure runs fall
- * back to a fresh netns each.
- */
 static void
-probe_holder(void)
+probe_root_userns(void)
 {
-	char path[64], c = 0;
-	int rp[2], hp[2], st, ufd = -1, nfd = -1;
-	uid_t uid = geteuid();
-	gid_t gid = getegid();
-	pid_t pid, t;
+	static char stack[16384] __attribute__((aligned(16)));
+	static int maker_pp[2];
+	char path[64], m[64];
+	int pp[2], ufd = -1;
+	pid_t pid;
 
-	if (pipe2(rp, O_CLOEXEC) < 0)
-		return;
-	if (pipe2(hp, O_CLOEXEC) < 0) {
-		close(rp[0]);
-		close(rp[1]);
+	if (probe.userns_disabled) {
+		snprintf(probe.idmap_why, sizeof probe.idmap_why,
+		    "user namespaces disabled by AGENTD_SANDBOX_NO_USERNS");
 		return;
 	}
-	pid = sys_clone3(CLONE_NEWUSER | CLONE_NEWNET, NULL);
-	if (pid == 0) {
-		char m[64];
-
-		close(hp[1]);
-		snprintf(m, sizeof m, "%u %u 1\n", (unsigned)uid, (unsigned)uid);
-		if (write_small("/proc/self/setgroups", "deny") == 0 &&
-		    write_small("/proc/self/uid_map", m) == 0) {
-			snprintf(m, sizeof m, "%u %u 1\n", (unsigned)gid, (unsigned)gid);
-			if (write_small("/proc/self/gid_map", m) == 0)
-				(void)!write(rp[1], "k", 1);
+	if (pipe2(pp, O_CLOEXEC) < 0) {
+		snprintf(probe.idmap_why, sizeof probe.idmap_why, "pipe: %s", strerror(errno));
+		return;
+	}
+	maker_pp[0] = pp[0];
+	maker_pp[1] = pp[1];
+	pid = clone(idmap_maker, stack + sizeof stack, CLONE_VM | CLONE_NEWUSER | SIGCHLD,
+	    maker_pp);
+	close(pp[0]);
+	if (pid < 0) {
+		snprintf(probe.idmap_why, sizeof probe.idmap_why, "clone3 with a user namespace: %s",
+		    strerror(errno));
+		close(pp[1]);
+		return;
+	}
+	snprintf(path, sizeof path, "/proc/%ld/uid_map", (long)pid);
+	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)geteuid(), (unsigned)probe.run_uid);
+	if (write_small(path, m) == 0) {
+		snprintf(path, sizeof path, "/proc/%ld/gid_map", (long)pid);
+		snprintf(m, sizeof m, "%u %u 1\n", (unsigned)getegid(), (unsigned)probe.run_uid);
+		if (write_small(path, m) == 0) {
+			snprintf(path, sizeof path, "/proc/%ld/ns/user", (long)pid);
+			ufd = open(path, O_RDONLY | O_CLOEXEC);
 		}
-		(void)!read(hp[0], &c, 1);
-		_exit(0);
 	}
-	close(rp[1]);
-	close(hp[0]);
-	if (pid > 0 && read(rp[0], &c, 1) == 1) {
-		snprintf(path, sizeof path, "/proc/%ld/ns/user", (long)pid);
-		ufd = open(path, O_RDONLY | O_CLOEXEC);
-		snprintf(path, sizeof path, "/proc/%ld/ns/net", (long)pid);
-		nfd = open(path, O_RDONLY | O_CLOEXEC);
-	}
-	close(rp[0]);
-	close(hp[1]);
+	if (ufd < 0)
+		snprintf(probe.idmap_why, sizeof probe.idmap_why, "cannot map uid %u in a user "
+		    "namespace: %s", (unsigned)probe.run_uid, strerror(errno));
+	close(pp[1]);		/* the maker exits */
+	probe.idmap_fd = ufd;
+	probe.idmap_pid = pid;
+}
+
+/* Collect the idmap namespace's maker, once, whoever gets here first. */
+static void
+reap_idmap_maker(void)
+{
+	pid_t pid = __atomic_exchange_n(&probe.idmap_pid, 0, __ATOMIC_ACQ_REL);
+	int st;
+
 	if (pid > 0)
 		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 			;
-	if (ufd < 0 || nfd < 0)
-		goto fail;
-	/* End to end: join, nest, unshare, and mount /proc as the new pid 1. */
-	t = sys_clone3(0, NULL);
-	if (t == 0) {
-		const char *stage;
-		pid_t g;
-
-		if (sbx_join_holder(ufd, nfd, uid, gid, &stage) < 0 ||
-		    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-			_exit(2);
-		g = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-		if (g == 0)
-			_exit(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-			    NULL) < 0 ? 3 : 0);
-		if (g < 0 || waitpid(g, &st, 0) < 0 || !WIFEXITED(st))
-			_exit(4);
-		_exit(WEXITSTATUS(st));
-	}
-	if (t < 0)
-		goto fail;
-	while (waitpid(t, &st, 0) < 0 && errno == EINTR)
-		;
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		goto fail;
-	probe.holder_user_fd = ufd;
-	probe.netns_fd = nfd;
-	return;
-fail:
-	if (ufd >= 0)
-		close(ufd);
-	if (nfd >= 0)
-		close(nfd);
 }
 
 static void
@@ -341,17 +266,26 @@ probe_once(void)
 
 	probe.euid_root = geteuid() == 0;
 	probe.userns_disabled = e && *e && strcmp(e, "0") != 0;
+	probe.run_uid = SBX_RUN_UID;
 	abi = syscall(SYS_landlock_create_ruleset, NULL, 0, 1U /* VERSION */);
 	probe.landlock_abi = abi > 0 ? (int)abi : 0;
 	if (read_small("/proc/sys/kernel/cap_last_cap", buf, sizeof buf) == 0)
 		probe.cap_last = atoi(buf);
-	probe_ns();
-	if (probe.euid_root)
-		probe_cgroup();
-	if (probe.euid_root && probe.ns_ok && probe.landlock_abi >= 6)
-		probe_netns();
-	if (!probe.euid_root && probe.ns_ok && probe.landlock_abi >= 6)
-		probe_holder();
+	/*
+	 * Root can always make these namespaces unless something odd (a
+	 * seccomp'd container) says no; a run then fails at set-up naming the
+	 * step, and --explain probes for real. Unprivileged, user namespaces
+	 * are assumed until a run's set-up fails: then ns_refused() probes,
+	 * and if they are refused the run is retried in the fallback mode, as
+	 * is every later one. Not probing up front saves a clone of every
+	 * namespace on each cold start.
+	 */
+	if (probe.euid_root || !probe.userns_disabled)
+		probe.ns_ok = 1;	/* unprivileged: checked if the first run fails */
+	else
+		probe_ns();
+	if (probe.euid_root && probe.ns_ok)
+		probe_root_userns();
 }
 
 static void
@@ -404,7 +338,7 @@ sandbox_policy_name(enum sandbox_policy p)
 static enum sbx_mode
 pick_mode(void)
 {
-	if (probe.ns_ok)
+	if (__atomic_load_n(&probe.ns_ok, __ATOMIC_ACQUIRE))
 		return probe.euid_root ? SBX_MODE_NS_ROOT : SBX_MODE_NS_USER;
 	return SBX_MODE_FALLBACK;
 }
@@ -542,10 +476,11 @@ struct prep {
 	struct sbx_plan p;
 	struct strv env;
 	struct strv strs;	/* owned strings the plan points to */
+	const struct sandbox_opts *o;	/* borrowed, to plan again */
+	char *const *argv;
 	char ws[PATH_MAX];
 	char workdir[PATH_MAX];
 	char tmpdir[PATH_MAX];	/* fallback private tmp, "" = none */
-	char cgdir[PATH_MAX];	/* pids cgroup of this run, "" = none */
 };
 
 static const char *
@@ -595,6 +530,32 @@ add_hide(struct prep *pp, const char *dir, struct agentd_error *err)
 	return 0;
 }
 
+/*
+ * Root: the command's uid owns nothing on the host, so a workspace below a
+ * directory that "other" may not search (/srv/x under a 0700 /srv) would be
+ * out of its reach. The topmost such ancestor is covered by an empty tmpfs
+ * (its contents were unreadable to that uid anyway) and the workspace is
+ * mounted back at its own path inside it.
+ */
+static int
+hide_closed_ancestor(struct prep *pp, struct agentd_error *err)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	size_t i, n = strlen(pp->ws);
+
+	memcpy(path, pp->ws, n + 1);
+	for (i = 1; i < n; i++) {
+		if (path[i] != '/')
+			continue;
+		path[i] = '\0';
+		if (stat(path, &st) == 0 && !(st.st_mode & S_IXOTH))
+			return add_hide(pp, path, err);
+		path[i] = '/';
+	}
+	return 0;
+}
+
 /* List dir entries as absolute paths, skipping `skip`. */
 static int
 list_dir(struct prep *pp, const char *dir, const char *skip, const char **out, int max,
@@ -628,73 +589,6 @@ list_dir(struct prep *pp, const char *dir, const char *skip, const char **out, i
 }
 
 static int
-cgroup_create(struct prep *pp, unsigned max_procs, struct agentd_error *err)
-{
-	char path[PATH_MAX + 32], v[32];
-	unsigned long seq;
-	int rc;
-
-	pthread_mutex_lock(&cg_lock);
-	seq = ++cg_seq;
-	pthread_mutex_unlock(&cg_lock);
-	snprintf(pp->cgdir, sizeof pp->cgdir, "%s/agentd-sandbox.%ld.%lu", probe.cg_base,
-	    (long)getpid(), seq);
-	/* A dead process with our pid may have left one by that name: it is
-	 * empty (rmdir only takes empty cgroups), so take its place. */
-	rc = mkdir(pp->cgdir, 0700);
-	if (rc < 0 && errno == EEXIST && rmdir(pp->cgdir) == 0)
-		rc = mkdir(pp->cgdir, 0700);
-	if (rc < 0) {
-		pp->cgdir[0] = '\0';
-		return agentd_seterr(err, AGENTD_EUNAVAIL, "cannot create a pids cgroup under %s: %s",
-		    probe.cg_base, strerror(errno));
-	}
-	snprintf(path, sizeof path, "%s/pids.max", pp->cgdir);
-	snprintf(v, sizeof v, "%u", max_procs);
-	if (write_small(path, v) < 0)
-		return agentd_seterr(err, AGENTD_EUNAVAIL, "cannot set %s: %s", path, strerror(errno));
-	snprintf(path, sizeof path, "%s/cgroup.procs", pp->cgdir);
-	pp->p.cgroup_procs_fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (pp->p.cgroup_procs_fd < 0)
-		return agentd_seterr(err, AGENTD_EUNAVAIL, "cannot open %s: %s", path, strerror(errno));
-	return 0;
-}
-
-static void
-cgroup_destroy(struct prep *pp)
-{
-	char path[PATH_MAX + 32], buf[4096];
-	int i;
-
-	if (!pp->cgdir[0])
-		return;
-	for (i = 0; i < 200; i++) {
-		if (rmdir(pp->cgdir) == 0 || errno != EBUSY)
-			break;
-		/* Stragglers (fallback mode): kill what is left, then retry. */
-		if (probe.cg_v2) {
-			snprintf(path, sizeof path, "%s/cgroup.kill", pp->cgdir);
-			write_small(path, "1");
-		} else {
-			char *s, *e;
-
-			snprintf(path, sizeof path, "%s/cgroup.procs", pp->cgdir);
-			if (read_small(path, buf, sizeof buf) == 0)
-				for (s = buf; *s; s = e) {
-					long pid = strtol(s, &e, 10);
-
-					if (e == s)
-						break;
-					if (pid > 0)
-						kill((pid_t)pid, SIGKILL);
-				}
-		}
-		usleep(5000);
-	}
-	pp->cgdir[0] = '\0';
-}
-
-static int
 rm_cb(const char *path, const struct stat *st, int flag, struct FTW *f)
 {
 	(void)st; (void)flag; (void)f;
@@ -705,10 +599,6 @@ rm_cb(const char *path, const struct stat *st, int flag, struct FTW *f)
 static void
 prep_free(struct prep *pp)
 {
-	if (pp->p.cgroup_procs_fd >= 0)
-		close(pp->p.cgroup_procs_fd);
-	pp->p.cgroup_procs_fd = -1;
-	cgroup_destroy(pp);
 	if (pp->tmpdir[0])
 		nftw(pp->tmpdir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 	pp->tmpdir[0] = '\0';
@@ -726,9 +616,9 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 	int rc;
 
 	memset(pp, 0, sizeof *pp);
-	p->cgroup_procs_fd = -1;
-	p->netns_fd = -1;
-	p->holder_user_fd = -1;
+	pp->o = o;
+	pp->argv = argv;
+	p->idmap_fd = -1;
 	p->err_fd = p->status_fd = p->out_fd = p->errout_fd = -1;
 	if (!o || !argv || !argv[0] || !argv[0][0])
 		return agentd_seterr(err, AGENTD_EINVAL, "no command to run");
@@ -768,8 +658,8 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 	p->ws = pp->ws;
 	p->workdir = pp->workdir;
 	p->landlock_abi = probe.landlock_abi;
-	p->uid = geteuid();
-	p->gid = getegid();
+	p->uid = p->run_uid = geteuid();
+	p->gid = p->run_gid = getegid();
 	p->cap_last = probe.cap_last;
 	p->argv = argv;
 	p->rl_cpu = o->cpu_s;
@@ -794,13 +684,21 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 			    probe.landlock_abi);
 	}
 	if (probe.euid_root) {
-		/* RLIMIT_NPROC does not bind uid 0: a pids cgroup must. */
-		if (!probe.cg_base[0])
+		/* Never uid 0: the command runs as SBX_RUN_UID, and the
+		 * workspace is mounted idmapped so it stays the daemon's. */
+		if (p->mode == SBX_MODE_FALLBACK)
 			return agentd_seterr(err, AGENTD_EUNAVAIL,
-			    "sandbox unavailable as root: no writable pids cgroup to bound the "
-			    "process count (RLIMIT_NPROC does not apply to uid 0)");
-		if ((rc = cgroup_create(pp, o->max_procs, err)) != 0)
-			return rc;
+			    "sandbox unavailable as root: no namespaces (%s), so the command could "
+			    "not run as an unprivileged uid with the workspace still writable; run "
+			    "agentd as an ordinary user", probe.ns_why);
+		if (probe.idmap_fd < 0)
+			return agentd_seterr(err, AGENTD_EUNAVAIL,
+			    "sandbox unavailable as root: %s; it is needed to run the command as "
+			    "uid %u with an idmapped workspace (run agentd as an ordinary user, or "
+			    "allow user namespaces)", probe.idmap_why, (unsigned)probe.run_uid);
+		p->run_uid = probe.run_uid;
+		p->run_gid = (gid_t)probe.run_uid;
+		p->idmap_fd = probe.idmap_fd;
 	}
 
 	if (p->mode == SBX_MODE_FALLBACK) {
@@ -840,10 +738,10 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 		} else if ((rc = add_hide(pp, "/tmp", err))) {
 			return rc;
 		}
+		if (p->idmap_fd >= 0 && (rc = hide_closed_ancestor(pp, err)))
+			return rc;
 	}
-	p->seccomp = sbx_filter_get(p->network, p->mode == SBX_MODE_FALLBACK, o->debug, err);
-	if (!p->seccomp)
-		return err ? err->code : AGENTD_EUNAVAIL;
+	p->seccomp = &sbx_filter_progs[SBX_FILTER_INDEX(p->network, p->mode == SBX_MODE_FALLBACK)];
 	p->seccomp_flags = o->debug ? 2U /* SECCOMP_FILTER_FLAG_LOG */ : 0;
 	if (build_env(o, p->tmp, &pp->env, &p->path) < 0)
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
@@ -860,8 +758,46 @@ struct proc {
 	int fallback;
 };
 
+/*
+ * Unprivileged, after a run in the user namespace mode failed to set up:
+ * are user namespaces refused here (probed once)? Then every run from now
+ * on uses the fallback mode.
+ */
+static int
+ns_refused(void)
+{
+	if (probe.euid_root)
+		return 0;
+	pthread_once(&explain_once, probe_ns);
+	return !__atomic_load_n(&probe.ns_ok, __ATOMIC_ACQUIRE);
+}
+
+static int spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err);
+
+/* Start the child; retried once in the fallback mode when the user
+ * namespace mode turns out to be refused on this machine. */
 static int
 spawn(struct prep *pp, struct proc *pr, struct agentd_error *err)
+{
+	int rc = spawn_once(pp, pr, err), out_fd, errout_fd, stdin_null;
+
+	if (rc == AGENTD_OK || rc != AGENTD_EUNAVAIL || pp->p.mode != SBX_MODE_NS_USER ||
+	    !ns_refused())
+		return rc;
+	out_fd = pp->p.out_fd;
+	errout_fd = pp->p.errout_fd;
+	stdin_null = pp->p.stdin_null;
+	prep_free(pp);
+	if ((rc = prep_plan(pp, pp->o, pp->argv, err)) != AGENTD_OK)
+		return rc;
+	pp->p.out_fd = out_fd;
+	pp->p.errout_fd = errout_fd;
+	pp->p.stdin_null = stdin_null;
+	return spawn_once(pp, pr, err);
+}
+
+static int
+spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 {
 	struct sbx_plan *p = &pp->p;
 	uint64_t flags = 0;
@@ -870,16 +806,13 @@ spawn(struct prep *pp, struct proc *pr, struct agentd_error *err)
 	ssize_t n, got = 0;
 	int st;
 
-	if (p->mode == SBX_MODE_NS_USER && probe.holder_user_fd >= 0) {
-		/* The child joins the holder and unshares by itself. */
-		p->holder_user_fd = probe.holder_user_fd;
-		if (!p->network)
-			p->netns_fd = probe.netns_fd;
-	} else if (p->mode != SBX_MODE_FALLBACK) {
+	if (p->mode != SBX_MODE_FALLBACK) {
 		flags = NS_FLAGS;
-		if (!p->network && probe.netns_fd >= 0)
-			p->netns_fd = probe.netns_fd;
-		else if (!p->network)
+		/* Without the network, seccomp leaves only AF_UNIX sockets and
+		 * Landlock (ABI >= 6) scopes abstract ones to the sandbox: an
+		 * empty netns would add nothing but its ~0.5 ms. Older Landlock
+		 * cannot scope abstract sockets, which live per netns. */
+		if (!p->network && p->landlock_abi < 6)
 			flags |= CLONE_NEWNET;
 		if (p->mode == SBX_MODE_NS_USER)
 			flags |= CLONE_NEWUSER;
@@ -898,6 +831,7 @@ spawn(struct prep *pp, struct proc *pr, struct agentd_error *err)
 	if (pr->pid == 0)
 		sbx_child(p);
 	n = errno;
+	reap_idmap_maker();
 	close(ep[1]);
 	if (sp[1] >= 0)
 		close(sp[1]);
@@ -1200,21 +1134,32 @@ char *
 sandbox_explain(void)
 {
 	struct abuf b;
-	struct agentd_error e;
 	enum sbx_mode m;
 	int abi;
 
 	probe_init();
+	reap_idmap_maker();
+	if (!probe.userns_disabled || probe.euid_root)
+		pthread_once(&explain_once, probe_ns);
 	m = pick_mode();
 	abi = probe.landlock_abi;
 	abuf_init(&b, 16384);
 	abuf_printf(&b, "agentd sandbox on this machine (euid %u):\n", (unsigned)geteuid());
 	abuf_printf(&b, "  mode: %s\n", m == SBX_MODE_NS_ROOT ?
-	    "namespaces as root (uid 0 inside with every capability dropped)" :
+	    "namespaces as root (the command runs as an unprivileged uid, workspace idmapped)" :
 	    m == SBX_MODE_NS_USER ? "user namespace (mapped to your own uid)" :
 	    "no namespaces: Landlock + seccomp fallback");
 	if (!probe.ns_ok)
 		abuf_printf(&b, "  namespaces: unavailable (%s)\n", probe.ns_why);
+	if (probe.euid_root && probe.idmap_fd >= 0)
+		abuf_printf(&b, "  identity: uid/gid %u, no supplementary groups; the workspace is "
+		    "mounted idmapped (uid %u <-> %u) so its files stay yours\n",
+		    (unsigned)probe.run_uid, (unsigned)geteuid(), (unsigned)probe.run_uid);
+	else if (probe.euid_root)
+		abuf_printf(&b, "  identity: no way to run as an unprivileged uid with the workspace "
+		    "writable (%s) -> runs refused\n", probe.ns_ok ? probe.idmap_why : probe.ns_why);
+	else
+		abuf_printf(&b, "  identity: your own uid %u (never root)\n", (unsigned)geteuid());
 	abuf_printf(&b, "  no_new_privs: active\n");
 	if (abi >= 1)
 		abuf_printf(&b, "  landlock: active, ABI %d (filesystem%s%s%s%s)\n", abi,
@@ -1225,15 +1170,11 @@ sandbox_explain(void)
 		abuf_printf(&b, "  landlock: unavailable%s\n", m == SBX_MODE_FALLBACK ?
 		    " -> workspace-write and read-only policies are refused" :
 		    " (filesystem confined by read-only mounts only)");
-	if (sbx_filter_get(0, m == SBX_MODE_FALLBACK, 0, &e))
-		abuf_printf(&b, "  seccomp: active (ptrace, process_vm_*, mount family, unshare/"
+	abuf_printf(&b, "  seccomp: active, compiled at build time (ptrace, process_vm_*, mount family, unshare/"
 		    "setns/namespace clone, bpf, perf_event_open, keyrings, kexec, modules, "
 		    "userfaultfd, io_uring, TIOCSTI/TIOCLINUX, non-AF_UNIX sockets unless "
 		    "network%s)\n", m == SBX_MODE_FALLBACK ? "; also AF_UNIX sockets, chmod, "
 		    "xattrs, setsid/setpgid" : "");
-	else
-		abuf_printf(&b, "  seccomp: unavailable (%s) -> every run is refused\n",
-		    agentd_errmsg(&e));
 	if (m == SBX_MODE_FALLBACK) {
 		abuf_printf(&b, "  processes: no pid namespace; Landlock signal scoping%s, "
 		    "/proc not readable, tree killed by process group\n",
@@ -1245,22 +1186,19 @@ sandbox_explain(void)
 		abuf_printf(&b, "  .git: read-only by leaving it out of Landlock write rules "
 		    "(new top-level files cannot be created then)\n");
 	} else {
-		abuf_printf(&b, "  namespaces: mount, pid (own /proc), net (unless --network), "
-		    "ipc, uts%s\n", m == SBX_MODE_NS_USER ? ", user" : "");
-		abuf_printf(&b, "  network namespace: %s\n", probe.netns_fd >= 0 ?
-		    "one empty netns made once, joined by every run" : "a fresh one per run");
+		abuf_printf(&b, "  namespaces: mount, pid (own /proc), ipc, uts, user (%s)\n",
+		    m == SBX_MODE_NS_USER ? "mapping your uid to itself" :
+		    "per run, for the process count; the workspace through the idmap one");
+		abuf_printf(&b, "  network namespace: %s\n", abi >= 6 ?
+		    "none (seccomp leaves only AF_UNIX sockets, Landlock scopes abstract ones)" :
+		    "a fresh empty one per run (Landlock cannot scope abstract sockets here)");
 		abuf_printf(&b, "  filesystem: every host mount read-only and nosuid, fresh /dev, "
 		    "workspace writable per policy, .git read-only bind\n");
 		abuf_printf(&b, "  host IPC and tmp: empty tmpfs over /tmp /var/tmp /run /dev/shm "
 		    "$HOME%s\n", probe.euid_root ? " /root" : "");
 	}
-	if (probe.euid_root)
-		abuf_printf(&b, "  process count: %s\n", probe.cg_base[0] ?
-		    probe.cg_v2 ? "pids cgroup (v2)" : "pids cgroup (v1)" :
-		    "NO writable pids cgroup -> runs refused (RLIMIT_NPROC does not bind uid 0)");
-	else
-		abuf_printf(&b, "  process count: RLIMIT_NPROC%s\n", m == SBX_MODE_NS_USER ?
-		    " (counted inside the user namespace)" : " (counts all your processes)");
+	abuf_printf(&b, "  process count: RLIMIT_NPROC%s\n", m == SBX_MODE_FALLBACK ?
+	    " (counts all your processes)" : " (counted in the run's own user namespace)");
 	abuf_printf(&b, "  capabilities: all dropped (bounding set, ambient, locked securebits)\n");
 	abuf_printf(&b, "  rlimits: CPU, address space, processes, file size, open files, core=0\n");
 	abuf_printf(&b, "  also: every fd but 0-2 closed, stdin /dev/null (shell tool), new session, "

@@ -3,9 +3,10 @@
  * execve. Runs in a copy of a possibly multithreaded parent, so it only
  * makes raw system calls on data the parent prepared (no malloc, no locks).
  *
- * Order matters: join the pids cgroup, map ids (userns), new session,
- * mounts (private /tmp, /dev, hidden IPC dirs, read-only everything else,
- * workspace back, .git read-only, own /proc), cwd, rlimits, close fds,
+ * Order matters: map ids (userns), new session, mounts (private /tmp,
+ * /dev, hidden IPC dirs, read-only everything else, workspace back
+ * (idmapped as root), .git read-only, own /proc), cwd, close fds, as root
+ * become the run uid in a user namespace of its own, rlimits,
  * no_new_privs, Landlock, drop capabilities, then fork the command under a
  * tiny init (pid namespace), seccomp last, execve.
  */
@@ -161,6 +162,20 @@ setup_mounts(const struct sbx_plan *p)
 		devfd[i] = sys_open_tree(path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 		if (devfd[i] < 0)
 			child_fail(p, "open_tree", path, errno);
+	}
+	if (p->idmap_fd >= 0) {
+		/* Root: the command is not uid 0; the workspace is seen through
+		 * the idmap (daemon's uid <-> run uid), so it stays writable and
+		 * what is created there is the daemon's on disk. */
+		struct mount_attr a;
+
+		memset(&a, 0, sizeof a);
+		a.attr_set = MOUNT_ATTR_IDMAP;
+		a.userns_fd = (uint64_t)p->idmap_fd;
+		if (syscall(SYS_mount_setattr, wsfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a,
+		    sizeof a) < 0)
+			child_fail(p, "idmapped mount of the workspace (needs a filesystem that "
+			    "supports idmapped mounts)", p->ws, errno);
 	}
 	if (p->policy != 2 && sys_setattr(AT_FDCWD, "/", AT_RECURSIVE, ro) < 0)
 		child_fail(p, "mount_setattr", "/ read-only", errno);
@@ -326,6 +341,9 @@ exec_cmd(const struct sbx_plan *p)
 	char buf[PATH_MAX];
 	int first = ENOENT;
 
+	/* Set here, in the command's process, not in the init: the init's
+	 * vfork may need memory (a sanitizer's bookkeeping) past the limit. */
+	set_rlimit(p, RLIMIT_AS, p->rl_as, "as");
 	if (p->seccomp && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags,
 	    p->seccomp) < 0)
 		child_fail(p, "seccomp", NULL, errno);
@@ -369,9 +387,12 @@ run_init(const struct sbx_plan *p)
 
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
-	/* Raw clone, not fork(): glibc's fork takes locks another thread of
-	 * the parent may have held when we were cloned. */
-	cmd = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+	/* vfork, not fork(): glibc's fork takes locks another thread of the
+	 * parent may have held when we were cloned, and vfork copies no page
+	 * tables (a fork of the caller's address space was about a
+	 * millisecond of every start). We wait here until the command has
+	 * exec'd; until then it only makes raw calls on its own stack. */
+	cmd = vfork();
 	if (cmd < 0)
 		child_fail(p, "fork", NULL, errno);
 	if (cmd == 0) {
@@ -433,24 +454,35 @@ write_maps(uid_t uid, gid_t gid, const char **stage)
 	return 0;
 }
 
-int
-sbx_join_holder(int user_fd, int net_fd, uid_t uid, gid_t gid, const char **stage)
+/*
+ * Root, once the mounts are made: become the run uid and gid (no
+ * supplementary groups), so plain file permissions answer as for anyone
+ * else, then enter a user namespace of its own mapping them to themselves,
+ * so RLIMIT_NPROC counts this run's processes alone (every root run shares
+ * the uid) and nothing here holds a capability over the host's namespaces.
+ */
+static void
+become_run_uid(const struct sbx_plan *p)
 {
-	*stage = "setns user namespace";
-	if (setns(user_fd, CLONE_NEWUSER) < 0)
-		return -errno;
-	*stage = "setns network namespace";
-	if (net_fd >= 0 && setns(net_fd, CLONE_NEWNET) < 0)
-		return -errno;
-	*stage = "unshare user namespace";
+	const char *stage;
+
+	/* Raw calls: glibc's set*id would signal every thread of the
+	 * (copied) parent, which do not exist here. */
+	if (syscall(SYS_setgroups, 0, NULL) < 0)
+		child_fail(p, "setgroups", NULL, errno);
+	if (syscall(SYS_setresgid, p->run_gid, p->run_gid, p->run_gid) < 0)
+		child_fail(p, "setresgid", NULL, errno);
+	if (syscall(SYS_setresuid, p->run_uid, p->run_uid, p->run_uid) < 0)
+		child_fail(p, "setresuid", NULL, errno);
+	/* The uid change made us non-dumpable, which leaves /proc/self
+	 * root's: the maps below could not be written. */
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	if (unshare(CLONE_NEWUSER) < 0)
-		return -errno;
-	if (write_maps(uid, gid, stage) < 0)
-		return -errno;
-	*stage = "unshare mount/pid/ipc/uts namespaces";
-	if (unshare(SBX_UNSHARE_FLAGS) < 0)
-		return -errno;
-	return 0;
+		child_fail(p, "unshare user namespace", NULL, errno);
+	if (write_maps(p->run_uid, p->run_gid, &stage) < 0)
+		child_fail(p, stage, NULL, errno);
+	/* Keep the init's /proc/1 (its fds) out of the command's reach. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 void
@@ -460,33 +492,8 @@ sbx_child(const struct sbx_plan *p)
 	int fd;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if (p->cgroup_procs_fd >= 0 && write(p->cgroup_procs_fd, "0", 1) != 1)
-		child_fail(p, "join pids cgroup", NULL, errno);
-	if (p->holder_user_fd >= 0) {
-		pid_t pid;
-		int st;
-
-		if (sbx_join_holder(p->holder_user_fd, p->netns_fd, p->uid, p->gid, &stage) < 0)
-			child_fail(p, stage, NULL, errno);
-		/* The new pid namespace applies to children: fork its pid 1.
-		 * This process only waits; the parent reads setup errors until
-		 * exec before it may kill us, and our death kills pid 1. */
-		pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-		if (pid < 0)
-			child_fail(p, "fork", "pid 1", errno);
-		if (pid > 0) {
-			syscall(SYS_close_range, 0U, ~0U, 0);
-			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-				;
-			_exit(0);
-		}
-		prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	} else {
-		if (p->mode == SBX_MODE_NS_USER && write_maps(p->uid, p->gid, &stage) < 0)
-			child_fail(p, stage, NULL, errno);
-		if (p->netns_fd >= 0 && setns(p->netns_fd, CLONE_NEWNET) < 0)
-			child_fail(p, "setns", "network namespace", errno);
-	}
+	if (p->mode == SBX_MODE_NS_USER && write_maps(p->uid, p->gid, &stage) < 0)
+		child_fail(p, stage, NULL, errno);
 	if (setsid() < 0)
 		child_fail(p, "setsid", NULL, errno);
 	if (p->mode != SBX_MODE_FALLBACK) {
@@ -514,10 +521,11 @@ sbx_child(const struct sbx_plan *p)
 	 * /proc/1/fd from the command.
 	 */
 	close_others(p->err_fd, p->use_init ? p->status_fd : -1);
+	if (p->run_uid != p->uid)
+		become_run_uid(p);
 
 	set_rlimit(p, RLIMIT_CORE, 0, "core");
 	set_rlimit(p, RLIMIT_CPU, p->rl_cpu, "cpu");
-	set_rlimit(p, RLIMIT_AS, p->rl_as, "as");
 	set_rlimit(p, RLIMIT_FSIZE, p->rl_fsize, "fsize");
 	set_rlimit(p, RLIMIT_NOFILE, p->rl_nofile, "nofile");
 	set_rlimit(p, RLIMIT_NPROC, p->rl_nproc, "nproc");

@@ -1,5 +1,9 @@
 /*
  * sandbox_filter.c — the seccomp deny-list of the sandbox (libseccomp).
+ * Compiled into the build-time generator (gen_filter.c), which turns each
+ * variant into raw BPF in sandbox_filter_bpf.c, so that neither agentd nor
+ * agentctl links libseccomp or compiles a filter at run time; the unit
+ * test rebuilds every variant here and compares.
  *
  * Default allow, with EPERM for: ptrace and process_vm_*, the mount family,
  * unshare/setns and clone with namespace flags (clone3 answers ENOSYS so libc
@@ -14,7 +18,6 @@
  */
 
 #include <errno.h>
-#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +28,6 @@
 #include <seccomp.h>
 
 #include "sandbox/sandbox_filter.h"
-
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sock_fprog *cache[8];
 
 static const char *const denied[] = {
 	"ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "process_madvise",
@@ -63,8 +63,8 @@ deny_name(scmp_filter_ctx ctx, const char *name, int e)
 	return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(e), nr, 0);
 }
 
-static struct sock_fprog *
-build(int network, int fallback, int debug, struct agentd_error *err)
+struct sock_fprog *
+sbx_filter_build(int network, int fallback, struct agentd_error *err)
 {
 	static const unsigned long ns_flags[] = { CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS,
 	    CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET, 0x80 /* CLONE_NEWTIME */ };
@@ -74,7 +74,6 @@ build(int network, int fallback, int debug, struct agentd_error *err)
 	int rc = 0, fd = -1;
 	off_t len;
 
-	(void)debug;
 	ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx) {
 		agentd_seterr(err, AGENTD_EUNAVAIL, "seccomp_init failed");
@@ -139,16 +138,10 @@ out:
 	return prog;
 }
 
-const struct sock_fprog *
-sbx_filter_get(int network, int fallback, int debug, struct agentd_error *err)
+void
+sbx_filter_free(struct sock_fprog *p)
 {
-	int k = (network ? 1 : 0) | (fallback ? 2 : 0) | (debug ? 4 : 0);
-	struct sock_fprog *p;
-
-	pthread_mutex_lock(&lock);
-	if (!cache[k])
-		cache[k] = build(network, fallback, debug, err);
-	p = cache[k];
-	pthread_mutex_unlock(&lock);
-	return p;
+	if (p)
+		free(p->filter);
+	free(p);
 }

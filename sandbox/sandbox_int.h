@@ -14,12 +14,20 @@
 
 /* How the confinement is built on this machine. */
 enum sbx_mode {
-	SBX_MODE_NS_ROOT = 1,	/* caller is root: namespaces without a userns, uid 0 without caps, pids cgroup */
+	SBX_MODE_NS_ROOT = 1,	/* caller is root: namespaces, the command as SBX_RUN_UID, idmapped workspace */
 	SBX_MODE_NS_USER = 2,	/* unprivileged with user namespaces */
 	SBX_MODE_FALLBACK = 3	/* unprivileged, no user namespaces: Landlock + seccomp only */
 };
 
 #define SBX_MAX_PATHS 64
+
+/*
+ * As root the command runs as this uid and gid, never as 0: an id no
+ * account uses (not in the passwd database, outside the ranges of
+ * distributions, systemd's dynamic users and the usual subuid blocks),
+ * so it owns nothing on the host and reads only what "other" may read.
+ */
+#define SBX_RUN_UID 2147483000u
 
 struct sbx_plan {
 	enum sbx_mode mode;
@@ -43,11 +51,11 @@ struct sbx_plan {
 	char *const *envp;
 	const char *path;		/* PATH used to find argv[0] */
 	uint64_t rl_cpu, rl_as, rl_nproc, rl_fsize, rl_nofile;
-	int netns_fd;			/* join this empty netns instead of a new one; -1 = none */
-	int holder_user_fd;		/* unprivileged: join this userns (owner of netns_fd), then nest a new one; -1 = none */
-	int cgroup_procs_fd;		/* root: write "0" to join the pids cgroup; -1 = none */
 	uid_t uid;			/* caller's ids, mapped to themselves in a userns */
 	gid_t gid;
+	uid_t run_uid;			/* the ids the command runs as: uid/gid, or SBX_RUN_UID as root */
+	gid_t run_gid;
+	int idmap_fd;			/* root: userns mapping uid -> run_uid for the workspace mount; -1 = none */
 	int cap_last;
 	int err_fd;			/* CLOEXEC pipe: setup errors "stage: reason" */
 	int status_fd;			/* init writes the command's wait status here */
@@ -55,16 +63,6 @@ struct sbx_plan {
 	int stdin_null;
 	int use_init;			/* pid ns: a tiny init forks the command and reaps */
 };
-
-/* Namespaces the child unshares itself after joining the holder userns. */
-#define SBX_UNSHARE_FLAGS (CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS)
-
-/*
- * Join the holder user namespace and its empty netns, nest a fresh user
- * namespace mapped to (uid, gid), unshare the rest. 0 or -errno; *stage
- * names the step that failed. Shared by the probe and the child.
- */
-int sbx_join_holder(int user_fd, int net_fd, uid_t uid, gid_t gid, const char **stage);
 
 /* Runs in the clone3 child; never returns. */
 void sbx_child(const struct sbx_plan *p) __attribute__((noreturn));

@@ -302,6 +302,30 @@ main(int argc, char **argv)
 		return rename(a, b) < 0 ? blocked("rename") : 0;
 	if (!strcmp(c, "chmod"))
 		return chmod(a, 0777) < 0 ? blocked("chmod") : 0;
+	if (!strcmp(c, "read")) {		/* read FILE: one byte of it */
+		char ch;
+		int fd = open(a, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			return blocked("open for reading");
+		if (read(fd, &ch, 1) != 1) {
+			close(fd);
+			return blocked("read");
+		}
+		close(fd);
+		return 0;
+	}
+	if (!strcmp(c, "uid0")) {		/* any of the ids is 0 (setuid-root copy: euid) */
+		uid_t r, e, s;
+
+		if (getresuid(&r, &e, &s) < 0)
+			return blocked("getresuid");
+		if (r == 0 || e == 0 || s == 0)
+			return 0;
+		errno = EPERM;
+		fprintf(stderr, "attack: uids %u/%u/%u\n", (unsigned)r, (unsigned)e, (unsigned)s);
+		return 1;
+	}
 	if (!strcmp(c, "writefd"))
 		return write(atoi(a), "pwned\n", 6) != 6 ? blocked("write fd") : 0;
 	if (!strcmp(c, "tcp"))

@@ -48,6 +48,18 @@ if [ "$MODE" = top ]; then
 		total_p=$((total_p + p))
 		total_f=$((total_f + f))
 	}
+	# Identity cases: a root-owned 0600 file and a setuid-root copy of the
+	# helper, where no mode hides them (a fresh dir under /); root only.
+	PRIV=""
+	if [ "$ME" = 0 ] && PRIV=$(mktemp -d /agentd-escape-priv.XXXXXX 2>/dev/null); then
+		chmod 755 "$PRIV"
+		echo "root secret" > "$PRIV/secret"
+		chmod 600 "$PRIV/secret"
+		cp "$BIN/attack" "$PRIV/suid-attack"
+		chmod 4755 "$PRIV/suid-attack"
+		trap 'rm -rf "$BIN" "$PRIV"' EXIT INT TERM
+	fi
+	export PRIV
 	if [ "$ME" = 0 ]; then
 		run_sub root
 		run_sub unpriv setpriv --reuid=65534 --regid=65534 --clear-groups
@@ -57,7 +69,7 @@ if [ "$MODE" = top ]; then
 		run_sub user
 		run_sub fallback env AGENTD_SANDBOX_NO_USERNS=1
 	fi
-	rm -rf "$BIN"
+	rm -rf "$BIN" ${PRIV:+"$PRIV"}
 	say "$total_p passed, $total_f failed"
 	[ "$total_f" = 0 ]
 	exit
@@ -277,6 +289,66 @@ while [ ! -f "$O/strag" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 b=$(yes_if [ -f "$O/strag" ]); rm -f "$O/strag"
 sbx -- "$A" straggler "$W/strag" 600; sleep 1.5; s=$(yes_if [ ! -f "$W/strag" ])
 verdict "detached straggler outliving the command" "$b" "$s"
+
+# -- identity: the command is never uid 0 of the host, and the workspace
+# keeps working as the daemon's user (files it creates are owned by that
+# user; a 0600 file of that user stays readable and writable).
+identity_cases() {
+	if [ -z "${PRIV:-}" ]; then
+		say "SKIP [$MODE] identity cases: need the battery to start as root"
+		return
+	fi
+	base "$A" uid0; b=$(yes_if [ "$RC" = 0 ])
+	sbx -- "$A" uid0; s=$(yes_if [ "$RC" = 1 ])
+	verdict "run as uid 0 of the host" "$b" "$s" "not root"
+	base "$A" read "$PRIV/secret"; b=$(yes_if [ "$RC" = 0 ])
+	sbx -- "$A" read "$PRIV/secret"; s=$(yes_if [ "$RC" = 1 ])
+	verdict "read a root-owned 0600 file outside the workspace" "$b" "$s" "the file is root's"
+	base "$PRIV/suid-attack" uid0; b=$(yes_if [ "$RC" = 0 ])
+	sbx -- "$PRIV/suid-attack" uid0; s=$(yes_if [ "$RC" = 1 ])
+	verdict "become root through a setuid-root binary" "$b" "$s"
+
+	if [ "$MODE" = root ]; then
+		# Without user namespaces root cannot idmap the workspace: refused, not run as root.
+		RC=0; timeout 30 env AGENTD_SANDBOX_NO_USERNS=1 "$S" sandbox --workspace "$W" -- "$A" uid0 >/dev/null 2>"$T/sbx.err" || RC=$?
+		if [ "$RC" = 125 ]; then
+			pass=$((pass + 1)); say "PASS [$MODE] control: as root without user namespaces the run is refused"
+		else
+			fail=$((fail + 1)); say "FAIL [$MODE] control: as root without user namespaces: exit $RC ($(head -c 300 "$T/sbx.err"))"
+		fi
+	fi
+	rm -f "$W/src/owned"
+	timeout 30 "$S" sandbox --workspace "$W" -- sh -c "echo x > '$W/src/owned'" >/dev/null 2>"$T/sbx.err"; RC=$?
+	if [ "$RC" = 0 ] && [ "$(stat -c %u:%g "$W/src/owned" 2>/dev/null)" = "$(id -u):$(id -g)" ]; then
+		pass=$((pass + 1)); say "PASS [$MODE] control: a file created in the workspace is owned by $(id -u):$(id -g)"
+	else
+		fail=$((fail + 1)); say "FAIL [$MODE] control: created file owned by $(stat -c %u:%g "$W/src/owned" 2>/dev/null), not $(id -u):$(id -g) (exit $RC; $(head -c 300 "$T/sbx.err"))"
+	fi
+	echo mine > "$W/src/private"; chmod 600 "$W/src/private"
+	timeout 30 "$S" sandbox --workspace "$W" -- sh -c "grep -q mine '$W/src/private' && echo more >> '$W/src/private'" >/dev/null 2>"$T/sbx.err"; RC=$?
+	if [ "$RC" = 0 ] && grep -q more "$W/src/private" && [ "$(stat -c %u:%a "$W/src/private")" = "$(id -u):600" ]; then
+		pass=$((pass + 1)); say "PASS [$MODE] control: the daemon user's 0600 file in the workspace stays readable and writable"
+	else
+		fail=$((fail + 1)); say "FAIL [$MODE] control: the daemon user's 0600 workspace file (exit $RC; $(stat -c %u:%a "$W/src/private"); $(head -c 300 "$T/sbx.err"))"
+	fi
+}
+identity_cases
+
+# -- user namespaces refused only at run time (as under AppArmor's userns
+# restriction): a non-dumpable client (an execute-only copy) cannot write
+# its child's uid map. The run must still happen, in the fallback mode.
+late_fallback_case() {
+	[ "$MODE" = unpriv ] || return 0
+	cp "$S" "$T/sbx-xonly" && chmod 0111 "$T/sbx-xonly"
+	rm -f "$W/src/late"
+	timeout 30 "$T/sbx-xonly" sandbox --workspace "$W" -- sh -c "echo x > '$W/src/late'" >/dev/null 2>"$T/sbx.err"; RC=$?
+	if [ "$RC" = 0 ] && [ -f "$W/src/late" ] && "$T/sbx-xonly" sandbox --explain | grep -q "mode: no namespaces"; then
+		pass=$((pass + 1)); say "PASS [$MODE] control: user namespaces refused at run time -> the run falls back, still confined"
+	else
+		fail=$((fail + 1)); say "FAIL [$MODE] control: late fallback (exit $RC; $(head -c 300 "$T/sbx.err"))"
+	fi
+}
+late_fallback_case
 
 say "[$MODE] $pass passed, $fail failed (uid $ME)"
 echo "$pass $fail" > "$BIN/res/result.$MODE"

@@ -71,10 +71,12 @@ done
 
 # A stronger policy for one command: granted, the command writes outside
 # the workspace; denied, it never runs and the model is told why. (The
-# target is under /var/tmp: even full-access gives a command a private /tmp.)
+# target is under /var/tmp: even full-access gives a command a private /tmp;
+# it is writable by all, because as root the command runs as an unprivileged
+# uid, and full-access lifts the sandbox's limits, not file permissions.)
 OUT=/var/tmp/agentd-approval.$$
 trap 'rm -rf "$OUT"; cleanup' EXIT
-mkdir -p "$OUT"
+mkdir -p -m 1777 "$OUT"
 for answer in allow deny; do
 	W="$T/repo-esc-$answer"
 	STATE="$T/state-esc-$answer"

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "sandbox/sandbox.h"
+#include "sandbox/sandbox_filter.h"
 
 struct fx {
 	char ws[64];
@@ -295,6 +296,62 @@ test_write_confinement(void **state)
 	assert_int_not_equal(stat(path, &st), 0);
 }
 
+/*
+ * The command is never uid 0 of the host, under every policy; what it
+ * creates in the workspace still belongs to the caller, and the caller's
+ * own 0600 files there stay readable and writable.
+ */
+static void
+test_not_root_workspace_owned(void **state)
+{
+	static const enum sandbox_policy pol[] = { SANDBOX_READ_ONLY, SANDBOX_WORKSPACE_WRITE,
+	    SANDBOX_FULL_ACCESS };
+	struct fx *f = *state;
+	struct sandbox_result r;
+	char script[512], path[128];
+	struct stat st;
+	size_t i;
+	FILE *fp;
+
+	snprintf(path, sizeof path, "%s/mine", f->ws);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("mine\n", fp);
+	fclose(fp);
+	assert_int_equal(chmod(path, 0600), 0);
+	for (i = 0; i < sizeof pol / sizeof pol[0]; i++) {
+		f->o.policy = pol[i];
+		/* prints "U:G", then the caller's file */
+		assert_int_equal(run_sh(f, "printf '%s:%s\\n' \"$(id -u)\" \"$(id -g)\"; cat mine",
+		    &r), AGENTD_OK);
+		assert_int_equal(r.exit_code, 0);
+		assert_non_null(strstr(r.out, "mine\n"));
+		assert_true(strncmp(r.out, "0:", 2) != 0);
+		if (geteuid() != 0) {
+			snprintf(script, sizeof script, "%u:", (unsigned)geteuid());
+			assert_true(strncmp(r.out, script, strlen(script)) == 0);
+		}
+		sandbox_result_free(&r);
+	}
+	f->o.policy = SANDBOX_WORKSPACE_WRITE;
+	snprintf(script, sizeof script, "echo more >> mine && mkdir d && echo x > d/new");
+	assert_int_equal(run_sh(f, script, &r), AGENTD_OK);
+	assert_int_equal(r.exit_code, 0);
+	sandbox_result_free(&r);
+	snprintf(path, sizeof path, "%s/d/new", f->ws);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, geteuid());
+	assert_int_equal(st.st_gid, getegid());
+	snprintf(path, sizeof path, "%s/d", f->ws);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, geteuid());
+	snprintf(path, sizeof path, "%s/mine", f->ws);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_uid, geteuid());
+	assert_int_equal(st.st_mode & 07777, 0600);
+	assert_int_equal(st.st_size, 10);
+}
+
 static void
 test_git_readonly_unless_writable(void **state)
 {
@@ -356,6 +413,28 @@ test_threads(void **state)
 	}
 }
 
+/* The programs compiled into the build are what the rules compile to now. */
+static void
+test_filter_is_current(void **state)
+{
+	struct agentd_error err;
+	struct sock_fprog *p;
+	int k;
+
+	(void)state;
+	for (k = 0; k < SBX_FILTER_VARIANTS; k++) {
+		p = sbx_filter_build(k & 1, (k & 2) != 0, &err);
+		assert_non_null(p);
+		assert_int_equal(p->len, sbx_filter_progs[k].len);
+		assert_memory_equal(p->filter, sbx_filter_progs[k].filter,
+		    p->len * sizeof p->filter[0]);
+		sbx_filter_free(p);
+	}
+	/* network on/off and fallback differ */
+	assert_int_not_equal(sbx_filter_progs[0].len, sbx_filter_progs[2].len);
+	assert_int_not_equal(sbx_filter_progs[0].len, sbx_filter_progs[1].len);
+}
+
 static void
 test_explain(void **state)
 {
@@ -369,59 +448,10 @@ test_explain(void **state)
 	free(s);
 }
 
-/*
- * Root: a daemon killed with kill -9 leaves its runs' pids cgroups behind,
- * and a later process with the same pid met "File exists" and could run
- * nothing. Must run first: the sandbox looks at the cgroups once per process.
- */
-static void
-test_stale_cgroups(void **state)
-{
-	const char *base = NULL;
-	char dead[PATH_MAX], mine[PATH_MAX], buf[256] = "";
-	struct fx *f = *state;
-	struct sandbox_result r;
-	struct stat st;
-	FILE *fp;
-	pid_t pid;
-
-	if (geteuid() != 0) {
-		skip();
-		return;
-	}
-	if (access("/sys/fs/cgroup/pids/cgroup.procs", W_OK) == 0) {
-		base = "/sys/fs/cgroup/pids";
-	} else if ((fp = fopen("/sys/fs/cgroup/cgroup.controllers", "r")) != NULL) {
-		if (fgets(buf, sizeof buf, fp) && strstr(buf, "pids"))
-			base = "/sys/fs/cgroup";
-		fclose(fp);
-	}
-	if (base == NULL) {
-		skip();
-		return;
-	}
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(0);
-	waitpid(pid, NULL, 0);
-	snprintf(dead, sizeof dead, "%s/agentd-sandbox.%ld.7", base, (long)pid);
-	snprintf(mine, sizeof mine, "%s/agentd-sandbox.%ld.1", base, (long)getpid());
-	assert_int_equal(mkdir(dead, 0700), 0);
-	assert_int_equal(mkdir(mine, 0700), 0);
-	assert_int_equal(run_sh(f, "true", &r), AGENTD_OK);
-	assert_int_equal(r.exit_code, 0);
-	sandbox_result_free(&r);
-	assert_int_equal(stat(dead, &st), -1);	/* swept */
-	rmdir(dead);
-	rmdir(mine);
-}
-
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_stale_cgroups, setup, teardown),
 		cmocka_unit_test(test_defaults_and_policies),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_and_exit, setup, teardown),
@@ -430,8 +460,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_environment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_confinement, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_not_root_workspace_owned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_git_readonly_unless_writable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test(test_filter_is_current),
 		cmocka_unit_test(test_explain),
 	};
 

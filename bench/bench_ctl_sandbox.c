@@ -1,0 +1,119 @@
+/*
+ * bench_ctl_sandbox.c — `agentctl sandbox` as users run it: one whole
+ * process per command, cold (the sandbox's per-process set-up paid every
+ * time), against bubblewrap with the equivalent command line, plain
+ * fork/exec of `true` and `agentctl --version` (the loader's share). The
+ * launchers take turns (one of each per round), so a noisy neighbour
+ * slows them alike; medians and the ratio to bwrap come from one run.
+ *
+ *   bench/bench_ctl_sandbox [ROUNDS]    (default 300; run from the build
+ *                                        dir, or set AGENTCTL; BWRAP to
+ *                                        point at bwrap, skipped if absent)
+ * Not a test.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "bench/bench.h"
+
+extern char **environ;
+
+#define N_LAUNCHERS 4
+
+static double
+run_once(char *const argv[])
+{
+	posix_spawn_file_actions_t fa;
+	double t0 = bench_now_ms();
+	pid_t pid;
+	int rc, st;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0) {
+		fprintf(stderr, "bench_ctl_sandbox: %s: %s\n", argv[0], strerror(rc));
+		exit(1);
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		fprintf(stderr, "bench_ctl_sandbox: %s ... failed (status %d)\n", argv[0], st);
+		exit(1);
+	}
+	return bench_now_ms() - t0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *ctl = getenv("AGENTCTL") ? getenv("AGENTCTL") : "./agentctl";
+	const char *bw = getenv("BWRAP") ? getenv("BWRAP") : "/usr/bin/bwrap";
+	int n = argc > 1 ? atoi(argv[1]) : 300, i, k, have_bw;
+	char ws[] = "/var/tmp/bench_ctl_sandbox.XXXXXX";
+	static const char *const names[N_LAUNCHERS] = { "fork/exec /bin/true",
+	    "agentctl --version", "agentctl sandbox --workspace W -- true",
+	    "bwrap ... --bind W W ... true" };
+	double *t[N_LAUNCHERS], med[N_LAUNCHERS], mean[N_LAUNCHERS];
+
+	if (n < 1)
+		return 2;
+	if (access(ctl, X_OK) != 0) {
+		fprintf(stderr, "bench_ctl_sandbox: run from the build directory (or set AGENTCTL)\n");
+		return 2;
+	}
+	if (!mkdtemp(ws)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	have_bw = access(bw, X_OK) == 0;
+	{
+		char *tv[] = { "/bin/true", NULL };
+		char *vv[] = { (char *)ctl, "--version", NULL };
+		char *sv[] = { (char *)ctl, "sandbox", "--workspace", ws, "--", "/bin/true", NULL };
+		char *bv[] = { (char *)bw, "--unshare-all", "--die-with-parent", "--new-session",
+			"--ro-bind", "/", "/", "--bind", ws, ws, "--dev", "/dev", "--proc", "/proc",
+			"/bin/true", NULL };
+		char *const *av[N_LAUNCHERS] = { tv, vv, sv, bv };
+
+		for (k = 0; k < N_LAUNCHERS; k++)
+			if (!(t[k] = calloc((size_t)n, sizeof(double))))
+				return 1;
+		for (i = -5; i < n; i++)	/* 5 warm-up rounds */
+			for (k = 0; k < N_LAUNCHERS; k++) {
+				double d;
+
+				if (k == 3 && !have_bw)
+					continue;
+				d = run_once(av[k]);
+				if (i >= 0)
+					t[k][i] = d;
+			}
+	}
+	printf("bench_ctl_sandbox: %d rounds, uid %u (median / mean ms)\n", n, (unsigned)geteuid());
+	for (k = 0; k < N_LAUNCHERS; k++) {
+		if (k == 3 && !have_bw) {
+			printf("%-40s (no %s)\n", names[k], bw);
+			continue;
+		}
+		mean[k] = 0;
+		for (i = 0; i < n; i++)
+			mean[k] += t[k][i];
+		mean[k] /= n;
+		qsort(t[k], (size_t)n, sizeof(double), bench_cmp_double);
+		med[k] = t[k][n / 2];
+		printf("%-40s %7.2f / %7.2f\n", names[k], med[k], mean[k]);
+	}
+	if (have_bw)
+		printf("agentctl sandbox / bwrap (medians)       %7.2f\n", med[2] / med[3]);
+	for (k = 0; k < N_LAUNCHERS; k++)
+		free(t[k]);
+	rmdir(ws);
+	return 0;
+}
