@@ -717,9 +717,17 @@ cmd_doctor(int argc, char **argv)
 struct follow {
 	int64_t run_id;
 	int json;
+	int quiet;		/* -q: the answer and errors only */
+	int progress;		/* one refreshed status line (a terminal, not -q or --json) */
 	int done;
 	int ok;
 	int in_text;		/* streamed text is being printed */
+	/* the status line: what the run is doing since when */
+	char phase[64];		/* "" none, "thinking", or the tool running */
+	double phase_t0;
+	long tokens;		/* streamed pieces since the model was asked */
+	int line_shown;
+	long drawn;		/* what the shown line says (seconds and tokens), to redraw on change */
 	char *answer;
 	char *reason;
 	char *status;
@@ -773,6 +781,56 @@ set_str(char **dst, const char *s)
 	*dst = s ? strdup(s) : NULL;
 }
 
+static double
+mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Erase the status line before anything else is printed. */
+static void
+progress_clear(struct follow *f)
+{
+	if (f->line_shown) {
+		fputs("\r\033[K", stderr);
+		f->line_shown = 0;
+	}
+}
+
+static void
+progress_phase(struct follow *f, const char *phase)
+{
+	snprintf(f->phase, sizeof(f->phase), "%s", phase);
+	f->phase_t0 = mono_s();
+	f->tokens = 0;
+}
+
+/* Redraw: elapsed time, and while the model works the pieces it streamed
+ * (about a token each) and their rate; not over visible streamed text. */
+static void
+progress_draw(struct follow *f)
+{
+	double el;
+
+	if (!f->progress || f->phase[0] == '\0' || f->in_text)
+		return;
+	el = mono_s() - f->phase_t0;
+	if (el < 1.0 || (f->line_shown && f->drawn == (long)el * 1000003L + f->tokens))
+		return;
+	f->drawn = (long)el * 1000003L + f->tokens;
+	if (strcmp(f->phase, "thinking") == 0 && f->tokens > 0)
+		fprintf(stderr, "\r\033[K%s  … thinking %.0f s · %ld tokens · %.1f tokens/s%s",
+		    C_DIM, el, f->tokens, (double)f->tokens / el, C_RESET);
+	else if (strcmp(f->phase, "thinking") == 0)
+		fprintf(stderr, "\r\033[K%s  … waiting for the model %.0f s%s", C_DIM, el, C_RESET);
+	else
+		fprintf(stderr, "\r\033[K%s  … %s running %.0f s%s", C_DIM, f->phase, el, C_RESET);
+	f->line_shown = 1;
+}
+
 static void
 on_event(json_t *msg, void *ud)
 {
@@ -796,6 +854,21 @@ on_event(json_t *msg, void *ud)
 	data = json_object_get(p, "data");
 	if (f->json)
 		print_json(p);
+	if (f->progress) {
+		if (!strcmp(type, "text") || !strcmp(type, "reasoning"))
+			f->tokens++;
+		else if (!strcmp(type, "tool_call"))
+			progress_phase(f, ajson_str(data, "name", "tool"));
+		else if (!strcmp(type, "tool_result") || !strcmp(type, "status") ||
+		    !strcmp(type, "approval"))
+			progress_phase(f, "thinking");
+		else if (!strcmp(type, "end"))
+			f->phase[0] = '\0';
+		if (strcmp(type, "reasoning") != 0)
+			progress_clear(f);
+	}
+	if (f->quiet && strcmp(type, "end") != 0)
+		return;
 	if (strcmp(type, "text") == 0) {
 		if (!f->json) {
 			fprintf(stderr, "%s%s", f->in_text ? "" : C_DIM, ajson_str(data, "delta", ""));
@@ -867,8 +940,11 @@ follow_run(struct follow *f)
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_sigint;
 	sigaction(SIGINT, &sa, NULL);
+	if (f->progress)
+		progress_phase(f, "thinking");
 	while (!f->done) {
-		m = read_msg(1000);
+		m = read_msg(f->progress ? 250 : 1000);
+		progress_draw(f);
 		if (interrupted && !cancel_sent) {
 			fprintf(stderr, "\ncancelling run %lld (Ctrl-C again to leave it running)\n",
 			    (long long)f->run_id);
@@ -884,6 +960,7 @@ follow_run(struct follow *f)
 			on_event(m, f);
 		json_decref(m);
 	}
+	progress_clear(f);
 	if (f->in_text && !f->json)
 		fprintf(stderr, "%s\n", C_RESET);
 	if (!f->json && f->answer && *f->answer)
@@ -917,6 +994,8 @@ static const char run_usage[] =
     "  --max-steps N, --max-wall SECONDS, --max-tokens N   limits for this run\n"
     "  --model NAME        model to ask for\n"
     "  --no-project-doc    do not give the model the repository's AGENTS.md files\n"
+    "  -q, --quiet         print only the answer (and why a run failed); on a\n"
+    "                      terminal a status line shows otherwise what the run does\n"
     "  --detach            start the run and print its id without following it\n"
     "  --json              print every event as one JSON line on stdout\n";
 
@@ -931,7 +1010,8 @@ cmd_run(int argc, char **argv)
 		{ "max-wall", required_argument, NULL, 'W' }, { "max-tokens", required_argument, NULL, 'T' },
 		{ "model", required_argument, NULL, 'm' }, { "detach", no_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
-		{ "no-project-doc", no_argument, NULL, 'P' }, { NULL, 0, NULL, 0 }
+		{ "no-project-doc", no_argument, NULL, 'P' }, { "quiet", no_argument, NULL, 'q' },
+		{ NULL, 0, NULL, 0 }
 	};
 	struct follow f;
 	struct agentd_error err;
@@ -943,8 +1023,9 @@ cmd_run(int argc, char **argv)
 
 	memset(&f, 0, sizeof(f));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+hq", opts, NULL)) != -1) {
 		switch (c) {
+		case 'q': f.quiet = 1; break;
 		case 'w': ws = optarg; break;
 		case 's': json_object_set_new(params, "session_id", json_integer(parse_id(optarg, 's'))); break;
 		case 'b':
@@ -1001,7 +1082,11 @@ cmd_run(int argc, char **argv)
 		json_decref(r);
 		return 0;
 	}
-	if (!f.json)
+	f.progress = !f.json && !f.quiet && isatty(STDERR_FILENO) &&
+	    !(getenv("TERM") && strcmp(getenv("TERM"), "dumb") == 0);
+	if (f.quiet)
+		;
+	else if (!f.json)
 		fprintf(stderr, "%srun %lld (session %lld)%s%s\n", C_DIM, (long long)f.run_id,
 		    (long long)ajson_int(r, "session_id", 0),
 		    strcmp(ajson_str(r, "status", ""), "queued") == 0 ?
@@ -1050,6 +1135,8 @@ cmd_attach(int argc, char **argv)
 		set_str(&f.reason, ajson_str(run, "reason", NULL));
 	}
 	json_decref(r);
+	f.progress = !f.json && !f.done && isatty(STDERR_FILENO) &&
+	    !(getenv("TERM") && strcmp(getenv("TERM"), "dumb") == 0);
 	rc = follow_run(&f);
 	free(f.answer);
 	free(f.reason);

@@ -5,7 +5,7 @@ TESTS += tests/integration/test_daemon.sh tests/integration/test_tools_cli.sh \
 	tests/integration/test_unprivileged.sh tests/integration/test_instructions.sh \
 	tests/integration/test_hooks.sh tests/integration/test_skills.sh \
 	tests/integration/test_doctor.sh tests/integration/test_completion.sh \
-	tests/integration/test_acp.sh
+	tests/integration/test_acp.sh tests/integration/test_progress.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/scenarios tests/integration/acp_client.py \
 	tests/integration/test_daemon.sh tests/integration/test_tools_cli.sh \
 	tests/integration/test_run.sh tests/integration/test_crash.sh tests/integration/test_schedule.sh \
@@ -13,4 +13,4 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/scenarios tests/integra
 	tests/integration/test_unprivileged.sh tests/integration/test_instructions.sh \
 	tests/integration/test_hooks.sh tests/integration/test_skills.sh \
 	tests/integration/test_doctor.sh tests/integration/test_completion.sh \
-	tests/integration/test_acp.sh
+	tests/integration/test_acp.sh tests/integration/test_progress.sh
