@@ -21,7 +21,7 @@
  * (~/.ssh/id_rsa behind an AGENTS.md link). The text is for the model only:
  * nothing here changes the sandbox, approvals, tools or limits.
  */
-#include "agent/agent.h"
+#include "agent/internal.h"
 #include "common/buf.h"
 #include "common/json.h"
 
@@ -51,43 +51,32 @@ blank(const char *s, size_t n)
 	return 1;
 }
 
-/*
- * Read dir/name as a regular file, not through a symlink, at most `max`
- * bytes (*more set when the file is longer). Returns 1 with *out (malloc'd,
- * NUL-terminated) when the file exists and has text, 0 when it is absent,
- * empty or not a regular file (*why says which when it exists), -1 on ENOMEM.
- */
-static int
-read_doc(const char *dir, const char *name, size_t max, char **out, size_t *len,
-    int *more, const char **why)
+char *
+agent_read_nofollow(int dirfd, const char *name, size_t max, size_t *len, int *more,
+    const char **why)
 {
-	char path[PATH_MAX];
 	struct stat st;
 	char *buf;
 	size_t n = 0;
 	ssize_t k;
 	int fd;
 
-	*why = NULL;
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
-		return 0;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
-		if (errno == ELOOP)
-			*why = "a symbolic link (not followed)";
-		else if (errno != ENOENT && errno != ENOTDIR)
-			*why = "not readable";
-		return 0;
+		*why = errno == ELOOP ? "a symbolic link (not followed)" :
+		    errno == ENOENT || errno == ENOTDIR ? "missing" : "not readable";
+		return NULL;
 	}
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
 		close(fd);
 		*why = "not a regular file";
-		return 0;
+		return NULL;
 	}
 	buf = malloc(max + 1);
 	if (buf == NULL) {
 		close(fd);
-		return -1;
+		*why = "out of memory";
+		return NULL;
 	}
 	while (n < max && (k = read(fd, buf + n, max - n)) != 0) {
 		if (k < 0) {
@@ -105,6 +94,33 @@ read_doc(const char *dir, const char *name, size_t max, char **out, size_t *len,
 	}
 	close(fd);
 	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/*
+ * Read dir/name for the instructions, at most `max` bytes (*more set when
+ * the file is longer). Returns 1 with *out when the file exists and has
+ * text, 0 when it is absent, empty or refused (*why says why when it
+ * exists), -1 on ENOMEM.
+ */
+static int
+read_doc(const char *dir, const char *name, size_t max, char **out, size_t *len,
+    int *more, const char **why)
+{
+	char path[PATH_MAX];
+	char *buf;
+	size_t n = 0;
+
+	*why = NULL;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		return 0;
+	buf = agent_read_nofollow(AT_FDCWD, path, max, &n, more, why);
+	if (buf == NULL) {
+		if (*why != NULL && strcmp(*why, "missing") == 0)
+			*why = NULL;
+		return *why != NULL && strcmp(*why, "out of memory") == 0 ? -1 : 0;
+	}
 	if (blank(buf, n)) {
 		free(buf);
 		*why = "empty";

@@ -122,6 +122,14 @@ int agent_is_cancelled(struct arun *r);
 /* Render a plan as numbered lines "1. step (status)". malloc'd. */
 char *agent_plan_text(const json_t *plan, int open_only);
 
+/* ---- instructions.c ---- */
+/* Read dirfd/name (AT_FDCWD with a path) as a regular file, never through a
+ * symbolic link, at most max bytes (*more: it is longer). malloc'd and
+ * NUL-terminated; NULL with *why ("missing", "a symbolic link (not
+ * followed)", "not a regular file", "not readable", "out of memory"). */
+char *agent_read_nofollow(int dirfd, const char *name, size_t max, size_t *len, int *more,
+    const char **why);
+
 /* ---- hooks.c ---- */
 /* What the hooks of one event said, combined. */
 struct hook_result {

@@ -19,7 +19,7 @@
  * Used by the loop (agent.c) and by `agentctl skills`; needs only libc and
  * jansson.
  */
-#include "agent/agent.h"
+#include "agent/internal.h"
 #include "common/buf.h"
 #include "common/json.h"
 
@@ -39,50 +39,18 @@
 #define SKILL_LIST_MAX		100		/* files listed for one skill */
 #define SKILL_LIST_DEPTH	3
 
-/* Read a regular file at dirfd/name without following a link, at most max
- * bytes. NULL with *why when refused. */
+/* A regular file at dirfd/name, never through a link, refused past max. */
 static char *
 read_at(int dirfd, const char *name, size_t max, size_t *len, const char **why)
 {
-	struct stat st;
-	char *buf;
-	size_t n = 0;
-	ssize_t k;
-	int fd;
+	int more = 0;
+	char *buf = agent_read_nofollow(dirfd, name, max, len, &more, why);
 
-	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	if (fd < 0) {
-		*why = errno == ELOOP ? "a symbolic link (not followed)" :
-		    errno == ENOENT ? "missing" : "not readable";
-		return NULL;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		*why = "not a regular file";
-		return NULL;
-	}
-	if ((size_t)st.st_size > max) {
-		close(fd);
+	if (buf != NULL && more) {
+		free(buf);
 		*why = "too large";
 		return NULL;
 	}
-	buf = malloc(max + 1);
-	if (buf == NULL) {
-		close(fd);
-		*why = "out of memory";
-		return NULL;
-	}
-	while (n < max && (k = read(fd, buf + n, max - n)) != 0) {
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		n += (size_t)k;
-	}
-	close(fd);
-	buf[n] = '\0';
-	*len = n;
 	return buf;
 }
 

@@ -122,21 +122,8 @@ one_line(const char *s, size_t max, char *out, size_t outlen)
 static void
 connect_daemon(void)
 {
-	struct sockaddr_un sa;
-
-	if (strlen(sock_path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "agentctl: socket path too long: %s\n", sock_path);
-		exit(EXIT_USAGE);
-	}
-	sock_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	sock_fd = ctl_connect(sock_path);
 	if (sock_fd < 0) {
-		fprintf(stderr, "agentctl: socket: %s\n", strerror(errno));
-		exit(EXIT_USAGE);
-	}
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
-	if (connect(sock_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		fprintf(stderr,
 		    "agentctl: no agentd is answering on %s (%s).\n"
 		    "Start one with:\n  agentd --socket %s &\n"
@@ -617,7 +604,6 @@ doctor_endpoint(const json_t *e)
 static int
 cmd_doctor(int argc, char **argv)
 {
-	struct sockaddr_un sa;
 	json_t *st = NULL, *r = NULL, *j, *e;
 	const char *msg = NULL;
 	char a[32], c[32], f[32];
@@ -637,19 +623,11 @@ cmd_doctor(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	/* the daemon: reachable? (without connect_daemon's exit) */
-	sock_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (strlen(sock_path) < sizeof(sa.sun_path))
-		memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
-	if (sock_fd < 0 || strlen(sock_path) >= sizeof(sa.sun_path) ||
-	    connect(sock_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+	sock_fd = ctl_connect(sock_path);
+	if (sock_fd < 0) {
 		doctor_line(2, "daemon", "no agentd answers on %s (%s)", sock_path, strerror(errno));
 		doctor_fix("start it: agentd --socket %s &  (or systemctl --user start agentd)",
 		    sock_path);
-		if (sock_fd >= 0)
-			close(sock_fd);
-		sock_fd = -1;
 		doctor_sandbox();
 		return EXIT_FAIL;
 	}
@@ -2004,20 +1982,14 @@ print_if_prefix(const char *word, const char *cur, json_t *seen)
 static void
 complete_ids(const char *what, const char *cur, json_t *seen)
 {
-	struct sockaddr_un sa;
 	const char *msg;
 	json_t *r, *x;
 	size_t i;
 	int code;
 	char id[32];
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	if (strlen(sock_path) >= sizeof(sa.sun_path))
-		return;
-	memcpy(sa.sun_path, sock_path, strlen(sock_path) + 1);
-	sock_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (sock_fd < 0 || connect(sock_fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+	sock_fd = ctl_connect(sock_path);
+	if (sock_fd < 0)
 		return;
 	rpc_framer_init(&framer, 16u * 1024 * 1024);
 	alarm(1);	/* a daemon that does not answer ends the completion, quietly */

@@ -538,20 +538,25 @@ from_editor(void *ud, char *line, size_t len)
 	return 0;
 }
 
-static int
-connect_agentd(const char *path)
+int
+ctl_connect(const char *path)
 {
 	struct sockaddr_un sa;
 	int fd;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		errno = ENAMETOOLONG;
 		return -1;
+	}
 	memcpy(sa.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		int e = errno;
+
 		close(fd);
+		errno = e;
 		fd = -1;
 	}
 	return fd;
@@ -577,7 +582,7 @@ ctl_acp_main(int argc, char **argv, const char *sock_path)
 		return 2;
 	}
 	memset(&a, 0, sizeof(a));
-	a.sock = connect_agentd(sock_path);
+	a.sock = ctl_connect(sock_path);
 	if (a.sock < 0) {
 		fprintf(stderr, "agentctl acp: no agentd answers on %s (%s); start it with "
 		    "agentd --socket %s &\n", sock_path, strerror(errno), sock_path);

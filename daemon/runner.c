@@ -679,6 +679,29 @@ tool_worker(void *arg)
 	return NULL;
 }
 
+/* Run fn(t) on a detached thread counted in tool_threads (runner_free waits
+ * for them); t is freed here when the thread cannot start. */
+static int
+start_detached(struct runner *r, void *(*fn)(void *), struct toolcall *t,
+    struct agentd_error *err)
+{
+	pthread_attr_t attr;
+	pthread_t th;
+	int rc;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	atomic_fetch_add(&r->tool_threads, 1);
+	rc = pthread_create(&th, &attr, fn, t);
+	pthread_attr_destroy(&attr);
+	if (rc != 0) {
+		atomic_fetch_sub(&r->tool_threads, 1);
+		toolcall_free(t);
+		return agentd_seterr(err, AGENTD_EIO, "cannot start a thread: %s", strerror(rc));
+	}
+	return AGENTD_OK;
+}
+
 /* The journal as the doctor sees it: sizes, free disk, a fresh integrity
  * check on a connection of its own. */
 static json_t *
@@ -754,9 +777,6 @@ int
 runner_doctor(struct runner *r, uint64_t conn_id, json_t *id, struct agentd_error *err)
 {
 	struct toolcall *t;
-	pthread_attr_t attr;
-	pthread_t th;
-	int rc;
 
 	if (atomic_load(&r->tool_threads) >= MAX_TOOL_CALLS)
 		return agentd_seterr(err, AGENTD_EBUSY,
@@ -775,17 +795,7 @@ runner_doctor(struct runner *r, uint64_t conn_id, json_t *id, struct agentd_erro
 		toolcall_free(t);
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 	}
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	atomic_fetch_add(&r->tool_threads, 1);
-	rc = pthread_create(&th, &attr, doctor_worker, t);
-	pthread_attr_destroy(&attr);
-	if (rc != 0) {
-		atomic_fetch_sub(&r->tool_threads, 1);
-		toolcall_free(t);
-		return agentd_seterr(err, AGENTD_EIO, "cannot start a thread: %s", strerror(rc));
-	}
-	return AGENTD_OK;
+	return start_detached(r, doctor_worker, t, err);
 }
 
 int
@@ -793,11 +803,8 @@ runner_tool_call(struct runner *r, uint64_t conn_id, json_t *id, json_t *params,
     struct agentd_error *err)
 {
 	struct toolcall *t;
-	pthread_attr_t attr;
-	pthread_t th;
 	const char *ws = ajson_str(params, "workspace", NULL), *pol;
 	struct stat st;
-	int rc;
 
 	/* Only this (main) thread adds to tool_threads: the check cannot race. */
 	if (atomic_load(&r->tool_threads) >= MAX_TOOL_CALLS)
@@ -827,15 +834,5 @@ runner_tool_call(struct runner *r, uint64_t conn_id, json_t *id, json_t *params,
 	t->conn_id = conn_id;
 	t->id = json_incref(id);
 	t->params = json_incref(params);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	atomic_fetch_add(&r->tool_threads, 1);
-	rc = pthread_create(&th, &attr, tool_worker, t);
-	pthread_attr_destroy(&attr);
-	if (rc != 0) {
-		atomic_fetch_sub(&r->tool_threads, 1);
-		toolcall_free(t);
-		return agentd_seterr(err, AGENTD_EIO, "cannot start a thread: %s", strerror(rc));
-	}
-	return AGENTD_OK;
+	return start_detached(r, tool_worker, t, err);
 }
