@@ -369,7 +369,7 @@ on_agentd_answer(struct acp *a, json_t *m)
 			to_agentd(a, "session.get", json_pack("{s:I, s:I}", "id",
 			    (json_int_t)session_num(sid), "after_seq", next), json_incref(what));
 		else
-			reply(acp_id, json_null());
+			reply(acp_id, json_object());
 	} else if (strcmp(kind, "prompt") == 0) {
 		if (a->turn_run == 0)
 			a->turn_run = ajson_int(res, "run_id", 0);

@@ -7,6 +7,7 @@ TESTS += tests/integration/test_daemon.sh tests/integration/test_tools_cli.sh \
 	tests/integration/test_doctor.sh tests/integration/test_completion.sh \
 	tests/integration/test_acp.sh tests/integration/test_progress.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/scenarios tests/integration/acp_client.py \
+	tests/acp/package.json tests/acp/package-lock.json tests/acp/validate.mjs \
 	tests/integration/test_daemon.sh tests/integration/test_tools_cli.sh \
 	tests/integration/test_run.sh tests/integration/test_crash.sh tests/integration/test_schedule.sh \
 	tests/integration/test_approval.sh tests/integration/test_disk_full.sh \

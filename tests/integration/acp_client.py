@@ -8,6 +8,8 @@ import json, subprocess, sys, time, select
 
 def main():
     agentctl, sock, cwd, mode = sys.argv[1:5]
+    dump = open(sys.argv[5], "a") if len(sys.argv) > 5 else None
+    asked = {}
     p = subprocess.Popen([agentctl, "--socket", sock, "acp"], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, stderr=sys.stderr, bufsize=0)
     buf = b""
@@ -19,6 +21,7 @@ def main():
 
     def request(method, params):
         nid[0] += 1
+        asked[nid[0]] = method
         send({"jsonrpc": "2.0", "id": nid[0], "method": method, "params": params})
         return nid[0]
 
@@ -38,6 +41,10 @@ def main():
                 line, buf = buf.split(b"\n", 1)
                 m = json.loads(line)
                 assert m.get("jsonrpc") == "2.0", m
+                if dump:
+                    dump.write(json.dumps({"answer_to": asked.get(m.get("id")) if "method" not in m else None,
+                                           "message": m}) + "\n")
+                    dump.flush()
                 if m.get("method") == "session/update":
                     got["updates"].append(m["params"])
                     u = m["params"]["update"]

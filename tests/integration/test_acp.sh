@@ -12,7 +12,7 @@ mkdir -p "$HOME" "$T/ws"
 CLIENT="$(dirname "$0")/acp_client.py"
 S="$(dirname "$0")/scenarios"
 
-acp() { "$PYTHON3" "$CLIENT" "$AGENTCTL" "$SOCK" "$T/ws" "$1" 2>>"$T/acp.err"; }
+acp() { "$PYTHON3" "$CLIENT" "$AGENTCTL" "$SOCK" "$T/ws" "$1" "$T/dump.jsonl" 2>>"$T/acp.err"; }
 q() { json_get "$1" "$2"; }
 
 start_mock "$S/acp.json" || exit 1
@@ -32,7 +32,7 @@ check "its result is a completed tool_call_update" \
 	test "$(q "$out" '[u["update"]["status"] for u in j["updates"] if u["update"]["sessionUpdate"] == "tool_call_update"][0]')" = completed
 check "the shell ran in the session's folder" test -f "$T/ws/acp.txt"
 check "the run's id comes back in _meta" test "$(q "$out" 'j["turns"][0]["result"]["_meta"]["agentd"]["run_id"]')" = 1
-check "session/load answers" test "$(q "$out" 'j["load"]["result"]')" = None
+check "session/load answers with an object" test "$(q "$out" 'j["load"]["result"]')" = "{}"
 check "session/load replays the user's prompt, the calls and the answer" \
 	test "$(q "$out" '",".join(sorted(set(j["load_updates"])))')" = "agent_message_chunk,tool_call,tool_call_update,user_message_chunk"
 check "an unknown method gets -32601" test "$(q "$out" 'j["unknown_method"]["error"]["code"]')" = -32601
@@ -68,4 +68,15 @@ check "session/cancel: the run is cancelled in agentd" \
 	test "$(json_get "$(ctl runs --json)" 'j[0]["status"]')" = cancelled
 stop_agentd
 stop_mock
+
+# everything sent, against the official ACP TypeScript SDK's schemas (from
+# npm, installed by test.sh into tests/acp/node_modules)
+NM="$top_srcdir/tests/acp/node_modules"
+if command -v node >/dev/null && [ -d "$NM/@agentclientprotocol/sdk" ]; then
+	n=$(node "$top_srcdir/tests/acp/validate.mjs" "$T/dump.jsonl" "$NM" 2>"$T/validate.err")
+	check "every message fits the ACP SDK's schemas ($n)" test $? -eq 0
+	[ -s "$T/validate.err" ] && head -c 2000 "$T/validate.err"
+else
+	echo "# the ACP SDK is not installed (npm ci --prefix tests/acp): schema check skipped"
+fi
 finish
