@@ -76,13 +76,13 @@ out_line(char *line)
 static void
 reply(json_t *id, json_t *result)
 {
-	out_line(rpc_result_line(json_incref(id), result ? result : json_null()));
+	out_line(rpc_result_line(id, result ? result : json_null()));	/* id borrowed */
 }
 
 static void
 reply_error(json_t *id, int code, const char *msg)
 {
-	out_line(rpc_error_line(json_incref(id), code, msg, NULL));
+	out_line(rpc_error_line(id, code, msg, NULL));
 }
 
 static void
