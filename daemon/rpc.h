@@ -50,7 +50,7 @@ int rpc_framer_feed(struct rpc_framer *f, const char *p, size_t n,
     int (*fn)(void *ud, char *line, size_t len), void *ud);
 void rpc_framer_free(struct rpc_framer *f);
 
-/* Lines to send (malloc'd, '\\n'-terminated). They steal the result, params and data
+/* Lines to send (malloc'd, '\n'-terminated). They steal the result, params and data
  * passed; the id is borrowed. */
 char *rpc_result_line(json_t *id, json_t *result);
 char *rpc_error_line(json_t *id, int code, const char *message, json_t *data);
