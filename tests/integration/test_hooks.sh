@@ -148,6 +148,20 @@ r=$(last_run)
 check "continue:false ends the run, cancelled, with the stopReason" \
 	test "$(status_of "$r")|$(reason_of "$r")" = "cancelled|stopped by the PreToolUse hook: maintenance window"
 
+# PostToolUse context reaches the model; PostToolUseFailure gets the error
+scenario "cat no-such-file"
+restart "{\"hooks\": {\"PostToolUseFailure\": [{\"command\": $(cap PostToolUseFailure)},
+  {\"command\": \"echo '{\\\"hookSpecificOutput\\\":{\\\"additionalContext\\\":\\\"FAILURE-CONTEXT from the hook\\\"}}'\"}],
+ \"PostToolUse\": [{\"command\": \"echo never > $T/in/post-never\"}]}}"
+ctl run --workspace "$W" "Read a missing file" > /dev/null 2>&1
+f=$(cat "$T/in/PostToolUseFailure.json" 2>/dev/null || echo '{}')
+check "PostToolUseFailure: fired for the failed call, with its error" \
+	has "$(json_get "$f" 'j.get("hook_event_name", "") + " " + j.get("error", "")')" "PostToolUseFailure"
+check "PostToolUseFailure: the error names what failed" has "$(json_get "$f" 'j.get("error", "")')" "no-such-file"
+check "PostToolUse does not fire for a failed call" test ! -e "$T/in/post-never"
+check "additionalContext joins the result the model reads" \
+	test "$(requests 'any("FAILURE-CONTEXT from the hook" in t for t in tool_msgs)')" = True
+
 # 6. a Stop hook sends the model back once (stop_hook_active then says so)
 restart "{\"hooks\": {\"Stop\": [{\"command\": \"grep -q '\\\"stop_hook_active\\\":true' && exit 0; echo 'run the tests first' >&2; exit 2\"}]}}"
 ctl run --workspace "$W" "Make the marker" > /dev/null 2>&1
