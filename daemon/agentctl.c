@@ -1654,8 +1654,10 @@ cmd_undo(int argc, char **argv)
 
 	if (has_help(argc, argv) || argc != 2) {
 		puts("usage: agentctl undo RUN\n\nDelete what a run left: its branch (for --branch runs), or, for a run\n"
-		    "that worked in place, move the branch back to where it was — refused when\n"
-		    "someone else has committed on top since.");
+		    "that worked in place, move the branch back to where it was, keeping every\n"
+		    "other uncommitted change (like git reset --keep) — refused when someone\n"
+		    "else has committed on top since, or when a file it would change has\n"
+		    "uncommitted changes.");
 		return argc != 2 ? EXIT_USAGE : 0;
 	}
 	r = call("run.undo", json_pack("{s:I}", "id", (json_int_t)parse_id(argv[1], 'r')));

@@ -1529,6 +1529,125 @@ tools_git_branch_delete(const char *repo_path, const char *branch, struct agentd
 	return rc;
 }
 
+/*
+ * Paths that differ from HEAD in the index or the work tree (untracked files
+ * too, ignored ones not), as work-tree paths. Appends up to `cap` of them to
+ * `out`; *total gets how many there are. `only`, when not NULL, limits the
+ * list to paths that are keys of that object.
+ */
+static int
+dirty_paths(git_repository *repo, json_t *only, json_t *out, size_t cap, size_t *total,
+    struct agentd_error *e)
+{
+	git_status_options so = GIT_STATUS_OPTIONS_INIT;
+	git_status_list *sl = NULL;
+	size_t i, n, k = 0;
+
+	so.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
+	so.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
+	    GIT_STATUS_OPT_SORT_CASE_SENSITIVELY | GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
+	if (git_status_list_new(&sl, repo, &so) < 0)
+		return gerr(e, "cannot read the status");
+	n = git_status_list_entrycount(sl);
+	for (i = 0; i < n; i++) {
+		const git_status_entry *se = git_status_byindex(sl, i);
+		const char *p;
+
+		if (se->status == GIT_STATUS_CURRENT || (se->status & GIT_STATUS_IGNORED))
+			continue;
+		p = se->head_to_index ? se->head_to_index->new_file.path :
+		    se->index_to_workdir->old_file.path;
+		if (only != NULL && json_object_get(only, p) == NULL)
+			continue;
+		if (k++ < cap && json_array_append_new(out, json_string(p)) < 0) {
+			git_status_list_free(sl);
+			return agentd_seterr(e, AGENTD_ENOMEM, NULL);
+		}
+	}
+	git_status_list_free(sl);
+	*total = k;
+	return AGENTD_OK;
+}
+
+/* "a, b, c and N more" from a JSON array of strings, into out[n]. */
+static void
+list_some(json_t *paths, size_t total, size_t show, char *out, size_t n)
+{
+	size_t i, used = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < json_array_size(paths) && i < show && used < n; i++)
+		used += (size_t)snprintf(out + used, n - used, "%s%.200s", i ? ", " : "",
+		    json_string_value(json_array_get(paths, i)));
+	if (total > i && used < n)
+		snprintf(out + used, n - used, " and %zu more", total - i);
+}
+
+/*
+ * `git reset --keep to` on the checked-out branch `ref`: refused, changing
+ * nothing, when a file that differs between HEAD and `to` has local changes
+ * (staged, unstaged or an untracked file in the way); otherwise the files
+ * that differ are updated, every other local change stays in the work tree,
+ * the index is `to`'s and the branch moves.
+ */
+static int
+reset_keep(git_repository *repo, git_reference *ref, git_commit *to, struct agentd_error *err)
+{
+	git_object *head = NULL;
+	git_tree *ht = NULL, *tt = NULL;
+	git_diff *diff = NULL;
+	git_index *idx = NULL;
+	git_reference *nref = NULL;
+	git_checkout_options co = GIT_CHECKOUT_OPTIONS_INIT;
+	json_t *moved = json_object(), *hit = json_array();
+	size_t i, total = 0;
+	int rc = AGENTD_OK;
+	char some[1200];
+
+	if (moved == NULL || hit == NULL)
+		rc = agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	else if (git_revparse_single(&head, repo, "HEAD^{commit}") < 0 ||
+	    git_commit_tree(&ht, (git_commit *)head) < 0 || git_commit_tree(&tt, to) < 0)
+		rc = gerr(err, "cannot read the trees to reset between");
+	else if (git_diff_tree_to_tree(&diff, repo, ht, tt, NULL) < 0)
+		rc = gerr(err, "cannot compare HEAD with the commit to reset to");
+	for (i = 0; rc == AGENTD_OK && i < git_diff_num_deltas(diff); i++) {
+		const git_diff_delta *d = git_diff_get_delta(diff, i);
+
+		json_object_set_new(moved, d->old_file.path, json_true());
+		json_object_set_new(moved, d->new_file.path, json_true());
+	}
+	if (rc == AGENTD_OK)
+		rc = dirty_paths(repo, moved, hit, 10, &total, err);
+	if (rc == AGENTD_OK && total > 0) {
+		list_some(hit, total, 10, some, sizeof(some));
+		rc = agentd_seterr(err, AGENTD_EBUSY, "not undone: %zu file(s) that the undo would "
+		    "change have uncommitted changes: %s; commit or stash them first "
+		    "(nothing was changed)", total, some);
+	}
+	if (rc == AGENTD_OK) {
+		co.checkout_strategy = GIT_CHECKOUT_SAFE;
+		co.baseline = ht;
+		if (git_checkout_tree(repo, (git_object *)to, &co) < 0)
+			rc = gerr(err, "cannot update the work tree");
+	}
+	if (rc == AGENTD_OK && (git_repository_index(&idx, repo) < 0 ||
+	    git_index_read_tree(idx, tt) < 0 || git_index_write(idx) < 0))
+		rc = gerr(err, "cannot reset the index");
+	if (rc == AGENTD_OK && git_reference_set_target(&nref, ref, git_commit_id(to),
+	    "agentd: undo") < 0)
+		rc = gerr(err, "cannot move the branch");
+	git_reference_free(nref);
+	git_index_free(idx);
+	git_diff_free(diff);
+	git_tree_free(tt);
+	git_tree_free(ht);
+	git_object_free(head);
+	json_decref(moved);
+	json_decref(hit);
+	return rc;
+}
+
 int
 tools_git_branch_reset(const char *repo_path, const char *branch, const char *to_oid,
     const char *expect_oid, struct agentd_error *err)
@@ -1552,10 +1671,9 @@ tools_git_branch_reset(const char *repo_path, const char *branch, const char *to
 		    branch);
 	else if (git_object_lookup(&to, repo, &want, GIT_OBJECT_COMMIT) < 0)
 		rc = gerr(err, "cannot find the commit to reset to");
-	else if (git_branch_is_head(ref) == 1) {
-		if (git_reset(repo, to, GIT_RESET_HARD, NULL) < 0)
-			rc = gerr(err, "cannot reset");
-	} else if (git_branch_is_checked_out(ref) == 1)
+	else if (git_branch_is_head(ref) == 1)
+		rc = reset_keep(repo, ref, (git_commit *)to, err);
+	else if (git_branch_is_checked_out(ref) == 1)
 		rc = agentd_seterr(err, AGENTD_EBUSY,
 		    "branch '%.200s' is checked out in another worktree", branch);
 	else if (git_reference_set_target(&nref, ref, &want, "agentd: undo") < 0)

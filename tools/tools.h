@@ -108,7 +108,9 @@ int tools_worktree_remove(const char *repo, const char *wt_path, struct agentd_e
 int tools_git_branch_delete(const char *repo, const char *branch, struct agentd_error *err);
 /* Move `branch` back to to_oid, only when its tip is still expect_oid
  * (AGENTD_EBUSY otherwise: someone committed on top). If it is the checked-out
- * branch the index and work tree are reset too. */
+ * branch, the work tree and index follow as with `git reset --keep`: local
+ * changes stay, and a file that would change but has local changes makes it
+ * refuse (AGENTD_EBUSY, the files listed, nothing changed). */
 int tools_git_branch_reset(const char *repo, const char *branch, const char *to_oid,
     const char *expect_oid, struct agentd_error *err);
 

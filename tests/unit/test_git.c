@@ -747,6 +747,69 @@ test_worktree_plumbing(void **state)
 	assert_int_equal(tools_git_branch_delete(repo, "agentd/run1", &err), AGENTD_EGIT);
 }
 
+/* Run `git reset --keep REV` in a copy of repo; its status, HEAD and file
+ * contents, to compare with what the plumbing left. */
+static char *
+git_state(const char *dir)
+{
+	return capture("cd '%s' && git rev-parse HEAD && git status --porcelain && "
+	    "for f in a.txt b.txt sub/s.c new.txt; do echo \"== $f\"; cat \"$f\" 2>&1; done", dir);
+}
+
+/* Undo of an in-place run keeps what the user changed since, as
+ * `git reset --keep` does, and refuses (changing nothing) when a file the run
+ * committed has local changes. */
+static void
+test_undo_keeps_local_changes(void **state)
+{
+	char repo[PATH_MAX * 2], twin[PATH_MAX * 2], oid[41], tip[41], branch[64];
+	struct agentd_error err;
+	char *s, *want, *have;
+
+	new_repo(repo, sizeof(repo), "undo-keep", 1);
+	assert_int_equal(tools_git_head(repo, oid, branch, sizeof(branch), &err), AGENTD_OK);
+	/* The run's commit changes a.txt. */
+	put(repo, "a.txt", "changed by the run\n");
+	git(repo, "commit -q -am 'run work'");
+	assert_int_equal(tools_git_head(repo, tip, branch, sizeof(branch), &err), AGENTD_OK);
+	/* Then the user edits other files, stages one, adds a new one. */
+	put(repo, "b.txt", "the user's edit, not committed\n");
+	put(repo, "sub/s.c", "int s(void) { return 2; }\n");
+	git(repo, "add sub/s.c");
+	put(repo, "new.txt", "a new file of the user\n");
+	snprintf(twin, sizeof(twin), "%s/undo-keep-twin", base);
+	sh("rm -rf '%s' && cp -a '%s' '%s'", twin, repo, twin);
+	sh("cd '%s' && git update-index -q --refresh; git reset -q --keep %s", twin, oid);
+	assert_int_equal(tools_git_branch_reset(repo, "main", oid, tip, &err), AGENTD_OK);
+	want = git_state(twin);
+	have = git_state(repo);
+	assert_string_equal(have, want);
+	assert_non_null(strstr(have, "the user's edit, not committed"));
+	assert_non_null(strstr(have, "a new file of the user"));
+	assert_non_null(strstr(have, "return 2;"));
+	free(want);
+	free(have);
+
+	/* A file the run changed has local changes: refused, as git refuses. */
+	put(repo, "a.txt", "changed by the run\n");
+	git(repo, "commit -q -am 'run work again'");
+	assert_int_equal(tools_git_head(repo, tip, branch, sizeof(branch), &err), AGENTD_OK);
+	put(repo, "a.txt", "the user kept editing a.txt\n");
+	sh("rm -rf '%s' && cp -a '%s' '%s'", twin, repo, twin);
+	s = capture("cd '%s' && git update-index -q --refresh; "
+	    "git reset -q --keep %s >/dev/null 2>&1 || echo refused", twin, oid);
+	assert_string_equal(s, "refused\n");
+	free(s);
+	want = git_state(repo);
+	agentd_error_clear(&err);
+	assert_int_equal(tools_git_branch_reset(repo, "main", oid, tip, &err), AGENTD_EBUSY);
+	assert_non_null(strstr(err.msg, "a.txt"));
+	have = git_state(repo);
+	assert_string_equal(have, want);
+	free(want);
+	free(have);
+}
+
 int
 main(void)
 {
@@ -761,6 +824,7 @@ main(void)
 		cmocka_unit_test(test_branch_checkout),
 		cmocka_unit_test(test_not_a_repo),
 		cmocka_unit_test(test_worktree_plumbing),
+		cmocka_unit_test(test_undo_keeps_local_changes),
 	};
 
 	/* Before libgit2 reads HOME: tests never see the machine's git config. */
