@@ -24,7 +24,7 @@
 
 #define RUN_COLS "id,session_id,status,reason,workspace,task,branch,base_oid,worktree," \
 	"options,job_id,steps,prompt_tokens,completion_tokens,created,started,finished,end_oid," \
-	"active_s"
+	"active_s,start_state"
 #define MSG_COLS "seq,run_id,role,content,tool_calls,tool_call_id,step,reasoning,kind," \
 	"covers_seq,created"
 #define JOB_SELECT "SELECT j.id,j.cron,j.tz,j.workspace,j.task,j.chore,j.branch," \
@@ -89,6 +89,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_RUN_SET_WORKTREE] = "UPDATE runs SET worktree=?2 WHERE id=?1",
 	[ST_RUN_SET_END_OID] = "UPDATE runs SET end_oid=?2 WHERE id=?1",
 	[ST_RUN_SET_REASON] = "UPDATE runs SET reason=?2 WHERE id=?1",
+	[ST_RUN_SET_START] = "UPDATE runs SET start_state=?2 WHERE id=?1",
 	[ST_RUN_SET_ACTIVE] = "UPDATE runs SET active_s=?2 WHERE id=?1",
 	[ST_RUN_USAGE] = "UPDATE runs SET prompt_tokens=prompt_tokens+?2,"
 	    " completion_tokens=completion_tokens+?3, steps=steps+?4 WHERE id=?1",
@@ -407,6 +408,8 @@ run_row(sqlite3_stmt *st)
 	o = obj_set(o, "finished", col_real(st, 16));
 	o = obj_set(o, "end_oid", col_text(st, 17));
 	o = obj_set(o, "active_s", col_real(st, 18));
+	o = obj_set(o, "start_state", sqlite3_column_type(st, 19) == SQLITE_NULL ? json_null() :
+	    col_json(st, 19));
 	return o;
 }
 
@@ -1152,7 +1155,7 @@ memory_run_set_text(struct memory *m, int64_t id, const char *field, const char 
 	} fields[] = {
 		{ "branch", ST_RUN_SET_BRANCH }, { "base_oid", ST_RUN_SET_BASE_OID },
 		{ "worktree", ST_RUN_SET_WORKTREE }, { "reason", ST_RUN_SET_REASON },
-		{ "end_oid", ST_RUN_SET_END_OID },
+		{ "end_oid", ST_RUN_SET_END_OID }, { "start_state", ST_RUN_SET_START },
 	};
 	sqlite3_stmt *st;
 	size_t i;

@@ -29,7 +29,7 @@
 
 struct memory;
 
-#define MEMORY_SCHEMA_VERSION 2
+#define MEMORY_SCHEMA_VERSION 3
 
 /*
  * Open (creating when absent) the database at path, run migrations.
@@ -67,7 +67,7 @@ int memory_session_delete(struct memory *m, int64_t id, struct agentd_error *err
 /* ---- runs ----
  * {id,session_id,status,reason,workspace,task,branch,base_oid,worktree,
  *  options (object),job_id,steps,prompt_tokens,completion_tokens,
- *  created,started,finished,end_oid}
+ *  created,started,finished,end_oid,active_s,start_state (JSON or null)}
  * For a run in place, branch is the branch it worked on, base_oid its HEAD
  * at the start and end_oid its HEAD at the end (what `undo` moves back).
  * status: queued|running|succeeded|failed|cancelled|interrupted
@@ -86,7 +86,8 @@ int memory_run_create(struct memory *m, const struct memory_run_spec *spec,
  * states set finished. */
 int memory_run_set_status(struct memory *m, int64_t id, const char *status,
     const char *reason, struct agentd_error *err);
-/* Set one text column: "branch", "base_oid", "worktree", "end_oid" or "reason". */
+/* Set one text column: "branch", "base_oid", "worktree", "end_oid", "reason" or
+ * "start_state" (JSON text: the checkout when the run began). NULL clears it. */
 int memory_run_set_text(struct memory *m, int64_t id, const char *field,
     const char *value, struct agentd_error *err);
 int memory_run_add_usage(struct memory *m, int64_t id, int64_t prompt_tokens,

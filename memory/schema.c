@@ -179,9 +179,15 @@ static const char schema_v1[] =
 static const char schema_v2[] =
 	"ALTER TABLE runs ADD COLUMN active_s REAL NOT NULL DEFAULT 0;";
 
+/* v3: the state of the checkout when a run began (JSON: head, the paths
+ * with uncommitted changes), so its commits leave the user's changes out. */
+static const char schema_v3[] =
+	"ALTER TABLE runs ADD COLUMN start_state TEXT;";
+
 static const char *const migrations[MEMORY_SCHEMA_VERSION] = {
 	schema_v1,
 	schema_v2,
+	schema_v3,
 };
 
 int

@@ -871,6 +871,60 @@ tool_git_show(const struct tool_ctx *ctx, json_t *args, json_t **result,
 
 /* ---- add, commit, restore ---- */
 
+/*
+ * Paths that differ from HEAD in the index or the work tree (untracked files
+ * too, ignored ones not), as work-tree paths. Appends up to `cap` of them to
+ * `out`; *total gets how many there are. `only`, when not NULL, limits the
+ * list to paths that are keys of that object.
+ */
+static int
+dirty_paths(git_repository *repo, json_t *only, json_t *out, size_t cap, size_t *total,
+    struct agentd_error *e)
+{
+	git_status_options so = GIT_STATUS_OPTIONS_INIT;
+	git_status_list *sl = NULL;
+	size_t i, n, k = 0;
+
+	so.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
+	so.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
+	    GIT_STATUS_OPT_SORT_CASE_SENSITIVELY | GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
+	if (git_status_list_new(&sl, repo, &so) < 0)
+		return gerr(e, "cannot read the status");
+	n = git_status_list_entrycount(sl);
+	for (i = 0; i < n; i++) {
+		const git_status_entry *se = git_status_byindex(sl, i);
+		const char *p;
+
+		if (se->status == GIT_STATUS_CURRENT || (se->status & GIT_STATUS_IGNORED))
+			continue;
+		p = se->head_to_index ? se->head_to_index->new_file.path :
+		    se->index_to_workdir->old_file.path;
+		if (only != NULL && json_object_get(only, p) == NULL)
+			continue;
+		if (k++ < cap && json_array_append_new(out, json_string(p)) < 0) {
+			git_status_list_free(sl);
+			return agentd_seterr(e, AGENTD_ENOMEM, NULL);
+		}
+	}
+	git_status_list_free(sl);
+	*total = k;
+	return AGENTD_OK;
+}
+
+/* "a, b, c and N more" from a JSON array of strings, into out[n]. */
+static void
+list_some(json_t *paths, size_t total, size_t show, char *out, size_t n)
+{
+	size_t i, used = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < json_array_size(paths) && i < show && used < n; i++)
+		used += (size_t)snprintf(out + used, n - used, "%s%.200s", i ? ", " : "",
+		    json_string_value(json_array_get(paths, i)));
+	if (total > i && used < n)
+		snprintf(out + used, n - used, " and %zu more", total - i);
+}
+
 /* Is gp (work-tree path) a file in the index, or a folder holding some? */
 static int
 in_index(git_index *idx, const char *gp)
@@ -980,6 +1034,40 @@ finish_index_change(struct grepo *g, int rc, struct agentd_error *e, const char 
 	return AGENTD_OK;
 }
 
+/*
+ * The paths a commit leaves out: those the run's start state lists as dirty,
+ * less the ones the call names in `paths` (exactly, as work-tree paths).
+ * An object with the paths as keys (new reference).
+ */
+static json_t *
+left_out_set(const struct tool_ctx *ctx, const git_strarray *named)
+{
+	json_t *set = json_object(), *dirty = json_object_get(ctx->start_state, "dirty"), *p;
+	size_t i, k;
+
+	if (set == NULL)
+		return NULL;
+	json_array_foreach(dirty, i, p) {
+		const char *s = json_string_value(p);
+		int keep = s != NULL;
+
+		for (k = 0; keep && k < named->count; k++)
+			if (strcmp(named->strings[k], s) == 0)
+				keep = 0;
+		if (keep)
+			json_object_set_new(set, s, json_true());
+	}
+	return set;
+}
+
+/* git_index_update_all callback: skip (1) the paths in the set. */
+static int
+skip_left_out(const char *path, const char *matched, void *ud)
+{
+	(void)matched;
+	return json_object_get(ud, path) != NULL;
+}
+
 int
 tool_git_add(const struct tool_ctx *ctx, json_t *args, json_t **result,
     struct agentd_error *err)
@@ -988,13 +1076,16 @@ tool_git_add(const struct tool_ctx *ctx, json_t *args, json_t **result,
 	struct grepo g;
 	git_strarray ps = { NULL, 0 };
 	git_index *idx = NULL;
+	json_t *out_set = NULL;
 	size_t i;
-	int rc;
+	int rc, kept;
 
 	agentd_error_clear(&e);
 	if (grepo_open(ctx->workspace, &g, &e) != AGENTD_OK)
 		return gfail(&e, result, err);
 	rc = gpaths(ctx, &g, json_object_get(args, "paths"), &ps, &e);
+	if (rc == AGENTD_OK && (out_set = left_out_set(ctx, &ps)) == NULL)
+		rc = agentd_seterr(&e, AGENTD_ENOMEM, NULL);
 	if (rc == AGENTD_OK && git_repository_index(&idx, g.repo) < 0)
 		rc = gerr(&e, "cannot read the index");
 	for (i = 0; rc == AGENTD_OK && i < ps.count; i++)
@@ -1010,15 +1101,21 @@ tool_git_add(const struct tool_ctx *ctx, json_t *args, json_t **result,
 		for (i = 0; i < ps.count; i++)
 			if (ps.strings[i][0] == '\0')
 				use = &all;
-		if (git_index_add_all(idx, use, GIT_INDEX_ADD_CHECK_PATHSPEC, NULL, NULL) < 0 ||
-		    git_index_update_all(idx, use, NULL, NULL) < 0)
+		/* Files with changes from before the run began are staged only when
+		 * named themselves. */
+		if (git_index_add_all(idx, use, GIT_INDEX_ADD_CHECK_PATHSPEC, skip_left_out,
+		    out_set) < 0 || git_index_update_all(idx, use, skip_left_out, out_set) < 0)
 			rc = gerr(&e, "git add failed");
 		else if (git_index_write(idx) < 0)
 			rc = gerr(&e, "cannot write the index");
 	}
+	kept = json_object_size(out_set) > 0;
 	git_index_free(idx);
 	gpaths_free(&ps);
-	return finish_index_change(&g, rc, &e, "staged; status now:", result, err);
+	json_decref(out_set);
+	return finish_index_change(&g, rc, &e, kept ?
+	    "staged (files that had uncommitted changes before the run began are staged only "
+	    "when named themselves); status now:" : "staged; status now:", result, err);
 }
 
 struct mh_ctx {
@@ -1052,6 +1149,68 @@ signature(git_repository *repo, const struct tool_ctx *ctx, git_signature **sig)
 	return git_signature_now(sig, "agentd", "agentd@localhost");
 }
 
+/*
+ * *tree_id with every path of `out_set` as it is in HEAD's tree (`ht`, NULL
+ * when unborn) instead of as staged.
+ */
+static int
+tree_without(git_repository *repo, git_index *idx, git_tree *ht, json_t *out_set,
+    git_oid *tree_id, struct agentd_error *e)
+{
+	git_tree_update *up;
+	git_tree *base = NULL;
+	git_tree_entry **held;
+	const char *path;
+	json_t *v;
+	size_t n = 0, i, cap = json_object_size(out_set);
+	int rc = AGENTD_OK;
+
+	if (cap == 0)
+		return AGENTD_OK;
+	up = calloc(cap, sizeof(*up));
+	held = calloc(cap, sizeof(*held));
+	if (up == NULL || held == NULL) {
+		free(up);
+		free(held);
+		return agentd_seterr(e, AGENTD_ENOMEM, NULL);
+	}
+	json_object_foreach(out_set, path, v) {
+		const git_index_entry *ie = git_index_get_bypath(idx, path, 0);
+		git_tree_entry *te = NULL;
+
+		if (ht != NULL && git_tree_entry_bypath(&te, ht, path) < 0) {
+			git_error_clear();
+			te = NULL;
+		}
+		if (te == NULL && ie == NULL)
+			continue;
+		if (te != NULL && ie != NULL && git_oid_equal(&ie->id, git_tree_entry_id(te)) &&
+		    ie->mode == (uint32_t)git_tree_entry_filemode(te)) {
+			git_tree_entry_free(te);
+			continue;
+		}
+		up[n].path = path;
+		if (te != NULL) {
+			up[n].action = GIT_TREE_UPDATE_UPSERT;
+			git_oid_cpy(&up[n].id, git_tree_entry_id(te));
+			up[n].filemode = git_tree_entry_filemode(te);
+			held[n] = te;
+		} else {
+			up[n].action = GIT_TREE_UPDATE_REMOVE;
+		}
+		n++;
+	}
+	if (n > 0 && (git_tree_lookup(&base, repo, tree_id) < 0 ||
+	    git_tree_create_updated(tree_id, repo, base, n, up) < 0))
+		rc = gerr(e, "cannot write the tree without the changes from before the run");
+	git_tree_free(base);
+	for (i = 0; i < n; i++)
+		git_tree_entry_free(held[i]);
+	free(held);
+	free(up);
+	return rc;
+}
+
 int
 tool_git_commit(const struct tool_ctx *ctx, json_t *args, json_t **result,
     struct agentd_error *err)
@@ -1065,10 +1224,11 @@ tool_git_commit(const struct tool_ctx *ctx, json_t *args, json_t **result,
 	struct mh_ctx mh;
 	git_signature *sig = NULL;
 	git_buf msg = GIT_BUF_INIT;
+	git_strarray ps = { NULL, 0 };
 	int all = ajson_bool(args, "all", 0), rc = AGENTD_OK, merging;
-	size_t i;
-	char id[GIT_OID_HEXSZ + 1], branch[256], text[600];
-	json_t *r;
+	size_t i, nleft = 0;
+	char id[GIT_OID_HEXSZ + 1], branch[256], text[1800], some[1200];
+	json_t *r, *out_set = NULL, *left = json_array();
 
 	agentd_error_clear(&e);
 	memset(parents, 0, sizeof(parents));
@@ -1083,6 +1243,17 @@ tool_git_commit(const struct tool_ctx *ctx, json_t *args, json_t **result,
 	else if (msg.size == 0)
 		rc = agentd_seterr(&e, AGENTD_EINVAL,
 		    "the commit message is empty; write a one-line summary of the change");
+	if (rc == AGENTD_OK && left == NULL)
+		rc = agentd_seterr(&e, AGENTD_ENOMEM, NULL);
+	if (rc == AGENTD_OK && json_object_get(args, "paths") != NULL)
+		rc = gpaths(ctx, &g, json_object_get(args, "paths"), &ps, &e);
+	if (rc == AGENTD_OK && (out_set = left_out_set(ctx, &ps)) == NULL)
+		rc = agentd_seterr(&e, AGENTD_ENOMEM, NULL);
+	if (rc == AGENTD_OK && all && ajson_int(ctx->start_state, "dirty_count", 0) >
+	    (json_int_t)json_array_size(json_object_get(ctx->start_state, "dirty")))
+		rc = agentd_seterr(&e, AGENTD_EINVAL, "all:true is refused: the checkout had too "
+		    "many uncommitted changes when the run began to keep them apart; stage the "
+		    "run's files with git_add (or name them in paths) and commit without all");
 	if (rc == AGENTD_OK && git_repository_index(&idx, g.repo) < 0)
 		rc = gerr(&e, "cannot read the index");
 	/* Before staging with all: `git commit -a` refuses unmerged paths too. */
@@ -1090,9 +1261,21 @@ tool_git_commit(const struct tool_ctx *ctx, json_t *args, json_t **result,
 		rc = agentd_seterr(&e, AGENTD_EGIT,
 		    "there are unresolved conflicts (status 'UU' and the like); fix the files, "
 		    "git_add them, then commit");
-	if (rc == AGENTD_OK && all && (git_index_update_all(idx, NULL, NULL, NULL) < 0 ||
-	    git_index_write(idx) < 0))
+	for (i = 0; rc == AGENTD_OK && i < ps.count; i++)
+		if (ps.strings[i][0] && !in_workdir(&g, ps.strings[i]) &&
+		    !in_index(idx, ps.strings[i]))
+			rc = agentd_seterr(&e, AGENTD_ENOTFOUND,
+			    "pathspec '%.300s' did not match any files",
+			    json_string_value(json_array_get(json_object_get(args, "paths"), i)));
+	if (rc == AGENTD_OK && ps.count > 0 &&
+	    (git_index_add_all(idx, &ps, GIT_INDEX_ADD_CHECK_PATHSPEC, skip_left_out, out_set) < 0 ||
+	    git_index_update_all(idx, &ps, skip_left_out, out_set) < 0))
+		rc = gerr(&e, "cannot stage the paths");
+	/* Changes that were there before the run began are not staged by `all`. */
+	if (rc == AGENTD_OK && all && git_index_update_all(idx, NULL, skip_left_out, out_set) < 0)
 		rc = gerr(&e, "cannot stage the changes");
+	if (rc == AGENTD_OK && (all || ps.count > 0) && git_index_write(idx) < 0)
+		rc = gerr(&e, "cannot write the index");
 	if (rc == AGENTD_OK && git_index_write_tree(&tree_id, idx) < 0)
 		rc = gerr(&e, "cannot write the tree");
 	if (rc == AGENTD_OK && git_repository_head_unborn(g.repo) != 1) {
@@ -1103,6 +1286,21 @@ tool_git_commit(const struct tool_ctx *ctx, json_t *args, json_t **result,
 		else
 			parents[mh.n++] = (git_commit *)h;
 	}
+	/* ...nor committed when staged (by the user, or a git_add of a folder). */
+	if (rc == AGENTD_OK && json_object_size(out_set) > 0) {
+		git_tree *ht = NULL;
+
+		if (mh.n > 0 && git_commit_tree(&ht, parents[0]) < 0)
+			rc = gerr(&e, "cannot read HEAD's tree");
+		else
+			rc = tree_without(g.repo, idx, ht, out_set, &tree_id, &e);
+		git_tree_free(ht);
+		/* What is left out: those of them that still have changes. */
+		if (rc == AGENTD_OK)
+			rc = dirty_paths(g.repo, out_set, left, 100, &nleft, &e);
+	}
+	if (nleft > 0)
+		list_some(left, nleft, 8, some, sizeof(some));
 	merging = rc == AGENTD_OK && git_repository_state(g.repo) == GIT_REPOSITORY_STATE_MERGE;
 	if (merging && git_repository_mergehead_foreach(g.repo, merge_head_cb, &mh) < 0)
 		rc = gerr(&e, "cannot read MERGE_HEAD");
@@ -1110,7 +1308,12 @@ tool_git_commit(const struct tool_ctx *ctx, json_t *args, json_t **result,
 		int empty = mh.n == 0 ? git_index_entrycount(idx) == 0 :
 		    git_oid_equal(&tree_id, git_commit_tree_id(parents[0]));
 
-		if (empty)
+		if (empty && nleft > 0)
+			rc = agentd_seterr(&e, AGENTD_EINVAL, "nothing to commit: the only staged "
+			    "changes are in %zu file(s) that already had uncommitted changes before "
+			    "the run began (%s), and those are left out; to commit one, name it in "
+			    "paths", nleft, some);
+		else if (empty)
 			rc = agentd_seterr(&e, AGENTD_EINVAL,
 			    "nothing to commit: no staged changes%s; use git_add first, or set "
 			    "all:true to include changes to tracked files", all ? " (even with all)" : "");
@@ -1129,7 +1332,10 @@ tool_git_commit(const struct tool_ctx *ctx, json_t *args, json_t **result,
 	git_signature_free(sig);
 	git_tree_free(tree);
 	git_index_free(idx);
+	gpaths_free(&ps);
+	json_decref(out_set);
 	if (rc != AGENTD_OK) {
+		json_decref(left);
 		git_buf_dispose(&msg);
 		grepo_close(&g);
 		return gfail(&e, result, err);
@@ -1139,15 +1345,24 @@ tool_git_commit(const struct tool_ctx *ctx, json_t *args, json_t **result,
 	{
 		const char *nl = strchr(msg.ptr, '\n');
 
-		snprintf(text, sizeof(text), "[%s %.7s] %.*s", branch[0] ? branch : "detached HEAD",
-		    id, (int)(nl ? nl - msg.ptr : (long)strlen(msg.ptr)), msg.ptr);
+		int n = snprintf(text, sizeof(text), "[%s %.7s] %.*s",
+		    branch[0] ? branch : "detached HEAD", id,
+		    (int)(nl ? nl - msg.ptr : (long)strlen(msg.ptr)), msg.ptr);
+
+		if (nleft > 0 && n > 0 && (size_t)n < sizeof(text))
+			snprintf(text + n, sizeof(text) - (size_t)n, "\nLeft out of the commit: %zu "
+			    "file(s) that already had uncommitted changes before the run began (%s); "
+			    "they stay as they are. To commit one, name it in paths.", nleft, some);
 	}
 	git_buf_dispose(&msg);
 	r = gok(text, strlen(text));
 	if (r) {
 		ajson_set_str(r, "commit", id);
 		ajson_set_str(r, "branch", branch[0] ? branch : NULL);
+		if (nleft > 0)
+			json_object_set(r, "left_out", left);
 	}
+	json_decref(left);
 	grepo_close(&g);
 	*result = r;
 	return r ? AGENTD_OK : agentd_seterr(err, AGENTD_ENOMEM, NULL);
@@ -1362,6 +1577,42 @@ tools_git_head(const char *workspace, char oid[41], char *branch, size_t blen,
 }
 
 int
+tools_git_start_state(const char *workspace, json_t **out, struct agentd_error *err)
+{
+	git_repository *repo = NULL;
+	git_object *h = NULL;
+	json_t *st = json_object(), *dirty = json_array();
+	char oid[GIT_OID_HEXSZ + 1];
+	size_t total = 0;
+	int rc;
+
+	if (st == NULL || dirty == NULL) {
+		json_decref(st);
+		json_decref(dirty);
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
+	if ((rc = open_plain(workspace, &repo, err)) == AGENTD_OK)
+		rc = dirty_paths(repo, NULL, dirty, TOOLS_START_DIRTY_MAX, &total, err);
+	if (rc == AGENTD_OK && git_repository_head_unborn(repo) != 1) {
+		if (git_revparse_single(&h, repo, "HEAD^{commit}") < 0)
+			rc = gerr(err, "cannot read HEAD");
+		else
+			git_oid_tostr(oid, sizeof(oid), git_object_id(h));
+	}
+	if (rc == AGENTD_OK) {
+		json_object_set_new(st, "head", h ? json_string(oid) : json_null());
+		json_object_set(st, "dirty", dirty);
+		json_object_set_new(st, "dirty_count", json_integer((json_int_t)total));
+		*out = json_incref(st);
+	}
+	git_object_free(h);
+	git_repository_free(repo);
+	json_decref(dirty);
+	json_decref(st);
+	return rc;
+}
+
+int
 tools_git_prefix(const char *workspace, char *prefix, size_t plen, struct agentd_error *err)
 {
 	struct grepo g;
@@ -1527,60 +1778,6 @@ tools_git_branch_delete(const char *repo_path, const char *branch, struct agentd
 	git_reference_free(ref);
 	git_repository_free(repo);
 	return rc;
-}
-
-/*
- * Paths that differ from HEAD in the index or the work tree (untracked files
- * too, ignored ones not), as work-tree paths. Appends up to `cap` of them to
- * `out`; *total gets how many there are. `only`, when not NULL, limits the
- * list to paths that are keys of that object.
- */
-static int
-dirty_paths(git_repository *repo, json_t *only, json_t *out, size_t cap, size_t *total,
-    struct agentd_error *e)
-{
-	git_status_options so = GIT_STATUS_OPTIONS_INIT;
-	git_status_list *sl = NULL;
-	size_t i, n, k = 0;
-
-	so.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR;
-	so.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS |
-	    GIT_STATUS_OPT_SORT_CASE_SENSITIVELY | GIT_STATUS_OPT_EXCLUDE_SUBMODULES;
-	if (git_status_list_new(&sl, repo, &so) < 0)
-		return gerr(e, "cannot read the status");
-	n = git_status_list_entrycount(sl);
-	for (i = 0; i < n; i++) {
-		const git_status_entry *se = git_status_byindex(sl, i);
-		const char *p;
-
-		if (se->status == GIT_STATUS_CURRENT || (se->status & GIT_STATUS_IGNORED))
-			continue;
-		p = se->head_to_index ? se->head_to_index->new_file.path :
-		    se->index_to_workdir->old_file.path;
-		if (only != NULL && json_object_get(only, p) == NULL)
-			continue;
-		if (k++ < cap && json_array_append_new(out, json_string(p)) < 0) {
-			git_status_list_free(sl);
-			return agentd_seterr(e, AGENTD_ENOMEM, NULL);
-		}
-	}
-	git_status_list_free(sl);
-	*total = k;
-	return AGENTD_OK;
-}
-
-/* "a, b, c and N more" from a JSON array of strings, into out[n]. */
-static void
-list_some(json_t *paths, size_t total, size_t show, char *out, size_t n)
-{
-	size_t i, used = 0;
-
-	out[0] = '\0';
-	for (i = 0; i < json_array_size(paths) && i < show && used < n; i++)
-		used += (size_t)snprintf(out + used, n - used, "%s%.200s", i ? ", " : "",
-		    json_string_value(json_array_get(paths, i)));
-	if (total > i && used < n)
-		snprintf(out + used, n - used, " and %zu more", total - i);
 }
 
 /*

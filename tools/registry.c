@@ -110,10 +110,14 @@ static const struct tool_entry tool_table[] = {
 	  TOOL_GIT, tool_git_add },
 	{ "git_commit",
 	  "Commit the staged changes with `message`. With `all`, first stage every change to "
-	  "tracked files (like `git commit -a`). Refuses an empty commit. Returns the new commit id.",
+	  "tracked files (like `git commit -a`); `paths` stages those files first. Files that "
+	  "already had uncommitted changes when the run began are left out unless named in "
+	  "`paths`. Refuses an empty commit. Returns the new commit id.",
 	  "{\"type\":\"object\",\"properties\":{"
 	  "\"message\":{\"type\":\"string\",\"minLength\":1},"
-	  "\"all\":{\"type\":\"boolean\"}},"
+	  "\"all\":{\"type\":\"boolean\"},"
+	  "\"paths\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":1000,"
+	  "\"items\":{\"type\":\"string\",\"minLength\":1}}},"
 	  "\"required\":[\"message\"],\"additionalProperties\":false}",
 	  TOOL_GIT, tool_git_commit },
 	{ "git_branch",

@@ -36,6 +36,10 @@ struct tool_ctx {
 	/* Commit author when the repository's config has none (borrowed, may be NULL). */
 	const char *author_name;
 	const char *author_email;
+	/* The checkout when the run began (borrowed, may be NULL), as made by
+	 * tools_git_start_state: git_commit leaves its "dirty" paths out of
+	 * commits unless the call names them in `paths`. */
+	const json_t *start_state;
 	/* Answers the `recall` tool (provided by the loop, which owns memory). */
 	int (*recall)(void *ud, const char *query, int limit, json_t **result);
 	void *recall_ud;
@@ -93,6 +97,13 @@ json_t *tools_result(int ok, const char *output);
  * branch name ("" when detached/unborn) into branch[blen]. */
 int tools_git_head(const char *workspace, char oid[41], char *branch, size_t blen,
     struct agentd_error *err);
+/* Most paths a start state lists (more are counted in dirty_count). */
+#define TOOLS_START_DIRTY_MAX 10000
+/* The state of the checkout containing `workspace` when a run begins:
+ * {"head": oid or null when unborn, "dirty": [work-tree paths with staged,
+ * unstaged or untracked changes, at most TOOLS_START_DIRTY_MAX],
+ * "dirty_count": n}. New reference in *out. */
+int tools_git_start_state(const char *workspace, json_t **out, struct agentd_error *err);
 /* Where `workspace` lies in its repository's work tree: "" at the top,
  * else "sub/dir/" (with the slash), into prefix[plen]. */
 int tools_git_prefix(const char *workspace, char *prefix, size_t plen,

@@ -22,6 +22,7 @@
 
 #include "tests/unit/helpers.h"
 #include "tools/tools.h"
+#include "common/json.h"
 
 static char base[PATH_MAX];
 static char home[PATH_MAX + 16];
@@ -810,6 +811,72 @@ test_undo_keeps_local_changes(void **state)
 	free(have);
 }
 
+/* git_commit with the run's start state: the user's changes from before the
+ * run stay out of the run's commits (all:true, a staged file, a git_add of
+ * the whole tree), unless named in paths. Checked with git show and status. */
+static void
+test_commit_leaves_out_preexisting(void **state)
+{
+	char repo[PATH_MAX * 2];
+	struct tool_ctx ctx;
+	struct agentd_error err;
+	json_t *start = NULL, *args, *r;
+	char *s;
+
+	new_repo(repo, sizeof(repo), "preexisting", 1);
+	put(repo, "b.txt", "the user's edit\n");
+	put(repo, "sub/s.c", "int s(void) { return 2; }\n");
+	git(repo, "add sub/s.c");
+	put(repo, "user-new.txt", "untracked, the user's\n");
+	assert_int_equal(tools_git_start_state(repo, &start, &err), AGENTD_OK);
+	assert_int_equal(ajson_int(start, "dirty_count", 0), 3);
+	s = json_dumps(json_object_get(start, "dirty"), 0);
+	assert_string_equal(s, "[\"b.txt\", \"sub/s.c\", \"user-new.txt\"]");
+	free(s);
+
+	/* The run's own change, then the sweeping calls. */
+	put(repo, "a.txt", "the run's change\n");
+	put(repo, "run-new.txt", "the run's new file\n");
+	tools_ctx_init(&ctx, repo);
+	ctx.start_state = start;
+	args = json_pack("{s:[s]}", "paths", ".");
+	assert_int_equal(tools_call(&ctx, "git_add", args, &r, &err), AGENTD_OK);
+	json_decref(args);
+	json_decref(r);
+	args = json_pack("{s:s, s:b}", "message", "run work", "all", 1);
+	assert_int_equal(tools_call(&ctx, "git_commit", args, &r, &err), AGENTD_OK);
+	assert_true(ok_of(r));
+	assert_non_null(strstr(str_of(r, "output"), "Left out of the commit: 3 file(s)"));
+	assert_int_equal(json_array_size(json_object_get(r, "left_out")), 3);
+	json_decref(args);
+	json_decref(r);
+	s = capture("cd '%s' && git show --format= --name-only HEAD && git status --porcelain && "
+	    "cat b.txt", repo);
+	assert_string_equal(s, "a.txt\nrun-new.txt\n M b.txt\nM  sub/s.c\n?? user-new.txt\n"
+	    "the user's edit\n");
+	free(s);
+
+	/* Nothing else to commit: said, and nothing committed. */
+	args = json_pack("{s:s, s:b}", "message", "more", "all", 1);
+	assert_int_equal(tools_call(&ctx, "git_commit", args, &r, &err), AGENTD_OK);
+	assert_false(ok_of(r));
+	assert_non_null(strstr(str_of(r, "output"), "before the run began"));
+	json_decref(args);
+	json_decref(r);
+
+	/* Named in paths: committed (and only that one). */
+	args = json_pack("{s:s, s:[s]}", "message", "the user's b", "paths", "b.txt");
+	assert_int_equal(tools_call(&ctx, "git_commit", args, &r, &err), AGENTD_OK);
+	assert_true(ok_of(r));
+	json_decref(args);
+	json_decref(r);
+	s = capture("cd '%s' && git show --format= --name-only HEAD && git status --porcelain",
+	    repo);
+	assert_string_equal(s, "b.txt\nM  sub/s.c\n?? user-new.txt\n");
+	free(s);
+	json_decref(start);
+}
+
 int
 main(void)
 {
@@ -825,6 +892,7 @@ main(void)
 		cmocka_unit_test(test_not_a_repo),
 		cmocka_unit_test(test_worktree_plumbing),
 		cmocka_unit_test(test_undo_keeps_local_changes),
+		cmocka_unit_test(test_commit_leaves_out_preexisting),
 	};
 
 	/* Before libgit2 reads HOME: tests never see the machine's git config. */

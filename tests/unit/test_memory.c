@@ -300,8 +300,9 @@ test_migrate_from_v1(void **state)
 	assert_int_equal(memory_run_create(f->m, &spec, &rid, &err), AGENTD_OK);
 	memory_close(f->m);
 	f->m = NULL;
-	/* Take the database back to version 1: the column v2 added goes. */
-	raw_exec(f->path, "ALTER TABLE runs DROP COLUMN active_s; PRAGMA user_version = 1");
+	/* Take the database back to version 1: the columns v2 and v3 added go. */
+	raw_exec(f->path, "ALTER TABLE runs DROP COLUMN active_s; "
+	    "ALTER TABLE runs DROP COLUMN start_state; PRAGMA user_version = 1");
 	assert_int_equal(memory_open(f->path, &f->m, &err), AGENTD_OK);
 	assert_int_equal(raw_int(f->m, "PRAGMA user_version"), MEMORY_SCHEMA_VERSION);
 	assert_int_equal(memory_run_get(f->m, rid, &run, &err), AGENTD_OK);
