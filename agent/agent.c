@@ -1502,6 +1502,146 @@ worktree_workspace(struct arun *r, const char *root, struct agentd_error *err)
 	return r->workspace ? AGENTD_OK : agentd_seterr(err, AGENTD_ENOMEM, NULL);
 }
 
+/* Keep the run record in memory in step with a text column just journaled. */
+static void
+run_note(struct arun *r, const char *field, const char *value)
+{
+	json_object_set_new(r->run, field, value ? json_string(value) : json_null());
+}
+
+/*
+ * Record the checkout's state at the start of a fresh run (base_oid, the
+ * branch an in-place run works on, start_state) in one transaction: an
+ * in-place run is told from a branch run not yet set up by its base_oid.
+ */
+static int
+record_start(struct arun *r, const char *resolved, int in_place, struct agentd_error *err)
+{
+	char oid[41], cur[256], *text = NULL;
+	struct agentd_error ge;
+	json_t *st = NULL;
+	int rc;
+
+	agentd_error_clear(&ge);
+	if (tools_git_start_state(resolved, &st, &ge) != AGENTD_OK)
+		return AGENTD_OK;	/* not a repository: nothing to record */
+	text = json_dumps(st, JSON_COMPACT);
+	if (text == NULL) {
+		json_decref(st);
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
+	rc = memory_begin(r->m, err);
+	if (rc == AGENTD_OK)
+		rc = memory_run_set_text(r->m, r->run_id, "start_state", text, err);
+	if (rc == AGENTD_OK && in_place &&
+	    tools_git_head(resolved, oid, cur, sizeof(cur), &ge) == AGENTD_OK) {
+		rc = memory_run_set_text(r->m, r->run_id, "base_oid", oid, err);
+		if (rc == AGENTD_OK && cur[0] != '\0')
+			rc = memory_run_set_text(r->m, r->run_id, "branch", cur, err);
+		if (rc == AGENTD_OK) {
+			run_note(r, "base_oid", oid);
+			if (cur[0] != '\0')
+				run_note(r, "branch", cur);
+		}
+	}
+	if (rc == AGENTD_OK)
+		rc = memory_commit(r->m, err);
+	else
+		memory_rollback(r->m);
+	if (rc == AGENTD_OK)
+		json_object_set(r->run, "start_state", st);
+	free(text);
+	json_decref(st);
+	return rc;
+}
+
+/*
+ * Make the worktree of a branch run. The intent (worktree path and branch)
+ * is journaled before anything is made and base_oid after: a crash in
+ * between leaves a worktree without base_oid, which the next start undoes
+ * (setup_workspace) before making it again. `again` names the branch of
+ * such an interrupted setup, reused.
+ */
+static int
+make_worktree(struct arun *r, const char *branch, const char *again, struct agentd_error *err)
+{
+	char path[PATH_MAX], name[256], oid[41];
+	struct agentd_error ge;
+	int k, rc, taken, autoname = branch[0] == '\0' || strcmp(branch, "auto") == 0;
+
+	if (r->cfg->state_dir == NULL) {
+		set_end(r, "failed", "a branch run needs a state directory for its worktree");
+		return AGENTD_OK;
+	}
+	snprintf(path, sizeof(path), "%s/worktrees", r->cfg->state_dir);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		set_end(r, "failed", "cannot create %.400s: %s", path, strerror(errno));
+		return AGENTD_OK;
+	}
+	/* Unique across state dirs sharing a repository: git names the
+	 * worktree after the folder. */
+	snprintf(path, sizeof(path), "%s/worktrees/run-%lld-%lx", r->cfg->state_dir,
+	    (long long)r->run_id, (unsigned long)time(NULL));
+	/* The default name may be taken (another state dir's run 1): pick the
+	 * next free one. A name the user gave must be free. */
+	agentd_error_clear(&ge);
+	for (k = 1; ; k++) {
+		if (again != NULL)
+			snprintf(name, sizeof(name), "%s", again);
+		else if (!autoname)
+			snprintf(name, sizeof(name), "%s", branch);
+		else if (k == 1)
+			snprintf(name, sizeof(name), "agentd/%lld", (long long)r->run_id);
+		else
+			snprintf(name, sizeof(name), "agentd/%lld-%d", (long long)r->run_id, k);
+		taken = tools_git_branch_exists(r->user_workspace, name, &ge);
+		if (taken < 0) {
+			set_end(r, "failed", "cannot create the worktree for branch %s: %s", name,
+			    agentd_errmsg(&ge));
+			return AGENTD_OK;
+		}
+		if (!taken)
+			break;
+		if (!autoname || again != NULL || k >= 20) {
+			set_end(r, "failed", "cannot create the worktree for branch %s: a branch "
+			    "of that name already exists", name);
+			return AGENTD_OK;
+		}
+	}
+	rc = memory_begin(r->m, err);
+	if (rc == AGENTD_OK)
+		rc = memory_run_set_text(r->m, r->run_id, "branch", name, err);
+	if (rc == AGENTD_OK)
+		rc = memory_run_set_text(r->m, r->run_id, "worktree", path, err);
+	if (rc == AGENTD_OK)
+		rc = memory_commit(r->m, err);
+	if (rc != AGENTD_OK) {
+		memory_rollback(r->m);
+		return rc;
+	}
+	r->worktree = strdup(path);
+	r->branch = strdup(name);
+	if (r->worktree == NULL || r->branch == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	agentd_error_clear(&ge);
+	if (tools_worktree_add(r->user_workspace, path, name, oid, &ge) != AGENTD_OK) {
+		/* Nothing half made is left (tools_worktree_add cleans up): forget it. */
+		set_end(r, "failed", "cannot create the worktree for branch %s: %s", name,
+		    agentd_errmsg(&ge));
+		free(r->worktree);
+		r->worktree = NULL;
+		rc = memory_run_set_text(r->m, r->run_id, "worktree", NULL, err);
+		return rc;
+	}
+	rc = memory_run_set_text(r->m, r->run_id, "base_oid", oid, err);
+	if (rc != AGENTD_OK)
+		return rc;
+	run_note(r, "base_oid", oid);
+	/* Recorded first: the worktree is removed at the end even if
+	 * placing the workspace in it fails. */
+	return worktree_workspace(r, path, err);
+}
+
 /* Worktree for a branch run, or the base of an in-place run. */
 static int
 setup_workspace(struct arun *r, int fresh, struct agentd_error *err)
@@ -1509,7 +1649,8 @@ setup_workspace(struct arun *r, int fresh, struct agentd_error *err)
 	const char *ws = ajson_str(r->run, "workspace", "");
 	const char *branch = ajson_str(r->run, "branch", NULL);
 	const char *wt = ajson_str(r->run, "worktree", NULL);
-	char resolved[PATH_MAX], oid[41], cur[256];
+	const char *base = ajson_str(r->run, "base_oid", NULL);
+	char resolved[PATH_MAX], again[256];
 	struct agentd_error ge;
 	int rc;
 
@@ -1520,8 +1661,29 @@ setup_workspace(struct arun *r, int fresh, struct agentd_error *err)
 	r->user_workspace = strdup(resolved);
 	if (r->user_workspace == NULL)
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
-	if (wt != NULL && wt[0] != '\0') {
-		/* resumed branch run */
+	if (wt != NULL && wt[0] != '\0' && base == NULL) {
+		/* A setup a crash interrupted: undo what exists of it, then redo it. */
+		snprintf(again, sizeof(again), "%s", branch ? branch : "");
+		agentd_error_clear(&ge);
+		if (tools_worktree_discard(r->user_workspace, wt, again, &ge) != AGENTD_OK) {
+			set_end(r, "failed", "cannot undo the interrupted setup of the worktree "
+			    "%.400s: %s", wt, agentd_errmsg(&ge));
+			return AGENTD_OK;
+		}
+		rc = memory_run_set_text(r->m, r->run_id, "worktree", NULL, err);
+		if (rc != AGENTD_OK)
+			return rc;
+		agent_emit(r, "warning", json_pack("{s:s}", "message", "the worktree's setup was "
+		    "interrupted by a stop of agentd; what was made of it was removed and it is "
+		    "made again"), EMIT_BOTH, NULL);
+		if (fresh)
+			rc = record_start(r, resolved, 0, err);
+		if (rc == AGENTD_OK && r->end_status == NULL)
+			rc = make_worktree(r, again, again[0] ? again : NULL, err);
+		if (rc != AGENTD_OK || r->end_status != NULL)
+			return rc;
+	} else if (wt != NULL && wt[0] != '\0') {
+		/* resumed branch run (or one whose start was interrupted after setup) */
 		struct stat st;
 
 		if (stat(wt, &st) != 0) {
@@ -1534,65 +1696,19 @@ setup_workspace(struct arun *r, int fresh, struct agentd_error *err)
 			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 		if ((rc = worktree_workspace(r, wt, err)) != AGENTD_OK || r->end_status != NULL)
 			return rc;
-	} else if (fresh && branch != NULL) {
-		char path[PATH_MAX], name[256];
-		int k;
-
-		if (r->cfg->state_dir == NULL) {
-			set_end(r, "failed", "a branch run needs a state directory for its worktree");
-			return AGENTD_OK;
-		}
-		if (branch[0] == '\0' || strcmp(branch, "auto") == 0)
-			snprintf(name, sizeof(name), "agentd/%lld", (long long)r->run_id);
-		else
-			snprintf(name, sizeof(name), "%s", branch);
-		snprintf(path, sizeof(path), "%s/worktrees", r->cfg->state_dir);
-		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
-			set_end(r, "failed", "cannot create %.400s: %s", path, strerror(errno));
-			return AGENTD_OK;
-		}
-		/* Unique across state dirs sharing a repository: git names the
-		 * worktree after the folder. */
-		snprintf(path, sizeof(path), "%s/worktrees/run-%lld-%lx", r->cfg->state_dir,
-		    (long long)r->run_id, (unsigned long)time(NULL));
-		agentd_error_clear(&ge);
-		rc = tools_worktree_add(r->user_workspace, path, name, oid, &ge);
-		/* The default name may be taken (another state dir's run 1): pick the next free one. */
-		for (k = 2; rc != AGENTD_OK && (branch[0] == '\0' || strcmp(branch, "auto") == 0) &&
-		    strstr(agentd_errmsg(&ge), "already exists") != NULL && k <= 20; k++) {
-			snprintf(name, sizeof(name), "agentd/%lld-%d", (long long)r->run_id, k);
-			agentd_error_clear(&ge);
-			rc = tools_worktree_add(r->user_workspace, path, name, oid, &ge);
-		}
-		if (rc != AGENTD_OK) {
-			set_end(r, "failed", "cannot create the worktree for branch %s: %s", name,
-			    agentd_errmsg(&ge));
-			return AGENTD_OK;
-		}
-		r->worktree = strdup(path);
-		r->branch = strdup(name);
-		if (r->worktree == NULL || r->branch == NULL)
-			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
-		rc = memory_run_set_text(r->m, r->run_id, "branch", name, err);
+	} else if (branch != NULL && base == NULL) {
+		/* A branch run: an in-place run records its branch with base_oid. */
+		rc = record_start(r, resolved, 0, err);
 		if (rc == AGENTD_OK)
-			rc = memory_run_set_text(r->m, r->run_id, "worktree", path, err);
-		if (rc == AGENTD_OK)
-			rc = memory_run_set_text(r->m, r->run_id, "base_oid", oid, err);
-		if (rc != AGENTD_OK)
-			return rc;
-		/* Recorded first: the worktree is removed at the end even if
-		 * placing the workspace in it fails. */
-		if ((rc = worktree_workspace(r, path, err)) != AGENTD_OK || r->end_status != NULL)
+			rc = make_worktree(r, branch, NULL, err);
+		if (rc != AGENTD_OK || r->end_status != NULL)
 			return rc;
 	} else {
 		r->workspace = strdup(resolved);
-		if (fresh && tools_git_head(resolved, oid, cur, sizeof(cur), &ge) == AGENTD_OK) {
-			rc = memory_run_set_text(r->m, r->run_id, "base_oid", oid, err);
-			if (rc == AGENTD_OK && cur[0] != '\0')
-				rc = memory_run_set_text(r->m, r->run_id, "branch", cur, err);
-			if (rc != AGENTD_OK)
-				return rc;
-		}
+		if (fresh && (rc = record_start(r, resolved, 1, err)) != AGENTD_OK)
+			return rc;
+		/* The user's changes from before the run stay out of its commits. */
+		r->tctx_start = json_object_get(r->run, "start_state");
 	}
 	if (r->workspace == NULL)
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
@@ -1608,6 +1724,7 @@ setup_workspace(struct arun *r, int fresh, struct agentd_error *err)
 	r->tctx.author_email = r->cfg->author_email;
 	r->tctx.recall = cb_recall;
 	r->tctx.recall_ud = r;
+	r->tctx.start_state = json_is_object(r->tctx_start) ? r->tctx_start : NULL;
 	return AGENTD_OK;
 }
 
@@ -1674,9 +1791,23 @@ resume_calls(struct arun *r, struct agentd_error *err)
 			rc = call_finish(r, &cl, 1, ajson_str(found, "result", ""),
 			    ajson_bool(found, "ok", 0), err);
 		} else if (strcmp(status, "started") == 0 && !read_only) {
-			rc = call_finish(r, &cl, 1, "The outcome of this call is unknown: agentd "
-			    "stopped while it was running. Check the state (e.g. git_status, "
-			    "read_file) before repeating it.", 0, err);
+			const struct tool_entry *te = tools_find(name);
+			char removed[600] = "", text[900];
+			struct agentd_error ge;
+
+			/* A git call killed mid-write leaves its lock files: with
+			 * them every later git call would fail ("index is locked"). */
+			agentd_error_clear(&ge);
+			if (te != NULL && (te->flags & TOOL_GIT) && r->workspace != NULL &&
+			    tools_git_clear_stale_locks(r->workspace, ajson_num(found, "started", 0),
+			    removed, sizeof(removed), &ge) == AGENTD_OK && removed[0] != '\0')
+				agent_emit(r, "warning", json_pack("{s:s++}", "message", "removed the "
+				    "lock files the interrupted git call left: ", removed), EMIT_BOTH, NULL);
+			snprintf(text, sizeof(text), "The outcome of this call is unknown: agentd "
+			    "stopped while it was running.%s%s%s Check the state (e.g. git_status, "
+			    "read_file) before repeating it.", removed[0] ? " It left lock files, now "
+			    "removed: " : "", removed, removed[0] ? "." : "");
+			rc = call_finish(r, &cl, 1, text, 0, err);
 		} else if (r->end_status != NULL) {
 			rc = call_finish(r, &cl, strcmp(status, "started") == 0,
 			    "Not run: the run was cancelled.", 0, err);
@@ -1761,6 +1892,32 @@ end_hooks(struct arun *r, struct agentd_error *err)
 	return rc;
 }
 
+/*
+ * A run that ends with its last git_commit failed (a lock, nothing staged…)
+ * does not end quietly as if its work were committed: "warning" in the end
+ * event says so.
+ */
+static void
+last_commit_warning(struct arun *r, json_t *d)
+{
+	json_t *rows = NULL, *row, *last = NULL;
+	struct agentd_error e;
+	size_t i;
+	char msg[700];
+
+	if (memory_tool_list(r->m, r->run_id, &rows, &e) != AGENTD_OK)
+		return;
+	json_array_foreach(rows, i, row)
+		if (strcmp(ajson_str(row, "name", ""), "git_commit") == 0)
+			last = row;
+	if (last != NULL && !ajson_bool(last, "ok", 1)) {
+		snprintf(msg, sizeof(msg), "the run's last git_commit failed, so its last changes "
+		    "may not be committed: %.500s", ajson_str(last, "result", ""));
+		json_object_set_new(d, "warning", json_string(msg));
+	}
+	json_decref(rows);
+}
+
 /* Record the end: status, the "end" event, the worktree removed. */
 static int
 finish_run(struct arun *r, struct agentd_error *err)
@@ -1775,8 +1932,17 @@ finish_run(struct arun *r, struct agentd_error *err)
 		json_object_set_new(d, "reason", json_string(r->end_reason));
 	if (r->answer != NULL)
 		json_object_set_new(d, "answer", ajson_string_lossy(r->answer, strlen(r->answer)));
-	if (r->branch != NULL && r->worktree != NULL)
-		json_object_set_new(d, "branch", json_string(r->branch));
+	/* The branch is named only when the run committed something on it. */
+	if (r->branch != NULL && r->worktree != NULL) {
+		char tip[41];
+
+		agentd_error_clear(&ge);
+		if (tools_git_head(r->worktree, tip, NULL, 0, &ge) == AGENTD_OK &&
+		    strcmp(tip, ajson_str(r->run, "base_oid", "")) != 0)
+			json_object_set_new(d, "branch", json_string(r->branch));
+	}
+	if (strcmp(r->end_status, "succeeded") == 0)
+		last_commit_warning(r, d);
 	rc = end_hooks(r, err);
 	if (rc == AGENTD_OK)
 		rc = memory_begin(r->m, err);
@@ -2066,6 +2232,46 @@ start_status(struct arun *r)
 	return d;
 }
 
+/*
+ * The first event of a fresh run, when the checkout had uncommitted
+ * changes: "dirty" {count, files (a few)} and a "warning" saying what the run
+ * does with them, added to d (the "running" status).
+ */
+static json_t *
+dirty_note(struct arun *r, json_t *d)
+{
+	json_t *st = json_object_get(r->run, "start_state"), *files, *p;
+	json_int_t n = ajson_int(st, "dirty_count", 0);
+	char list[700], msg[1200];
+	size_t i, used = 0;
+
+	if (d == NULL || n <= 0)
+		return d;
+	files = json_array();
+	list[0] = '\0';
+	json_array_foreach(json_object_get(st, "dirty"), i, p) {
+		if (i >= 5)
+			break;
+		json_array_append(files, p);
+		if (used < sizeof(list))
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%.100s",
+			    i ? ", " : "", json_string_value(p));
+	}
+	if (n > 5 && used < sizeof(list))
+		snprintf(list + used, sizeof(list) - used, " and %lld more", (long long)n - 5);
+	if (r->worktree != NULL)
+		snprintf(msg, sizeof(msg), "the checkout has uncommitted changes in %lld file(s) "
+		    "(%s); they are not in the run's worktree, which starts from the last commit",
+		    (long long)n, list);
+	else
+		snprintf(msg, sizeof(msg), "the checkout has uncommitted changes in %lld file(s) "
+		    "(%s); the run's commits leave them out unless a commit names them",
+		    (long long)n, list);
+	json_object_set_new(d, "dirty", json_pack("{s:I, s:o}", "count", n, "files", files));
+	json_object_set_new(d, "warning", json_string(msg));
+	return d;
+}
+
 static int
 agent_loop(struct arun *r, struct agentd_error *err)
 {
@@ -2113,6 +2319,7 @@ agent_loop(struct arun *r, struct agentd_error *err)
 		return rc;
 	}
 	if (fresh) {
+		tools_test_pause("run-setup");
 		rc = memory_begin(r->m, err);
 		if (rc == AGENTD_OK && r->end_status == NULL)
 			rc = memory_run_set_status(r->m, r->run_id, "running", NULL, err);
@@ -2127,7 +2334,7 @@ agent_loop(struct arun *r, struct agentd_error *err)
 			    json_object_get(r->instr_files, "skipped"), "text", r->instructions),
 			    EMIT_STORE, err);
 		if (rc == AGENTD_OK && r->end_status == NULL)
-			rc = agent_emit(r, "status", start_status(r), EMIT_BOTH, err);
+			rc = agent_emit(r, "status", dirty_note(r, start_status(r)), EMIT_BOTH, err);
 		if (rc == AGENTD_OK)
 			rc = memory_commit(r->m, err);
 		if (rc != AGENTD_OK) {

@@ -710,6 +710,7 @@ struct follow {
 	char *reason;
 	char *status;
 	char *branch;
+	char *warning;
 };
 
 static void
@@ -865,6 +866,7 @@ on_event(json_t *msg, void *ud)
 		set_str(&f->answer, ajson_str(data, "answer", NULL));
 		set_str(&f->reason, ajson_str(data, "reason", NULL));
 		set_str(&f->branch, ajson_str(data, "branch", NULL));
+		set_str(&f->warning, ajson_str(data, "warning", NULL));
 		return;
 	}
 	if (f->json)
@@ -947,6 +949,8 @@ follow_run(struct follow *f)
 	if (!f->ok && !f->json)
 		fprintf(stderr, "%srun %lld %s%s%s%s\n", C_RED, (long long)f->run_id,
 		    f->status ? f->status : "failed", f->reason ? ": " : "", f->reason ? f->reason : "", C_RESET);
+	if (f->warning && *f->warning && !f->json)
+		fprintf(stderr, "%swarning:%s %s\n", C_YELLOW, C_RESET, f->warning);
 	if (f->branch && *f->branch && !f->json)
 		fprintf(stderr, "the run's work is on branch %s (agentctl undo %lld deletes it)\n",
 		    f->branch, (long long)f->run_id);
@@ -1077,6 +1081,7 @@ cmd_run(int argc, char **argv)
 	free(f.reason);
 	free(f.status);
 	free(f.branch);
+	free(f.warning);
 	return rc;
 }
 
@@ -1120,6 +1125,7 @@ cmd_attach(int argc, char **argv)
 	free(f.reason);
 	free(f.status);
 	free(f.branch);
+	free(f.warning);
 	return rc;
 }
 

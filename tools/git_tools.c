@@ -11,6 +11,7 @@
  */
 #include "tools/internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -1322,6 +1323,8 @@ tool_git_commit(const struct tool_ctx *ctx, json_t *args, json_t **result,
 		rc = gerr(&e, "cannot read the tree");
 	if (rc == AGENTD_OK && signature(g.repo, ctx, &sig) < 0)
 		rc = gerr(&e, "cannot make the author signature");
+	if (rc == AGENTD_OK)
+		tools_test_pause("git-commit");
 	if (rc == AGENTD_OK && git_commit_create(&cid, g.repo, "HEAD", sig, sig, NULL, msg.ptr,
 	    tree, mh.n, (const git_commit **)parents) < 0)
 		rc = gerr(&e, "commit failed");
@@ -1655,6 +1658,7 @@ tools_worktree_add(const char *repo_path, const char *wt_path, const char *branc
 	else if (git_branch_create(&ref, repo, branch, (git_commit *)head, 0) < 0)
 		rc = gerr(err, "cannot create the branch");
 	else {
+		tools_test_pause("worktree-add");
 		wo.ref = ref;
 		if (git_worktree_add(&wt, repo, name, wt_path, &wo) < 0) {
 			rc = gerr(err, "cannot add the worktree");
@@ -1755,6 +1759,157 @@ drop_branch_config(git_repository *repo, const char *branch)
 	}
 	git_error_clear();
 	git_config_free(cfg);
+}
+
+int
+tools_git_branch_exists(const char *repo_path, const char *branch, struct agentd_error *err)
+{
+	git_repository *repo = NULL;
+	git_reference *ref = NULL;
+	int rc;
+
+	if ((rc = open_plain(repo_path, &repo, err)) != AGENTD_OK)
+		return -rc;
+	rc = git_branch_lookup(&ref, repo, branch, GIT_BRANCH_LOCAL);
+	if (rc == GIT_ENOTFOUND || rc == GIT_EINVALIDSPEC)
+		rc = 0;
+	else if (rc < 0)
+		rc = -gerr(err, "cannot look the branch up");
+	else
+		rc = 1;
+	git_error_clear();
+	git_reference_free(ref);
+	git_repository_free(repo);
+	return rc;
+}
+
+int
+tools_worktree_discard(const char *repo_path, const char *wt_path, const char *branch,
+    struct agentd_error *err)
+{
+	git_repository *repo = NULL;
+	git_reference *ref = NULL;
+	struct agentd_error e2;
+	struct stat st;
+	int rc;
+
+	/* A registered worktree goes with its record; a folder git never
+	 * recorded (the crash came before) is removed as files. */
+	agentd_error_clear(&e2);
+	if (tools_worktree_remove(repo_path, wt_path, &e2) != AGENTD_OK &&
+	    lstat(wt_path, &st) == 0 &&
+	    nftw(wt_path, rm_entry, 32, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
+		return agentd_seterr(err, AGENTD_EGIT, "cannot remove '%.300s': %s", wt_path,
+		    strerror(errno));
+	if (branch == NULL || branch[0] == '\0')
+		return AGENTD_OK;
+	if ((rc = open_plain(repo_path, &repo, err)) != AGENTD_OK)
+		return rc;
+	if (git_branch_lookup(&ref, repo, branch, GIT_BRANCH_LOCAL) < 0)
+		git_error_clear();	/* never made */
+	else if (git_branch_is_checked_out(ref) == 1)
+		rc = agentd_seterr(err, AGENTD_EBUSY, "branch '%.200s' is checked out elsewhere; "
+		    "not deleting it", branch);
+	else if (git_reference_delete(ref) < 0)
+		rc = gerr(err, "cannot delete the branch");
+	else
+		drop_branch_config(repo, branch);
+	git_reference_free(ref);
+	git_repository_free(repo);
+	return rc;
+}
+
+/* Does any process we can see have `path` open? */
+static int
+open_by_someone(const char *path)
+{
+	char fdpath[300], target[PATH_MAX];
+	DIR *proc = opendir("/proc"), *fds;
+	struct dirent *p, *f;
+	ssize_t n;
+	int found = 0;
+
+	if (proc == NULL)
+		return 1;	/* cannot tell: assume so */
+	while (!found && (p = readdir(proc)) != NULL) {
+		if (p->d_name[0] < '0' || p->d_name[0] > '9')
+			continue;
+		snprintf(fdpath, sizeof(fdpath), "/proc/%s/fd", p->d_name);
+		if ((fds = opendir(fdpath)) == NULL)
+			continue;
+		while (!found && (f = readdir(fds)) != NULL) {
+			snprintf(fdpath, sizeof(fdpath), "/proc/%s/fd/%.20s", p->d_name, f->d_name);
+			n = readlink(fdpath, target, sizeof(target) - 1);
+			if (n > 0) {
+				target[n] = '\0';
+				found = strcmp(target, path) == 0;
+			}
+		}
+		closedir(fds);
+	}
+	closedir(proc);
+	return found;
+}
+
+/* Remove dir/name when it is a stale lock (see tools_git_clear_stale_locks). */
+static void
+clear_lock(const char *dir, const char *name, double since, char *removed, size_t n)
+{
+	char path[PATH_MAX + 300];
+	struct stat st;
+	double mt;
+	size_t used = strlen(removed);
+
+	if ((size_t)snprintf(path, sizeof(path), "%s%s", dir, name) >= sizeof(path) ||
+	    lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+		return;
+	mt = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
+	if (mt < since - 2 || mt > since + 300 || open_by_someone(path))
+		return;
+	if (unlink(path) == 0 && used < n)
+		snprintf(removed + used, n - used, "%s%s", used ? ", " : "", path);
+}
+
+int
+tools_git_clear_stale_locks(const char *workspace, double since, char *removed, size_t n,
+    struct agentd_error *err)
+{
+	git_repository *repo = NULL;
+	const char *gd, *cd;
+	char ref[300];
+	int rc;
+
+	if (n > 0)
+		removed[0] = '\0';
+	if ((rc = open_plain(workspace, &repo, err)) != AGENTD_OK)
+		return rc;
+	gd = git_repository_path(repo);
+	cd = git_repository_commondir(repo);
+	clear_lock(gd, "index.lock", since, removed, n);
+	clear_lock(gd, "HEAD.lock", since, removed, n);
+	clear_lock(cd, "packed-refs.lock", since, removed, n);
+	head_branch(repo, ref + 11, sizeof(ref) - 16);
+	if (ref[11] != '\0' && strstr(ref + 11, "..") == NULL) {
+		memcpy(ref, "refs/heads/", 11);
+		strcat(ref, ".lock");
+		clear_lock(cd, ref, since, removed, n);
+	}
+	git_repository_free(repo);
+	return AGENTD_OK;
+}
+
+void
+tools_test_pause(const char *point)
+{
+	const char *v = getenv("AGENTD_TEST_PAUSE"), *colon;
+	long ms;
+
+	if (v == NULL || (colon = strchr(v, ':')) == NULL ||
+	    strlen(point) != (size_t)(colon - v) || strncmp(v, point, strlen(point)) != 0)
+		return;
+	ms = strtol(colon + 1, NULL, 10);
+	if (ms > 0)
+		usleep((useconds_t)(ms > 60000 ? 60000 : ms) * 1000);
 }
 
 int

@@ -115,6 +115,34 @@ int tools_worktree_add(const char *repo, const char *wt_path, const char *branch
 /* Remove the worktree at wt_path (files and the repository's record of it);
  * the branch stays. */
 int tools_worktree_remove(const char *repo, const char *wt_path, struct agentd_error *err);
+/* 1 when local branch `branch` exists in the repository of `repo`, 0 when
+ * not, a negative agentd_err when the repository cannot be read. */
+int tools_git_branch_exists(const char *repo, const char *branch, struct agentd_error *err);
+/* Undo an interrupted worktree setup: remove whatever exists of the
+ * worktree at wt_path (files and record) and delete `branch` when it exists
+ * and is not checked out elsewhere. Only for a path and branch the caller
+ * journaled as its own before making them. */
+int tools_worktree_discard(const char *repo, const char *wt_path, const char *branch,
+    struct agentd_error *err);
+/*
+ * Remove the lock files (index.lock, HEAD.lock, the current branch's ref
+ * lock, packed-refs.lock) of the repository containing `workspace` that a
+ * git call interrupted by a crash left behind: only a lock whose mtime lies
+ * between since - 2 s and since + 300 s (since: when the interrupted call
+ * started, as journaled) and that no process has open. Names the removed
+ * files in removed[n] ("" when none).
+ */
+int tools_git_clear_stale_locks(const char *workspace, double since, char *removed, size_t n,
+    struct agentd_error *err);
+/*
+ * For tests only: when the environment variable AGENTD_TEST_PAUSE is
+ * "POINT:MS" and POINT is `point`, sleep MS milliseconds (at most 60000), so
+ * a test can kill the daemon at that point. Points: "worktree-add" (inside
+ * worktree creation: the branch made, the worktree not yet), "run-setup"
+ * (the workspace set up, the run not yet running), "git-commit" (git_commit
+ * has staged, the commit is not made yet).
+ */
+void tools_test_pause(const char *point);
 /* Delete a local branch. Refuses the checked-out branch. */
 int tools_git_branch_delete(const char *repo, const char *branch, struct agentd_error *err);
 /* Move `branch` back to to_oid, only when its tip is still expect_oid
