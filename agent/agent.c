@@ -1801,7 +1801,7 @@ resume_calls(struct arun *r, struct agentd_error *err)
 			if (te != NULL && (te->flags & TOOL_GIT) && r->workspace != NULL &&
 			    tools_git_clear_stale_locks(r->workspace, ajson_num(found, "started", 0),
 			    removed, sizeof(removed), &ge) == AGENTD_OK && removed[0] != '\0')
-				agent_emit(r, "warning", json_pack("{s:s++}", "message", "removed the "
+				agent_emit(r, "warning", json_pack("{s:s+}", "message", "removed the "
 				    "lock files the interrupted git call left: ", removed), EMIT_BOTH, NULL);
 			snprintf(text, sizeof(text), "The outcome of this call is unknown: agentd "
 			    "stopped while it was running.%s%s%s Check the state (e.g. git_status, "
@@ -1969,7 +1969,7 @@ finish_run(struct arun *r, struct agentd_error *err)
 	if (r->worktree != NULL) {
 		agentd_error_clear(&ge);
 		if (tools_worktree_remove(r->user_workspace, r->worktree, &ge) != AGENTD_OK)
-			agent_emit(r, "error", json_pack("{s:s++}", "message",
+			agent_emit(r, "error", json_pack("{s:s+}", "message",
 			    "could not remove the run's worktree: ", agentd_errmsg(&ge)), EMIT_BOTH, NULL);
 	}
 	agent_emit(r, "end", d, EMIT_HOOK, NULL);

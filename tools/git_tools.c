@@ -1310,10 +1310,10 @@ tool_git_commit(const struct tool_ctx *ctx, json_t *args, json_t **result,
 		    git_oid_equal(&tree_id, git_commit_tree_id(parents[0]));
 
 		if (empty && nleft > 0)
-			rc = agentd_seterr(&e, AGENTD_EINVAL, "nothing to commit: the only staged "
-			    "changes are in %zu file(s) that already had uncommitted changes before "
-			    "the run began (%s), and those are left out; to commit one, name it in "
-			    "paths", nleft, some);
+			rc = agentd_seterr(&e, AGENTD_EINVAL, "nothing to commit: no changes of "
+			    "the run%s; %zu file(s) that already had uncommitted changes before the "
+			    "run began are left out (%s); to commit one, name it in paths",
+			    all ? " (even with all)" : " staged", nleft, some);
 		else if (empty)
 			rc = agentd_seterr(&e, AGENTD_EINVAL,
 			    "nothing to commit: no staged changes%s; use git_add first, or set "
