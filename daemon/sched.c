@@ -401,6 +401,41 @@ sched_free(struct sched *s)
 	free(s);
 }
 
+/*
+ * Claims a stop left without their run recorded: the run a claim started
+ * is recorded on the job now (so last_run_id names it and overlap is
+ * checked against it); a claim whose run never started is reported. Neither
+ * fires again.
+ */
+static void
+repair_claims(struct sched *s)
+{
+	json_t *open = NULL, *o;
+	struct agentd_error err = { 0 };
+	size_t i;
+
+	if (memory_job_open_fires(s->m, &open, &err) != AGENTD_OK) {
+		sched_warn(s, 0, "cannot check the claimed firings: %s", err.msg);
+		return;
+	}
+	json_array_foreach(open, i, o) {
+		int64_t job = ajson_int(o, "job_id", 0), slot = ajson_int(o, "slot", 0);
+		int64_t run = ajson_int(o, "run_id", 0);
+
+		if (run > 0 && memory_job_fired(s->m, job, slot, run, &err) == AGENTD_OK)
+			sched_warn(s, job, "slot %lld: run %lld was started but not recorded on the "
+			    "job (agentd stopped in between); recorded now", (long long)slot,
+			    (long long)run);
+		else if (run > 0)
+			sched_warn(s, job, "slot %lld: run %lld was started but cannot be recorded "
+			    "on the job: %s", (long long)slot, (long long)run, err.msg);
+		else
+			sched_warn(s, job, "slot %lld was claimed but its run never started (agentd "
+			    "stopped in between); it is not retried", (long long)slot);
+	}
+	json_decref(open);
+}
+
 int
 sched_start(struct sched *s, struct agentd_error *err)
 {
@@ -413,6 +448,7 @@ sched_start(struct sched *s, struct agentd_error *err)
 		return agentd_seterr(err, AGENTD_EINVAL, "no scheduler");
 	if (s->started)
 		return agentd_seterr(err, AGENTD_EINVAL, "the scheduler was already started");
+	repair_claims(s);
 	rc = memory_job_list(s->m, &jobs, err);
 	if (rc != AGENTD_OK)
 		return rc;

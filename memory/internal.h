@@ -79,6 +79,7 @@ enum memory_stmt {
 	ST_JOB_FIRED,
 	ST_JOB_FIRED_JOB,
 	ST_JOB_LAST_SLOT,
+	ST_JOB_OPEN_FIRES,
 	ST__COUNT
 };
 

@@ -147,6 +147,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_JOB_CLAIM] = "INSERT INTO job_fires(job_id,slot,claimed) VALUES (?1,?2,?3)",
 	[ST_JOB_FIRED] = "UPDATE job_fires SET run_id=?3 WHERE job_id=?1 AND slot=?2",
 	[ST_JOB_FIRED_JOB] = "UPDATE jobs SET last_fire=?2, last_run_id=?3 WHERE id=?1",
+	/* Claims newer than the job's last recorded firing that name no run, each
+	 * with the first run of the job created since the claim that no claim
+	 * names (the run a kill kept from being recorded), if any. */
+	[ST_JOB_OPEN_FIRES] = "SELECT f.job_id, f.slot, (SELECT min(r.id) FROM runs r"
+	    " WHERE r.job_id=f.job_id AND r.created>=f.claimed AND NOT EXISTS"
+	    " (SELECT 1 FROM job_fires g WHERE g.run_id=r.id)) FROM job_fires f"
+	    " JOIN jobs j ON j.id=f.job_id WHERE f.run_id IS NULL"
+	    " AND f.slot>coalesce(j.last_fire,-1) ORDER BY f.job_id, f.slot",
 	[ST_JOB_LAST_SLOT] = "SELECT (SELECT coalesce(max(slot),0) FROM job_fires WHERE job_id=?1) "
 	    "FROM jobs WHERE id=?1",
 };
@@ -2205,6 +2213,29 @@ memory_job_fired(struct memory *m, int64_t id, int64_t slot, int64_t run_id,
 		ret = exec_done(m, st, "recording a job's run", err);
 	}
 	return finish(m, ret, err);
+}
+
+static json_t *
+open_fire_row(sqlite3_stmt *st)
+{
+	json_t *o = json_object();
+
+	o = obj_set(o, "job_id", col_int(st, 0));
+	o = obj_set(o, "slot", col_int(st, 1));
+	o = obj_set(o, "run_id", col_int(st, 2));
+	return o;
+}
+
+int
+memory_job_open_fires(struct memory *m, json_t **out, struct agentd_error *err)
+{
+	sqlite3_stmt *st;
+
+	if (m == NULL || out == NULL)
+		return agentd_seterr(err, AGENTD_EINVAL, "memory_job_open_fires: bad arguments");
+	if ((st = stmt(m, ST_JOB_OPEN_FIRES, err)) == NULL)
+		return m->prep_err;
+	return collect(m, st, open_fire_row, "listing claimed firings", out, err);
 }
 
 int

@@ -191,6 +191,11 @@ int memory_job_claim(struct memory *m, int64_t id, int64_t slot, struct agentd_e
 /* Attach the run started for a claimed slot; updates last_fire/last_run_id. */
 int memory_job_fired(struct memory *m, int64_t id, int64_t slot, int64_t run_id,
     struct agentd_error *err);
+/* Claims that name no run and are newer than their job's last recorded
+ * firing (a stop came between the claim and memory_job_fired):
+ * [{job_id, slot, run_id}] where run_id is the job's first run created
+ * since the claim that no claim names (the run it started), or null. */
+int memory_job_open_fires(struct memory *m, json_t **out, struct agentd_error *err);
 /* Latest claimed slot of a job (0 when none). */
 int memory_job_last_slot(struct memory *m, int64_t id, int64_t *slot, struct agentd_error *err);
 

@@ -349,6 +349,51 @@ test_restart_no_refire(void **state)
 	assert_int_equal(f->slot[1], h + 3600);
 }
 
+/*
+ * A kill between the claim and the record of the run on the job: at the next
+ * start the run a claim started is recorded (last_run_id names it), and a
+ * claim whose run never started is reported; neither fires again.
+ */
+static void
+test_claim_without_run(void **state)
+{
+	struct fake *f = *state;
+	struct agentd_error err = { 0 };
+	struct memory_run_spec spec = { 0 };
+	int64_t a, b, sid = 0, rid = 0;
+	time_t h = next_hour(f->now);
+	json_t *job = NULL;
+
+	a = add_job(f, "0 * * * *", "skip", 0);
+	b = add_job(f, "30 * * * *", "skip", 0);
+	/* Job a: claimed, its run created, then the kill. */
+	assert_int_equal(memory_job_claim(f->m, a, h, &err), AGENTD_OK);
+	assert_int_equal(memory_session_create(f->m, "scheduled", "/tmp", &sid, &err), AGENTD_OK);
+	spec.session_id = sid;
+	spec.workspace = "/tmp";
+	spec.task = "do the chore";
+	spec.job_id = a;
+	assert_int_equal(memory_run_create(f->m, &spec, &rid, &err), AGENTD_OK);
+	f->active[rid] = 1;
+	/* Job b: claimed, then the kill before its run. */
+	assert_int_equal(memory_job_claim(f->m, b, h + 1800, &err), AGENTD_OK);
+	f->now = h + 1800 + 10;
+	open_sched(f, 2);
+	start_sched(f);
+	assert_int_equal(memory_job_get(f->m, a, &job, &err), AGENTD_OK);
+	assert_int_equal(ajson_int(job, "last_run_id", 0), rid);
+	json_decref(job);
+	assert_non_null(strstr(f->warn, "never started"));
+	assert_true(f->nwarn >= 2);
+	sched_tick(f->s);
+	assert_int_equal(f->n, 0);
+	/* Job a's run is still active: its next slot does not overlap it. */
+	f->now = h + 3600;
+	sched_tick(f->s);
+	assert_int_equal(f->n, 0);
+	assert_non_null(strstr(f->warn, "still running"));
+}
+
 /* Downtime: "skip" jumps to the next slot, "once" runs once for the latest. */
 static void
 test_catchup(void **state)
@@ -560,6 +605,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_no_overlap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_no_refire, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_without_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_catchup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reboot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_paused, setup, teardown),
