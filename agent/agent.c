@@ -1502,6 +1502,9 @@ worktree_workspace(struct arun *r, const char *root, struct agentd_error *err)
 	return r->workspace ? AGENTD_OK : agentd_seterr(err, AGENTD_ENOMEM, NULL);
 }
 
+/* Most bytes of a run's start_state in the journal (its text column cap). */
+#define START_STATE_MAX 60000
+
 /* Keep the run record in memory in step with a text column just journaled. */
 static void
 run_note(struct arun *r, const char *field, const char *value)
@@ -1525,7 +1528,19 @@ record_start(struct arun *r, const char *resolved, int in_place, struct agentd_e
 	agentd_error_clear(&ge);
 	if (tools_git_start_state(resolved, &st, &ge) != AGENTD_OK)
 		return AGENTD_OK;	/* not a repository: nothing to record */
-	text = json_dumps(st, JSON_COMPACT);
+	/* The journal keeps what fits START_STATE_MAX; dirty_count still counts
+	 * all, and git_commit then refuses all:true rather than guess. */
+	while ((text = json_dumps(st, JSON_COMPACT)) != NULL && strlen(text) > START_STATE_MAX) {
+		json_t *d = json_object_get(st, "dirty");
+		size_t n = json_array_size(d), keep = n / 2;
+
+		free(text);
+		text = NULL;
+		while (json_array_size(d) > keep)
+			json_array_remove(d, json_array_size(d) - 1);
+		if (n == 0)
+			break;
+	}
 	if (text == NULL) {
 		json_decref(st);
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
