@@ -1783,6 +1783,63 @@ tools_git_branch_exists(const char *repo_path, const char *branch, struct agentd
 	return rc;
 }
 
+static int open_by_someone(const char *path);
+
+/* Remove `path` (a file or a folder, symlinks not followed) if it exists. */
+static int
+rm_tree(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st) != 0)
+		return 0;
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+	return nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/*
+ * What a kill inside git_worktree_add or git_branch_create can leave that
+ * the worktree's record does not lead to: git's folder for the worktree
+ * (.git/worktrees/NAME, NAME the folder's name) before its gitdir file
+ * points anywhere, and the branch's ref lock.
+ */
+static int
+discard_leftovers(const char *repo_path, const char *wt_path, const char *branch,
+    struct agentd_error *err)
+{
+	git_repository *repo = NULL;
+	const char *name = strrchr(wt_path, '/'), *cd;
+	char p[PATH_MAX + 512], link[PATH_MAX];
+	FILE *f;
+	int rc, ours = 1;
+
+	if ((rc = open_plain(repo_path, &repo, err)) != AGENTD_OK)
+		return rc;
+	cd = git_repository_commondir(repo);
+	name = name ? name + 1 : wt_path;
+	snprintf(p, sizeof(p), "%sworktrees/%s/gitdir", cd, name);
+	if ((f = fopen(p, "r")) != NULL) {
+		/* Only the folder of this worktree: its gitdir names wt_path. */
+		if (fgets(link, sizeof(link), f) != NULL)
+			ours = strncmp(link, wt_path, strlen(wt_path)) == 0;
+		fclose(f);
+	}
+	snprintf(p, sizeof(p), "%sworktrees/%s", cd, name);
+	if (ours && strcmp(name, "") != 0 && rm_tree(p) < 0)
+		rc = agentd_seterr(err, AGENTD_EGIT, "cannot remove '%.300s': %s", p,
+		    strerror(errno));
+	if (rc == AGENTD_OK && branch != NULL && branch[0] != '\0' &&
+	    strstr(branch, "..") == NULL) {
+		snprintf(p, sizeof(p), "%srefs/heads/%s.lock", cd, branch);
+		if (!open_by_someone(p) && unlink(p) < 0 && errno != ENOENT)
+			rc = agentd_seterr(err, AGENTD_EGIT, "cannot remove '%.300s': %s", p,
+			    strerror(errno));
+	}
+	git_repository_free(repo);
+	return rc;
+}
+
 int
 tools_worktree_discard(const char *repo_path, const char *wt_path, const char *branch,
     struct agentd_error *err)
@@ -1801,6 +1858,8 @@ tools_worktree_discard(const char *repo_path, const char *wt_path, const char *b
 	    nftw(wt_path, rm_entry, 32, FTW_DEPTH | FTW_PHYS) < 0 && errno != ENOENT)
 		return agentd_seterr(err, AGENTD_EGIT, "cannot remove '%.300s': %s", wt_path,
 		    strerror(errno));
+	if ((rc = discard_leftovers(repo_path, wt_path, branch, err)) != AGENTD_OK)
+		return rc;
 	if (branch == NULL || branch[0] == '\0')
 		return AGENTD_OK;
 	if ((rc = open_plain(repo_path, &repo, err)) != AGENTD_OK)

@@ -119,9 +119,11 @@ int tools_worktree_remove(const char *repo, const char *wt_path, struct agentd_e
  * not, a negative agentd_err when the repository cannot be read. */
 int tools_git_branch_exists(const char *repo, const char *branch, struct agentd_error *err);
 /* Undo an interrupted worktree setup: remove whatever exists of the
- * worktree at wt_path (files and record) and delete `branch` when it exists
- * and is not checked out elsewhere. Only for a path and branch the caller
- * journaled as its own before making them. */
+ * worktree at wt_path (files, git's record, git's folder for it when a
+ * kill came before the record was complete, the branch's ref lock) and
+ * delete `branch` when it exists and is not checked out elsewhere. Only
+ * for a path and branch the caller journaled as its own before making
+ * them. */
 int tools_worktree_discard(const char *repo, const char *wt_path, const char *branch,
     struct agentd_error *err);
 /*

@@ -877,6 +877,35 @@ test_commit_leaves_out_preexisting(void **state)
 	json_decref(start);
 }
 
+/* What a kill inside worktree creation leaves is undone, and the same
+ * worktree can be made again (checked with git worktree list, git branch). */
+static void
+test_worktree_discard(void **state)
+{
+	char repo[PATH_MAX * 2], wt[PATH_MAX * 3], oid[41];
+	struct agentd_error err;
+	char *s;
+
+	new_repo(repo, sizeof(repo), "discard", 1);
+	snprintf(wt, sizeof(wt), "%s/wt-run-7", base);
+	/* Killed inside git_branch_create and git_worktree_add: the ref lock, and
+	 * git's folder for the worktree without its gitdir file. */
+	sh("mkdir -p '%s/.git/refs/heads/agentd' '%s/.git/worktrees/wt-run-7' && "
+	    "echo partial > '%s/.git/refs/heads/agentd/7.lock'", repo, repo, repo);
+	assert_int_equal(tools_worktree_add(repo, wt, "agentd/7", oid, &err), AGENTD_EGIT);
+	assert_int_equal(tools_worktree_discard(repo, wt, "agentd/7", &err), AGENTD_OK);
+	assert_false(exists(repo, ".git/refs/heads/agentd/7.lock"));
+	assert_false(exists(repo, ".git/worktrees/wt-run-7"));
+	assert_int_equal(tools_worktree_add(repo, wt, "agentd/7", oid, &err), AGENTD_OK);
+	/* A complete one goes too: files, record and branch. */
+	assert_int_equal(tools_worktree_discard(repo, wt, "agentd/7", &err), AGENTD_OK);
+	s = capture("cd '%s' && git worktree list --porcelain | grep -c '^worktree '; "
+	    "git branch --list 'agentd/*'; git status --porcelain", repo);
+	assert_string_equal(s, "1\n");
+	free(s);
+	assert_false(exists(base, "wt-run-7"));
+}
+
 int
 main(void)
 {
@@ -893,6 +922,7 @@ main(void)
 		cmocka_unit_test(test_worktree_plumbing),
 		cmocka_unit_test(test_undo_keeps_local_changes),
 		cmocka_unit_test(test_commit_leaves_out_preexisting),
+		cmocka_unit_test(test_worktree_discard),
 	};
 
 	/* Before libgit2 reads HOME: tests never see the machine's git config. */
