@@ -12,6 +12,7 @@
 #include "daemon/log.h"
 #include "agent/llm.h"
 #include "common/json.h"
+#include "common/safetext.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -168,7 +169,11 @@ main(int argc, char **argv)
 	}
 	agentd_error_clear(&err);
 	if (config_load(&d.flags, &d.cfg, &err) != AGENTD_OK) {
-		fprintf(stderr, "agentd: %s\n", agentd_errmsg(&err));
+		char safe[1024];
+
+		/* The message may quote the file: escaped as every log line is. */
+		safetext_copy(safe, sizeof(safe), agentd_errmsg(&err), strlen(agentd_errmsg(&err)), 0);
+		fprintf(stderr, "agentd: %s\n", safe);
 		return 2;
 	}
 	log_set_level(d.cfg.log_level);
