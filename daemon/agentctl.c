@@ -1520,6 +1520,8 @@ cmd_skills(int argc, char **argv)
 		print_json(o);
 		json_decref(o);
 	} else {
+		shown(skills);	/* names and descriptions come from repository files */
+		shown(refused);
 		if (json_array_size(skills) == 0)
 			printf("no skills\n");
 		json_array_foreach(skills, i, s) {
