@@ -1,4 +1,11 @@
 # common/: the error enum, bounded buffers and JSON helpers every module shares.
 noinst_LIBRARIES += libcommon.a
 libcommon_a_SOURCES = common/error.c common/error.h common/buf.c common/buf.h \
-	common/json.c common/json.h common/common.h
+	common/json.c common/json.h common/common.h \
+	common/safetext.c common/safetext.h
+
+check_PROGRAMS += tests/unit/test_safetext
+tests_unit_test_safetext_SOURCES = tests/unit/test_safetext.c
+tests_unit_test_safetext_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_safetext_LDADD = libcommon.a $(JANSSON_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_safetext

@@ -6,6 +6,9 @@
  * parse tables. Exit status: 0 success, 1 the operation failed (a failed
  * run, a tool error, a tampered audit), 2 usage or connection errors.
  * `agentctl sandbox` runs locally without the daemon (ctl_sandbox.c).
+ * Everything the daemon sends came from a model, a tool, a file, a
+ * repository or a task: text output shows it through shown() and --json
+ * through print_json(), both escaping terminal controls (common/safetext.h).
  * Kept light: links no libcurl, libgit2 or SQLite.
  */
 #include "daemon/rpc.h"
@@ -16,6 +19,7 @@
 #include "common/buf.h"
 #include "common/error.h"
 #include "common/json.h"
+#include "common/safetext.h"
 
 #include <errno.h>
 #include <sys/wait.h>
@@ -64,26 +68,82 @@ die_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void
 die_usage(const char *fmt, ...)
 {
+	char msg[2048], safe[4096];
 	va_list ap;
+	int n;
 
-	fprintf(stderr, "agentctl: ");
+	/* The message may quote a chore file or a reply: escaped like all text. */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\n(see agentctl --help)\n");
+	if (n < 0)
+		n = 0;
+	safetext_copy(safe, sizeof(safe), msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1, 0);
+	fprintf(stderr, "agentctl: %s\n(see agentctl --help)\n", safe);
 	exit(EXIT_USAGE);
 }
 
+/* A value as one line of JSON: the exact text, with nothing in it that a
+ * terminal would act on (C0 controls escaped by JSON, DEL, C1 and bidi
+ * controls as \uXXXX too). */
 static void
 print_json(json_t *v)
 {
-	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY), *safe;
 
-	if (s) {
-		puts(s);
-		free(s);
-	}
+	safe = s ? safetext_json(s, strlen(s), NULL) : NULL;
+	if (safe)
+		puts(safe);
+	free(safe);
+	free(s);
 	fflush(stdout);
+}
+
+/*
+ * Make every string in v safe to print as text, in place (v is then for
+ * showing only), and return v. Terminal controls become visible escapes;
+ * newlines and tabs stay.
+ */
+static json_t *
+shown(json_t *v)
+{
+	const char *key;
+	json_t *e;
+	size_t i;
+	struct abuf b;
+
+	if (json_is_string(v)) {
+		if (safetext_clean(json_string_value(v), json_string_length(v), 0))
+			return v;
+		abuf_init(&b, (size_t)-1 / 2);
+		if (safetext_append(&b, json_string_value(v), json_string_length(v), 0) != AGENTD_OK ||
+		    json_string_setn(v, b.data, b.len) != 0) {
+			fprintf(stderr, "agentctl: out of memory\n");
+			exit(EXIT_FAIL);
+		}
+		abuf_free(&b);
+	} else if (json_is_object(v)) {
+		json_object_foreach(v, key, e)
+			shown(e);
+	} else if (json_is_array(v)) {
+		json_array_foreach(v, i, e)
+			shown(e);
+	}
+	return v;
+}
+
+/* Text from the daemon straight to a stream, escaped. */
+static void
+put_shown(const char *text, FILE *f)
+{
+	char *s = safetext_dup(text, 0);
+
+	if (s == NULL) {
+		fprintf(stderr, "agentctl: out of memory\n");
+		exit(EXIT_FAIL);
+	}
+	fputs(s, f);
+	free(s);
 }
 
 static void
@@ -258,7 +318,8 @@ call_ex(const char *method, json_t *params, notify_fn on_notify, void *ud, int *
 		err = json_object_get(m, "error");
 		if (err) {
 			*code = (int)ajson_int(err, "code", RPC_INTERNAL_ERROR);
-			snprintf(errbuf, sizeof(errbuf), "%s", ajson_str(err, "message", "error"));
+			safetext_copy(errbuf, sizeof(errbuf), ajson_str(err, "message", "error"),
+			    strlen(ajson_str(err, "message", "error")), 0);
 			*message = errbuf;
 			json_decref(m);
 			return NULL;
@@ -423,6 +484,7 @@ cmd_status(int argc, char **argv)
 	if (json) {
 		print_json(r);
 	} else {
+		shown(r);
 		cfg = json_object_get(r, "config");
 		eps = json_object_get(cfg, "endpoints");
 		snprintf(up, sizeof(up), "%.0fs", ajson_num(r, "uptime_s", 0));
@@ -822,7 +884,7 @@ on_event(json_t *msg, void *ud)
 		return;
 	if (strcmp(method, "approval.request") == 0) {
 		if (isatty(STDIN_FILENO) && !f->json)
-			ask_approval(p);
+			ask_approval(shown(p));
 		else if (f->json)
 			print_json(p);
 		return;
@@ -833,6 +895,8 @@ on_event(json_t *msg, void *ud)
 	data = json_object_get(p, "data");
 	if (f->json)
 		print_json(p);
+	else
+		shown(p);
 	if (f->progress) {
 		if (!strcmp(type, "text") || !strcmp(type, "reasoning"))
 			f->tokens++;
@@ -1110,7 +1174,7 @@ cmd_attach(int argc, char **argv)
 		on_event(n, &f);
 		json_decref(n);
 	}
-	run = json_object_get(r, "run");
+	run = shown(json_object_get(r, "run"));	/* its reason is only ever printed as text */
 	if (!f.done && !ajson_bool(run, "active", 0)) {
 		f.done = 1;
 		set_str(&f.status, ajson_str(run, "status", "failed"));
@@ -1207,7 +1271,7 @@ cmd_runs(int argc, char **argv)
 	if (json)
 		print_json(json_object_get(r, "runs"));
 	else
-		print_runs(json_object_get(r, "runs"));
+		print_runs(shown(json_object_get(r, "runs")));
 	json_decref(r);
 	return 0;
 }
@@ -1240,6 +1304,7 @@ cmd_sessions(int argc, char **argv)
 	if (json) {
 		print_json(json_object_get(r, "sessions"));
 	} else {
+		shown(r);
 		printf("%-7s %-19s %-30s %s\n", "SESSION", "UPDATED", "WORKSPACE", "TITLE");
 		json_array_foreach(json_object_get(r, "sessions"), i, s) {
 			fmt_time(ajson_num(s, "updated", 0), t, sizeof(t));
@@ -1350,6 +1415,7 @@ cmd_show(int argc, char **argv)
 		if (json) {
 			print_json(r);
 		} else {
+			shown(r);
 			printf("session %lld: %s\n  workspace: %s\n", (long long)ajson_int(r, "id", 0),
 			    ajson_str(r, "title", ""), ajson_str(r, "workspace", ""));
 			print_runs(json_object_get(r, "runs"));
@@ -1365,6 +1431,7 @@ cmd_show(int argc, char **argv)
 		json_decref(r);
 		return 0;
 	}
+	shown(r);
 	fmt_time(ajson_num(r, "started", 0), t1, sizeof(t1));
 	fmt_time(ajson_num(r, "finished", 0), t2, sizeof(t2));
 	printf("run %lld (session %lld): %s%s%s\n", (long long)ajson_int(r, "id", 0),
@@ -1384,7 +1451,7 @@ cmd_show(int argc, char **argv)
 	if (plan)
 		print_plan(json_is_array(plan) ? plan : json_object_get(plan, "steps"));
 	fflush(stderr);
-	s = session_get_all(ajson_int(r, "session_id", 0));
+	s = shown(session_get_all(ajson_int(r, "session_id", 0)));
 	printf("\n");
 	print_messages(json_object_get(s, "messages"), ajson_int(r, "id", 0));
 	json_decref(s);
@@ -1407,6 +1474,7 @@ cmd_tools(int argc, char **argv)
 	if (has_json(argc, argv)) {
 		print_json(json_object_get(r, "tools"));
 	} else {
+		shown(r);
 		json_array_foreach(json_object_get(r, "tools"), i, t) {
 			one_line(ajson_str(t, "description", ""), 80, desc, sizeof(desc));
 			printf("%-14s %s\n", ajson_str(t, "name", ""), desc);
@@ -1458,6 +1526,8 @@ cmd_skills(int argc, char **argv)
 		print_json(o);
 		json_decref(o);
 	} else {
+		shown(skills);	/* names and descriptions come from repository files */
+		shown(refused);
 		if (json_array_size(skills) == 0)
 			printf("no skills\n");
 		json_array_foreach(skills, i, s) {
@@ -1566,6 +1636,7 @@ cmd_search(int argc, char **argv)
 	if (json) {
 		print_json(json_object_get(r, "results"));
 	} else {
+		shown(r);
 		json_array_foreach(json_object_get(r, "results"), i, e) {
 			one_line(ajson_str(e, "snippet", ""), 200, snip, sizeof(snip));
 			printf("session %lld run %lld [%s] %s\n", (long long)ajson_int(e, "session_id", 0),
@@ -1633,7 +1704,20 @@ cmd_export(int argc, char **argv)
 
 		r = call("session.export", json_pack("{s:I, s:s, s:I}", "id",
 		    (json_int_t)parse_id(id, 's'), "format", fmt, "after_seq", next));
-		fputs(ajson_str(r, "text", ""), stdout);
+		if (strcmp(fmt, "jsonl") == 0) {
+			/* JSON lines stay exact JSON (print_json's escaping). */
+			const char *t = ajson_str(r, "text", "");
+			char *safe = safetext_json(t, strlen(t), NULL);
+
+			if (safe == NULL) {
+				fprintf(stderr, "agentctl: out of memory\n");
+				return EXIT_FAIL;
+			}
+			fputs(safe, stdout);
+			free(safe);
+		} else {
+			put_shown(ajson_str(r, "text", ""), stdout);
+		}
 		next = ajson_int(r, "next_seq", 0);
 		json_decref(r);
 		if (next <= prev)
@@ -1666,7 +1750,7 @@ cmd_undo(int argc, char **argv)
 		    "uncommitted changes.");
 		return argc != 2 ? EXIT_USAGE : 0;
 	}
-	r = call("run.undo", json_pack("{s:I}", "id", (json_int_t)parse_id(argv[1], 'r')));
+	r = shown(call("run.undo", json_pack("{s:I}", "id", (json_int_t)parse_id(argv[1], 'r'))));
 	if (strcmp(ajson_str(r, "undone", ""), "branch") == 0)
 		printf("deleted branch %s\n", ajson_str(r, "branch", ""));
 	else
@@ -1774,6 +1858,7 @@ cmd_schedule_add(int argc, char **argv)
 	} else {
 		char next[32];
 
+		shown(r);
 		fmt_time(ajson_num(r, "next_fire", 0), next, sizeof(next));
 		printf("schedule %lld added: '%s', next run %s\n", (long long)ajson_int(r, "id", 0),
 		    ajson_str(r, "cron", ""), next);
@@ -1804,7 +1889,7 @@ cmd_schedule(int argc, char **argv)
 		if (has_json(argc - 1, argv + 1))
 			print_json(json_object_get(r, "jobs"));
 		else
-			print_jobs(json_object_get(r, "jobs"));
+			print_jobs(shown(json_object_get(r, "jobs")));
 		json_decref(r);
 		return 0;
 	}

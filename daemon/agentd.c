@@ -10,8 +10,10 @@
 #include "daemon/runner.h"
 #include "daemon/sched.h"
 #include "daemon/log.h"
+#include "daemon/private.h"
 #include "agent/llm.h"
 #include "common/json.h"
+#include "common/safetext.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -54,24 +56,48 @@ usage(FILE *f)
 	    "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads the configuration.\n");
 }
 
+/*
+ * The state directory: created 0700, refused when another user owns it or
+ * may write to it, made private when others may only read it; then held
+ * with a lock (agentd.pid, naming our pid and socket) for the daemon's
+ * life, so that a second daemon never resumes the first one's runs.
+ */
 static int
-mkdir_p(const char *path, mode_t mode)
+take_state_dir(struct agentd *d, struct private_lock **lock, struct agentd_error *err)
 {
-	char buf[PATH_MAX], *p;
+	char path[PATH_MAX], text[PATH_MAX + 32], *holder = NULL, *nl;
+	int rc, tightened = 0;
 
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-		return -1;
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) != 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
+	if (private_mkdir_p(d->cfg.state_dir, 0700) != 0)
+		return agentd_seterr(err, AGENTD_EIO, "cannot create the state directory %s: %s",
+		    d->cfg.state_dir, strerror(errno));
+	rc = private_dir_check(d->cfg.state_dir, "the state directory", 1, &tightened, err);
+	if (rc != AGENTD_OK)
+		return rc;
+	if (tightened)
+		log_warn("the state directory %s was open to other users; it is now 0700",
+		    d->cfg.state_dir);
+	if (snprintf(path, sizeof(path), "%s/agentd.pid", d->cfg.state_dir) >= (int)sizeof(path))
+		return agentd_seterr(err, AGENTD_EINVAL, "state directory path too long");
+	rc = private_lock_take(path, lock, &holder, err);
+	if (rc == AGENTD_EBUSY) {
+		/* The holder wrote "PID\nSOCKET\n". */
+		nl = holder ? strchr(holder, '\n') : NULL;
+		if (nl)
+			*nl++ = '\0';
+		if (nl && strchr(nl, '\n'))
+			*strchr(nl, '\n') = '\0';
+		rc = agentd_seterr(err, AGENTD_EBUSY, "another agentd (pid %s, socket %s) is using the "
+		    "state directory %s (lock %s is held); stop it first, or give this one another "
+		    "--state-dir", holder && *holder ? holder : "unknown", nl && *nl ? nl : "unknown",
+		    d->cfg.state_dir, path);
+		free(holder);
+		return rc;
 	}
-	if (mkdir(buf, mode) != 0 && errno != EEXIST)
-		return -1;
-	return 0;
+	if (rc != AGENTD_OK)
+		return rc;
+	snprintf(text, sizeof(text), "%d\n%s\n", (int)getpid(), d->cfg.socket_path);
+	return private_lock_write(*lock, text, err);
 }
 
 static void
@@ -142,6 +168,7 @@ main(int argc, char **argv)
 	struct agentd d;
 	struct agentd_error err;
 	struct sched_ops ops;
+	struct private_lock *state_lock = NULL;
 	sigset_t mask;
 	char path[PATH_MAX];
 	int c, rc, status = 1;
@@ -168,7 +195,11 @@ main(int argc, char **argv)
 	}
 	agentd_error_clear(&err);
 	if (config_load(&d.flags, &d.cfg, &err) != AGENTD_OK) {
-		fprintf(stderr, "agentd: %s\n", agentd_errmsg(&err));
+		char safe[1024];
+
+		/* The message may quote the file: escaped as every log line is. */
+		safetext_copy(safe, sizeof(safe), agentd_errmsg(&err), strlen(agentd_errmsg(&err)), 0);
+		fprintf(stderr, "agentd: %s\n", safe);
 		return 2;
 	}
 	log_set_level(d.cfg.log_level);
@@ -182,8 +213,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	llm_global_init();
 
-	if (mkdir_p(d.cfg.state_dir, 0700) != 0) {
-		log_error("cannot create the state dir %s: %s", d.cfg.state_dir, strerror(errno));
+	if (take_state_dir(&d, &state_lock, &err) != AGENTD_OK) {
+		log_error("%s", agentd_errmsg(&err));
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/agentd.db", d.cfg.state_dir);
@@ -191,13 +222,6 @@ main(int argc, char **argv)
 	if (d.db_path == NULL) {
 		log_error("out of memory");
 		goto out;
-	}
-	/* The socket's folder may not exist yet (e.g. /tmp/agentd-UID). */
-	snprintf(path, sizeof(path), "%s", d.cfg.socket_path);
-	if (strrchr(path, '/') && strrchr(path, '/') != path) {
-		*strrchr(path, '/') = '\0';
-		if (mkdir_p(path, 0700) != 0)
-			log_warn("cannot create %s: %s", path, strerror(errno));
 	}
 	if (server_new(&d, d.cfg.socket_path, d.cfg.max_line, &d.srv, &err) != AGENTD_OK) {
 		log_error("%s", agentd_errmsg(&err));
@@ -236,7 +260,8 @@ out:
 	runner_free(d.runner);	/* stops runs and records them */
 	sched_free(d.sched);
 	memory_close(d.mem);
-	server_free(d.srv);	/* removes the socket */
+	server_free(d.srv);	/* removes the socket and its lock */
+	private_lock_release(state_lock);	/* last: the journal is closed */
 	config_free(&d.cfg);
 	free(d.db_path);
 	if (status == 0)

@@ -4,7 +4,7 @@ noinst_LIBRARIES += libdaemon.a
 libdaemon_a_SOURCES = daemon/rpc.h daemon/rpc.c daemon/log.h daemon/log.c
 libdaemon_a_CFLAGS = $(AM_CFLAGS)
 
-agentd_SOURCES = daemon/agentd.c daemon/server.c daemon/server.h \
+agentd_SOURCES = daemon/agentd.c daemon/server.c daemon/server.h daemon/private.c daemon/private.h \
 	daemon/runner.c daemon/runner.h daemon/methods.c daemon/config.h daemon/config.c
 agentd_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(LIBGIT2_CFLAGS) $(SQLITE_CFLAGS)
 agentd_LDADD = libdaemon.a libsched.a $(AGENT_LIBS) -lpthread

@@ -1,5 +1,11 @@
-/* log.c — leveled logging to stderr; thread-safe (one write per line). */
+/*
+ * log.c — leveled logging to stderr; thread-safe (one write per line).
+ * Messages quote paths, tasks and errors that came from outside: each is
+ * escaped (common/safetext.h) so it can neither drive the terminal nor
+ * forge a second record with a newline.
+ */
 #include "daemon/log.h"
+#include "common/safetext.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -47,7 +53,7 @@ log_get_level(void)
 void
 log_msg(int level, const char *fmt, ...)
 {
-	char line[2048];
+	char line[4096], msg[2048];
 	int n = 0, m, lvl = atomic_load_explicit(&cur_level, memory_order_relaxed);
 	va_list ap;
 	struct timespec ts;
@@ -67,13 +73,14 @@ log_msg(int level, const char *fmt, ...)
 		    tm.tm_sec, ts.tv_nsec / 1000000, (int)getpid(), names[level]);
 	}
 	va_start(ap, fmt);
-	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	m = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (m < 0)
 		m = 0;
-	n += m;
-	if ((size_t)n > sizeof(line) - 2)
-		n = (int)sizeof(line) - 2;
+	if ((size_t)m >= sizeof(msg))
+		m = (int)sizeof(msg) - 1;
+	n += (int)safetext_copy(line + n, sizeof(line) - (size_t)n - 1, msg, (size_t)m,
+	    SAFETEXT_ONE_LINE);
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, (size_t)n) < 0) {
 		/* nowhere left to report */

@@ -10,6 +10,7 @@
  */
 #include "daemon/server.h"
 #include "daemon/log.h"
+#include "daemon/private.h"
 #include "daemon/runner.h"
 #include "daemon/sched.h"
 #include "common/buf.h"
@@ -17,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -63,7 +65,7 @@ struct server {
 	struct agentd *d;
 	char *path;
 	int lfd;
-	int lockfd;
+	struct private_lock *lock;	/* <socket>.lock, held while we serve */
 	int wakefd;
 	int sigfd;
 	int stop;
@@ -96,22 +98,70 @@ set_nonblock(int fd)
 	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-/* Is somebody serving on this socket path? */
+/*
+ * Make room for our socket at path: nothing there, or a socket nobody
+ * answers on (connect() refused: its daemon died) which is removed.
+ * Anything else is left alone and refused.
+ */
 static int
-socket_in_use(const char *path)
+clear_stale_socket(const char *path, struct agentd_error *err)
 {
 	struct sockaddr_un sa;
-	int fd, rc;
+	struct stat sb;
+	int fd, rc, e;
 
+	if (lstat(path, &sb) != 0) {
+		if (errno == ENOENT)
+			return AGENTD_OK;
+		return agentd_seterr(err, AGENTD_EIO, "%s: %s", path, strerror(errno));
+	}
+	if (!S_ISSOCK(sb.st_mode))
+		return agentd_seterr(err, AGENTD_EDENIED, "%s exists and is not a socket; not deleting "
+		    "it (move it away or choose another --socket)", path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return 0;
+		return agentd_seterr(err, AGENTD_EIO, "socket: %s", strerror(errno));
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	e = errno;
 	close(fd);
-	return rc == 0;
+	if (rc == 0)
+		return agentd_seterr(err, AGENTD_EBUSY,
+		    "another process is already serving %s; not touching it", path);
+	if (e != ECONNREFUSED)
+		return agentd_seterr(err, AGENTD_EIO, "cannot tell whether %s is in use (%s); not "
+		    "deleting it", path, strerror(e));
+	if (unlink(path) != 0 && errno != ENOENT)
+		return agentd_seterr(err, AGENTD_EIO, "cannot remove the stale socket %s: %s", path,
+		    strerror(errno));
+	log_info("removed stale socket %s left by a previous run", path);
+	return AGENTD_OK;
+}
+
+/*
+ * The socket's folder: created 0700 when missing (e.g. /tmp/agentd-UID),
+ * refused when another user owns it or may write to it (they could put
+ * their own socket or lock file in our place).
+ */
+static int
+socket_dir(const char *path, struct agentd_error *err)
+{
+	char dir[PATH_MAX], *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if (private_mkdir_p(dir, 0700) != 0)
+		return agentd_seterr(err, AGENTD_EIO, "cannot create the socket directory %s: %s", dir,
+		    strerror(errno));
+	return private_dir_check(dir, "the socket directory", 0, NULL, err);
 }
 
 /* systemd socket activation: LISTEN_FDS with our pid hands us fd 3. */
@@ -133,9 +183,9 @@ static int
 open_listener(struct server *s, const char *path, struct agentd_error *err)
 {
 	struct sockaddr_un sa;
-	char lockpath[sizeof(sa.sun_path) + 8];
+	char lockpath[sizeof(sa.sun_path) + 8], pid[32], *holder = NULL;
 	mode_t old;
-	int fd;
+	int fd, rc;
 
 	if ((fd = activated_fd()) >= 0) {
 		s->lfd = fd;
@@ -145,20 +195,26 @@ open_listener(struct server *s, const char *path, struct agentd_error *err)
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return agentd_seterr(err, AGENTD_EINVAL, "socket path too long (max %zu bytes): %s",
 		    sizeof(sa.sun_path) - 1, path);
+	if ((rc = socket_dir(path, err)) != AGENTD_OK)
+		return rc;
 	/* One daemon per socket: the lock decides, the socket file is checked too. */
 	snprintf(lockpath, sizeof(lockpath), "%s.lock", path);
-	s->lockfd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (s->lockfd < 0)
-		return agentd_seterr(err, AGENTD_EIO, "cannot open %s: %s", lockpath, strerror(errno));
-	if (flock(s->lockfd, LOCK_EX | LOCK_NB) != 0)
-		return agentd_seterr(err, AGENTD_EBUSY,
-		    "another agentd is already serving %s (lock %s is held); not touching it",
-		    path, lockpath);
-	if (socket_in_use(path))
-		return agentd_seterr(err, AGENTD_EBUSY,
-		    "another process is already serving %s; not touching it", path);
-	if (unlink(path) == 0)
-		log_info("removed stale socket %s left by a previous run", path);
+	rc = private_lock_take(lockpath, &s->lock, &holder, err);
+	if (rc == AGENTD_EBUSY) {
+		rc = agentd_seterr(err, AGENTD_EBUSY, "another agentd%s%.*s%s is already serving %s "
+		    "(lock %s is held); not touching it", holder && *holder ? " (pid " : "",
+		    holder ? (int)strcspn(holder, "\n") : 0, holder ? holder : "",
+		    holder && *holder ? ")" : "", path, lockpath);
+		free(holder);
+		return rc;
+	}
+	if (rc != AGENTD_OK)
+		return rc;
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if ((rc = private_lock_write(s->lock, pid, err)) != AGENTD_OK)
+		return rc;
+	if ((rc = clear_stale_socket(path, err)) != AGENTD_OK)
+		return rc;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return agentd_seterr(err, AGENTD_EIO, "socket: %s", strerror(errno));
@@ -206,7 +262,7 @@ server_new(struct agentd *d, const char *path, size_t max_line, struct server **
 	if (s == NULL)
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 	s->d = d;
-	s->lfd = s->lockfd = s->wakefd = s->sigfd = -1;
+	s->lfd = s->wakefd = s->sigfd = -1;
 	s->max_line = max_line;
 	s->next_id = 1;
 	s->max_conns = conn_limit();
@@ -274,8 +330,7 @@ server_free(struct server *s)
 		close(s->lfd);
 	if (s->owns_socket && s->path)
 		unlink(s->path);
-	if (s->lockfd >= 0)
-		close(s->lockfd);	/* the lock file stays; it is reused */
+	private_lock_release(s->lock);	/* removed while still held, then released */
 	if (s->wakefd >= 0)
 		close(s->wakefd);
 	if (s->sigfd >= 0)

@@ -12,6 +12,8 @@
 #include "memory/internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -676,6 +678,39 @@ close_untouched(sqlite3 *db)
 	sqlite3_close(db);
 }
 
+/*
+ * The journal is its user's alone, whatever the umask: a new database is
+ * created 0600 (SQLite gives its -wal, -shm and -journal the database's
+ * mode), and files of ours left open to others are made private.
+ */
+static int
+journal_private(const char *path, int create, struct agentd_error *err)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+	char p[PATH_MAX];
+	struct stat sb;
+	size_t i;
+	int fd;
+
+	if (create) {
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno != EEXIST)
+			return agentd_seterr(err, AGENTD_EIO, "cannot create database %s: %s", path,
+			    strerror(errno));
+		if (fd >= 0 && (fchmod(fd, 0600) != 0 || close(fd) != 0))
+			return agentd_seterr(err, AGENTD_EIO, "cannot create database %s: %s", path,
+			    strerror(errno));
+	}
+	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+		if (lstat(p, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_uid == geteuid() &&
+		    (sb.st_mode & 077) && chmod(p, sb.st_mode & 0700) != 0)
+			return agentd_seterr(err, AGENTD_EIO, "cannot make %s private: %s", p,
+			    strerror(errno));
+	}
+	return AGENTD_OK;
+}
+
 /* full: the opening of the journal (checks, migrations); else another
  * connection to one already opened so. */
 static int
@@ -695,6 +730,8 @@ open_db(const char *path, int full, struct memory **out, struct agentd_error *er
 	if (exists && access(path, R_OK | W_OK) != 0)
 		return agentd_seterr(err, AGENTD_EIO, "database %s is not writable: %s", path,
 		    strerror(errno));
+	if ((rc = journal_private(path, !exists && full, err)) != AGENTD_OK)
+		return rc;
 	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (!exists && full ? SQLITE_OPEN_CREATE : 0);
 	rc = sqlite3_open_v2(path, &db, flags, NULL);
 	if (rc != SQLITE_OK) {

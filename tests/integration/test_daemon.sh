@@ -78,7 +78,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 	setpriv --reuid=65534 --regid=65534 --clear-groups \
 		"$AGENTCTL" --socket "$SOCK" status > "$T/nobody.out" 2>&1
 	rc=$?
-	chmod 0600 "$SOCK"
+	chmod 0600 "$SOCK"; chmod 0700 "$T"	# agentd refuses a socket dir others may write to
 	check "another uid is refused" test $rc -ne 0
 	check "the refusal is logged" grep -q "refused a connection from uid 65534" "$T/agentd.log"
 fi
