@@ -733,10 +733,13 @@ m_session_delete(void *ctx, struct rpc_call *call)
 	if ((rc = memory_run_list(d->mem, &f, &runs, &err)) != AGENTD_OK)
 		return fail_err(call, rc, &err);
 	json_array_foreach(runs, i, r) {
-		if (runner_active(d->runner, ajson_int(r, "id", 0))) {
+		int64_t rid = ajson_int(r, "id", 0);
+
+		/* rid is copied out: r belongs to runs, freed before the reply. */
+		if (runner_active(d->runner, rid)) {
 			json_decref(runs);
 			return rpc_fail(call, RPC_BUSY, "session %lld has an active run (%lld); cancel it first",
-			    (long long)id, (long long)ajson_int(r, "id", 0));
+			    (long long)id, (long long)rid);
 		}
 	}
 	json_decref(runs);

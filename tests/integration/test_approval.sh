@@ -102,6 +102,33 @@ for answer in allow deny; do
 	stop_mock
 done
 
+# Deleting a session while its run waits for an approval is refused and
+# names the run (the refusal once read the run list after freeing it; the
+# sanitizer build catches a relapse).
+W="$T/repo-rm"
+STATE="$T/state-rm"
+make_repo "$W"
+start_mock "$S/network.json" || exit 1
+start_agentd --llm-url "$MOCK_URL" --config "$T/cfg.json" || exit 1
+rm_ans=$("$PYTHON3" - "$SOCK" "$W" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(60)
+f = s.makefile("rw")
+def send(i, m, p): f.write(json.dumps({"jsonrpc": "2.0", "id": i, "method": m, "params": p}) + "\n"); f.flush()
+send(1, "run.start", {"workspace": sys.argv[2], "task": "run it", "approval": "ask"})
+sid = None
+for line in f:
+    m = json.loads(line)
+    if m.get("id") == 1: sid = m["result"]["session_id"]
+    if m.get("method") == "approval.request": send(2, "session.delete", {"id": sid})
+    if m.get("id") == 2: print(json.dumps(m)); break
+PY
+)
+check "rm during a run: refused, naming the run" has "$rm_ans" 'has an active run'
+check "rm during a run: the daemon is still up" has "$(rpc '{"jsonrpc":"2.0","id":1,"method":"daemon.status"}')" '"result"'
+stop_agentd
+stop_mock
+
 # A detached (unattended) run never waits for a person.
 W="$T/repo-detached"
 STATE="$T/state-detached"
