@@ -18,5 +18,7 @@ TESTS += tests/unit/test_tools tests/unit/test_git
 check_PROGRAMS += tests/unit/test_mcp
 tests_unit_test_mcp_SOURCES = tests/unit/test_mcp.c
 tests_unit_test_mcp_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_mcp_CPPFLAGS = $(AM_CPPFLAGS) -DTEST_SRCDIR='"$(abs_top_srcdir)"'
 tests_unit_test_mcp_LDADD = $(TOOLS_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_mcp
+EXTRA_DIST += tests/mcp/fake_server.py

@@ -1,7 +1,7 @@
 /*
  * mcp.h — agentd's Model Context Protocol client: the configuration of MCP
- * servers (config.json "mcp_servers") and the model-visible names of their
- * tools; the stdio client is not built yet.
+ * servers (config.json "mcp_servers"), the model-visible names of their
+ * tools, and a stdio client (newline-delimited JSON-RPC 2.0 with a child).
  * It knows no socket and no journal: callers hand it a config object and get
  * JSON back.
  */
@@ -25,7 +25,22 @@ int mcp_config_check(const json_t *servers, struct agentd_error *err);
  * out must hold MCP_NAME_MAX + 1 bytes. */
 void mcp_tool_name(const char *server, const char *tool, char out[MCP_NAME_MAX + 1]);
 
-/* The stdio client (start, initialize, tools/list, tools/call, shutdown) is
- * not built yet: see docs/mcp.md. */
+struct mcp_client;
+
+/* Start the stdio server NAME described by cfg (one entry of mcp_servers) and
+ * do the initialize handshake within startup_timeout_s. stderr_fd receives
+ * the server's stderr (-1 drops it). url servers: AGENTD_ENOTIMPL. */
+int mcp_client_start(const char *name, const json_t *cfg, int stderr_fd,
+    struct mcp_client **out, struct agentd_error *err);
+/* All tools (tools/list, following nextCursor), filtered by enabled_tools /
+ * disabled_tools. New reference: array of tool objects. */
+int mcp_client_list_tools(struct mcp_client *c, json_t **out, struct agentd_error *err);
+/* tools/call within tool_timeout_s: *text (malloc'd, at most cap bytes) joins
+ * the text content, marks images/resources, else structuredContent as JSON;
+ * *is_error from isError. */
+int mcp_client_call(struct mcp_client *c, const char *tool, json_t *args, size_t cap,
+    char **text, int *is_error, struct agentd_error *err);
+/* Close stdin, then SIGTERM, then SIGKILL, a second apart; reap. NULL ok. */
+void mcp_client_free(struct mcp_client *c);
 
 #endif

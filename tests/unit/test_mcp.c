@@ -1,9 +1,12 @@
 /*
- * test_mcp.c — the MCP client's configuration checks and tool naming.
+ * test_mcp.c — the MCP client's configuration checks, tool naming, and the
+ * stdio client against a scripted server (tests/mcp/fake_server.py).
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 #include "tools/mcp.h"
@@ -69,12 +72,94 @@ test_names(void **state)
 	assert_string_not_equal(a, b);
 }
 
+static int
+start(const char *mode, const char *extra, struct mcp_client **c, struct agentd_error *err)
+{
+	char text[1024];
+	json_t *cfg;
+	int rc;
+
+	snprintf(text, sizeof(text), "{\"command\":\"python3\",\"args\":[\"%s/tests/mcp/fake_server.py\","
+	    "\"%s\"],\"startup_timeout_s\":1%s}", TEST_SRCDIR, mode, extra);
+	cfg = json_loads(text, 0, NULL);
+	assert_non_null(cfg);
+	agentd_error_clear(err);
+	rc = mcp_client_start("fake", cfg, -1, c, err);
+	json_decref(cfg);
+	return rc;
+}
+
+static void
+test_client(void **state)
+{
+	struct agentd_error err;
+	struct mcp_client *c = NULL;
+	json_t *tools = NULL, *args;
+	char *text = NULL;
+	int is_err = -1;
+
+	(void)state;
+	assert_int_equal(start("ok", "", &c, &err), AGENTD_OK);
+	assert_int_equal(mcp_client_list_tools(c, &tools, &err), AGENTD_OK);
+	assert_int_equal(json_array_size(tools), 3);	/* two pages */
+	json_decref(tools);
+	args = json_pack("{s:s}", "message", "hi");
+	assert_int_equal(mcp_client_call(c, "echo", args, 100, &text, &is_err, &err), AGENTD_OK);
+	assert_string_equal(text, "hi");
+	assert_int_equal(is_err, 0);
+	free(text);
+	assert_int_equal(mcp_client_call(c, "fail", args, 100, &text, &is_err, &err), AGENTD_OK);
+	assert_string_equal(text, "nope");
+	assert_int_equal(is_err, 1);
+	free(text);
+	assert_int_equal(mcp_client_call(c, "pic", args, 100, &text, &is_err, &err), AGENTD_OK);
+	assert_string_equal(text, "[image: image/png, 3 bytes]");
+	free(text);
+	json_decref(args);
+	mcp_client_free(c);
+
+	c = NULL;
+	assert_int_equal(start("ok", ",\"disabled_tools\":[\"fail\"]", &c, &err), AGENTD_OK);
+	assert_int_equal(mcp_client_list_tools(c, &tools, &err), AGENTD_OK);
+	assert_int_equal(json_array_size(tools), 2);
+	json_decref(tools);
+	mcp_client_free(c);
+
+	c = NULL;
+	assert_int_equal(start("hang", "", &c, &err), AGENTD_ETIMEOUT);
+	assert_null(c);
+	assert_int_equal(start("garbage", "", &c, &err), AGENTD_EPROTO);
+	assert_non_null(strstr(agentd_errmsg(&err), "not JSON"));
+	assert_int_equal(start("badversion", "", &c, &err), AGENTD_EPROTO);
+	assert_non_null(strstr(agentd_errmsg(&err), "1999-01-01"));
+	mcp_client_free(NULL);
+}
+
+static void
+test_no_command(void **state)
+{
+	struct agentd_error err;
+	struct mcp_client *c = NULL;
+	json_t *cfg = json_pack("{s:s}", "command", "/nonexistent/mcp-server");
+
+	(void)state;
+	agentd_error_clear(&err);
+	assert_int_not_equal(mcp_client_start("x", cfg, -1, &c, &err), AGENTD_OK);
+	assert_null(c);
+	json_decref(cfg);
+	cfg = json_pack("{s:s}", "url", "http://127.0.0.1:1/mcp");
+	assert_int_equal(mcp_client_start("x", cfg, -1, &c, &err), AGENTD_ENOTIMPL);
+	json_decref(cfg);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_client),
+		cmocka_unit_test(test_no_command),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
