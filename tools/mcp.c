@@ -136,6 +136,7 @@ mcp_tool_name(const char *server, const char *tool, char out[MCP_NAME_MAX + 1])
 struct mcp_client {
 	pid_t pid;
 	int in, out, errfd, logfd;
+	size_t err_logged;	/* stderr bytes forwarded so far */
 	char *buf;		/* pending stdout bytes */
 	size_t len;
 	long next_id;
@@ -179,15 +180,21 @@ send_msg(struct mcp_client *c, json_t *msg, struct agentd_error *err)
 	return w == 1 ? AGENTD_OK : agentd_seterr(err, AGENTD_EIO, "mcp %s: write failed", c->name);
 }
 
-/* Forward stderr bytes to the log, 1 KiB at a time at most. */
+/* Forward stderr to the log, 1 KiB at a time, MCP_STDERR_MAX in all; the
+ * rest is read and dropped so the server never blocks on a full pipe. */
 static void
 drain_stderr(struct mcp_client *c)
 {
 	char b[1024];
 	ssize_t r = read(c->errfd, b, sizeof(b));
 
-	if (r > 0 && c->logfd >= 0)
-		(void)!write(c->logfd, b, (size_t)r);
+	if (r > 0 && c->logfd >= 0 && c->err_logged < MCP_STDERR_MAX) {
+		size_t n = (size_t)r < MCP_STDERR_MAX - c->err_logged ? (size_t)r :
+		    MCP_STDERR_MAX - c->err_logged;
+
+		c->err_logged += n;
+		(void)!write(c->logfd, b, n);
+	}
 	if (r == 0) {
 		close(c->errfd);
 		c->errfd = -1;

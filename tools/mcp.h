@@ -15,6 +15,7 @@
 #define MCP_PROTOCOL_VERSION "2025-06-18"	/* offered in initialize */
 #define MCP_NAME_MAX 64				/* model-visible tool name, bytes */
 #define MCP_LINE_MAX (4u << 20)			/* one stdout line from a server */
+#define MCP_STDERR_MAX (64u << 10)		/* stderr bytes forwarded per server */
 
 /* Check the whole "mcp_servers" object: known keys and their types. Errors
  * name the key as mcp_servers.NAME.key. */
