@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 #include "tools/mcp.h"
 
@@ -152,6 +153,44 @@ test_no_command(void **state)
 	json_decref(cfg);
 }
 
+/* The reference server, installed by test.sh (npm ci in tests/mcp). */
+static void
+test_everything(void **state)
+{
+	char bin[1024];
+	struct agentd_error err;
+	struct mcp_client *c = NULL;
+	json_t *cfg, *tools = NULL, *args;
+	char *text = NULL;
+	int is_err = -1;
+	size_t i;
+	int found = 0;
+
+	(void)state;
+	snprintf(bin, sizeof(bin), "%s/tests/mcp/node_modules/.bin/mcp-server-everything", TEST_SRCDIR);
+	if (access(bin, X_OK) != 0) {
+		print_message("skipped: %s is missing (test.sh runs npm ci in tests/mcp)\n", bin);
+		skip();
+	}
+	cfg = json_pack("{s:s,s:[s],s:i}", "command", bin, "args", "stdio", "startup_timeout_s", 30);
+	agentd_error_clear(&err);
+	assert_int_equal(mcp_client_start("everything", cfg, -1, &c, &err), AGENTD_OK);
+	assert_int_equal(mcp_client_list_tools(c, &tools, &err), AGENTD_OK);
+	for (i = 0; i < json_array_size(tools); i++)
+		found |= strcmp(json_string_value(json_object_get(json_array_get(tools, i), "name")),
+		    "echo") == 0;
+	assert_true(found);
+	json_decref(tools);
+	args = json_pack("{s:s}", "message", "hi");
+	assert_int_equal(mcp_client_call(c, "echo", args, 1000, &text, &is_err, &err), AGENTD_OK);
+	assert_non_null(strstr(text, "hi"));
+	assert_int_equal(is_err, 0);
+	free(text);
+	json_decref(args);
+	mcp_client_free(c);
+	json_decref(cfg);
+}
+
 int
 main(void)
 {
@@ -160,6 +199,7 @@ main(void)
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_client),
 		cmocka_unit_test(test_no_command),
+		cmocka_unit_test(test_everything),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
