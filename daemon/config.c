@@ -7,6 +7,7 @@
 #include "daemon/log.h"
 #include "daemon/rpc.h"
 #include "common/json.h"
+#include "tools/mcp.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -93,6 +94,7 @@ static const struct key_spec known_keys[] = {
 	{ "max_active_runs", JSON_INTEGER },
 	{ "project_doc", JSON_TRUE }, { "project_doc_max_bytes", JSON_INTEGER },
 	{ "project_doc_fallback_filenames", JSON_NULL }, { "hooks", JSON_OBJECT },
+	{ "mcp_servers", JSON_OBJECT },
 	{ "skills", JSON_TRUE },
 	{ "retention", JSON_OBJECT }, { "author", JSON_OBJECT }, { "llm", JSON_OBJECT },
 	{ NULL, JSON_NULL }
@@ -260,6 +262,15 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 		}
 		json_decref(c->hooks);
 		c->hooks = json_incref(v);
+	}
+	if ((v = json_object_get(root, "mcp_servers"))) {
+		struct agentd_error me;
+
+		agentd_error_clear(&me);
+		if (mcp_config_check(v, &me) != AGENTD_OK) {
+			rc = agentd_seterr(err, AGENTD_EINVAL, "%s: %s", file, agentd_errmsg(&me));
+			goto out;
+		}
 	}
 	if ((o = json_object_get(root, "retention"))) {
 		c->retention_max_age_s = ajson_num(o, "max_age_days", 0) * 86400.0;

@@ -1,7 +1,8 @@
 # tools/: the tool registry, workspace-confined file tools, libgit2 git tools, shell.
 noinst_LIBRARIES += libtools.a
 libtools_a_SOURCES = tools/tools.h tools/registry.c tools/schema.c tools/path.c \
-	tools/file_tools.c tools/git_tools.c tools/shell_tool.c tools/internal.h
+	tools/file_tools.c tools/git_tools.c tools/shell_tool.c tools/internal.h \
+	tools/mcp.h tools/mcp.c
 libtools_a_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS)
 TOOLS_LIBS = libtools.a $(SANDBOX_LIBS) $(LIBGIT2_LIBS) $(JANSSON_LIBS)
 
@@ -13,3 +14,11 @@ tests_unit_test_git_SOURCES = tests/unit/test_git.c tests/unit/helpers.h
 tests_unit_test_git_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LIBGIT2_CFLAGS)
 tests_unit_test_git_LDADD = $(TOOLS_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_tools tests/unit/test_git
+
+check_PROGRAMS += tests/unit/test_mcp
+tests_unit_test_mcp_SOURCES = tests/unit/test_mcp.c
+tests_unit_test_mcp_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_mcp_CPPFLAGS = $(AM_CPPFLAGS) -DTEST_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_mcp_LDADD = $(TOOLS_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_mcp
+EXTRA_DIST += tests/mcp/fake_server.py tests/mcp/package.json tests/mcp/package-lock.json

@@ -1,0 +1,513 @@
+/*
+ * mcp.c — the MCP client: configuration checks, tool naming, and the stdio
+ * transport (one child process, newline-delimited JSON-RPC 2.0).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include "tools/mcp.h"
+#include "common/json.h"
+
+struct mcp_key {
+	const char *name;
+	json_type type;		/* JSON_TRUE = boolean, JSON_REAL = number, JSON_NULL = array of strings */
+};
+
+static const struct mcp_key mcp_keys[] = {
+	{ "command", JSON_STRING }, { "args", JSON_NULL }, { "env", JSON_OBJECT },
+	{ "cwd", JSON_STRING }, { "startup_timeout_s", JSON_REAL }, { "tool_timeout_s", JSON_REAL },
+	{ "enabled", JSON_TRUE }, { "enabled_tools", JSON_NULL }, { "disabled_tools", JSON_NULL },
+	{ "url", JSON_STRING }, { "bearer_token_env", JSON_STRING }, { "network", JSON_TRUE },
+	{ "approve", JSON_STRING }, { NULL, JSON_NULL }
+};
+
+static int
+str_array(const json_t *v)
+{
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v))
+		return 0;
+	json_array_foreach(v, i, e)
+		if (!json_is_string(e))
+			return 0;
+	return 1;
+}
+
+int
+mcp_config_check(const json_t *servers, struct agentd_error *err)
+{
+	const char *name, *key;
+	json_t *s, *v, *e;
+	const struct mcp_key *k;
+	int ok;
+
+	if (!json_is_object(servers))
+		return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers must be an object");
+	json_object_foreach((json_t *)servers, name, s) {
+		if (!json_is_object(s))
+			return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers.%s must be an object", name);
+		if (*name == '\0' || strlen(name) > 32)
+			return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers: names are 1..32 bytes");
+		json_object_foreach(s, key, v) {
+			for (k = mcp_keys; k->name; k++)
+				if (strcmp(k->name, key) == 0)
+					break;
+			if (k->name == NULL)
+				return agentd_seterr(err, AGENTD_EINVAL, "unknown key mcp_servers.%s.%s",
+				    name, key);
+			switch (k->type) {
+			case JSON_STRING: ok = json_is_string(v); break;
+			case JSON_TRUE: ok = json_is_boolean(v); break;
+			case JSON_REAL: ok = json_is_number(v) && json_number_value(v) > 0; break;
+			case JSON_OBJECT:
+				ok = json_is_object(v);
+				if (ok) {
+					const char *ek;
+					json_object_foreach(v, ek, e)
+						if (!json_is_string(e))
+							ok = 0;
+				}
+				break;
+			default: ok = str_array(v); break;
+			}
+			if (!ok)
+				return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers.%s.%s has the wrong type",
+				    name, key);
+		}
+		if (!json_object_get(s, "command") == !json_object_get(s, "url"))
+			return agentd_seterr(err, AGENTD_EINVAL,
+			    "mcp_servers.%s needs exactly one of \"command\" or \"url\"", name);
+		if ((v = json_object_get(s, "approve")) && strcmp(json_string_value(v), "never") &&
+		    strcmp(json_string_value(v), "always"))
+			return agentd_seterr(err, AGENTD_EINVAL,
+			    "mcp_servers.%s.approve must be \"never\" or \"always\"", name);
+	}
+	return AGENTD_OK;
+}
+
+static void
+sanitize(const char *in, char *out, size_t n)
+{
+	size_t i;
+
+	for (i = 0; in[i] && i < n; i++) {
+		unsigned char ch = (unsigned char)in[i];
+		out[i] = ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-') ? (char)ch : '_';
+	}
+	out[i] = '\0';
+}
+
+void
+mcp_tool_name(const char *server, const char *tool, char out[MCP_NAME_MAX + 1])
+{
+	char full[1024];
+	char s[256], t[700];
+	uint32_t h = 2166136261u;	/* FNV-1a of the raw names: stable across runs */
+	const char *p;
+
+	sanitize(server, s, sizeof(s) - 1);
+	sanitize(tool, t, sizeof(t) - 1);
+	snprintf(full, sizeof(full), "mcp__%s__%s", s, t);
+	if (strlen(full) <= MCP_NAME_MAX) {
+		memcpy(out, full, strlen(full) + 1);
+		return;
+	}
+	for (p = server; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	h = (h ^ 0) * 16777619u;
+	for (p = tool; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	snprintf(out, MCP_NAME_MAX + 1, "%.*s_%08x", MCP_NAME_MAX - 9, full, (unsigned)h);
+}
+
+/* ---- stdio client ---- */
+
+struct mcp_client {
+	pid_t pid;
+	int in, out, errfd, logfd;
+	size_t err_logged;	/* stderr bytes forwarded so far */
+	char *buf;		/* pending stdout bytes */
+	size_t len;
+	long next_id;
+	double tool_timeout;
+	json_t *cfg;
+	char name[33];
+};
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int
+send_msg(struct mcp_client *c, json_t *msg, struct agentd_error *err)
+{
+	char *s = json_dumps(msg, JSON_COMPACT);
+	size_t n, off = 0;
+	ssize_t w;
+
+	if (s == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
+	n = strlen(s);	/* the newline follows in its own write */
+	while (off < n) {
+		w = write(c->in, s + off, n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0) {
+			free(s);
+			return agentd_seterr(err, AGENTD_EIO, "mcp %s: write: %s", c->name, strerror(errno));
+		}
+		off += (size_t)w;
+	}
+	free(s);
+	while ((w = write(c->in, "\n", 1)) < 0 && errno == EINTR)
+		;
+	return w == 1 ? AGENTD_OK : agentd_seterr(err, AGENTD_EIO, "mcp %s: write failed", c->name);
+}
+
+/* Forward stderr to the log, 1 KiB at a time, MCP_STDERR_MAX in all; the
+ * rest is read and dropped so the server never blocks on a full pipe. */
+static void
+drain_stderr(struct mcp_client *c)
+{
+	char b[1024];
+	ssize_t r = read(c->errfd, b, sizeof(b));
+
+	if (r > 0 && c->logfd >= 0 && c->err_logged < MCP_STDERR_MAX) {
+		size_t n = (size_t)r < MCP_STDERR_MAX - c->err_logged ? (size_t)r :
+		    MCP_STDERR_MAX - c->err_logged;
+
+		c->err_logged += n;
+		(void)!write(c->logfd, b, n);
+	}
+	if (r == 0) {
+		close(c->errfd);
+		c->errfd = -1;
+	}
+}
+
+/* Read messages until the answer with this id comes, or the deadline. */
+static int
+wait_answer(struct mcp_client *c, long id, double deadline, json_t **out, struct agentd_error *err)
+{
+	for (;;) {
+		char *nl;
+		struct pollfd p[2];
+		int np = 1, t;
+		ssize_t r;
+
+		while ((nl = memchr(c->buf, '\n', c->len)) != NULL) {
+			size_t ln = (size_t)(nl - c->buf);
+			json_t *m = json_loadb(c->buf, ln, 0, NULL);
+
+			memmove(c->buf, nl + 1, c->len - ln - 1);
+			c->len -= ln + 1;
+			if (m == NULL)
+				return agentd_seterr(err, AGENTD_EPROTO,
+				    "mcp %s: the server wrote a line that is not JSON", c->name);
+			if (json_is_integer(json_object_get(m, "id")) &&
+			    json_integer_value(json_object_get(m, "id")) == id &&
+			    !json_object_get(m, "method")) {
+				*out = m;
+				return AGENTD_OK;
+			}
+			json_decref(m);	/* notifications and server requests: ignored for now */
+		}
+		if (c->len >= MCP_LINE_MAX)
+			return agentd_seterr(err, AGENTD_ETOOBIG, "mcp %s: a line over %u bytes",
+			    c->name, MCP_LINE_MAX);
+		t = (int)((deadline - now_s()) * 1000);
+		if (t <= 0)
+			return agentd_seterr(err, AGENTD_ETIMEOUT, "mcp %s: no answer in time", c->name);
+		p[0].fd = c->out;
+		p[0].events = POLLIN;
+		if (c->errfd >= 0) {
+			p[1].fd = c->errfd;
+			p[1].events = POLLIN;
+			np = 2;
+		}
+		if (poll(p, (nfds_t)np, t) < 0) {
+			if (errno == EINTR)
+				continue;
+			return agentd_seterr(err, AGENTD_EIO, "mcp %s: poll: %s", c->name, strerror(errno));
+		}
+		if (np == 2 && (p[1].revents & (POLLIN | POLLHUP)))
+			drain_stderr(c);
+		if (!(p[0].revents & (POLLIN | POLLHUP)))
+			continue;
+		r = read(c->out, c->buf + c->len, MCP_LINE_MAX - c->len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return agentd_seterr(err, AGENTD_EPROTO, "mcp %s: the server closed its output",
+			    c->name);
+		c->len += (size_t)r;
+	}
+}
+
+static int
+request(struct mcp_client *c, const char *method, json_t *params, double timeout,
+    json_t **result, struct agentd_error *err)
+{
+	long id = ++c->next_id;
+	json_t *msg = json_pack("{s:s,s:I,s:s,s:o}", "jsonrpc", "2.0", "id", (json_int_t)id,
+	    "method", method, "params", params ? params : json_object());
+	json_t *ans = NULL, *e;
+	int rc;
+
+	if (msg == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
+	rc = send_msg(c, msg, err);
+	json_decref(msg);
+	if (rc == AGENTD_OK)
+		rc = wait_answer(c, id, now_s() + timeout, &ans, err);
+	if (rc != AGENTD_OK)
+		return rc;
+	if ((e = json_object_get(ans, "error")) != NULL) {
+		rc = agentd_seterr(err, AGENTD_EPROTO, "mcp %s: %s: %s", c->name, method,
+		    ajson_str(e, "message", "error"));
+		json_decref(ans);
+		return rc;
+	}
+	*result = json_incref(json_object_get(ans, "result"));
+	json_decref(ans);
+	return *result ? AGENTD_OK : agentd_seterr(err, AGENTD_EPROTO, "mcp %s: %s: no result",
+	    c->name, method);
+}
+
+void
+mcp_client_free(struct mcp_client *c)
+{
+	int st, i;
+
+	if (c == NULL)
+		return;
+	if (c->in >= 0)
+		close(c->in);	/* the polite way to ask a stdio server to stop */
+	for (i = 0; c->pid > 0 && i < 3; i++) {
+		int j;
+
+		if (i == 1)
+			kill(c->pid, SIGTERM);
+		if (i == 2)
+			kill(c->pid, SIGKILL);
+		for (j = 0; j < (i == 2 ? 1000 : 20); j++) {
+			if (waitpid(c->pid, &st, WNOHANG) == c->pid) {
+				c->pid = 0;
+				break;
+			}
+			usleep(50000);	/* a grace of one second per step */
+		}
+	}
+	if (c->out >= 0)
+		close(c->out);
+	if (c->errfd >= 0)
+		close(c->errfd);
+	json_decref(c->cfg);
+	free(c->buf);
+	free(c);
+}
+
+static int
+spawn(struct mcp_client *c, const json_t *cfg, struct agentd_error *err)
+{
+	int pin[2], pout[2], perr[2];
+	const json_t *args = json_object_get(cfg, "args");
+	size_t n = json_array_size(args), i;
+	char **argv = calloc(n + 2, sizeof(*argv));
+	const char *k;
+	json_t *v;
+
+	if (argv == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
+	argv[0] = (char *)ajson_str(cfg, "command", "");
+	for (i = 0; i < n; i++)
+		argv[i + 1] = (char *)json_string_value(json_array_get(args, i));
+	if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC)) {
+		free(argv);
+		return agentd_seterr(err, AGENTD_EIO, "pipe: %s", strerror(errno));
+	}
+	c->pid = fork();
+	if (c->pid == 0) {
+		dup2(pin[0], 0);
+		dup2(pout[1], 1);
+		dup2(perr[1], 2);
+		json_object_foreach((json_t *)json_object_get(cfg, "env"), k, v)
+			setenv(k, json_string_value(v), 1);
+		if (json_is_string(json_object_get(cfg, "cwd")) &&
+		    chdir(ajson_str(cfg, "cwd", ".")) != 0)
+			_exit(126);
+		execvp(argv[0], argv);
+		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	free(argv);
+	close(pin[0]);
+	close(pout[1]);
+	close(perr[1]);
+	c->in = pin[1];
+	c->out = pout[0];
+	c->errfd = perr[0];
+	if (c->pid < 0)
+		return agentd_seterr(err, AGENTD_EIO, "fork: %s", strerror(errno));
+	return AGENTD_OK;
+}
+
+int
+mcp_client_start(const char *name, const json_t *cfg, int stderr_fd,
+    struct mcp_client **out, struct agentd_error *err)
+{
+	struct mcp_client *c;
+	json_t *res = NULL, *note;
+	const char *ver;
+	int rc;
+
+	if (json_object_get(cfg, "url"))
+		return agentd_seterr(err, AGENTD_ENOTIMPL,
+		    "mcp %s: servers with a url (Streamable HTTP) are not implemented yet", name);
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->buf = malloc(MCP_LINE_MAX)) == NULL) {
+		free(c);
+		return agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
+	}
+	c->in = c->out = c->errfd = -1;
+	c->logfd = stderr_fd;
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->cfg = json_deep_copy(cfg);
+	c->tool_timeout = ajson_num(cfg, "tool_timeout_s", 60);
+	if ((rc = spawn(c, cfg, err)) != AGENTD_OK)
+		goto fail;
+	rc = request(c, "initialize", json_pack("{s:s,s:{},s:{s:s,s:s}}", "protocolVersion",
+	    MCP_PROTOCOL_VERSION, "capabilities", "clientInfo", "name", "agentd", "version",
+	    PACKAGE_VERSION), ajson_num(cfg, "startup_timeout_s", 10), &res, err);
+	if (rc != AGENTD_OK)
+		goto fail;
+	ver = ajson_str(res, "protocolVersion", "");
+	if (strcmp(ver, "2025-11-25") && strcmp(ver, "2025-06-18") && strcmp(ver, "2025-03-26")) {
+		rc = agentd_seterr(err, AGENTD_EPROTO, "mcp %s: the server speaks protocol version "
+		    "'%.40s'; agentd knows 2025-11-25, 2025-06-18 and 2025-03-26", name, ver);
+		goto fail;
+	}
+	note = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", "notifications/initialized");
+	rc = note ? send_msg(c, note, err) : agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
+	json_decref(note);
+	if (rc != AGENTD_OK)
+		goto fail;
+	json_decref(res);
+	*out = c;
+	return AGENTD_OK;
+fail:
+	json_decref(res);
+	mcp_client_free(c);
+	return rc;
+}
+
+static int
+in_list(const json_t *list, const char *name)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(list, i, e)
+		if (strcmp(json_string_value(e), name) == 0)
+			return 1;
+	return 0;
+}
+
+int
+mcp_client_list_tools(struct mcp_client *c, json_t **out, struct agentd_error *err)
+{
+	json_t *all = json_array(), *res = NULL, *t;
+	const json_t *en = json_object_get(c->cfg, "enabled_tools");
+	const json_t *dis = json_object_get(c->cfg, "disabled_tools");
+	const char *cursor = NULL;
+	size_t i;
+	int rc, pages;
+
+	for (pages = 0; pages < 100; pages++) {
+		json_t *params = cursor ? json_pack("{s:s}", "cursor", cursor) : json_object();
+
+		json_decref(res);
+		res = NULL;
+		if ((rc = request(c, "tools/list", params, c->tool_timeout, &res, err)) != AGENTD_OK) {
+			json_decref(all);
+			return rc;
+		}
+		json_array_foreach(json_object_get(res, "tools"), i, t) {
+			const char *n = ajson_str(t, "name", NULL);
+
+			if (n && (!en || in_list(en, n)) && !in_list(dis, n) && json_array_size(all) < 1000)
+				json_array_append(all, t);
+		}
+		if (!json_is_string(json_object_get(res, "nextCursor")))
+			break;
+		cursor = json_string_value(json_object_get(res, "nextCursor"));
+	}
+	json_decref(res);
+	*out = all;
+	return AGENTD_OK;
+}
+
+int
+mcp_client_call(struct mcp_client *c, const char *tool, json_t *args, size_t cap,
+    char **text, int *is_error, struct agentd_error *err)
+{
+	json_t *res = NULL, *item, *sc;
+	size_t i, len = 0;
+	char *s;
+	int rc;
+
+	rc = request(c, "tools/call", json_pack("{s:s,s:O}", "name", tool, "arguments",
+	    args ? args : json_object()), c->tool_timeout, &res, err);
+	if (rc != AGENTD_OK)
+		return rc;
+	if ((s = malloc(cap + 1)) == NULL) {
+		json_decref(res);
+		return agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
+	}
+	s[0] = '\0';
+#define ADD(str) do { size_t l_ = strlen(str); if (l_ > cap - len) l_ = cap - len; \
+	memcpy(s + len, (str), l_); len += l_; s[len] = '\0'; } while (0)
+	json_array_foreach(json_object_get(res, "content"), i, item) {
+		const char *ty = ajson_str(item, "type", "");
+		char mark[160];
+
+		if (len)
+			ADD("\n");
+		if (strcmp(ty, "text") == 0) {
+			ADD(ajson_str(item, "text", ""));
+		} else {
+			const char *d = ajson_str(item, "data", "");
+
+			snprintf(mark, sizeof(mark), "[%.20s: %.60s, %zu bytes]", ty,
+			    ajson_str(item, "mimeType", "?"), strlen(d) / 4 * 3);
+			ADD(mark);
+		}
+	}
+	if ((sc = json_object_get(res, "structuredContent")) != NULL && len == 0) {
+		char *j = json_dumps(sc, JSON_COMPACT);
+
+		if (j)
+			ADD(j);
+		free(j);
+	}
+#undef ADD
+	*is_error = json_is_true(json_object_get(res, "isError"));
+	*text = s;
+	json_decref(res);
+	return AGENTD_OK;
+}
