@@ -731,6 +731,7 @@ approve_escalation(struct arun *r, const struct call *c, const char *reason, int
 	const char *by;
 
 	*granted = 0;
+	r->deny_said[0] = '\0';
 	req = json_pack("{s:s, s:s, s:O, s:s}", "id", c->id, "tool", c->name, "arguments",
 	    c->args, "reason", reason);
 	if (req == NULL)
@@ -762,6 +763,9 @@ approve_escalation(struct arun *r, const struct call *c, const char *reason, int
 		}
 		*granted = r->hooks->approve(r->hooks->ud, r->run_id, req, t) == 1;
 		by = "user";
+		if (!*granted && ajson_str(req, "deny_reason", NULL) != NULL)
+			snprintf(r->deny_said, sizeof(r->deny_said), " The person said: %.280s",
+			    ajson_str(req, "deny_reason", ""));
 	}
 	return agent_emit(r, "approval", json_pack("{s:s, s:o, s:b, s:s}", "id", c->id,
 	    "request", req, "granted", *granted, "by", by), EMIT_BOTH, err);
@@ -863,7 +867,8 @@ pre_tool_hooks(struct arun *r, struct call *c, int *done, struct agentd_error *e
 		rc = approve_escalation(r, c, msg, &granted, err);
 		if (rc == AGENTD_OK && !granted) {
 			snprintf(msg, sizeof(msg), "Denied: the user's hook asked for approval of "
-			    "this call and it was not given (approval: %s).", r->approval);
+			    "this call and it was not given (approval: %s).%s", r->approval,
+			    r->deny_said);
 			*done = 1;
 			rc = finish_error(r, c, msg, 0, err);
 		}
@@ -971,7 +976,7 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 		if (!granted) {
 			snprintf(msg, sizeof(msg), "Denied: this run has no network access and the "
 			    "request was not approved (approval: %s). Do the work without the network, "
-			    "or explain in your answer what needs it.", r->approval);
+			    "or explain in your answer what needs it.%s", r->approval, r->deny_said);
 			return finish_error(r, c, msg, 0, err);
 		}
 		tc.sandbox.network = 1;
@@ -992,8 +997,8 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 			if (!granted) {
 				snprintf(msg, sizeof(msg), "Denied: the %s policy was not approved "
 				    "(approval: %s); the run's policy is %s. Do the work within it, or "
-				    "explain in your answer what needs more.", sandbox_policy_name(want),
-				    r->approval, sandbox_policy_name(tc.sandbox.policy));
+				    "explain in your answer what needs more.%s", sandbox_policy_name(want),
+				    r->approval, sandbox_policy_name(tc.sandbox.policy), r->deny_said);
 				return finish_error(r, c, msg, 0, err);
 			}
 		}

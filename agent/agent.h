@@ -74,7 +74,9 @@ struct agent_hooks {
 	void (*event)(void *ud, int64_t run_id, const char *type, json_t *data);
 	int (*cancelled)(void *ud);
 	/* Ask a person (approval "ask"): return 1 to allow, 0 to deny. Must
-	 * return within timeout_s. NULL = deny. */
+	 * return within timeout_s. NULL = deny. A denial may set the string
+	 * "deny_reason" in `request` (the person's words): it is recorded in the
+	 * approval event and told to the model. */
 	int (*approve)(void *ud, int64_t run_id, json_t *request, int timeout_s);
 	void *ud;
 };

@@ -99,6 +99,7 @@ struct arun {
 	int64_t transcript_seq;		/* messages written there so far */
 	int stop_blocks;		/* times a Stop hook kept the run going */
 	int hook_allowed;		/* the current call's PreToolUse hook said "allow" */
+	char deny_said[320];		/* " The person said: …" after a denial with a reason, or "" */
 	/* how the run ended (end_status NULL while it goes on) */
 	const char *end_status;
 	char end_reason[1200];

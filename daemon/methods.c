@@ -396,6 +396,25 @@ static const struct rpc_param p_run_list[] = {
 	{ "limit", RPC_T_INT, 0 }, { NULL, 0, 0 }
 };
 
+/* A running run that waits for an approval says so: "waiting": "approval N". */
+static void
+mark_waiting(struct agentd *d, json_t *runs)
+{
+	json_t *reqs = runner_approvals(d->runner), *q, *r;
+	size_t i, j;
+	char buf[48];
+
+	json_array_foreach(reqs, i, q) {
+		json_array_foreach(runs, j, r) {
+			if (ajson_int(r, "id", 0) != ajson_int(q, "run_id", -1))
+				continue;
+			snprintf(buf, sizeof(buf), "approval %lld", (long long)ajson_int(q, "request_id", 0));
+			json_object_set_new(r, "waiting", json_string(buf));
+		}
+	}
+	json_decref(reqs);
+}
+
 static enum rpc_status
 m_run_list(void *ctx, struct rpc_call *call)
 {
@@ -413,6 +432,7 @@ m_run_list(void *ctx, struct rpc_call *call)
 	agentd_error_clear(&err);
 	if ((rc = memory_run_list(d->mem, &f, &runs, &err)) != AGENTD_OK)
 		return fail_err(call, rc, &err);
+	mark_waiting(d, runs);
 	call->result = json_pack("{s:o}", "runs", runs);
 	return RPC_DONE;
 }
@@ -988,8 +1008,11 @@ m_memory_search(void *ctx, struct rpc_call *call)
 
 /* ---- approvals ---- */
 
+#define MAX_DENY_REASON 280	/* what the model is told of a person's denial */
+
 static const struct rpc_param p_approval[] = {
-	{ "run_id", RPC_T_INT, 1 }, { "request_id", RPC_T_INT, 1 }, { "allow", RPC_T_BOOL, 1 },
+	{ "run_id", RPC_T_INT, 0 }, { "request_id", RPC_T_INT, 1 }, { "allow", RPC_T_BOOL, 1 },
+	{ "reason", RPC_T_STR, 0 },
 	{ NULL, 0, 0 }
 };
 
@@ -999,11 +1022,28 @@ m_approval_respond(void *ctx, struct rpc_call *call)
 	struct agentd *d = D(ctx);
 	int64_t run = ajson_int(call->params, "run_id", 0), req = ajson_int(call->params, "request_id", 0);
 
-	if (runner_approve(d->runner, run, req, ajson_bool(call->params, "allow", 0)) != AGENTD_OK)
-		return rpc_fail(call, RPC_NOT_FOUND,
+	const char *why = ajson_str(call->params, "reason", NULL);
+
+	if (why != NULL && strlen(why) > MAX_DENY_REASON)
+		return rpc_fail(call, RPC_INVALID_PARAMS, "reason: longer than %d bytes",
+		    MAX_DENY_REASON);
+	if (runner_approve(d->runner, run, req, ajson_bool(call->params, "allow", 0), why) != AGENTD_OK)
+		return run == 0 ? rpc_fail(call, RPC_NOT_FOUND, "no approval request %lld is waiting "
+		    "(answered, timed out or unknown)", (long long)req) : rpc_fail(call, RPC_NOT_FOUND,
 		    "no approval request %lld is waiting in run %lld (answered, timed out or unknown)",
 		    (long long)req, (long long)run);
 	call->result = json_pack("{s:b}", "recorded", 1);
+	return RPC_DONE;
+}
+
+static enum rpc_status
+m_approval_list(void *ctx, struct rpc_call *call)
+{
+	json_t *list = runner_approvals(D(ctx)->runner);
+
+	if (list == NULL)
+		return rpc_fail(call, RPC_INTERNAL_ERROR, "out of memory");
+	call->result = json_pack("{s:o}", "requests", list);
 	return RPC_DONE;
 }
 
@@ -1189,6 +1229,7 @@ const struct rpc_method agentd_methods[] = {
 	{ "tools.call", p_tools_call, m_tools_call, "run one tool as the agent would" },
 	{ "memory.search", p_search, m_memory_search, "full-text search of earlier sessions" },
 	{ "approval.respond", p_approval, m_approval_respond, "answer an approval.request" },
+	{ "approval.list", p_none, m_approval_list, "the approval requests waiting now" },
 	{ "schedule.add", p_sched_add, m_sched_add, "add a scheduled job" },
 	{ "schedule.list", p_none, m_sched_list, "scheduled jobs with next and last runs" },
 	{ "schedule.rm", p_id, m_sched_rm, "delete a job" },

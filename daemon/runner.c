@@ -46,13 +46,17 @@ struct slot {
 	pthread_cond_t cv;
 	int64_t appr_id;
 	int appr_state;		/* 0 waiting, 1 allowed, 2 denied */
+	json_t *appr_req;	/* the request while it waits (for approval.list) */
+	char *appr_reason;	/* the reason given with a denial, or NULL */
+	struct memory *mem;	/* the worker's journal connection (worker thread only) */
+	time_t appr_since;
 	struct slot *next;
 };
 
 struct runner {
 	struct agentd *d;
 	struct slot *slots;
-	int64_t next_appr;
+	atomic_llong next_appr;		/* approval request ids, unique in the daemon */
 	atomic_int tool_threads;	/* tools.call threads still running */
 	atomic_int stopping;		/* runner_free has begun: tools stop, no hand-over */
 };
@@ -97,6 +101,8 @@ slot_free(struct slot *s)
 	free(s->s_config_dir);
 	json_decref(s->s_fallbacks);
 	json_decref(s->s_hooks);
+	json_decref(s->appr_req);
+	free(s->appr_reason);
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 	free(s);
@@ -214,13 +220,9 @@ do_ask(void *ud)
 	struct appr_post *a = ud;
 	struct slot *s = a->slot;
 
-	if (server_publish(s->r->d->srv, s->run_id, a->line) == 0) {
-		pthread_mutex_lock(&s->mu);
-		if (s->appr_state == 0)
-			s->appr_state = 2;	/* nobody attached to ask */
-		pthread_cond_broadcast(&s->cv);
-		pthread_mutex_unlock(&s->mu);
-	}
+	/* With nobody attached the request still waits: approval.list shows it
+	 * and any client may answer it until the timeout. */
+	server_publish(s->r->d->srv, s->run_id, a->line);
 	free(a->line);
 	free(a);
 }
@@ -231,7 +233,7 @@ hook_approve(void *ud, int64_t run_id, json_t *request, int timeout_s)
 	struct slot *s = ud;
 	struct appr_post *a;
 	struct timespec deadline;
-	json_t *params;
+	json_t *params, *wait;
 	int64_t id;
 	int allowed;
 
@@ -239,9 +241,29 @@ hook_approve(void *ud, int64_t run_id, json_t *request, int timeout_s)
 	if (a == NULL)
 		return 0;
 	pthread_mutex_lock(&s->mu);
-	id = ++s->appr_id;
+	id = s->appr_id = (int64_t)atomic_fetch_add(&s->r->next_appr, 1) + 1;
 	s->appr_state = 0;
+	json_decref(s->appr_req);
+	s->appr_req = json_deep_copy(request);
+	free(s->appr_reason);
+	s->appr_reason = NULL;
+	s->appr_since = time(NULL);
 	pthread_mutex_unlock(&s->mu);
+	/* The id goes into the request (so the "approval" event names it) and
+	 * the wait is journaled: `agentctl show` and later attaches see it. */
+	json_object_set_new(request, "request_id", json_integer((json_int_t)id));
+	wait = json_pack("{s:s, s:I, s:s, s:s, s:i}", "for", "approval", "request_id",
+	    (json_int_t)id, "tool", ajson_str(request, "tool", ""), "reason",
+	    ajson_str(request, "reason", ""), "timeout_s", timeout_s > 0 ? timeout_s : 60);
+	if (wait != NULL) {
+		struct agentd_error err;
+
+		agentd_error_clear(&err);
+		if (s->mem != NULL)
+			(void)memory_event_add(s->mem, run_id, "waiting", wait, &err);
+		hook_event(s, run_id, "waiting", wait);
+		json_decref(wait);
+	}
 	params = json_pack("{s:I, s:I, s:O, s:i}", "run_id", (json_int_t)run_id,
 	    "request_id", (json_int_t)id, "request", request, "timeout_s", timeout_s);
 	a->slot = s;
@@ -264,7 +286,11 @@ hook_approve(void *ud, int64_t run_id, json_t *request, int timeout_s)
 		pthread_cond_timedwait(&s->cv, &s->mu, &slice);
 	}
 	allowed = s->appr_state == 1;
+	if (!allowed && s->appr_reason != NULL)
+		json_object_set_new(request, "deny_reason", json_string(s->appr_reason));
 	s->appr_state = 2;	/* late answers are ignored */
+	json_decref(s->appr_req);
+	s->appr_req = NULL;
 	pthread_mutex_unlock(&s->mu);
 	return allowed;
 }
@@ -328,6 +354,7 @@ worker(void *arg)
 			hook_event(s, s->run_id, "end", end);
 		json_decref(end);
 	} else {
+		s->mem = m;
 		if (agent_run(m, s->run_id, &s->acfg, &hooks, &err) != AGENTD_OK) {
 			snprintf(msg, sizeof(msg), "run %lld: %s", (long long)s->run_id,
 			    agentd_errmsg(&err));
@@ -458,21 +485,45 @@ runner_count(struct runner *r)
 }
 
 int
-runner_approve(struct runner *r, int64_t run_id, int64_t request_id, int allow)
+runner_approve(struct runner *r, int64_t run_id, int64_t request_id, int allow,
+    const char *reason)
 {
-	struct slot *s = find_slot(r, run_id);
+	struct slot *s;
 	int rc = AGENTD_ENOTFOUND;
 
-	if (s == NULL)
-		return AGENTD_ENOTFOUND;
-	pthread_mutex_lock(&s->mu);
-	if (s->appr_id == request_id && s->appr_state == 0) {
-		s->appr_state = allow ? 1 : 2;
-		pthread_cond_broadcast(&s->cv);
-		rc = AGENTD_OK;
+	for (s = r->slots; s != NULL && rc != AGENTD_OK; s = s->next) {
+		if (run_id != 0 && s->run_id != run_id)
+			continue;
+		pthread_mutex_lock(&s->mu);
+		if (s->appr_id == request_id && s->appr_state == 0) {
+			s->appr_state = allow ? 1 : 2;
+			free(s->appr_reason);
+			s->appr_reason = !allow && reason ? strdup(reason) : NULL;
+			pthread_cond_broadcast(&s->cv);
+			rc = AGENTD_OK;
+		}
+		pthread_mutex_unlock(&s->mu);
 	}
-	pthread_mutex_unlock(&s->mu);
 	return rc;
+}
+
+json_t *
+runner_approvals(struct runner *r)
+{
+	json_t *out = json_array();
+	struct slot *s;
+
+	if (out == NULL)
+		return NULL;
+	for (s = r->slots; s != NULL; s = s->next) {
+		pthread_mutex_lock(&s->mu);
+		if (s->appr_state == 0 && s->appr_req != NULL)
+			json_array_append_new(out, json_pack("{s:I, s:I, s:O, s:I}",
+			    "run_id", (json_int_t)s->run_id, "request_id", (json_int_t)s->appr_id,
+			    "request", s->appr_req, "since", (json_int_t)s->appr_since));
+		pthread_mutex_unlock(&s->mu);
+	}
+	return out;
 }
 
 void

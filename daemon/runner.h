@@ -26,8 +26,14 @@ int runner_active(struct runner *r, int64_t run_id);
 int runner_count(struct runner *r);
 /* Resume runs left "running" by a crash (or mark them interrupted). */
 int runner_recover(struct runner *r, struct agentd_error *err);
-/* Answer a pending approval; AGENTD_ENOTFOUND when none is waiting. */
-int runner_approve(struct runner *r, int64_t run_id, int64_t request_id, int allow);
+/* Answer a pending approval (run_id 0: whichever run asked request_id; ids
+ * are unique in the daemon); a denial's reason (borrowed, may be NULL) goes
+ * to the model. AGENTD_ENOTFOUND when none is waiting. */
+int runner_approve(struct runner *r, int64_t run_id, int64_t request_id, int allow,
+    const char *reason);
+/* The approval requests waiting now: [{run_id, request_id, request, since}]
+ * (owned; NULL when out of memory). Main thread. */
+json_t *runner_approvals(struct runner *r);
 
 /*
  * Run one tool off the loop thread and answer the deferred call (conn_id, id)

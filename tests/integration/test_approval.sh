@@ -69,6 +69,63 @@ for answer in allow deny silent; do
 	stop_mock
 done
 
+# Answered from elsewhere: the attached client stays silent; a second
+# connection finds the request in approval.list (the run's events say it
+# waits) and answers it; a denial's reason reaches the model.
+printf '{"approval_timeout_s": 60}\n' > "$T/cfg-long.json"
+for answer in allow deny; do
+	W="$T/repo-remote-$answer"
+	STATE="$T/state-remote-$answer"
+	make_repo "$W"
+	start_mock "$S/network.json" || exit 1
+	start_agentd --llm-url "$MOCK_URL" --config "$T/cfg-long.json" || exit 1
+	client silent "$W" > "$T/end-$answer" &
+	cpid=$!
+	out=$("$PYTHON3" - "$SOCK" "$answer" <<'PY'
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.settimeout(60); f = s.makefile("rw")
+n = 0
+def call(m, p):
+    global n; n += 1
+    f.write(json.dumps({"jsonrpc": "2.0", "id": n, "method": m, "params": p}) + "\n"); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if r.get("id") == n: return r
+for _ in range(600):
+    reqs = call("approval.list", {})["result"]["requests"]
+    if reqs: break
+    time.sleep(0.1)
+q = reqs[0]
+runs = call("run.list", {})["result"]["runs"]
+ev = call("run.events", {"id": q["run_id"]})["result"]["events"]
+p = {"request_id": q["request_id"], "allow": sys.argv[2] == "allow"}
+if sys.argv[2] == "deny": p["reason"] = "not on a Friday"
+ans = call("approval.respond", p)
+again = call("approval.respond", p)
+print(json.dumps({"listed": q, "runs": runs, "waiting": [e["data"] for e in ev if e["type"] == "waiting"],
+                  "answer": ans.get("result"), "again": again.get("error", {}).get("code")}))
+PY
+)
+	wait $cpid
+	end=$(cat "$T/end-$answer")
+	check "remote $answer: approval.list shows the request and why" has "$out" 'network access (this run has none)'
+	check "remote $answer: the run's events say it waits for that approval" has "$out" '"waiting": [{"for": "approval"'
+	check "remote $answer: run.list says the run waits" has "$out" '"waiting": "approval '
+	check "remote $answer: the answer is recorded" has "$out" '"answer": {"recorded": true}'
+	check "remote $answer: a second answer finds nothing waiting" has "$out" '"again": -32001'
+	check "remote $answer: the run goes on and ends succeeded" has "$end" '"status": "succeeded"'
+	run=$(json_get "$end" 'j["run_id"]')
+	if [ $answer = allow ]; then
+		check "remote allow: the command ran" test -f "$W/asked.txt"
+	else
+		check "remote deny: the command did not run" test ! -e "$W/asked.txt"
+		check "remote deny: the reason reached the model" \
+			has "$(ctl show "$run" --json)" 'The person said: not on a Friday'
+	fi
+	stop_agentd
+	stop_mock
+done
+
 # A stronger policy for one command: granted, the command writes outside
 # the workspace; denied, it never runs and the model is told why. (The
 # target is under /var/tmp: even full-access gives a command a private /tmp;
