@@ -1924,6 +1924,82 @@ struct command {
 	const char *summary;
 };
 
+/* ---- approvals from any terminal ---- */
+
+static int
+cmd_approvals(int argc, char **argv)
+{
+	json_t *r, *q;
+	size_t i;
+	char t[32], desc[120];
+
+	if (has_help(argc, argv) || argc != 1) {
+		fputs("usage: agentctl approvals\n\nList the approval requests waiting for an "
+		    "answer (agentctl approve ID / deny ID).\n", argc != 1 ? stderr : stdout);
+		return argc != 1 ? EXIT_USAGE : 0;
+	}
+	r = call("approval.list", json_object());
+	printf("%-6s %-6s %-12s %-19s %s\n", "ID", "RUN", "TOOL", "SINCE", "REASON");
+	json_array_foreach(json_object_get(r, "requests"), i, q) {
+		json_t *req = json_object_get(q, "request");
+
+		fmt_time((double)ajson_int(q, "since", 0), t, sizeof(t));
+		one_line(ajson_str(req, "reason", ""), 100, desc, sizeof(desc));
+		printf("%-6lld %-6lld %-12s %-19s %s\n", (long long)ajson_int(q, "request_id", 0),
+		    (long long)ajson_int(q, "run_id", 0), ajson_str(req, "tool", ""), t, desc);
+	}
+	json_decref(r);
+	return 0;
+}
+
+/* approve ID / deny ID [--reason TEXT] */
+static int
+answer_approval(int argc, char **argv, int allow)
+{
+	static const struct option opts[] = {
+		{ "reason", required_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *reason = NULL;
+	json_t *params, *r;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		if (c == 'r' && !allow)
+			reason = optarg;
+		else if (c == 'h') {
+			printf("usage: agentctl %s\n\nAnswer a waiting approval request "
+			    "(see agentctl approvals)%s.\n", allow ? "approve ID" :
+			    "deny ID [--reason TEXT]", allow ? "" : "; the reason is told to the model");
+			return 0;
+		} else
+			die_usage("see agentctl %s --help", allow ? "approve" : "deny");
+	}
+	if (optind != argc - 1)
+		die_usage("agentctl %s: one request ID", allow ? "approve" : "deny");
+	params = json_pack("{s:I, s:b}", "request_id", (json_int_t)parse_id(argv[optind], 0),
+	    "allow", allow);
+	if (reason != NULL)
+		ajson_set_str(params, "reason", reason);
+	r = call("approval.respond", params);
+	printf("approval %s %s\n", argv[optind], allow ? "granted" : "denied");
+	json_decref(r);
+	return 0;
+}
+
+static int
+cmd_approve(int argc, char **argv)
+{
+	return answer_approval(argc, argv, 1);
+}
+
+static int
+cmd_deny(int argc, char **argv)
+{
+	return answer_approval(argc, argv, 0);
+}
+
 static int cmd_completion(int argc, char **argv);
 
 static int
@@ -1938,6 +2014,9 @@ static const struct command commands[] = {
 	{ "run", cmd_run, "run a task in a workspace and follow it" },
 	{ "attach", cmd_attach, "follow a run that is already going" },
 	{ "cancel", cmd_cancel, "cancel a run" },
+	{ "approvals", cmd_approvals, "list the approval requests waiting for an answer" },
+	{ "approve", cmd_approve, "grant a waiting approval request" },
+	{ "deny", cmd_deny, "deny a waiting approval request (--reason TEXT tells the model)" },
 	{ "runs", cmd_runs, "list runs" },
 	{ "sessions", cmd_sessions, "list sessions" },
 	{ "show", cmd_show, "show a run (ID) or a session (sID)" },
