@@ -954,6 +954,11 @@ on_event(json_t *msg, void *ud)
 		    ajson_str(data, "reason", ""));
 	} else if (strcmp(type, "error") == 0 || strcmp(type, "warning") == 0) {
 		fprintf(stderr, "%s%s:%s %s\n", C_RED, type, C_RESET, ajson_str(data, "message", ""));
+	} else if (strcmp(type, "waiting") == 0 && !isatty(STDIN_FILENO)) {
+		fprintf(stderr, "%swaiting: approval %lld%s (%s); answer it with agentctl approve "
+		    "%lld or agentctl deny %lld [--reason TEXT]\n", C_YELLOW,
+		    (long long)ajson_int(data, "request_id", 0), C_RESET, ajson_str(data, "reason", ""),
+		    (long long)ajson_int(data, "request_id", 0), (long long)ajson_int(data, "request_id", 0));
 	} else if (strcmp(type, "approval") == 0) {
 		fprintf(stderr, "approval %s\n", ajson_bool(data, "granted", 0) ? "granted" : "denied");
 	} else if (strcmp(type, "status") == 0) {
@@ -1227,14 +1232,18 @@ print_runs(json_t *runs)
 {
 	json_t *r;
 	size_t i;
-	char t[32], task[60];
+	char t[32], task[60], st[48];
 
 	printf("%-6s %-7s %-11s %-19s %-28s %s\n", "RUN", "SESSION", "STATUS", "CREATED", "WORKSPACE", "TASK");
 	json_array_foreach(runs, i, r) {
 		fmt_time(ajson_num(r, "created", 0), t, sizeof(t));
 		one_line(ajson_str(r, "task", ""), 50, task, sizeof(task));
+		if (ajson_str(r, "waiting", NULL) != NULL)
+			snprintf(st, sizeof(st), "waiting: %.30s", ajson_str(r, "waiting", ""));
+		else
+			snprintf(st, sizeof(st), "%s", ajson_str(r, "status", ""));
 		printf("%-6lld %-7lld %-11s %-19s %-28s %s\n", (long long)ajson_int(r, "id", 0),
-		    (long long)ajson_int(r, "session_id", 0), ajson_str(r, "status", ""), t,
+		    (long long)ajson_int(r, "session_id", 0), st, t,
 		    ajson_str(r, "workspace", ""), task);
 	}
 }

@@ -103,6 +103,7 @@ PY
 )
 	id=$(json_get "$out" 'j["listed"]["request_id"]')
 	listing=$(ctl approvals)
+	check "remote $answer: agentctl runs says the run waits" has "$(ctl runs)" "waiting: approval $id"
 	if [ $answer = allow ]; then
 		ans=$(ctl approve "$id")
 	else
