@@ -11,6 +11,7 @@
 #include "daemon/sched.h"
 #include "daemon/log.h"
 #include "daemon/private.h"
+#include "daemon/notify.h"
 #include "agent/llm.h"
 #include "common/json.h"
 #include "common/safetext.h"
@@ -98,30 +99,6 @@ take_state_dir(struct agentd *d, struct private_lock **lock, struct agentd_error
 		return rc;
 	snprintf(text, sizeof(text), "%d\n%s\n", (int)getpid(), d->cfg.socket_path);
 	return private_lock_write(*lock, text, err);
-}
-
-static void
-notify_ready(void)
-{
-	const char *path = getenv("NOTIFY_SOCKET");
-	struct sockaddr_un sa;
-	int fd;
-	socklen_t len;
-
-	if (path == NULL || (*path != '/' && *path != '@') || strlen(path) >= sizeof(sa.sun_path))
-		return;
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
-	memcpy(sa.sun_path, path, strlen(path));
-	if (sa.sun_path[0] == '@')
-		sa.sun_path[0] = '\0';
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-	if (sendto(fd, "READY=1", 7, MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0)
-		log_debug("sd_notify: %s", strerror(errno));
-	close(fd);
 }
 
 /* ---- scheduler callbacks ---- */
@@ -227,6 +204,18 @@ main(int argc, char **argv)
 		log_error("%s", agentd_errmsg(&err));
 		goto out;
 	}
+	if (strcmp(server_socket_path(d.srv), d.cfg.socket_path) != 0) {
+		/* Socket activation: report and record the socket systemd made. */
+		char *p = strdup(server_socket_path(d.srv));
+
+		if (p) {
+			free(d.cfg.socket_path);
+			d.cfg.socket_path = p;
+			snprintf(path, sizeof(path), "%d\n%s\n", (int)getpid(), p);
+			if (private_lock_write(state_lock, path, &err) != AGENTD_OK)
+				log_warn("%s", agentd_errmsg(&err));
+		}
+	}
 	if (memory_open(d.db_path, &d.mem, &err) != AGENTD_OK) {
 		log_error("journal %s: %s", d.db_path, agentd_errmsg(&err));
 		goto out;
@@ -253,9 +242,11 @@ main(int argc, char **argv)
 	log_info("agentd %s serving %s (journal %s, model server %s)", PACKAGE_VERSION,
 	    d.cfg.socket_path, d.db_path, d.cfg.agent.llm.n_endpoints ?
 	    d.cfg.agent.llm.endpoints[0].url : "none");
-	notify_ready();
+	snprintf(path, sizeof(path), "READY=1\nSTATUS=serving %s", d.cfg.socket_path);
+	notify_send(path);
 	status = server_run(d.srv) == AGENTD_OK ? 0 : 1;
 	d.stopping = 1;
+	notify_send("STOPPING=1\nSTATUS=stopping: recording runs");
 out:
 	runner_free(d.runner);	/* stops runs and records them */
 	sched_free(d.sched);

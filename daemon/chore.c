@@ -285,6 +285,69 @@ read_file(const char *path, char **out, size_t *len, struct agentd_error *err)
 	return AGENTD_OK;
 }
 
+/*
+ * A bare chore name, looked up where chores live, first found wins: the
+ * repository's own (WORKSPACE/.agentd/chores), the user's
+ * ($XDG_CONFIG_HOME/agentd/chores), then the shipped ones in each of
+ * $XDG_DATA_DIRS/agentd/chores and the installed PKGDATADIR/chores.
+ */
+static int
+find_named(const char *name, int n, const char *workspace, char *out, size_t outlen,
+    struct agentd_error *err)
+{
+	const char *xdg_cfg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	const char *dirs = getenv("XDG_DATA_DIRS"), *p, *end;
+	char cand[4096], tried[1024] = "";
+	size_t tl = 0;
+	struct stat st;
+	int i;
+
+	for (i = 0; ; i++) {
+		cand[0] = '\0';
+		if (i == 0)
+			snprintf(cand, sizeof(cand), "%s/.agentd/chores", workspace);
+		else if (i == 1 && xdg_cfg && xdg_cfg[0] == '/')
+			snprintf(cand, sizeof(cand), "%s/agentd/chores", xdg_cfg);
+		else if (i == 1 && home && home[0] == '/')
+			snprintf(cand, sizeof(cand), "%s/.config/agentd/chores", home);
+		else if (i == 2)
+			snprintf(cand, sizeof(cand), "%s/chores", AGENTD_DATADIR);
+		else if (i >= 3) {
+			/* the (i-3)th entry of XDG_DATA_DIRS */
+			int k = i - 3;
+
+			if (dirs == NULL || *dirs == '\0')
+				break;
+			for (p = dirs; k > 0 && p; k--)
+				p = (p = strchr(p, ':')) ? p + 1 : NULL;
+			if (p == NULL)
+				break;
+			end = strchr(p, ':');
+			if (end == NULL)
+				end = p + strlen(p);
+			if (*p != '/' || end - p > 2048)
+				continue;
+			snprintf(cand, sizeof(cand), "%.*s/agentd/chores", (int)(end - p), p);
+		}
+		if (cand[0] == '\0')
+			continue;
+		if (tl < sizeof(tried) - 1)
+			tl += (size_t)snprintf(tried + tl, sizeof(tried) - tl, "%s%s", tl ? ", " : "", cand);
+		if (strlen(cand) + (size_t)n + 7 >= sizeof(cand))
+			continue;
+		snprintf(cand + strlen(cand), sizeof(cand) - strlen(cand), "/%.*s.json", n, name);
+		if (stat(cand, &st) == 0) {
+			if (strlen(cand) >= outlen)
+				return agentd_seterr(err, AGENTD_EINVAL, "chore path too long");
+			memcpy(out, cand, strlen(cand) + 1);
+			return AGENTD_OK;
+		}
+	}
+	if (tl >= sizeof(tried) - 1)
+		memcpy(tried + sizeof(tried) - 4, "...", 4);
+	return agentd_seterr(err, AGENTD_ENOTFOUND, "no chore named '%.*s' (looked in %s)", n, name, tried);
+}
+
 int
 chore_load(const char *path, const char *workspace, json_t **out, struct agentd_error *err)
 {
@@ -298,7 +361,6 @@ chore_load(const char *path, const char *workspace, json_t **out, struct agentd_
 	if (path == NULL || path[0] == '\0')
 		return agentd_seterr(err, AGENTD_EINVAL, "no chore file given");
 	if (strchr(path, '/') == NULL) {
-		/* A bare name: the repository's own .agentd/chores/NAME.json. */
 		size_t n = strlen(path);
 
 		if (n > 5 && strcmp(path + n - 5, ".json") == 0)
@@ -310,9 +372,8 @@ chore_load(const char *path, const char *workspace, json_t **out, struct agentd_
 			return agentd_seterr(err, AGENTD_EINVAL,
 			    "chore '%s': a bare chore name needs an absolute workspace "
 			    "(looked up in WORKSPACE/.agentd/chores/)", path);
-		if ((size_t)snprintf(full, sizeof(full), "%s/.agentd/chores/%.*s.json", workspace,
-		    (int)n, path) >= sizeof(full))
-			return agentd_seterr(err, AGENTD_EINVAL, "chore path too long");
+		if ((rc = find_named(path, (int)n, workspace, full, sizeof(full), err)) != AGENTD_OK)
+			return rc;
 		file = full;
 	}
 	rc = read_file(file, &text, &len, err);

@@ -17,7 +17,10 @@
 /* Validate a chore object; AGENTD_EINVAL naming the field. */
 int chore_validate(const json_t *chore, struct agentd_error *err);
 /* Load and validate a chore file; new reference. Errors name the file, line
- * and column. A bare NAME (no '/') is looked up in workspace/.agentd/chores/NAME.json. */
+ * and column. A bare NAME (no '/') is looked up as NAME.json in, first found
+ * wins: workspace/.agentd/chores, $XDG_CONFIG_HOME/agentd/chores (else
+ * ~/.config/agentd/chores), the installed PKGDATADIR/chores, then each
+ * $XDG_DATA_DIRS entry's agentd/chores. */
 int chore_load(const char *path, const char *workspace, json_t **out, struct agentd_error *err);
 
 #endif

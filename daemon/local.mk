@@ -5,6 +5,7 @@ libdaemon_a_SOURCES = daemon/rpc.h daemon/rpc.c daemon/log.h daemon/log.c
 libdaemon_a_CFLAGS = $(AM_CFLAGS)
 
 agentd_SOURCES = daemon/agentd.c daemon/server.c daemon/server.h daemon/private.c daemon/private.h \
+	daemon/notify.c daemon/notify.h \
 	daemon/runner.c daemon/runner.h daemon/methods.c daemon/config.h daemon/config.c
 agentd_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(LIBGIT2_CFLAGS) $(SQLITE_CFLAGS)
 agentd_LDADD = libdaemon.a libsched.a $(AGENT_LIBS) -lpthread
@@ -37,3 +38,27 @@ completions/agentctl: agentctl$(EXEEXT)
 completions/_agentctl: agentctl$(EXEEXT)
 	$(MKDIR_P) completions && ./agentctl$(EXEEXT) completion zsh > $@
 CLEANFILES += completions/agentctl completions/_agentctl
+
+# systemd: a user service and socket, and a system-wide pair for a dedicated
+# user. @bindir@ is filled in at make time so that it is fully expanded.
+systemduserunit_DATA = daemon/systemd/agentd.service daemon/systemd/agentd.socket
+systemdsystemunit_DATA = daemon/systemd/system/agentd.service daemon/systemd/system/agentd.socket
+sysusers_DATA = daemon/systemd/agentd.conf
+EXTRA_DIST += daemon/systemd/agentd.service.in daemon/systemd/agentd.socket \
+	daemon/systemd/system/agentd.service.in daemon/systemd/system/agentd.socket \
+	daemon/systemd/agentd.sysusers
+daemon/systemd/agentd.service: $(srcdir)/daemon/systemd/agentd.service.in Makefile
+	$(MKDIR_P) daemon/systemd && sed -e 's|@bindir[@]|$(bindir)|g' \
+	    -e 's|@sysconfdir[@]|$(sysconfdir)|g' $(srcdir)/daemon/systemd/agentd.service.in > $@
+daemon/systemd/system/agentd.service: $(srcdir)/daemon/systemd/system/agentd.service.in Makefile
+	$(MKDIR_P) daemon/systemd/system && sed -e 's|@bindir[@]|$(bindir)|g' \
+	    -e 's|@sysconfdir[@]|$(sysconfdir)|g' $(srcdir)/daemon/systemd/system/agentd.service.in > $@
+daemon/systemd/agentd.conf: $(srcdir)/daemon/systemd/agentd.sysusers
+	$(MKDIR_P) daemon/systemd && cp $(srcdir)/daemon/systemd/agentd.sysusers $@
+CLEANFILES += daemon/systemd/agentd.service daemon/systemd/system/agentd.service \
+	daemon/systemd/agentd.conf
+
+# The shipped chores, found by name (agentctl run --chore todo-tracker).
+choresdir = $(pkgdatadir)/chores
+chores_DATA = chores/daily-commit-notes.json chores/test-report.json chores/todo-tracker.json \
+	chores/README.md

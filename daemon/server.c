@@ -10,6 +10,7 @@
  */
 #include "daemon/server.h"
 #include "daemon/log.h"
+#include "daemon/notify.h"
 #include "daemon/private.h"
 #include "daemon/runner.h"
 #include "daemon/sched.h"
@@ -22,6 +23,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,18 +166,56 @@ socket_dir(const char *path, struct agentd_error *err)
 	return private_dir_check(dir, "the socket directory", 0, NULL, err);
 }
 
-/* systemd socket activation: LISTEN_FDS with our pid hands us fd 3. */
-static int
-activated_fd(void)
+/* A whole decimal number, or -1. */
+static long
+env_num(const char *s)
 {
-	const char *pid = getenv("LISTEN_PID"), *n = getenv("LISTEN_FDS");
+	char *end;
+	long v;
 
-	if (pid == NULL || n == NULL || (pid_t)atol(pid) != getpid() || atoi(n) < 1)
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	return errno || *end ? -1 : v;
+}
+
+/*
+ * systemd socket activation: LISTEN_FDS with our pid hands us fd 3. It must
+ * be a listening Unix stream socket; its bound path is the one we serve (and
+ * report), and it stays systemd's: we never unlink it.
+ */
+static int
+activated_fd(char **path, struct agentd_error *err)
+{
+	long pid = env_num(getenv("LISTEN_PID")), n = env_num(getenv("LISTEN_FDS"));
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+	int type = 0, listening = 0;
+	socklen_t ol = sizeof(int);
+
+	if (pid != (long)getpid() || n < 1)
 		return -1;
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
+	if (n > 1)
+		log_warn("socket activation passed %ld sockets; serving the first only", n);
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(3, (struct sockaddr *)&sa, &len) != 0 || sa.sun_family != AF_UNIX ||
+	    getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &ol) != 0 || type != SOCK_STREAM ||
+	    getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &listening, &ol) != 0 || !listening)
+		return agentd_seterr(err, AGENTD_EINVAL, "socket activation: fd 3 is not a listening "
+		    "Unix stream socket (ListenStream= in the .socket unit must be a path)"), -2;
 	fcntl(3, F_SETFD, FD_CLOEXEC);
+	if (len > offsetof(struct sockaddr_un, sun_path) && sa.sun_path[0] != '\0') {
+		char *p = strndup(sa.sun_path, sizeof(sa.sun_path));
+
+		if (p) {
+			free(*path);
+			*path = p;
+		}
+	}
 	return 3;
 }
 
@@ -187,7 +227,9 @@ open_listener(struct server *s, const char *path, struct agentd_error *err)
 	mode_t old;
 	int fd, rc;
 
-	if ((fd = activated_fd()) >= 0) {
+	if ((fd = activated_fd(&s->path, err)) == -2)
+		return AGENTD_EINVAL;
+	if (fd >= 0) {
 		s->lfd = fd;
 		return set_nonblock(fd) == 0 ? AGENTD_OK :
 		    agentd_seterr(err, AGENTD_EIO, "activated socket: %s", strerror(errno));
@@ -303,6 +345,12 @@ conn_free(struct conn *c)
 	abuf_free(&c->out);
 	free(c->subs);
 	free(c);
+}
+
+const char *
+server_socket_path(struct server *s)
+{
+	return s->path;
 }
 
 void
@@ -737,9 +785,11 @@ handle_signal(struct server *s)
 
 	while (read(s->sigfd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
+			notify_reloading();
 			agentd_error_clear(&err);
 			if (config_load(&s->d->flags, &nc, &err) != AGENTD_OK) {
 				log_error("reload failed, keeping the old configuration: %s", err.msg);
+				notify_send("READY=1\nSTATUS=reload failed, kept the old configuration");
 				continue;
 			}
 			/* The socket and the state dir keep their values. */
@@ -757,8 +807,10 @@ handle_signal(struct server *s)
 			sched_set_max_concurrent(s->d->sched, nc.max_concurrent_runs);
 			log_info("configuration reloaded%s%s", nc.config_file ? " from " : "",
 			    nc.config_file ? nc.config_file : "");
+			notify_send("READY=1\nSTATUS=configuration reloaded");
 		} else {
 			log_info("%s received; shutting down", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+			notify_send("STOPPING=1");
 			s->stop = 1;
 		}
 	}

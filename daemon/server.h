@@ -43,6 +43,8 @@ int agentd_run_pending(struct agentd *d, int64_t id);
 int server_new(struct agentd *d, const char *path, size_t max_line,
     struct server **out, struct agentd_error *err);
 void server_free(struct server *s);
+/* The path served: under socket activation, the one systemd bound (borrowed). */
+const char *server_socket_path(struct server *s);
 /* Run the loop until server_stop (or a signal asks it to stop). */
 int server_run(struct server *s);
 void server_stop(struct server *s);
