@@ -758,6 +758,7 @@ struct follow {
 	int64_t run_id;
 	int json;
 	int quiet;		/* -q: the answer and errors only */
+	int result;		/* --output-format json: one JSON object at the end */
 	int progress;		/* one refreshed status line (a terminal, not -q or --json) */
 	int done;
 	int ok;
@@ -885,8 +886,10 @@ on_event(json_t *msg, void *ud)
 	if (strcmp(method, "approval.request") == 0) {
 		if (isatty(STDIN_FILENO) && !f->json)
 			ask_approval(shown(p));
-		else if (f->json)
+		else if (f->json) {
+			json_object_set_new(p, "type", json_string("approval_request"));
 			print_json(p);
+		}
 		return;
 	}
 	if (strcmp(method, "run.event") != 0)
@@ -1012,9 +1015,11 @@ follow_run(struct follow *f)
 	progress_clear(f);
 	if (f->in_text && !f->json)
 		fprintf(stderr, "%s\n", C_RESET);
-	if (!f->json && f->answer && *f->answer)
+	if (!f->json && !f->result && f->answer && *f->answer)
 		printf("%s\n", f->answer);
 	fflush(stdout);
+	if (f->result)
+		return f->ok ? 0 : EXIT_FAIL;
 	if (!f->ok && !f->json)
 		fprintf(stderr, "%srun %lld %s%s%s%s\n", C_RED, (long long)f->run_id,
 		    f->status ? f->status : "failed", f->reason ? ": " : "", f->reason ? f->reason : "", C_RESET);
@@ -1024,6 +1029,70 @@ follow_run(struct follow *f)
 		fprintf(stderr, "the run's work is on branch %s (agentctl undo %lld deletes it)\n",
 		    f->branch, (long long)f->run_id);
 	return f->ok ? 0 : EXIT_FAIL;
+}
+
+/* A task given as "-": standard input, whole, capped. */
+static char *
+read_stdin_task(void)
+{
+	size_t cap = 256 * 1024, n = 0, got;
+	char *buf = malloc(cap + 1);
+
+	if (buf == NULL)
+		die_usage("run: out of memory");
+	while ((got = fread(buf + n, 1, cap + 1 - n, stdin)) > 0) {
+		n += got;
+		if (n > cap)
+			die_usage("run: the task on standard input is over %zu KiB", cap / 1024);
+	}
+	if (ferror(stdin))
+		die_usage("run: reading the task from standard input: %s", strerror(errno));
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	buf[n] = '\0';
+	if (n == 0)
+		die_usage("run: the task on standard input is empty");
+	return buf;
+}
+
+/*
+ * --output-format json: one object when the run ended, shaped for scripts
+ * (as `claude -p --output-format json` and `codex exec --json` users expect):
+ * the outcome, the answer, the ids, and what the run cost.
+ */
+static void
+print_result(struct follow *f, json_int_t session_id)
+{
+	const char *msg = NULL;
+	int code = 0;
+	json_t *run = call_ex("run.get", json_pack("{s:I}", "id", (json_int_t)f->run_id), NULL, NULL,
+	    &code, &msg);
+	json_t *o = json_object();
+	json_int_t pt = ajson_int(run, "prompt_tokens", 0), ct = ajson_int(run, "completion_tokens", 0);
+
+	ajson_set_str(o, "type", "result");
+	ajson_set_str(o, "status", f->status ? f->status : "failed");
+	json_object_set_new(o, "ok", json_boolean(f->ok));
+	json_object_set_new(o, "answer", f->answer ? json_string(f->answer) : json_null());
+	json_object_set_new(o, "reason", f->reason ? json_string(f->reason) : json_null());
+	json_object_set_new(o, "run_id", json_integer(f->run_id));
+	json_object_set_new(o, "session_id", json_integer(session_id));
+	json_object_set_new(o, "steps", json_integer(ajson_int(run, "steps", 0)));
+	json_object_set_new(o, "usage", json_pack("{s:I, s:I, s:I}", "prompt_tokens", pt,
+	    "completion_tokens", ct, "total_tokens", pt + ct));
+	if (json_is_number(json_object_get(run, "started")) &&
+	    json_is_number(json_object_get(run, "finished")))
+		json_object_set_new(o, "duration_s", json_real(
+		    json_number_value(json_object_get(run, "finished")) -
+		    json_number_value(json_object_get(run, "started"))));
+	json_object_set_new(o, "branch", f->branch && *f->branch ? json_string(f->branch) : json_null());
+	if (f->warning && *f->warning)
+		ajson_set_str(o, "warning", f->warning);
+	if (run == NULL)
+		ajson_set_str(o, "error", msg ? msg : "run.get failed");
+	print_json(o);
+	json_decref(o);
+	json_decref(run);
 }
 
 static const char run_usage[] =
@@ -1036,6 +1105,7 @@ static const char run_usage[] =
     "\n"
     "  --workspace DIR     the repository to work in (default: the current folder)\n"
     "  --session ID        continue a session with its history\n"
+    "  --continue, -c      continue the newest session of this workspace\n"
     "  --branch[=NAME]     work on a new branch in its own worktree (default name\n"
     "                      agentd/<run-id>); your checkout is left untouched\n"
     "  --chore FILE|NAME   run a chore file (or .agentd/chores/NAME.json)\n"
@@ -1048,20 +1118,27 @@ static const char run_usage[] =
     "  -q, --quiet         print only the answer (and why a run failed); on a\n"
     "                      terminal a status line shows otherwise what the run does\n"
     "  --detach            start the run and print its id without following it\n"
-    "  --json              print every event as one JSON line on stdout\n";
+    "  --json              print every event as one JSON line on stdout (each with\n"
+    "                      a \"type\"; the first is \"start\")\n"
+    "  --output-format F   text (default), json: one JSON object when the run ends\n"
+    "                      (status, answer, ids, steps, usage, branch, reason),\n"
+    "                      stream-json: the same as --json\n"
+    "\n"
+    "TASK may be -: the task is read from standard input (at most 256 KiB).\n";
 
 static int
 cmd_run(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "workspace", required_argument, NULL, 'w' }, { "session", required_argument, NULL, 's' },
-		{ "branch", optional_argument, NULL, 'b' }, { "chore", required_argument, NULL, 'c' },
+		{ "branch", optional_argument, NULL, 'b' }, { "chore", required_argument, NULL, 'K' },
 		{ "policy", required_argument, NULL, 'p' }, { "network", no_argument, NULL, 'n' },
 		{ "approval", required_argument, NULL, 'a' }, { "max-steps", required_argument, NULL, 'S' },
 		{ "max-wall", required_argument, NULL, 'W' }, { "max-tokens", required_argument, NULL, 'T' },
 		{ "model", required_argument, NULL, 'm' }, { "detach", no_argument, NULL, 'd' },
 		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
 		{ "no-project-doc", no_argument, NULL, 'P' }, { "quiet", no_argument, NULL, 'q' },
+		{ "continue", no_argument, NULL, 'C' }, { "output-format", required_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct follow f;
@@ -1069,14 +1146,25 @@ cmd_run(int argc, char **argv)
 	const char *ws = ".", *chore = NULL;
 	json_t *params = json_object(), *r, *ch = NULL;
 	char *task = NULL, realws[PATH_MAX];
-	int c, detach = 0, rc, code = 0;
+	int c, detach = 0, rc, code = 0, cont = 0, from_stdin = 0;
 	const char *msg = NULL;
 
 	memset(&f, 0, sizeof(f));
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "+hq", opts, NULL)) != -1) {
+again:
+	while ((c = getopt_long(argc, argv, "+hqc", opts, NULL)) != -1) {
 		switch (c) {
 		case 'q': f.quiet = 1; break;
+		case 'C': case 'c': cont = 1; break;
+		case 'O':
+			if (strcmp(optarg, "json") == 0)
+				f.result = 1;
+			else if (strcmp(optarg, "stream-json") == 0)
+				f.json = 1;
+			else if (strcmp(optarg, "text") != 0)
+				die_usage("run: --output-format must be text, json or stream-json (got '%s')",
+				    optarg);
+			break;
 		case 'w': ws = optarg; break;
 		case 's': json_object_set_new(params, "session_id", json_integer(parse_id(optarg, 's'))); break;
 		case 'b':
@@ -1085,7 +1173,7 @@ cmd_run(int argc, char **argv)
 			else
 				json_object_set_new(params, "branch", json_true());
 			break;
-		case 'c': chore = optarg; break;
+		case 'K': chore = optarg; break;
 		case 'p': ajson_set_str(params, "policy", optarg); break;
 		case 'n': json_object_set_new(params, "network", json_true()); break;
 		case 'a': ajson_set_str(params, "approval", optarg); break;
@@ -1100,13 +1188,40 @@ cmd_run(int argc, char **argv)
 		default: fputs(run_usage, stderr); return EXIT_USAGE;
 		}
 	}
-	if (optind < argc) {
+	/* "-" is the task from stdin: options may follow it (run - --json). */
+	if (!from_stdin && optind < argc && strcmp(argv[optind], "-") == 0) {
+		from_stdin = 1;
+		optind++;
+		goto again;
+	}
+	if (from_stdin && optind < argc)
+		die_usage("run: '-' reads the task from standard input: no other TASK words "
+		    "('%s')", argv[optind]);
+	if (f.result && f.json)
+		die_usage("run: --output-format json and --json (stream-json) exclude each other");
+	if (from_stdin) {
+		task = read_stdin_task();
+		ajson_set_str(params, "task", task);
+		free(task);
+	} else if (optind < argc) {
 		task = join_args(argc - optind, argv + optind);
 		ajson_set_str(params, "task", task);
 		free(task);
 	}
 	if (realpath(ws, realws) == NULL)
 		die_usage("run: workspace '%s': %s", ws, strerror(errno));
+	if (cont && json_object_get(params, "session_id"))
+		die_usage("run: --continue and --session exclude each other");
+	if (cont) {
+		json_t *sl = call("session.list", json_pack("{s:s, s:i}", "workspace", realws, "limit", 1));
+		json_t *s0 = json_array_get(json_object_get(sl, "sessions"), 0);
+
+		if (s0)
+			json_object_set_new(params, "session_id", json_integer(ajson_int(s0, "id", 0)));
+		else if (!f.result && !f.json)
+			fprintf(stderr, "agentctl: no earlier session in %s: starting a new one\n", realws);
+		json_decref(sl);
+	}
 	if (!json_object_get(params, "session_id") || strcmp(ws, ".") != 0)
 		ajson_set_str(params, "workspace", realws);
 	if (chore) {
@@ -1135,17 +1250,23 @@ cmd_run(int argc, char **argv)
 	}
 	f.progress = !f.json && !f.quiet && isatty(STDERR_FILENO) &&
 	    !(getenv("TERM") && strcmp(getenv("TERM"), "dumb") == 0);
-	if (f.quiet)
+	if (f.quiet || f.result)
 		;
 	else if (!f.json)
 		fprintf(stderr, "%srun %lld (session %lld)%s%s\n", C_DIM, (long long)f.run_id,
 		    (long long)ajson_int(r, "session_id", 0),
 		    strcmp(ajson_str(r, "status", ""), "queued") == 0 ?
 		    " queued: it starts when a running one ends (max_active_runs)" : "", C_RESET);
-	else
+	else {
+		json_object_set_new(r, "type", json_string("start"));
 		print_json(r);
-	json_decref(r);
+	}
+	if (f.result)
+		f.quiet = 1;
 	rc = follow_run(&f);
+	if (f.result)
+		print_result(&f, ajson_int(r, "session_id", 0));
+	json_decref(r);
 	free(f.answer);
 	free(f.reason);
 	free(f.status);
