@@ -703,7 +703,7 @@ cmd_doctor(int argc, char **argv)
 	doctor_line(0, "daemon", "agentd %s (pid %lld, up %.0f s) on %s", ajson_str(st, "version", "?"),
 	    (long long)ajson_int(st, "pid", 0), ajson_num(st, "uptime_s", 0), sock_path);
 	printf("               checking the journal and the model endpoints…\n");
-	r = call_ex("daemon.doctor", NULL, NULL, NULL, &code, &msg);
+	r = shown(call_ex("daemon.doctor", NULL, NULL, NULL, &code, &msg));	/* servers' words */
 	if (r == NULL) {
 		doctor_line(2, "daemon", "daemon.doctor: %s", msg ? msg : "?");
 		if (code == RPC_METHOD_NOT_FOUND)

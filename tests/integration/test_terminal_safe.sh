@@ -115,4 +115,28 @@ stop_agentd
 check "agentd's log names the workspace" grep -q "WSNAME" "$T/agentd.log"
 check "agentd's log is inert" inert "$T/agentd.log"
 stop_mock
+
+# A model server's own words (an error page) in agentctl doctor.
+cat > "$T/evil_server.py" <<'PY'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def reply(self):
+        body = b"<html>\x1b]0;PWNED\x07\x1b[2J broken</html>"
+        self.send_response(500); self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    do_GET = do_POST = reply
+    def log_message(self, *a): pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[1], "w").write(str(s.server_port))
+s.serve_forever()
+PY
+"$PYTHON3" "$T/evil_server.py" "$T/evil.port" &
+EVIL_PID=$!
+wait_for test -s "$T/evil.port"
+start_agentd --llm-url "http://127.0.0.1:$(cat "$T/evil.port")/v1" || exit 1
+ctl doctor > "$T/doctor.out" 2>&1
+check "agentctl doctor quotes the server's error page" grep -q "PWNED" "$T/doctor.out"
+check "agentctl doctor is inert" inert "$T/doctor.out"
+stop_agentd
+kill "$EVIL_PID" 2>/dev/null
 finish
