@@ -41,10 +41,22 @@ int tpath_openat(int dirfd, const char *name, int flags, mode_t mode, int *fd,
     const char *shown, struct agentd_error *err);
 
 /*
- * Open (O_PATH|O_DIRECTORY) the parent folder of rel, creating missing
- * folders one by one when `create` is set, every step confined. *base
- * points into rel at the last component.
+ * Open (O_PATH|O_DIRECTORY) the parent folder of rel, every step confined.
+ * *base points into rel at the last component. `create` is for writing:
+ * missing folders are made one by one, and each new folder and the final
+ * entry must pass tpath_check_git (AGENTD_EDENIED otherwise, nothing made).
  */
+
+/*
+ * May a file tool create, replace or remove the entry `name` (NULL: only the
+ * folder) of the folder dirfd? Refused (AGENTD_EDENIED, a message for the
+ * model) when name is a spelling of ".git" (case, trailing dots or spaces,
+ * GIT~1, HFS+-ignored code points), when a component of the folder's real
+ * path (as the kernel resolved it) is one, or when the folder or one above
+ * it is a git directory by content (HEAD with objects/ and refs/, or a
+ * worktree's commondir).
+ */
+int tpath_check_git(int dirfd, const char *name, const char *shown, struct agentd_error *err);
 int tpath_open_parent(const char *workspace, const char *rel, int create, int *dirfd,
     const char **base, const char *shown, struct agentd_error *err);
 

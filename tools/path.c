@@ -9,9 +9,18 @@
  * kernel has no openat2 we walk component by component with O_NOFOLLOW,
  * which refuses every symlink (stricter, never weaker).
  *
+ * Writes (tpath_open_parent with `create`) are also kept out of every git
+ * directory: git runs what a repository's config and hooks say (an
+ * fsmonitor, a filter, a hook) outside any sandbox, so a file tool must not
+ * create, replace or remove anything there. The check is on the folder the
+ * write really lands in — its path as the kernel resolved it — at every
+ * component, so no spelling of the path (./, dir/.., absolute, a symlink to
+ * .git) gets past it.
+ *
  * Known limit: a hard link inside the workspace to a file outside it is the
  * same inode and cannot be told apart; reads see that file, writes replace
- * the link (temp file + rename) and leave the outside file untouched.
+ * the link (temp file + rename) and leave the outside file untouched. The
+ * same holds for a hard link to a file of a git directory.
  */
 #include "tools/internal.h"
 
@@ -21,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -307,6 +317,161 @@ tpath_open(const char *workspace, const char *rel, int flags, mode_t mode, int *
 	return rc;
 }
 
+/* Decode one UTF-8 sequence at p (n bytes left); 0 when invalid. */
+static size_t
+utf8_cp(const unsigned char *p, size_t n, unsigned *cp)
+{
+	size_t len, i;
+
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	if ((p[0] & 0xe0) == 0xc0)
+		len = 2, *cp = p[0] & 0x1f;
+	else if ((p[0] & 0xf0) == 0xe0)
+		len = 3, *cp = p[0] & 0x0f;
+	else if ((p[0] & 0xf8) == 0xf0)
+		len = 4, *cp = p[0] & 0x07;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		*cp = (*cp << 6) | (p[i] & 0x3f);
+	}
+	return len;
+}
+
+/* Code points HFS+ ignores in names (git's is_hfs_dotgit list). */
+static int
+hfs_ignorable(unsigned cp)
+{
+	return (cp >= 0x200c && cp <= 0x200f) || (cp >= 0x202a && cp <= 0x202e) ||
+	    (cp >= 0x206a && cp <= 0x206f) || cp == 0xfeff;
+}
+
+/*
+ * Does a file system that folds case, drops trailing dots and spaces (NTFS,
+ * vfat), keeps 8.3 short names or ignores some code points (HFS+) take name
+ * (n bytes) for ".git"? git refuses the same spellings in paths it checks
+ * out; on Linux they matter on such mounts, and a new one is never needed.
+ */
+static int
+is_dotgit_name(const char *name, size_t n)
+{
+	char folded[8];
+	size_t i = 0, k = 0, len;
+	unsigned cp;
+
+	if (n == 5 && strncasecmp(name, "git~1", 5) == 0)
+		return 1;
+	while (i < n) {
+		len = utf8_cp((const unsigned char *)name + i, n - i, &cp);
+		if (len == 0)
+			return 0;
+		i += len;
+		if (hfs_ignorable(cp))
+			continue;
+		if (cp >= 0x80 || k == sizeof(folded))
+			return 0;
+		folded[k++] = (char)cp;
+	}
+	while (k > 4 && (folded[k - 1] == '.' || folded[k - 1] == ' '))
+		k--;
+	return k == 4 && strncasecmp(folded, ".git", 4) == 0;
+}
+
+/* Is the folder dfd what git takes for a git directory (HEAD, and objects/
+ * with refs/, or a worktree's commondir)? */
+static int
+is_git_dir(int dfd)
+{
+	struct stat st;
+
+	if (fstatat(dfd, "HEAD", &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    !(S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)))
+		return 0;
+	if (fstatat(dfd, "commondir", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+		return 1;
+	return fstatat(dfd, "objects", &st, 0) == 0 && S_ISDIR(st.st_mode) &&
+	    fstatat(dfd, "refs", &st, 0) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int
+refuse_git(struct agentd_error *err, const char *shown, const char *where)
+{
+	return agentd_seterr(err, AGENTD_EDENIED,
+	    "refused: '%.300s' is in or would make a git directory (%.300s); file tools "
+	    "never change a repository's .git, whose config and hooks git runs outside the "
+	    "sandbox. Use the git tools (git_add, git_commit, git_branch, git_checkout) "
+	    "for repository changes", shown ? shown : "", where);
+}
+
+int
+tpath_check_git(int dirfd, const char *name, const char *shown, struct agentd_error *err)
+{
+	char proc[64], real[PATH_MAX + 1], why[PATH_MAX + 64];
+	ssize_t n;
+	size_t i, start;
+	int fd, gd;
+
+	if (name != NULL && is_dotgit_name(name, strlen(name))) {
+		snprintf(why, sizeof(why), "a '.git' file or folder named '%.200s'", name);
+		return refuse_git(err, shown, why);
+	}
+	/* Where the kernel has this folder: every component of that path. */
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", dirfd);
+	n = readlink(proc, real, sizeof(real) - 1);
+	if (n <= 0 || real[0] != '/')
+		return agentd_seterr(err, AGENTD_EIO, "cannot resolve the folder of '%.300s': %s",
+		    shown ? shown : "", n < 0 ? strerror(errno) : "not a path");
+	real[n] = '\0';
+	for (i = 1, start = 1; i <= (size_t)n; i++) {
+		if (i < (size_t)n && real[i] != '/')
+			continue;
+		if (is_dotgit_name(real + start, i - start)) {
+			snprintf(why, sizeof(why), "the folder '%.*s'", (int)i, real);
+			return refuse_git(err, shown, why);
+		}
+		start = i + 1;
+	}
+	/* Git dirs by content (a --separate-git-dir target, a bare repository,
+	 * a worktree's gitdir): this folder and each one above it. */
+	fd = dup(dirfd);
+	if (fd < 0)
+		return agentd_seterr(err, AGENTD_EIO, "'%.300s': %s", shown ? shown : "",
+		    strerror(errno));
+	for (i = (size_t)n;;) {
+		struct stat st, up;
+		int pfd;
+
+		gd = is_git_dir(fd);
+		if (gd) {
+			close(fd);
+			snprintf(why, sizeof(why), "the folder '%.*s' is one", (int)(i ? i : 1), real);
+			return refuse_git(err, shown, why);
+		}
+		pfd = openat(fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+		if (pfd < 0 || fstat(fd, &st) < 0 || fstat(pfd, &up) < 0 ||
+		    (st.st_dev == up.st_dev && st.st_ino == up.st_ino)) {
+			if (pfd >= 0)
+				close(pfd);
+			break;	/* at / */
+		}
+		close(fd);
+		fd = pfd;
+		while (i > 0 && real[i - 1] != '/')
+			i--;
+		if (i > 0)
+			i--;
+	}
+	close(fd);
+	return AGENTD_OK;
+}
+
 int
 tpath_open_parent(const char *workspace, const char *rel, int create, int *dirfd,
     const char **base, const char *shown, struct agentd_error *err)
@@ -319,9 +484,13 @@ tpath_open_parent(const char *workspace, const char *rel, int create, int *dirfd
 	if (strcmp(rel, ".") == 0)
 		return agentd_seterr(err, AGENTD_EINVAL, "'%.300s' is the workspace folder itself", shown);
 	if (slash == NULL) {
-		rc = tpath_open(workspace, ".", O_PATH | O_DIRECTORY, 0, dirfd, shown, err);
-		if (rc == AGENTD_OK)
+		rc = tpath_open(workspace, ".", O_PATH | O_DIRECTORY, 0, &fd, shown, err);
+		if (rc == AGENTD_OK && create && (rc = tpath_check_git(fd, rel, shown, err)) != AGENTD_OK)
+			close(fd);
+		if (rc == AGENTD_OK) {
+			*dirfd = fd;
 			*base = rel;
+		}
 		return rc;
 	}
 	dl = (size_t)(slash - rel);
@@ -339,7 +508,10 @@ tpath_open_parent(const char *workspace, const char *rel, int create, int *dirfd
 			const char *comp = strrchr(dir, '/');
 
 			comp = comp ? comp + 1 : dir;
-			if (mkdirat(pfd, comp, 0777) < 0 && errno != EEXIST)
+			rc = tpath_check_git(pfd, comp, shown, err);
+			if (rc != AGENTD_OK)
+				;
+			else if (mkdirat(pfd, comp, 0777) < 0 && errno != EEXIST)
 				rc = open_errno(errno, shown, err);
 			else
 				rc = tpath_open(workspace, dir, O_PATH | O_DIRECTORY, 0, &fd,
@@ -355,6 +527,8 @@ tpath_open_parent(const char *workspace, const char *rel, int create, int *dirfd
 	if (rc != AGENTD_OK && pfd >= 0)
 		close(pfd);
 	free(dir);
+	if (rc == AGENTD_OK && create && (rc = tpath_check_git(pfd, slash + 1, shown, err)) != AGENTD_OK)
+		close(pfd);
 	if (rc != AGENTD_OK)
 		return rc;
 	*dirfd = pfd;

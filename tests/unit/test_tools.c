@@ -854,6 +854,195 @@ test_shell(void **state)
 	json_decref(r);
 }
 
+/*
+ * Git directories: git runs a repository's config (core.fsmonitor, filters)
+ * and hooks outside the sandbox on the next `git status`, so no file tool
+ * may create, change or remove anything in one, whatever the path form.
+ * Each existing target is first shown writable with a plain open().
+ */
+struct gitdir_case {
+	const char *name;
+	const char *path;	/* %W = the repository's work tree (the workspace) */
+	int exists;		/* a plain open(O_WRONLY) reaches it */
+};
+
+static const struct gitdir_case gitdir_cases[] = {
+	{ "plain", ".git/config", 1 },
+	{ "dot-slash", "./.git/config", 1 },
+	{ "through-dotdot", "src/../.git/config", 1 },
+	{ "git-dotdot-git", ".git/../.git/config", 1 },
+	{ "git-dot", ".git/./config", 1 },
+	{ "absolute", "%W/.git/config", 1 },
+	{ "existing-hook", ".git/hooks/pre-commit", 1 },
+	{ "new-hook", ".git/hooks/post-checkout", 0 },
+	{ "new-folder-in-git", ".git/newdir/f", 0 },
+	{ "symlinked-git-folder", "gl/config", 1 },
+	{ "symlinked-git-folder-new", "gl/hooks/post-merge", 0 },
+	{ "absolute-symlink-to-git", "abslink/config", 1 },
+	{ "symlink-to-config", "cfglink", 1 },
+	{ "symlink-to-hook", "hooklink", 1 },
+	{ "case-variant", ".GIT/config", 0 },
+	{ "case-variant-mixed", ".Git/hooks/pre-commit", 0 },
+	{ "ntfs-trailing-dot", ".git./config", 0 },
+	{ "ntfs-short-name", "GIT~1/config", 0 },
+	{ "new-gitfile", "src/.git", 0 },
+	{ "new-nested-git-folder", "src/.git/config", 0 },
+	{ "nested-repo", "nested/.git/config", 1 },
+	{ "nested-repo-hook", "nested/.git/hooks/pre-commit", 0 },
+	{ "gitfile-itself", "sub/.git", 1 },
+	{ "gitfile-target", "realgit/config", 1 },
+	{ "gitfile-target-hook", "realgit/hooks/pre-commit", 0 },
+	{ "bare-repo", "bare.git/config", 1 },
+	{ "worktree-gitfile", "wt/.git", 1 },
+};
+
+/* Everything in the fixture's git dirs, with sizes and modes, as one string. */
+static char *
+gitdir_snapshot(const char *g)
+{
+	return capture("cd '%s' && find .git nested/.git realgit bare.git sub/.git wt/.git "
+	    "-printf '%%p %%s %%m %%y\\n' | sort && cat .git/config .git/hooks/pre-commit "
+	    "nested/.git/config realgit/config bare.git/config sub/.git wt/.git", g);
+}
+
+static void
+run_gitdir(int no_openat2)
+{
+	char g[PATH_MAX + 16], path[PATH_MAX * 2], args[PATH_MAX * 3], *before, *after;
+	struct tool_ctx gctx;
+	struct agentd_error err;
+	json_t *args_j, *r;
+	size_t i;
+	int fd;
+
+	snprintf(g, sizeof(g), "%s/g", base);
+	sh("rm -rf '%s' && mkdir -p '%s/src' && cd '%s' && git init -q . && "
+	    "printf '#!/bin/sh\\nexit 0\\n' > .git/hooks/pre-commit && chmod 755 .git/hooks/pre-commit && "
+	    "ln -s .git gl && ln -s '%s/.git' abslink && ln -s .git/config cfglink && "
+	    "ln -s .git/hooks/pre-commit hooklink && git init -q nested && "
+	    "git init -q --separate-git-dir='%s/realgit' sub && git init -q --bare bare.git && "
+	    "git -c user.name=t -c user.email=t@e commit -q --allow-empty -m i && "
+	    "git worktree add -q wt 2>/dev/null", g, g, g, g, g);
+	before = gitdir_snapshot(g);
+	tools_ctx_init(&gctx, g);
+	tpath_no_openat2 = no_openat2;
+	for (i = 0; i < sizeof(gitdir_cases) / sizeof(gitdir_cases[0]); i++) {
+		const struct gitdir_case *x = &gitdir_cases[i];
+		const char *p = x->path;
+		const char *tools[] = { "write_file", "edit_file" };
+		size_t k;
+
+		if (strncmp(p, "%W", 2) == 0)
+			snprintf(path, sizeof(path), "%s%s", g, p + 2);
+		else
+			snprintf(path, sizeof(path), "%s", p);
+		/* The target is reachable without the check. */
+		if (x->exists) {
+			char plain[PATH_MAX * 3];
+
+			snprintf(plain, sizeof(plain), "%s/%s", g, p);
+			if (path[0] == '/')
+				snprintf(plain, sizeof(plain), "%s", path);
+			fd = open(plain, O_WRONLY | O_APPEND);
+			if (fd < 0)
+				fail_msg("%s: plain open of %s failed: %s", x->name, plain, strerror(errno));
+			close(fd);
+		}
+		for (k = 0; k < 2; k++) {
+			if (k == 0)
+				snprintf(args, sizeof(args), "{\"path\":\"%s\",\"content\":"
+				    "\"[core]\\n\\tfsmonitor = touch /tmp/pwned\\n\"}", path);
+			else
+				snprintf(args, sizeof(args), "{\"path\":\"%s\",\"replace_all\":true,\"old\":\"\\n\","
+				    "\"new\":\"\\n[core]\\n\\tfsmonitor = touch /tmp/pwned\\n\"}", path);
+			args_j = json_loads(args, 0, NULL);
+			assert_non_null(args_j);
+			r = NULL;
+			assert_int_equal(tools_call(&gctx, tools[k], args_j, &r, &err), AGENTD_OK);
+			json_decref(args_j);
+			/* An absolute symlink, and without openat2 every symlink, is
+			 * refused as leading outside before the git check. */
+			if (ok_of(r) || (strstr(out_of(r), "git directory") == NULL &&
+			    !(k == 1 && !x->exists && strstr(out_of(r), "no such file")) &&
+			    !((no_openat2 || strncmp(x->path, "abslink", 7) == 0) &&
+			    strstr(out_of(r), "symlink on the way"))))
+				fail_msg("%s (%s, openat2 %s): ok=%d '%s'", x->name, tools[k],
+				    no_openat2 ? "off" : "on", ok_of(r), out_of(r));
+			json_decref(r);
+		}
+	}
+	tpath_no_openat2 = 0;
+	after = gitdir_snapshot(g);
+	assert_string_equal(after, before);
+	/* Nothing named like a git dir was made by the attempts either. */
+	assert_false(exists(g, ".GIT"));
+	assert_false(exists(g, ".Git"));
+	assert_false(exists(g, ".git."));
+	assert_false(exists(g, "GIT~1"));
+	assert_false(exists(g, "src/.git"));
+	free(before);
+	free(after);
+}
+
+static void
+test_gitdir_openat2(void **state)
+{
+	run_gitdir(0);
+}
+
+static void
+test_gitdir_walk(void **state)
+{
+	run_gitdir(1);
+}
+
+/*
+ * What stays allowed around git dirs: reading them (the sandboxed shell reads
+ * them too; reading runs nothing), ordinary files whose names start with
+ * .git, and a hard link to .git/config: written as a new file (temp +
+ * rename), so the config itself is untouched.
+ */
+static void
+test_gitdir_allowed(void **state)
+{
+	char g[PATH_MAX + 16], *cfg;
+	struct tool_ctx gctx;
+	struct agentd_error err;
+	json_t *args_j, *r;
+
+	snprintf(g, sizeof(g), "%s/ga", base);
+	sh("rm -rf '%s' && mkdir -p '%s' && cd '%s' && git init -q . && ln .git/config cfghard", g, g, g);
+	tools_ctx_init(&gctx, g);
+	cfg = capture("cat '%s/.git/config'", g);
+#define CALL(tool, json) do { \
+	args_j = json_loads(json, 0, NULL); \
+	assert_non_null(args_j); \
+	r = NULL; \
+	assert_int_equal(tools_call(&gctx, tool, args_j, &r, &err), AGENTD_OK); \
+	json_decref(args_j); \
+} while (0)
+	CALL("read_file", "{\"path\":\".git/HEAD\"}");
+	assert_true(ok_of(r));
+	assert_non_null(strstr(out_of(r), "ref: refs/heads/"));
+	json_decref(r);
+	CALL("write_file", "{\"path\":\".gitignore\",\"content\":\"b/\\n\"}");
+	assert_true(ok_of(r));
+	json_decref(r);
+	CALL("write_file", "{\"path\":\".gitattributes\",\"content\":\"*.c text\\n\"}");
+	assert_true(ok_of(r));
+	json_decref(r);
+	CALL("write_file", "{\"path\":\"src/.github/x.yml\",\"content\":\"x\\n\"}");
+	assert_true(ok_of(r));
+	json_decref(r);
+	CALL("edit_file", "{\"path\":\"cfghard\",\"old\":\"[core]\",\"new\":\"[core]\\n\\tfsmonitor = x\"}");
+	assert_true(ok_of(r));
+	json_decref(r);
+#undef CALL
+	assert_non_null(strstr(slurp(g, "cfghard"), "fsmonitor"));
+	assert_string_equal(slurp(g, ".git/config"), cfg);
+	free(cfg);
+}
+
 int
 main(void)
 {
@@ -874,6 +1063,9 @@ main(void)
 		cmocka_unit_test(test_inside_symlinks_allowed),
 		cmocka_unit_test(test_fifo_refused),
 		cmocka_unit_test(test_hardlink_limit),
+		cmocka_unit_test(test_gitdir_openat2),
+		cmocka_unit_test(test_gitdir_walk),
+		cmocka_unit_test(test_gitdir_allowed),
 		cmocka_unit_test(test_agent_entries),
 		cmocka_unit_test(test_shell),
 	};
