@@ -58,6 +58,85 @@ struct grepo {
 	char prefix[PATH_MAX];	/* workspace relative to the work tree, "" or "sub/dir/" */
 };
 
+/*
+ * The work tree (or, for a bare repository, the git dir) git would find for
+ * path — a folder holding .git, or one that is a git dir itself, from path
+ * upward — and its owner, or that of its git dir when that differs from ours.
+ * 0 when one is found.
+ */
+static int
+find_repo_owner(const char *path, char *top, size_t tlen, uid_t *owner)
+{
+	char d[PATH_MAX], gd[PATH_MAX + 8];
+	struct stat st, gst;
+	char *slash;
+
+	if (realpath(path, d) == NULL)
+		return -1;
+	for (;;) {
+		int found = 0;
+
+		snprintf(gd, sizeof(gd), "%s/.git", strcmp(d, "/") ? d : "");
+		if (lstat(gd, &gst) == 0)
+			found = 1;
+		else {
+			char h[PATH_MAX + 16], o[PATH_MAX + 16], r[PATH_MAX + 16];
+			struct stat x;
+
+			snprintf(h, sizeof(h), "%s/HEAD", d);
+			snprintf(o, sizeof(o), "%s/objects", d);
+			snprintf(r, sizeof(r), "%s/refs", d);
+			if (lstat(h, &x) == 0 && stat(o, &x) == 0 && S_ISDIR(x.st_mode) &&
+			    stat(r, &x) == 0 && S_ISDIR(x.st_mode))
+				found = 2;
+		}
+		if (found) {
+			if (stat(d, &st) < 0)
+				return -1;
+			snprintf(top, tlen, "%s", d);
+			*owner = st.st_uid;
+			if (found == 1 && st.st_uid == geteuid() && S_ISDIR(gst.st_mode))
+				*owner = gst.st_uid;
+			return 0;
+		}
+		if (strcmp(d, "/") == 0)
+			return -1;
+		slash = strrchr(d, '/');
+		if (slash == d)
+			d[1] = '\0';
+		else
+			*slash = '\0';
+	}
+}
+
+/*
+ * Why a repository did not open, for the model and the user. A repository
+ * owned by another user is refused by libgit2 (git's safe.directory check:
+ * its config could run commands as us); say so, and how the user opts in.
+ * agentd never opts in by itself.
+ */
+static int
+open_failed(const char *path, const char *what, struct agentd_error *e)
+{
+	const git_error *ge = git_error_last();
+	char top[PATH_MAX];
+	uid_t owner;
+
+	if (find_repo_owner(path, top, sizeof(top), &owner) == 0 && owner != geteuid())
+		return agentd_seterr(e, AGENTD_EDENIED,
+		    "the repository at %.1000s is owned by uid %lu, not by uid %lu that agentd "
+		    "runs as; git's safe.directory check refuses repositories owned by someone "
+		    "else, since their config and hooks could run commands as this user. If you "
+		    "trust it, opt in as uid %lu: git config --global --add safe.directory %.1000s",
+		    top, (unsigned long)owner, (unsigned long)geteuid(), (unsigned long)geteuid(),
+		    top);
+	if (what == NULL)
+		return agentd_seterr(e, AGENTD_EGIT,
+		    "the workspace is not in a git repository (%s); run 'git init' with the "
+		    "shell tool first if one is wanted", ge && ge->message ? ge->message : "");
+	return gerr(e, what);
+}
+
 /* Open the repository that contains `workspace`. */
 static int
 grepo_open(const char *workspace, struct grepo *g, struct agentd_error *e)
@@ -68,13 +147,8 @@ grepo_open(const char *workspace, struct grepo *g, struct agentd_error *e)
 
 	pthread_once(&git_once, git_init);
 	memset(g, 0, sizeof(*g));
-	if (git_repository_open_ext(&g->repo, workspace, 0, NULL) < 0) {
-		const git_error *ge = git_error_last();
-
-		return agentd_seterr(e, AGENTD_EGIT,
-		    "the workspace is not in a git repository (%s); run 'git init' with the "
-		    "shell tool first if one is wanted", ge && ge->message ? ge->message : "");
-	}
+	if (git_repository_open_ext(&g->repo, workspace, 0, NULL) < 0)
+		return open_failed(workspace, NULL, e);
 	workdir = git_repository_workdir(g->repo);
 	if (workdir == NULL) {
 		git_repository_free(g->repo);
@@ -1537,7 +1611,7 @@ open_plain(const char *path, git_repository **repo, struct agentd_error *err)
 {
 	pthread_once(&git_once, git_init);
 	if (git_repository_open_ext(repo, path, 0, NULL) < 0)
-		return gerr(err, "cannot open the repository");
+		return open_failed(path, "cannot open the repository", err);
 	return AGENTD_OK;
 }
 

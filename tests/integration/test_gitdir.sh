@@ -218,4 +218,33 @@ check "... while the git command line runs the planted fsmonitor" ran_status "$G
 check "... and the planted hook" ran_commit "$G"
 stop_agentd
 
+# ---- a repository another user owns: git's safe.directory, said plainly ----
+if [ "$(id -u)" = 0 ]; then
+	O="$T/theirs"
+	make_repo "$O"
+	chown -R 4321:4321 "$O"
+	: > "$HOME/.gitconfig"
+	check "the git command line refuses it (dubious ownership)" \
+		sh -c "git -C '$O' status 2>&1 | grep -q 'dubious ownership'"
+	start_agentd --llm-url http://127.0.0.1:9/v1 || exit 1
+	out=$(ctl tool git_status --workspace "$O" '{}'); rc=$?
+	check "git_status on it fails (exit 1)" test $rc = 1
+	check "... saying who owns it" has "$out" "owned by uid 4321"
+	check "... naming safe.directory" has "$out" "safe.directory"
+	check "... with the command that opts in" \
+		has "$out" "git config --global --add safe.directory $O"
+	check "... and not telling the model to run git init" lacks "$out" "git init"
+	ctl run --branch --workspace "$O" "look" > "$T/own-run.out" 2> "$T/own-run.err"
+	check "a run on its own branch there says the same" \
+		grep -q "owned by uid 4321" "$T/own-run.out" "$T/own-run.err"
+	check "agentd never opts in by itself (the user's global config is untouched)" \
+		test ! -s "$HOME/.gitconfig"
+	git config --global --add safe.directory "$O"
+	out=$(ctl tool git_status --workspace "$O" '{}'); rc=$?
+	check "after the user opts in, git_status works" test $rc = 0
+	stop_agentd
+else
+	echo "# SKIP: the repository owned by another user needs root (chown)"
+fi
+
 finish
