@@ -150,6 +150,30 @@ gitfile_case "a worktree's .git file" "$T/wt"
 out=$(ctl tool edit_file --workspace "$T/wt" "$(edit_args "$W/.git/worktrees/wt/../../config")")
 check "the main repository's git dir is outside a worktree's workspace" has "$out" "outside the workspace"
 git -C "$W" worktree remove --force "$T/wt"
+
+# A repository the sandboxed shell made inside the workspace (only the top
+# .git is read-only to it), with a planted fsmonitor: staged as a gitlink
+# it becomes a submodule, and `git status` at the top runs its config.
+N="$T/nest"
+make_repo "$N"
+ctl tool shell --workspace "$N" "$("$PYTHON3" -c 'import json,sys
+print(json.dumps({"command": "git init -q sub && git -C sub -c user.name=m -c user.email=m@m commit -q --allow-empty -m s && git -C sub config core.fsmonitor \"touch %s #\"" % sys.argv[1]}))' "$M")" > "$T/nest.out"
+check "the sandboxed shell can make a nested repository with a planted config" \
+	grep -q fsmonitor "$N/sub/.git/config"
+cp -a "$N" "$T/nest-plain"
+git -C "$T/nest-plain" add sub 2>/dev/null
+check "staged as a submodule (git add), top-level git status runs its fsmonitor" ran_status "$T/nest-plain"
+# libgit2 (unlike git add) never stages an untracked nested repository:
+# git_add of it, or of everything, leaves it out. This guards that.
+ctl tool git_add --workspace "$N" '{"paths":["sub"]}' > "$T/nest-add.out"
+ctl tool git_add --workspace "$N" '{"paths":["."]}' >> "$T/nest-add.out"
+out=$(ctl tool git_commit --workspace "$N" '{"message":"m","paths":["sub"]}'); rc=$?
+check "git_commit with the nested repository in paths commits nothing" sh -c "test $rc = 1"
+check "nothing was staged or committed (git ls-files, git log)" \
+	test "$(git -C "$N" ls-files -s sub)$(git -C "$N" log --format=%s)" = "initial commit"
+check "top-level git status runs nothing" sh -c "! { rm -f '$M'; git -C '$N' status >/dev/null 2>&1; test -e '$M'; }"
+out=$(ctl tool git_add --workspace "$N" '{"paths":[".git/config"]}'); rc=$?
+check "git_add of a path in .git is refused (libgit2: invalid path)" sh -c "test $rc = 1 && test -z \"\$(git -C '$N' ls-files .git)\""
 stop_agentd
 
 # ---- a run on its own branch (a worktree) whose model tries it ----------
