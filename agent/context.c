@@ -842,3 +842,18 @@ ctx_build(struct arun *r, json_t **outp, struct agentd_error *err)
 	return agentd_seterr(err, AGENTD_ELIMIT, "the conversation does not fit the context "
 	    "window (%d tokens, %d kept free for the answer)", c->window, c->reserve);
 }
+
+int
+ctx_reply_cut(struct agent_context *c, int64_t pt, int64_t ct)
+{
+	int64_t reserve;
+
+	if (c->window <= 0 || pt < 0 || ct < 0 || pt + ct + 16 < c->window)
+		return 0;
+	reserve = (int64_t)c->reserve * 2;
+	if (reserve > c->window / 2)
+		reserve = c->window / 2;
+	if (reserve > c->reserve)
+		c->reserve = (int)reserve;
+	return 1;
+}

@@ -1172,6 +1172,113 @@ test_policy_escalation(void **state)
 	unlink(out);
 }
 
+/* ---- replies cut by finish_reason "length" ---- */
+
+/* Does some user message of the transcript carry text? */
+static int
+user_says(json_t *msgs, const char *text)
+{
+	size_t i;
+	json_t *m;
+
+	json_array_foreach(msgs, i, m)
+		if (strcmp(ajson_str(m, "role", ""), "user") == 0 &&
+		    strstr(ajson_str(m, "content", ""), text) != NULL)
+			return 1;
+	return 0;
+}
+
+/* The answer of the run's "end" event. */
+static const char *
+end_answer(struct fx *f)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(f->events, i, e)
+		if (strcmp(json_string_value(json_array_get(e, 0)), "end") == 0)
+			return ajson_str(json_array_get(e, 1), "answer", "");
+	return "";
+}
+
+static int
+tool_messages(json_t *msgs)
+{
+	size_t i;
+	json_t *m;
+	int n = 0;
+
+	json_array_foreach(msgs, i, m)
+		n += strcmp(ajson_str(m, "role", ""), "tool") == 0;
+	return n;
+}
+
+/* A cut text answer is continued; the answer is the whole text. */
+static void
+test_cut_text_continued(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "explain", NULL, NULL);
+	json_t *msgs;
+
+	q_push("The answer begins", NULL, "length", 0, 100);
+	q_text(" and ends here.");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	assert_int_equal(n_requests, 2);
+	assert_string_equal(end_answer(f), "The answer begins and ends here.");
+	msgs = messages(f, id);
+	assert_true(user_says(msgs, "cut off at 10 tokens"));
+	json_decref(msgs);
+}
+
+/* Cut again and again: the run fails, never "succeeded" with a part. */
+static void
+test_cut_text_fails(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "explain", NULL, NULL);
+	int i;
+
+	for (i = 0; i < 8; i++)
+		q_push("On and on", NULL, "length", 0, 100);
+	run_it(f, id);
+	assert_status(f, id, "failed", "reply cut at 10 tokens");
+	assert_int_equal(n_requests, 4);
+}
+
+/* A cut tool call is never run nor repaired; the model is told to do less at once. */
+static void
+test_cut_call_not_run(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "write a file", NULL, NULL);
+	json_t *msgs;
+
+	q_push("", json_pack("[{s:s, s:s, s:s}]", "id", "a", "name", "write_file", "arguments",
+	    "{\"path\":\"out.txt\",\"content\":\"abc"), "length", 0, 100);
+	q_push("", json_pack("[{s:s, s:s, s:s}]", "id", "b", "name", "grep", "arguments", "{"),
+	    "length", 0, 100);
+	q_call("list_dir", "{}");	/* resets the count of cuts in a row */
+	/* not streamed: the server leaves the cut markup in the text */
+	q_push("<tool_call>\n {\"name\"\n\n\t :\"grep\n", NULL, "length", 0, 100);
+	/* streamed: the server held the partial call back, nothing arrives */
+	q_push("", NULL, "length", 0, 100);
+	q_text("Gave up.");
+	f->cfg.repeat_fail_limit = 100;
+	run_it(f, id);
+	assert_false(exists(f->repo, "out.txt"));
+	msgs = messages(f, id);
+	assert_int_equal(tool_messages(msgs), 1);	/* list_dir only */
+	assert_true(user_says(msgs, "cut off at 10 tokens"));
+	assert_true(user_says(msgs, "edit_file"));
+	assert_true(user_says(msgs, "tool call to write_file"));
+	assert_true(user_says(msgs, "tool call to grep"));
+	json_decref(msgs);
+	assert_string_equal(end_answer(f), "Gave up.");
+	assert_status(f, id, "succeeded", NULL);
+}
+
 int
 main(void)
 {
@@ -1195,6 +1302,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_output_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_network_approval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_escalation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cut_text_continued, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cut_text_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cut_call_not_run, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
