@@ -67,10 +67,18 @@ struct llm_callbacks {
 	void *ud;
 };
 
+/* What a server said when a prompt did not fit (-1: not said). */
+struct llm_overflow {
+	int64_t n_prompt_tokens;
+	int64_t n_ctx;
+};
+
 struct llm_request {
 	json_t *messages;	/* borrowed; OpenAI messages array */
 	json_t *tools;		/* borrowed; OpenAI tools array or NULL */
 	const char *tool_choice;	/* "auto" (default when NULL), "none", "required" */
+	/* May be NULL. Filled when llm_chat fails with AGENTD_ECONTEXT. */
+	struct llm_overflow *overflow;
 };
 
 struct llm_response {
@@ -87,8 +95,14 @@ struct llm_response {
 
 /*
  * One chat completion, with retries and failover. AGENTD_OK with *resp
- * filled; AGENTD_ECANCELLED when cancelled; AGENTD_ETIMEOUT; otherwise
- * AGENTD_ELLM with the server's error text (status and message) in err.
+ * filled; AGENTD_ECANCELLED when cancelled; AGENTD_ETIMEOUT;
+ * AGENTD_ECONTEXT, not retried, when the server said the prompt does not
+ * fit its window (llama-server's 400 exceed_context_size_error, or "Context
+ * size has been exceeded." when slots share a full KV cache; vLLM's
+ * "maximum context length"), its numbers in req->overflow; otherwise
+ * AGENTD_ELLM with the URL, the status and the server's message (a short
+ * cleaned excerpt of an HTML page, with the likely fix) in err. Not retried:
+ * 4xx other than 408 and 429, and HTML where JSON or SSE was expected.
  */
 int llm_chat(const struct llm_config *c, const struct llm_request *req,
     const struct llm_callbacks *cb, struct llm_response *resp, struct agentd_error *err);
