@@ -30,6 +30,7 @@
 #define MAX_STOP_BLOCKS		8	/* a Stop hook may send the model back this often */
 #define HOOK_MSG_MAX		4600
 #define MAX_CUT_REPLIES		3	/* replies cut by the output limit in a row, then fail */
+#define MAX_CONTEXT_RETRIES	4	/* "the prompt does not fit", then smaller, per step */
 
 static const char default_prompt[] =
     "You are agentd, an agent that carries out the user's task in a software "
@@ -1300,6 +1301,8 @@ static int
 do_step(struct arun *r, struct agentd_error *err)
 {
 	struct llm_callbacks cb = { cb_delta, cb_retry, cb_cancelled, r };
+	struct llm_overflow ov;
+	char why[900], said[500] = "";
 	struct llm_request req;
 	struct llm_response resp;
 	struct agentd_error e;
@@ -1310,20 +1313,53 @@ do_step(struct arun *r, struct agentd_error *err)
 	const char *content;
 	int64_t pt, ct, seq = 0;
 	size_t i, ncalls = 0;
-	int rc, step;
+	int rc, rc2, step, shrunk, before;
 
-	agentd_error_clear(&e);
-	rc = ctx_build(r, &msgs, &e);
-	if (rc != AGENTD_OK)
-		return end_on_error(r, rc, &e, err);
-	memset(&req, 0, sizeof(req));
-	req.messages = msgs;
-	req.tools = r->tools;
-	req.tool_choice = "auto";
-	memset(&resp, 0, sizeof(resp));
-	r->carry_len = 0;
-	rc = llm_chat(&r->llm, &req, &cb, &resp, &e);
-	json_decref(msgs);
+	for (shrunk = 0; ; shrunk++) {
+		agentd_error_clear(&e);
+		ov.n_prompt_tokens = ov.n_ctx = -1;
+		rc = ctx_build(r, &msgs, &e);
+		if (rc == AGENTD_OK) {
+			memset(&req, 0, sizeof(req));
+			req.messages = msgs;
+			req.tools = r->tools;
+			req.tool_choice = "auto";
+			req.overflow = &ov;
+			memset(&resp, 0, sizeof(resp));
+			r->carry_len = 0;
+			rc = llm_chat(&r->llm, &req, &cb, &resp, &e);
+			json_decref(msgs);
+			if (rc != AGENTD_OK && rc != AGENTD_ECANCELLED && !agent_is_cancelled(r) &&
+			    !is_journal_error(rc)) {
+				/* the request was made: it counts, even when it failed */
+				r->steps++;
+				if ((rc2 = memory_run_add_usage(r->m, r->run_id, 0, 0, 1, err)) != AGENTD_OK)
+					return rc2;
+			}
+		}
+		if (rc != AGENTD_ECONTEXT || shrunk >= MAX_CONTEXT_RETRIES ||
+		    r->steps >= r->max_steps)
+			break;
+		/* the window is smaller than thought (slots sharing one KV cache, a
+		 * server that reports more than it takes): shrink, elide, ask again */
+		before = r->ctx.window;
+		if (ctx_overflow(&r->ctx, &ov) == 0)
+			break;
+		snprintf(said, sizeof(said), "%s", agentd_errmsg(&e));
+		snprintf(why, sizeof(why), "the model server's context window is smaller than "
+		    "thought (%d tokens): asking again within %d (%.600s)", before, r->ctx.window,
+		    agentd_errmsg(&e));
+		rc = agent_emit(r, "status", json_pack("{s:s, s:s}", "status", "running", "warning",
+		    why), EMIT_BOTH, err);
+		if (rc != AGENTD_OK)
+			return rc;
+	}
+	if (rc == AGENTD_ELIMIT && said[0] != '\0') {	/* shrunk until nothing fits */
+		char m[sizeof(e.msg)];
+
+		snprintf(m, sizeof(m), "%s", agentd_errmsg(&e));
+		agentd_seterr(&e, rc, "%.500s, after the model server said: %.400s", m, said);
+	}
 	if (rc != AGENTD_OK)
 		return end_on_error(r, rc == AGENTD_ECANCELLED || agent_is_cancelled(r) ?
 		    AGENTD_ECANCELLED : rc, &e, err);

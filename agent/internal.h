@@ -180,5 +180,11 @@ int ctx_window(struct arun *r, struct agentd_error *err);
  * of the window (not the output limit), keep more room free for the next
  * answer. Returns 1 when the window was full. */
 int ctx_reply_cut(struct agent_context *c, int64_t pt, int64_t ct);
+/* The server said the last request did not fit (its counts in ov, -1 when
+ * not given): the window is smaller than thought. Shrink it (to the
+ * server's n_ctx, or below the prompt that failed) and calibrate the
+ * estimate, so that the next ctx_build makes a smaller request. Returns the
+ * new window, or 0 when it cannot shrink (nothing was sent yet). */
+int ctx_overflow(struct agent_context *c, const struct llm_overflow *ov);
 
 #endif

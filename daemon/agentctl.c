@@ -1573,7 +1573,7 @@ cmd_show(int argc, char **argv)
 		printf("  branch:    %s\n", ajson_str(r, "branch", ""));
 	if (ajson_int(r, "job_id", 0))
 		printf("  schedule:  %lld\n", (long long)ajson_int(r, "job_id", 0));
-	printf("  steps: %lld, tokens: %lld prompt + %lld completion, worked %.1f s\n",
+	printf("  model requests: %lld, tokens: %lld prompt + %lld completion, worked %.1f s\n",
 	    (long long)ajson_int(r, "steps", 0), (long long)ajson_int(r, "prompt_tokens", 0),
 	    (long long)ajson_int(r, "completion_tokens", 0), ajson_num(r, "active_s", 0));
 	print_run_notes(ajson_int(r, "id", 0), 0);

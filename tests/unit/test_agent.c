@@ -34,7 +34,8 @@ struct reply {
 	json_t *calls;		/* [{"id","name","arguments"}] */
 	const char *finish;
 	int err_code;		/* != 0: fail with this */
-	int64_t prompt_tokens;
+	int64_t prompt_tokens;	/* AGENTD_ECONTEXT: the server's n_prompt_tokens */
+	int64_t n_ctx;		/* AGENTD_ECONTEXT: the server's n_ctx */
 };
 
 #define QMAX 1024
@@ -52,6 +53,7 @@ static int retry_first;			/* report a retry before the first reply */
 static int approve_answer;		/* what the person answers */
 static int approve_asked;
 static const char *cancel_when;		/* cancel once this file exists */
+static int64_t req_est[QMAX];		/* estimated size of each request */
 
 static void
 q_push(const char *content, json_t *calls, const char *finish, int err_code, int64_t pt)
@@ -62,6 +64,7 @@ q_push(const char *content, json_t *calls, const char *finish, int err_code, int
 	queue[qtail].finish = finish;
 	queue[qtail].err_code = err_code;
 	queue[qtail].prompt_tokens = pt;
+	queue[qtail].n_ctx = -1;
 	qtail++;
 }
 
@@ -185,6 +188,8 @@ __wrap_llm_chat(const struct llm_config *c, const struct llm_request *req,
 	(void)c;
 	n_requests++;
 	check_transcript(req->messages, 0);
+	if (n_requests <= QMAX)
+		req_est[n_requests - 1] = llm_estimate_tokens(req->messages, req->tools);
 	if (window_limit > 0) {
 		int64_t est = llm_estimate_tokens(req->messages, req->tools);
 
@@ -222,6 +227,15 @@ __wrap_llm_chat(const struct llm_config *c, const struct llm_request *req,
 	if (retry_first && n_requests == 1 && cb && cb->retry)
 		cb->retry(cb->ud, 1, 500, "HTTP 503: loading model");
 	r = &queue[qhead++];
+	if (r->err_code == AGENTD_ECONTEXT) {
+		free(r->content);
+		if (req->overflow != NULL) {
+			req->overflow->n_prompt_tokens = r->prompt_tokens;
+			req->overflow->n_ctx = r->n_ctx;
+		}
+		return agentd_seterr(err, r->err_code, "server error in the stream: Context size "
+		    "has been exceeded.");
+	}
 	if (r->err_code != 0) {
 		free(r->content);
 		return agentd_seterr(err, r->err_code, "HTTP 500: %s", "scripted failure");
@@ -1279,6 +1293,86 @@ test_cut_call_not_run(void **state)
 	assert_status(f, id, "succeeded", NULL);
 }
 
+/* ---- the window is smaller than thought ---- */
+
+static void
+big_file(struct fx *f)
+{
+	char big[6001];
+	int i;
+
+	for (i = 0; i < 6000; i++)
+		big[i] = i % 60 == 59 ? '\n' : 'a' + i % 26;
+	big[6000] = '\0';
+	put(f->repo, "big.txt", big);
+}
+
+/* Slots sharing a full KV cache: "Context size has been exceeded." (no
+ * numbers) is followed by a smaller request, which succeeds. */
+static void
+test_context_exceeded_shrinks(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "read big.txt", NULL, NULL);
+	json_t *run;
+
+	big_file(f);
+	server_window = 32768;
+	q_call("read_file", "{\"path\":\"big.txt\"}");
+	q_push(NULL, NULL, NULL, AGENTD_ECONTEXT, -1);
+	q_text("Read it.");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	assert_int_equal(n_requests, 3);
+	if (req_est[2] >= req_est[1])
+		fail_msg("the request after the context error is not smaller: %lld then %lld",
+		    (long long)req_est[1], (long long)req_est[2]);
+	run = get_run(f, id);
+	assert_int_equal(ajson_int(run, "steps", 0), 3);	/* the refused request counts */
+	json_decref(run);
+	q_reset();
+	/* 400 exceed_context_size_error: the server's n_ctx is the window */
+	id = new_run(f, 0, "read big.txt", NULL, NULL);
+	server_window = 32768;
+	q_call("read_file", "{\"path\":\"big.txt\"}");
+	q_push(NULL, NULL, NULL, AGENTD_ECONTEXT, 2600);
+	queue[qtail - 1].n_ctx = 3000;
+	q_text("Read it.");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	assert_int_equal(n_requests, 3);
+	assert_true(req_est[2] < req_est[1]);
+	q_reset();
+	/* never fits: the run fails with the server's message, not forever */
+	id = new_run(f, 0, "hi", NULL, NULL);
+	server_window = 32768;
+	{
+		int i;
+
+		for (i = 0; i < 20; i++)
+			q_push(NULL, NULL, NULL, AGENTD_ECONTEXT, -1);
+	}
+	run_it(f, id);
+	assert_status(f, id, "failed", "Context size has been exceeded");
+	assert_true(n_requests <= 5);
+}
+
+/* A run that failed on its first request says it made one. */
+static void
+test_failed_first_request_counts(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "fail", NULL, NULL);
+	json_t *run;
+
+	q_push(NULL, NULL, NULL, AGENTD_ELLM, -1);
+	run_it(f, id);
+	assert_status(f, id, "failed", "scripted failure");
+	run = get_run(f, id);
+	assert_int_equal(ajson_int(run, "steps", 0), 1);
+	json_decref(run);
+}
+
 int
 main(void)
 {
@@ -1305,6 +1399,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cut_text_continued, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cut_text_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cut_call_not_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_context_exceeded_shrinks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_first_request_counts, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
