@@ -53,6 +53,7 @@ llm_config_init(struct llm_config *c)
 	c->max_tokens = 0;
 	c->parallel_tool_calls = 1;
 	c->max_response_bytes = 8u << 20;
+	c->reasoning_budget = -1;
 }
 
 static char *
@@ -94,6 +95,20 @@ llm_config_add_endpoint(struct llm_config *c, const char *url, const char *model
 }
 
 int
+llm_config_set_template_kwargs(struct llm_config *c, int index, const json_t *kwargs)
+{
+	json_t *copy = NULL;
+
+	if (index < 0 || index >= c->n_endpoints || (kwargs != NULL && !json_is_object(kwargs)))
+		return AGENTD_EINVAL;
+	if (kwargs != NULL && (copy = json_deep_copy(kwargs)) == NULL)
+		return AGENTD_ENOMEM;
+	json_decref(c->endpoints[index].chat_template_kwargs);
+	c->endpoints[index].chat_template_kwargs = copy;
+	return AGENTD_OK;
+}
+
+int
 llm_config_copy(struct llm_config *dst, const struct llm_config *src)
 {
 	struct llm_config tmp = *src;
@@ -105,6 +120,8 @@ llm_config_copy(struct llm_config *dst, const struct llm_config *src)
 		const struct llm_endpoint *e = &src->endpoints[i];
 		int rc = llm_config_add_endpoint(&tmp, e->url, e->model, e->api_key);
 
+		if (rc == AGENTD_OK)
+			rc = llm_config_set_template_kwargs(&tmp, i, e->chat_template_kwargs);
 		if (rc != AGENTD_OK) {
 			llm_config_free(&tmp);
 			return rc;
@@ -124,6 +141,7 @@ llm_config_free(struct llm_config *c)
 	for (i = 0; i < c->n_endpoints && i < LLM_MAX_ENDPOINTS; i++) {
 		free(c->endpoints[i].url);
 		free(c->endpoints[i].model);
+		json_decref(c->endpoints[i].chat_template_kwargs);
 		if (c->endpoints[i].api_key != NULL) {
 			memset(c->endpoints[i].api_key, 0, strlen(c->endpoints[i].api_key));
 			free(c->endpoints[i].api_key);
@@ -514,7 +532,9 @@ llm_stream_event(struct llm_stream *s, const char *data, size_t len,
 		c = json_object_get(delta, "content");
 		r = json_object_get(delta, "reasoning_content");
 		if (!json_is_string(r))
-			r = json_object_get(delta, "reasoning");
+			r = json_object_get(delta, "reasoning");	/* Ollama /v1, newer vLLM */
+		if (!json_is_string(r))
+			r = json_object_get(delta, "thinking");		/* Ollama's own field */
 		if (json_is_string(r) && rc == AGENTD_OK)
 			rc = emit(s, 1, json_string_value(r), json_string_length(r));
 		if (json_is_string(c) && rc == AGENTD_OK)
@@ -619,6 +639,8 @@ llm_parse_response(const char *body, size_t len, struct llm_response *out,
 	rs = json_object_get(msg, "reasoning_content");
 	if (!json_is_string(rs))
 		rs = json_object_get(msg, "reasoning");
+	if (!json_is_string(rs))
+		rs = json_object_get(msg, "thinking");
 	if (json_is_string(rs) && json_string_length(rs) > 0) {
 		struct abuf b;
 
@@ -966,6 +988,17 @@ llm_request_body(const struct llm_config *c, const struct llm_endpoint *e,
 		bad |= json_object_set_new(b, "temperature", json_real(c->temperature));
 	if (c->max_tokens > 0)
 		bad |= ajson_set_int(b, "max_tokens", c->max_tokens);
+	if (e->chat_template_kwargs != NULL || c->reasoning_budget == 0) {
+		json_t *kw = e->chat_template_kwargs ? json_deep_copy(e->chat_template_kwargs) :
+		    json_object();
+
+		if (kw != NULL && c->reasoning_budget == 0 &&
+		    json_object_get(kw, "enable_thinking") == NULL)
+			json_object_set_new(kw, "enable_thinking", json_false());
+		bad |= kw == NULL || json_object_set_new(b, "chat_template_kwargs", kw);
+	}
+	if (c->reasoning_budget >= 0)
+		bad |= ajson_set_int(b, "thinking_budget_tokens", c->reasoning_budget);
 	if (bad) {
 		json_decref(b);
 		return NULL;

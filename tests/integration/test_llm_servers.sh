@@ -148,4 +148,48 @@ for status in 404 200; do
 	stop_mock
 done
 
+# ---- 4. reasoning models ----
+# llama-server's reasoning_content: shown as thinking, never the answer; the
+# endpoint's chat_template_kwargs and the reasoning budget go to the server
+printf '{"llm_url": [{"url": "%s", "chat_template_kwargs": {"enable_thinking": false}}],\n "llm": {"reasoning_budget": 256}}\n' "$MOCK_URL" > "$T/thinkcfg.json"
+for mode in stream nostream; do
+	flag=; [ $mode = nostream ] && flag=--no-stream
+	start_mock "$(scenario think "{\"turns\": [{\"reasoning\": \"The user greets me, so I greet back.\",
+		\"content\": \"Hello there.\"}]}")" || exit 1
+	sed "s|\"url\": \"[^\"]*\"|\"url\": \"$MOCK_URL\"|" "$T/thinkcfg.json" > "$T/think-$mode.json"
+	start_agentd --config "$T/think-$mode.json" $flag || exit 1
+	ctl run --workspace "$W" "Hello" > "$T/out" 2> "$T/err"
+	rc=$?
+	check "$mode: thinking: the run succeeds ($rc)" test $rc -eq 0
+	check "$mode: thinking: the answer is the content only" \
+		sh -c "grep -q 'Hello there.' '$T/out' && ! grep -q 'greets' '$T/out'"
+	if [ $mode = stream ]; then
+		check "$mode: thinking: agentctl run shows it as thinking" grep -q 'thinking: The user greets me' "$T/err"
+	fi
+	set -- $(last_run)
+	ctl show "$1" > "$T/show" 2>&1
+	check "$mode: thinking: agentctl show shows it apart" grep -q '\[assistant thinking\] The user greets me' "$T/show"
+	check "$mode: the request carried chat_template_kwargs and the budget" "$PYTHON3" -c '
+import json, sys
+rs = [json.loads(l) for l in open(sys.argv[1])]
+b = [r["body"] for r in rs if r.get("turn") is not None][-1]
+assert b["chat_template_kwargs"] == {"enable_thinking": False}, b.get("chat_template_kwargs")
+assert b["thinking_budget_tokens"] == 256, b' "$T/mock.log"
+	stop_agentd
+	stop_mock
+done
+# config keys are checked for type
+for bad in '{"llm": {"reasoning_budget": "lots"}}|llm.reasoning_budget' \
+	'{"llm": {"reasoning_budget": -5}}|llm.reasoning_budget' \
+	'{"llm": {"max_tokenz": 5}}|llm.max_tokenz' \
+	'{"llm_url": [{"url": "http://127.0.0.1:1/v1", "chat_template_kwargs": [1]}]}|llm_url[0].chat_template_kwargs' \
+	'{"llm_url": [{"url": "http://127.0.0.1:1/v1", "modle": "x"}]}|llm_url[0].modle'; do
+	printf '%s\n' "${bad%%|*}" > "$T/bad.json"
+	timeout 20 "$AGENTD" --socket "$T/bad.sock" --state-dir "$T/bad-state" --config "$T/bad.json" \
+		> "$T/bad.out" 2>&1
+	rc=$?
+	check "config ${bad%%|*} is refused naming ${bad#*|}" \
+		sh -c "[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -qF '${bad#*|}' '$T/bad.out'"
+done
+
 finish

@@ -358,6 +358,29 @@ test_stream_shapes(void **state)
 	assert_int_equal(r.prompt_tokens, -1);
 	llm_response_free(&r);
 
+	/* Ollama's own "thinking" field (and vLLM's newer "reasoning") is thinking,
+	 * never the answer */
+	{
+		static const char *const thinking[] = {
+			D("{\"role\":\"assistant\",\"content\":\"\",\"thinking\":\"Let me \"}"),
+			D("{\"reasoning\":\"see.\"}"),
+			D("{\"content\":\"Four.\"}"),
+			"{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}",
+			"[DONE]", NULL
+		};
+		static const char body[] = "{\"choices\":[{\"message\":{\"role\":\"assistant\","
+		    "\"content\":\"Four.\",\"thinking\":\"2+2\"},\"finish_reason\":\"stop\"}]}";
+
+		assert_int_equal(feed_events(thinking, &r, &err), AGENTD_OK);
+		assert_string_equal(r.reasoning, "Let me see.");
+		assert_string_equal(r.content, "Four.");
+		llm_response_free(&r);
+		assert_int_equal(llm_parse_response(body, strlen(body), &r, &err), AGENTD_OK);
+		assert_string_equal(r.reasoning, "2+2");
+		assert_string_equal(r.content, "Four.");
+		llm_response_free(&r);
+	}
+
 	/* no [DONE] and no finish_reason: cut */
 	assert_int_equal(feed_events(noid, &r, &err), AGENTD_EPROTO);
 	{
@@ -735,7 +758,38 @@ test_request_body(void **state)
 	assert_true(json_is_true(json_object_get(json_object_get(b, "stream_options"), "include_usage")));
 	assert_null(json_object_get(b, "temperature"));
 	assert_null(json_object_get(b, "max_tokens"));
+	assert_null(json_object_get(b, "chat_template_kwargs"));
+	assert_null(json_object_get(b, "thinking_budget_tokens"));
 	json_decref(b);
+	/* reasoning: the endpoint's template arguments, a budget, thinking off */
+	{
+		json_t *kw = json_pack("{s:b, s:s}", "enable_thinking", 1, "x", "y");
+		struct llm_config d;
+
+		assert_int_equal(llm_config_set_template_kwargs(&c, 1, kw), AGENTD_EINVAL);
+		assert_int_equal(llm_config_set_template_kwargs(&c, 0, msgs), AGENTD_EINVAL);
+		assert_int_equal(llm_config_set_template_kwargs(&c, 0, kw), AGENTD_OK);
+		c.reasoning_budget = 512;
+		b = llm_request_body(&c, &c.endpoints[0], &req);
+		assert_true(json_equal(json_object_get(b, "chat_template_kwargs"), kw));
+		assert_int_equal(ajson_int(b, "thinking_budget_tokens", 0), 512);
+		json_decref(b);
+		c.reasoning_budget = 0;	/* off: but the endpoint's own setting wins */
+		assert_int_equal(llm_config_copy(&d, &c), AGENTD_OK);
+		b = llm_request_body(&d, &d.endpoints[0], &req);
+		assert_true(json_is_true(json_object_get(json_object_get(b, "chat_template_kwargs"),
+		    "enable_thinking")));
+		assert_int_equal(ajson_int(b, "thinking_budget_tokens", 7), 0);
+		json_decref(b);
+		llm_config_free(&d);
+		assert_int_equal(llm_config_set_template_kwargs(&c, 0, NULL), AGENTD_OK);
+		b = llm_request_body(&c, &c.endpoints[0], &req);
+		assert_true(json_is_false(json_object_get(json_object_get(b, "chat_template_kwargs"),
+		    "enable_thinking")));
+		json_decref(b);
+		c.reasoning_budget = -1;
+		json_decref(kw);
+	}
 	c.stream = 0;
 	c.temperature = 0.2;
 	c.max_tokens = 100;
