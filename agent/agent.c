@@ -1286,6 +1286,10 @@ cut_reply(struct arun *r, const struct llm_response *resp, int step, int64_t pt,
 		snprintf(note, sizeof(note), "Your answer was cut off at %lld tokens (%s). "
 		    "Continue it exactly where it stopped, without repeating what you already "
 		    "wrote.", (long long)ct, why);
+	else if (!is_call && resp->reasoning != NULL && resp->reasoning[0] != '\0')
+		snprintf(note, sizeof(note), "Your reply was cut off at %lld tokens (%s) while you "
+		    "were still thinking; nothing was run. Think less: decide on the next small "
+		    "step and make it (one tool call, or your answer).", (long long)ct, why);
 	else
 		snprintf(note, sizeof(note), "Your reply was cut off at %lld tokens (%s) %s%s%s; "
 		    "nothing was run. Do the work in smaller pieces: change a file with edit_file "

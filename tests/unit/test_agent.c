@@ -36,6 +36,7 @@ struct reply {
 	int err_code;		/* != 0: fail with this */
 	int64_t prompt_tokens;	/* AGENTD_ECONTEXT: the server's n_prompt_tokens */
 	int64_t n_ctx;		/* AGENTD_ECONTEXT: the server's n_ctx */
+	char *reasoning;	/* the reply's thinking, or NULL */
 };
 
 #define QMAX 1024
@@ -65,6 +66,7 @@ q_push(const char *content, json_t *calls, const char *finish, int err_code, int
 	queue[qtail].err_code = err_code;
 	queue[qtail].prompt_tokens = pt;
 	queue[qtail].n_ctx = -1;
+	queue[qtail].reasoning = NULL;
 	qtail++;
 }
 
@@ -87,6 +89,7 @@ q_reset(void)
 {
 	while (qhead < qtail) {
 		free(queue[qhead].content);
+		free(queue[qhead].reasoning);
 		json_decref(queue[qhead].calls);
 		qhead++;
 	}
@@ -229,6 +232,7 @@ __wrap_llm_chat(const struct llm_config *c, const struct llm_request *req,
 	r = &queue[qhead++];
 	if (r->err_code == AGENTD_ECONTEXT) {
 		free(r->content);
+		free(r->reasoning);
 		if (req->overflow != NULL) {
 			req->overflow->n_prompt_tokens = r->prompt_tokens;
 			req->overflow->n_ctx = r->n_ctx;
@@ -238,11 +242,14 @@ __wrap_llm_chat(const struct llm_config *c, const struct llm_request *req,
 	}
 	if (r->err_code != 0) {
 		free(r->content);
+		free(r->reasoning);
 		return agentd_seterr(err, r->err_code, "HTTP 500: %s", "scripted failure");
 	}
 	if (cb && cb->delta && r->content[0])
 		cb->delta(cb->ud, "text", r->content, strlen(r->content));
 	resp->content = r->content;
+	resp->reasoning = r->reasoning;
+	r->reasoning = NULL;
 	resp->tool_calls = r->calls ? r->calls : json_array();
 	resp->finish_reason = strdup(r->finish ? r->finish : "stop");
 	resp->prompt_tokens = r->prompt_tokens;
@@ -1278,12 +1285,17 @@ test_cut_call_not_run(void **state)
 	q_push("<tool_call>\n {\"name\"\n\n\t :\"grep\n", NULL, "length", 0, 100);
 	/* streamed: the server held the partial call back, nothing arrives */
 	q_push("", NULL, "length", 0, 100);
+	q_call("list_dir", "{}");
+	/* a reasoning model that thought until the limit */
+	q_push("", NULL, "length", 0, 100);
+	queue[qtail - 1].reasoning = strdup("Hmm, let me think about this for a long");
 	q_text("Gave up.");
 	f->cfg.repeat_fail_limit = 100;
 	run_it(f, id);
 	assert_false(exists(f->repo, "out.txt"));
 	msgs = messages(f, id);
-	assert_int_equal(tool_messages(msgs), 1);	/* list_dir only */
+	assert_int_equal(tool_messages(msgs), 2);	/* list_dir only */
+	assert_true(user_says(msgs, "while you were still thinking"));
 	assert_true(user_says(msgs, "cut off at 10 tokens"));
 	assert_true(user_says(msgs, "edit_file"));
 	assert_true(user_says(msgs, "tool call to write_file"));
