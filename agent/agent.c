@@ -29,6 +29,8 @@
 #define NUDGE_PREFIX		"Your plan still has open steps:"
 #define MAX_STOP_BLOCKS		8	/* a Stop hook may send the model back this often */
 #define HOOK_MSG_MAX		4600
+#define MAX_CUT_REPLIES		3	/* replies cut by the output limit in a row, then fail */
+#define MAX_CONTEXT_RETRIES	4	/* "the prompt does not fit", then smaller, per step */
 
 static const char default_prompt[] =
     "You are agentd, an agent that carries out the user's task in a software "
@@ -1139,10 +1141,172 @@ stop_hooks(struct arun *r, const char *answer, struct agentd_error *err)
 	return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* a reply cut by finish_reason "length"                              */
+
+/* Where a tool call written in the text starts, or NULL. */
+static const char *
+call_markup(const char *s)
+{
+	static const char *const marks[] = { "<tool_call>", "[TOOL_CALLS]", "<|python_tag|>",
+	    "<function=", "<function_call>" };
+	const char *best = NULL, *p;
+	size_t i;
+
+	for (i = 0; i < sizeof(marks) / sizeof(marks[0]); i++)
+		if ((p = strstr(s, marks[i])) != NULL && (best == NULL || p < best))
+			best = p;
+	p = s;
+	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+		p++;
+	if (best == NULL && *p == '{' && strstr(p, "\"name\"") != NULL)
+		best = p;	/* a bare {"name":… object */
+	return best;
+}
+
+/* The tool a cut call was for: a native call's name, else "name":"x" in the text. */
+static void
+cut_call_name(const json_t *calls, const char *markup, char *buf, size_t size)
+{
+	const char *n = ajson_str(json_array_get(calls, 0), "name", "");
+	size_t k = 0;
+
+	buf[0] = '\0';
+	if (*n == '\0' && markup != NULL && (n = strstr(markup, "\"name\"")) != NULL) {
+		n += 6;
+		while (*n == ' ' || *n == '\n' || *n == '\t' || *n == '\r' || *n == ':')
+			n++;
+		n = *n == '"' ? n + 1 : "";
+	}
+	while (n != NULL && k + 1 < size && (n[k] == '_' || (n[k] >= 'a' && n[k] <= 'z') ||
+	    (n[k] >= 'A' && n[k] <= 'Z') || (n[k] >= '0' && n[k] <= '9')))
+		k++;
+	if (n != NULL)
+		snprintf(buf, size, "%.*s", (int)k, n);
+}
+
+/*
+ * The reply was cut (by the output limit or the end of the window): it is
+ * never the answer and a cut call is never run nor repaired. The part
+ * received is journaled as the assistant message (a cut call only as a note:
+ * it was not made); a cut text is continued, a cut call is explained, at
+ * most MAX_CUT_REPLIES times in a row, then the run fails.
+ */
+static int
+cut_reply(struct arun *r, const struct llm_response *resp, int step, int64_t pt, int64_t ct,
+    struct agentd_error *err)
+{
+	const char *content = resp->content ? resp->content : "";
+	const char *markup = call_markup(content), *why;
+	int is_call = json_array_size(resp->tool_calls) > 0 || markup != NULL;
+	char tool[64], note[1200], shown[300];
+	struct memory_msg mm;
+	struct abuf text;
+	int64_t seq = 0;
+	size_t lead;
+	int rc, blank = 1;
+	const char *p;
+
+	for (p = content; *p; p++)
+		if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r')
+			blank = 0;
+	r->cuts++;
+	why = ctx_reply_cut(&r->ctx, resp->prompt_tokens, ct) ?
+	    "the context window was full" : "the output limit";
+	cut_call_name(resp->tool_calls, markup, tool, sizeof(tool));
+	/* what the model wrote, as it will see it again */
+	abuf_init(&text, 1u << 24);
+	lead = markup != NULL ? (size_t)(markup - content) : strlen(content);
+	if (is_call || blank) {
+		while (lead > 0 && (content[lead - 1] == ' ' || content[lead - 1] == '\n'))
+			lead--;
+		if (lead > 0)
+			abuf_printf(&text, "%.*s\n\n", (int)lead, content);
+		abuf_printf(&text, "[reply cut off at %lld tokens%s%s%s]", (long long)ct,
+		    is_call ? " in a call" : "", tool[0] ? " to " : "", tool);
+	} else {
+		abuf_puts(&text, content);
+	}
+	if (text.data == NULL) {
+		abuf_free(&text);
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
+	memset(&mm, 0, sizeof(mm));
+	mm.run_id = r->run_id;
+	mm.role = "assistant";
+	mm.content = text.data;
+	mm.reasoning = resp->reasoning;
+	mm.step = step;
+	rc = memory_begin(r->m, err);
+	if (rc == AGENTD_OK)
+		rc = memory_msg_add(r->m, r->session_id, &mm, &seq, err);
+	if (rc == AGENTD_OK)
+		rc = memory_run_add_usage(r->m, r->run_id, pt, ct, 1, err);
+	if (rc == AGENTD_OK)
+		rc = memory_run_set_active(r->m, r->run_id, elapsed_s(r), err);
+	if (rc == AGENTD_OK)
+		rc = agent_emit(r, "message", json_pack("{s:s, s:s, s:i, s:s}", "role", "assistant",
+		    "content", text.data, "step", step, "finish_reason", "length"), EMIT_BOTH, err);
+	if (rc == AGENTD_OK)
+		rc = memory_commit(r->m, err);
+	if (rc != AGENTD_OK) {
+		memory_rollback(r->m);
+		abuf_free(&text);
+		return rc;
+	}
+	rc = ctx_append(&r->ctx, json_pack("{s:s, s:s}", "role", "assistant", "content",
+	    text.data), seq, r->run_id);
+	abuf_free(&text);
+	if (rc != AGENTD_OK)
+		return agentd_seterr(err, rc, NULL);
+	if (!is_call && !blank) {	/* keep the text for the whole answer */
+		size_t had = r->cut_text ? strlen(r->cut_text) : 0;
+		char *t = realloc(r->cut_text, had + strlen(content) + 1);
+
+		if (t == NULL)
+			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		memcpy(t + had, content, strlen(content) + 1);
+		r->cut_text = t;
+	}
+	if (r->cuts > MAX_CUT_REPLIES) {
+		snprintf(shown, sizeof(shown), "reply cut at %lld tokens (%s) %d times in a row%s",
+		    (long long)ct, why, r->cuts, strcmp(why, "the output limit") == 0 ?
+		    ": raise llm.max_tokens or ask for less at once" : "");
+		rc = agent_emit(r, "error", json_pack("{s:s}", "message", shown), EMIT_BOTH, err);
+		set_end(r, "failed", "%s", shown);
+		return rc;
+	}
+	snprintf(shown, sizeof(shown), "reply cut at %lld tokens (%s)%s", (long long)ct, why,
+	    is_call || blank ? ": not run; asking for smaller steps" : ": asking to continue");
+	rc = agent_emit(r, "status", json_pack("{s:s, s:s}", "status", "running", "warning",
+	    shown), EMIT_BOTH, err);
+	if (rc != AGENTD_OK)
+		return rc;
+	if (!is_call && !blank)
+		snprintf(note, sizeof(note), "Your answer was cut off at %lld tokens (%s). "
+		    "Continue it exactly where it stopped, without repeating what you already "
+		    "wrote.", (long long)ct, why);
+	else if (!is_call && resp->reasoning != NULL && resp->reasoning[0] != '\0')
+		snprintf(note, sizeof(note), "Your reply was cut off at %lld tokens (%s) while you "
+		    "were still thinking; nothing was run. Think less: decide on the next small "
+		    "step and make it (one tool call, or your answer).", (long long)ct, why);
+	else
+		snprintf(note, sizeof(note), "Your reply was cut off at %lld tokens (%s) %s%s%s; "
+		    "nothing was run. Do the work in smaller pieces: change a file with edit_file "
+		    "instead of rewriting it whole with write_file, write a long new file in parts "
+		    "(write_file with the first part, then edit_file to add the rest), keep shell "
+		    "commands short, and call one tool at a time.", (long long)ct, why,
+		    is_call ? "in the middle of a tool call" : "before a tool call or answer was "
+		    "complete", tool[0] ? " to " : "", tool);
+	return store_user(r, note, 0, err);
+}
+
 static int
 do_step(struct arun *r, struct agentd_error *err)
 {
 	struct llm_callbacks cb = { cb_delta, cb_retry, cb_cancelled, r };
+	struct llm_overflow ov;
+	char why[900], said[500] = "";
 	struct llm_request req;
 	struct llm_response resp;
 	struct agentd_error e;
@@ -1153,20 +1317,53 @@ do_step(struct arun *r, struct agentd_error *err)
 	const char *content;
 	int64_t pt, ct, seq = 0;
 	size_t i, ncalls = 0;
-	int rc, step;
+	int rc, rc2, step, shrunk, before;
 
-	agentd_error_clear(&e);
-	rc = ctx_build(r, &msgs, &e);
-	if (rc != AGENTD_OK)
-		return end_on_error(r, rc, &e, err);
-	memset(&req, 0, sizeof(req));
-	req.messages = msgs;
-	req.tools = r->tools;
-	req.tool_choice = "auto";
-	memset(&resp, 0, sizeof(resp));
-	r->carry_len = 0;
-	rc = llm_chat(&r->llm, &req, &cb, &resp, &e);
-	json_decref(msgs);
+	for (shrunk = 0; ; shrunk++) {
+		agentd_error_clear(&e);
+		ov.n_prompt_tokens = ov.n_ctx = -1;
+		rc = ctx_build(r, &msgs, &e);
+		if (rc == AGENTD_OK) {
+			memset(&req, 0, sizeof(req));
+			req.messages = msgs;
+			req.tools = r->tools;
+			req.tool_choice = "auto";
+			req.overflow = &ov;
+			memset(&resp, 0, sizeof(resp));
+			r->carry_len = 0;
+			rc = llm_chat(&r->llm, &req, &cb, &resp, &e);
+			json_decref(msgs);
+			if (rc != AGENTD_OK && rc != AGENTD_ECANCELLED && !agent_is_cancelled(r) &&
+			    !is_journal_error(rc)) {
+				/* the request was made: it counts, even when it failed */
+				r->steps++;
+				if ((rc2 = memory_run_add_usage(r->m, r->run_id, 0, 0, 1, err)) != AGENTD_OK)
+					return rc2;
+			}
+		}
+		if (rc != AGENTD_ECONTEXT || shrunk >= MAX_CONTEXT_RETRIES ||
+		    r->steps >= r->max_steps)
+			break;
+		/* the window is smaller than thought (slots sharing one KV cache, a
+		 * server that reports more than it takes): shrink, elide, ask again */
+		before = r->ctx.window;
+		if (ctx_overflow(&r->ctx, &ov) == 0)
+			break;
+		snprintf(said, sizeof(said), "%s", agentd_errmsg(&e));
+		snprintf(why, sizeof(why), "the model server's context window is smaller than "
+		    "thought (%d tokens): asking again within %d (%.600s)", before, r->ctx.window,
+		    agentd_errmsg(&e));
+		rc = agent_emit(r, "status", json_pack("{s:s, s:s}", "status", "running", "warning",
+		    why), EMIT_BOTH, err);
+		if (rc != AGENTD_OK)
+			return rc;
+	}
+	if (rc == AGENTD_ELIMIT && said[0] != '\0') {	/* shrunk until nothing fits */
+		char m[sizeof(e.msg)];
+
+		snprintf(m, sizeof(m), "%s", agentd_errmsg(&e));
+		agentd_seterr(&e, rc, "%.500s, after the model server said: %.400s", m, said);
+	}
 	if (rc != AGENTD_OK)
 		return end_on_error(r, rc == AGENTD_ECANCELLED || agent_is_cancelled(r) ?
 		    AGENTD_ECANCELLED : rc, &e, err);
@@ -1178,6 +1375,11 @@ do_step(struct arun *r, struct agentd_error *err)
 	    (int64_t)(strlen(content) + (resp.reasoning ? strlen(resp.reasoning) : 0)) / 4 + 1;
 	ctx_calibrate(&r->ctx, resp.prompt_tokens);
 	r->tokens += pt + ct;
+	if (resp.finish_reason != NULL && strcmp(resp.finish_reason, "length") == 0) {
+		rc = cut_reply(r, &resp, step, pt, ct, err);
+		goto out;
+	}
+	r->cuts = 0;
 
 	/* normalize the calls: native, else written in the text */
 	src = resp.tool_calls;
@@ -1214,14 +1416,6 @@ do_step(struct arun *r, struct agentd_error *err)
 			call_clear(&calls[ncalls]);
 			rc = agentd_seterr(err, rc, NULL);
 			goto out;
-		}
-		if (calls[ncalls].args == NULL && resp.finish_reason != NULL &&
-		    strcmp(resp.finish_reason, "length") == 0) {
-			size_t l = strlen(calls[ncalls].perr);
-
-			snprintf(calls[ncalls].perr + l, sizeof(calls[ncalls].perr) - l,
-			    " (your reply was cut off by the output limit in the middle of the "
-			    "arguments: make the call shorter, e.g. write a large file in parts)");
 		}
 		stored = (calls[ncalls].te != NULL && calls[ncalls].args != NULL) ?
 		    json_dumps(calls[ncalls].args, JSON_COMPACT) : strdup("{}");
@@ -1301,9 +1495,17 @@ do_step(struct arun *r, struct agentd_error *err)
 		if (rc != AGENTD_OK || r->end_status == NULL)
 			goto out;	/* a Stop hook sent the model back to work */
 		free(r->answer);
-		r->answer = strdup(content);
+		if (r->cut_text != NULL) {	/* the end of a continued answer */
+			r->answer = malloc(strlen(r->cut_text) + strlen(content) + 1);
+			if (r->answer != NULL)
+				strcat(strcpy(r->answer, r->cut_text), content);
+		} else {
+			r->answer = strdup(content);
+		}
 		goto out;
 	}
+	free(r->cut_text);	/* the model went on with tools: no answer to continue */
+	r->cut_text = NULL;
 	for (i = 0; i < ncalls && rc == AGENTD_OK; i++) {
 		if (r->end_status != NULL && strcmp(r->end_status, "cancelled") == 0) {
 			rc = call_finish(r, &calls[i], 0, "Not run: the run was cancelled.", 0, err);
@@ -2014,6 +2216,7 @@ arun_free(struct arun *r)
 	free(r->worktree);
 	free(r->branch);
 	free(r->task);
+	free(r->cut_text);
 	free(r->answer);
 	json_decref(r->tools);
 	json_decref(r->allowed);

@@ -842,3 +842,48 @@ ctx_build(struct arun *r, json_t **outp, struct agentd_error *err)
 	return agentd_seterr(err, AGENTD_ELIMIT, "the conversation does not fit the context "
 	    "window (%d tokens, %d kept free for the answer)", c->window, c->reserve);
 }
+
+int
+ctx_reply_cut(struct agent_context *c, int64_t pt, int64_t ct)
+{
+	int64_t reserve;
+
+	if (c->window <= 0 || pt < 0 || ct < 0 || pt + ct + 16 < c->window)
+		return 0;
+	reserve = (int64_t)c->reserve * 2;
+	if (reserve > c->window / 2)
+		reserve = c->window / 2;
+	if (reserve > c->reserve)
+		c->reserve = (int)reserve;
+	return 1;
+}
+
+int
+ctx_overflow(struct agent_context *c, const struct llm_overflow *ov)
+{
+	int64_t sent, w = c->window;
+
+	if (c->last_est <= 0 || c->window <= 0)
+		return 0;
+	if (ov->n_prompt_tokens > 0)
+		ctx_calibrate(c, ov->n_prompt_tokens);
+	sent = ov->n_prompt_tokens > 0 ? ov->n_prompt_tokens :
+	    (int64_t)((double)c->last_est * c->factor + 0.5);
+	if (ov->n_ctx > 0 && ov->n_ctx < w)
+		w = ov->n_ctx;
+	/* The same request must not fit the new budget: with several slots
+	 * sharing one KV cache, what is free now is unknown but below what
+	 * was sent. */
+	if (sent <= w - c->reserve)
+		w = sent * 3 / 4 + c->reserve;
+	if (w >= c->window)
+		w = c->window * 3 / 4;
+	if (w < 256)
+		w = 256;
+	c->window = (int)w;
+	if (c->reserve > c->window / 2)
+		c->reserve = c->window / 4;
+	if (c->window < SMALL_WINDOW && c->reserve > c->window / 8)
+		c->reserve = c->window / 8;	/* as ctx_window does for a small window */
+	return c->window;
+}

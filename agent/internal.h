@@ -83,6 +83,8 @@ struct arun {
 	int steps;
 	int64_t tokens;
 	int nudged;
+	int cuts;			/* replies cut by the output limit in a row */
+	char *cut_text;			/* a text answer cut so far (continued), or NULL */
 	json_t *plan;			/* latest {"steps":[…]} or NULL */
 	struct timespec t0;		/* this life's start (monotonic) */
 	double active_before;		/* seconds worked in earlier lives */
@@ -174,5 +176,15 @@ void ctx_calibrate(struct agent_context *c, int64_t prompt_tokens);
 char *ctx_system_text(struct arun *r);
 /* Determine the window: configured, the server's, or 8192 (warns). */
 int ctx_window(struct arun *r, struct agentd_error *err);
+/* A reply of ct tokens to a prompt of pt was cut: when it ran into the end
+ * of the window (not the output limit), keep more room free for the next
+ * answer. Returns 1 when the window was full. */
+int ctx_reply_cut(struct agent_context *c, int64_t pt, int64_t ct);
+/* The server said the last request did not fit (its counts in ov, -1 when
+ * not given): the window is smaller than thought. Shrink it (to the
+ * server's n_ctx, or below the prompt that failed) and calibrate the
+ * estimate, so that the next ctx_build makes a smaller request. Returns the
+ * new window, or 0 when it cannot shrink (nothing was sent yet). */
+int ctx_overflow(struct agent_context *c, const struct llm_overflow *ov);
 
 #endif

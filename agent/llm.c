@@ -53,6 +53,7 @@ llm_config_init(struct llm_config *c)
 	c->max_tokens = 0;
 	c->parallel_tool_calls = 1;
 	c->max_response_bytes = 8u << 20;
+	c->reasoning_budget = -1;
 }
 
 static char *
@@ -94,6 +95,20 @@ llm_config_add_endpoint(struct llm_config *c, const char *url, const char *model
 }
 
 int
+llm_config_set_template_kwargs(struct llm_config *c, int index, const json_t *kwargs)
+{
+	json_t *copy = NULL;
+
+	if (index < 0 || index >= c->n_endpoints || (kwargs != NULL && !json_is_object(kwargs)))
+		return AGENTD_EINVAL;
+	if (kwargs != NULL && (copy = json_deep_copy(kwargs)) == NULL)
+		return AGENTD_ENOMEM;
+	json_decref(c->endpoints[index].chat_template_kwargs);
+	c->endpoints[index].chat_template_kwargs = copy;
+	return AGENTD_OK;
+}
+
+int
 llm_config_copy(struct llm_config *dst, const struct llm_config *src)
 {
 	struct llm_config tmp = *src;
@@ -105,6 +120,8 @@ llm_config_copy(struct llm_config *dst, const struct llm_config *src)
 		const struct llm_endpoint *e = &src->endpoints[i];
 		int rc = llm_config_add_endpoint(&tmp, e->url, e->model, e->api_key);
 
+		if (rc == AGENTD_OK)
+			rc = llm_config_set_template_kwargs(&tmp, i, e->chat_template_kwargs);
 		if (rc != AGENTD_OK) {
 			llm_config_free(&tmp);
 			return rc;
@@ -124,6 +141,7 @@ llm_config_free(struct llm_config *c)
 	for (i = 0; i < c->n_endpoints && i < LLM_MAX_ENDPOINTS; i++) {
 		free(c->endpoints[i].url);
 		free(c->endpoints[i].model);
+		json_decref(c->endpoints[i].chat_template_kwargs);
 		if (c->endpoints[i].api_key != NULL) {
 			memset(c->endpoints[i].api_key, 0, strlen(c->endpoints[i].api_key));
 			free(c->endpoints[i].api_key);
@@ -206,6 +224,8 @@ error_message(const json_t *e)
 	return "unknown error";
 }
 
+static int context_error(const json_t *e, struct llm_overflow *ov);
+
 /* A server's token count, or -1 when it sent none or nonsense (negative, or
  * beyond any real context: the loop adds these up). */
 static int64_t
@@ -245,6 +265,7 @@ struct llm_stream {
 	char *finish;
 	int64_t pt, ct;
 	int done;
+	struct llm_overflow ov;	/* an error event said the prompt is over the window */
 };
 
 struct llm_stream *
@@ -267,6 +288,7 @@ llm_stream_new(const struct llm_callbacks *cb, size_t max_bytes)
 		return NULL;
 	}
 	s->pt = s->ct = -1;
+	s->ov.n_prompt_tokens = s->ov.n_ctx = -1;
 	return s;
 }
 
@@ -287,6 +309,12 @@ int
 llm_stream_done(const struct llm_stream *s)
 {
 	return s->done;
+}
+
+void
+llm_stream_overflow(const struct llm_stream *s, struct llm_overflow *ov)
+{
+	*ov = s->ov;
 }
 
 static int
@@ -480,6 +508,12 @@ llm_stream_event(struct llm_stream *s, const char *data, size_t len,
 	if ((e = json_object_get(v, "error")) != NULL && !json_is_null(e)) {
 		json_int_t code = json_is_object(e) ? ajson_int(e, "code", 500) : 500;
 
+		if (context_error(e, &s->ov)) {	/* asking again the same cannot help */
+			agentd_seterr(err, AGENTD_ECONTEXT, "server error in the stream: %s",
+			    error_message(e));
+			json_decref(v);
+			return AGENTD_ECONTEXT;
+		}
 		if (retryable)
 			*retryable = code >= 500 || code == 429 || code == 408;
 		agentd_seterr(err, AGENTD_ELLM, "server error in the stream: %s", error_message(e));
@@ -498,7 +532,9 @@ llm_stream_event(struct llm_stream *s, const char *data, size_t len,
 		c = json_object_get(delta, "content");
 		r = json_object_get(delta, "reasoning_content");
 		if (!json_is_string(r))
-			r = json_object_get(delta, "reasoning");
+			r = json_object_get(delta, "reasoning");	/* Ollama /v1, newer vLLM */
+		if (!json_is_string(r))
+			r = json_object_get(delta, "thinking");		/* Ollama's own field */
 		if (json_is_string(r) && rc == AGENTD_OK)
 			rc = emit(s, 1, json_string_value(r), json_string_length(r));
 		if (json_is_string(c) && rc == AGENTD_OK)
@@ -579,9 +615,12 @@ llm_parse_response(const char *body, size_t len, struct llm_response *out,
 		    jerr.text, jerr.position);
 	}
 	if ((e = json_object_get(v, "error")) != NULL && !json_is_null(e)) {
-		agentd_seterr(err, AGENTD_ELLM, "server error: %s", error_message(e));
+		struct llm_overflow ov;
+		int code = context_error(e, &ov) ? AGENTD_ECONTEXT : AGENTD_ELLM;
+
+		agentd_seterr(err, code, "server error: %s", error_message(e));
 		json_decref(v);
-		return AGENTD_ELLM;
+		return code;
 	}
 	ch = json_array_get(json_object_get(v, "choices"), 0);
 	msg = json_object_get(ch, "message");
@@ -600,6 +639,8 @@ llm_parse_response(const char *body, size_t len, struct llm_response *out,
 	rs = json_object_get(msg, "reasoning_content");
 	if (!json_is_string(rs))
 		rs = json_object_get(msg, "reasoning");
+	if (!json_is_string(rs))
+		rs = json_object_get(msg, "thinking");
 	if (json_is_string(rs) && json_string_length(rs) > 0) {
 		struct abuf b;
 
@@ -655,14 +696,167 @@ llm_parse_response(const char *body, size_t len, struct llm_response *out,
 	return AGENTD_OK;
 }
 
+/* ---- error texts ---- */
+
+int
+llm_is_html(const char *body, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && isspace((unsigned char)body[i]))
+		i++;
+	if (i < len && (unsigned char)body[i] == 0xEF && i + 2 < len)	/* a UTF-8 BOM */
+		i += 3;
+	if (i >= len || body[i] != '<')
+		return 0;
+	len -= i;
+	body += i;
+	return (len >= 9 && strncasecmp(body, "<!doctype", 9) == 0) ||
+	    (len >= 5 && strncasecmp(body, "<html", 5) == 0) ||
+	    (len >= 5 && strncasecmp(body, "<head", 5) == 0) ||
+	    (len >= 5 && strncasecmp(body, "<body", 5) == 0) ||
+	    (len >= 5 && strncasecmp(body, "<?xml", 5) == 0) ||
+	    memmem(body, len < 4096 ? len : 4096, "</", 2) != NULL;
+}
+
+/* Append c to out (at most size-1 bytes), collapsing white space. */
+static void
+put_char(char *out, size_t size, size_t *k, char c)
+{
+	if ((unsigned char)c < 0x20 || c == 0x7f)
+		c = ' ';
+	if (c == ' ' && (*k == 0 || out[*k - 1] == ' '))
+		return;
+	if (*k + 1 < size)
+		out[(*k)++] = c;
+	out[*k] = '\0';
+}
+
+/* Where the element that starts at p[0] ('<') ends: past its closing tag
+ * for head, style and script (their text is not shown), else past '>'. */
+static size_t
+skip_tag(const char *p, size_t n)
+{
+	static const char *const hidden[] = { "head", "style", "script" };
+	const char *gt;
+	size_t i, k = 0;
+
+	for (i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++) {
+		size_t l = strlen(hidden[i]);
+
+		if (n > l + 1 && strncasecmp(p + 1, hidden[i], l) == 0 &&
+		    (p[l + 1] == '>' || isspace((unsigned char)p[l + 1]))) {
+			for (k = l + 1; k + l + 2 <= n; k++)
+				if (p[k] == '<' && p[k + 1] == '/' &&
+				    strncasecmp(p + k + 2, hidden[i], l) == 0)
+					break;
+			if (k + l + 2 > n)
+				return n;	/* never closed: hide the rest */
+			break;
+		}
+	}
+	gt = memchr(p + k, '>', n - k);
+	return gt ? (size_t)(gt - p) + 1 : n;
+}
+
+/* The text of an HTML page for a message: no markup, <head>, <style> or
+ * <script>; a few entities decoded; white space collapsed; else its title. */
+static void
+html_text(const char *p, size_t n, char *out, size_t size)
+{
+	static const struct { const char *e; char c; } ents[] = {
+		{ "&lt;", '<' }, { "&gt;", '>' }, { "&amp;", '&' }, { "&quot;", '"' },
+		{ "&#39;", '\'' }, { "&nbsp;", ' ' },
+	};
+	size_t i = 0, k = 0, j;
+
+	out[0] = '\0';
+	while (i < n && k + 1 < size) {
+		if (p[i] == '<') {
+			i += skip_tag(p + i, n - i);
+			put_char(out, size, &k, ' ');
+			continue;
+		}
+		if (p[i] == '&') {
+			for (j = 0; j < sizeof(ents) / sizeof(ents[0]); j++)
+				if (n - i >= strlen(ents[j].e) &&
+				    strncmp(p + i, ents[j].e, strlen(ents[j].e)) == 0)
+					break;
+			if (j < sizeof(ents) / sizeof(ents[0])) {
+				put_char(out, size, &k, ents[j].c);
+				i += strlen(ents[j].e);
+				continue;
+			}
+		}
+		put_char(out, size, &k, p[i++]);
+	}
+	while (k > 0 && out[k - 1] == ' ')
+		out[--k] = '\0';
+	if (k == 0) {		/* nothing but markup: the title, if any */
+		const char *t = NULL;
+
+		for (i = 0; i + 7 <= n && t == NULL; i++)
+			if (strncasecmp(p + i, "<title>", 7) == 0)
+				t = p + i + 7;
+		for (k = 0; t != NULL && t + k < p + n && t[k] != '<'; k++)
+			;
+		if (t != NULL)
+			snprintf(out, size, "%.*s", (int)(k < size ? k : size - 1), t);
+	}
+}
+
+/* A short excerpt of a body that is not JSON: at most max bytes of text. */
+static void
+excerpt(const char *body, size_t len, char *out, size_t size, size_t max)
+{
+	size_t k = 0, i;
+
+	if (size > max + 1)
+		size = max + 1;
+	out[0] = '\0';
+	if (llm_is_html(body, len)) {
+		html_text(body, len, out, size);
+	} else {
+		for (i = 0; i < len && k + 1 < size; i++)
+			put_char(out, size, &k, body[i]);
+	}
+	k = strlen(out);
+	if (k + 1 >= size && size > 4) {	/* cut: end on a whole UTF-8 character */
+		while (k > 0 && ((unsigned char)out[k - 1] & 0xC0) == 0x80)
+			k--;
+		if (k > 0 && (unsigned char)out[k - 1] >= 0xC0)
+			k--;
+		snprintf(out + (k > size - 4 ? size - 4 : k), 4, "...");
+	}
+}
+
+/* What to check when the URL answered something other than the API. */
+static const char *
+url_hint(long status, const char *url, int html)
+{
+	int v1 = url != NULL && strstr(url, "/v1/") != NULL;
+
+	if (status == 401 || status == 403)
+		return " — the server wants an API key: set api_key in the config or "
+		    "AGENTD_API_KEY";
+	if (status == 404 || status == 405 || (html && status / 100 != 5))
+		return v1 ? " — check the base URL: it must be the model server's "
+		    "OpenAI-compatible API (agentd posts to BASE/chat/completions), e.g. "
+		    "http://127.0.0.1:8080/v1" :
+		    " — check the base URL: it must be the model server's OpenAI-compatible "
+		    "API and usually ends in /v1 (e.g. http://127.0.0.1:8080/v1)";
+	return "";
+}
+
 void
-llm_http_error_text(long status, const char *body, size_t len, char *buf, size_t size)
+llm_http_error_text(long status, const char *url, const char *body, size_t len, char *buf,
+    size_t size)
 {
 	json_t *v = body && len ? json_loadb(body, len, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
 	const json_t *e = json_object_get(v, "error");
 	const char *msg = NULL;
-	char raw[301];
-	size_t i, n;
+	char raw[241], from[600];
+	int html = body != NULL && llm_is_html(body, len);
 
 	if (json_is_string(e))
 		msg = json_string_value(e);
@@ -672,23 +866,102 @@ llm_http_error_text(long status, const char *body, size_t len, char *buf, size_t
 		msg = json_string_value(json_object_get(v, "message"));
 	else if (json_is_string(json_object_get(v, "detail")))
 		msg = json_string_value(json_object_get(v, "detail"));
-	if (msg == NULL && body && len) {	/* not JSON: a cleaned prefix */
-		n = len < sizeof(raw) - 1 ? len : sizeof(raw) - 1;
-		for (i = 0; i < n; i++)
-			raw[i] = (unsigned char)body[i] < 0x20 ? ' ' : body[i];
-		raw[n] = '\0';
-		msg = raw;
+	if (msg == NULL && body && len) {	/* not JSON: a cleaned excerpt */
+		excerpt(body, len, raw, sizeof(raw), html ? 160 : 240);
+		msg = raw[0] ? raw : NULL;
 	}
+	from[0] = '\0';
+	if (url != NULL)
+		snprintf(from, sizeof(from), " from %s", url);
 	if (msg == NULL)
-		snprintf(buf, size, "HTTP %ld", status);
+		snprintf(buf, size, "HTTP %ld%s%s", status, from, url_hint(status, url, html));
 	else if (json_is_object(e) &&
 	    strcmp(ajson_str(e, "type", ""), "exceed_context_size_error") == 0)
-		snprintf(buf, size, "HTTP %ld: %s (the prompt has %lld tokens, the context "
-		    "window is %lld)", status, msg, (long long)ajson_int(e, "n_prompt_tokens", -1),
+		snprintf(buf, size, "HTTP %ld%s: %s (the prompt has %lld tokens, the context "
+		    "window is %lld)", status, from, msg,
+		    (long long)ajson_int(e, "n_prompt_tokens", -1),
 		    (long long)ajson_int(e, "n_ctx", -1));
+	else if (html)
+		snprintf(buf, size, "HTTP %ld%s: an HTML page, not the API: \"%s\"%s", status, from,
+		    msg, url_hint(status, url, html));
+	else if (msg == raw || strcasecmp(msg, "File Not Found") == 0 ||
+	    strcasecmp(msg, "Not Found") == 0)	/* not the API's own answer about a model */
+		snprintf(buf, size, "HTTP %ld%s: %s%s", status, from, msg, url_hint(status, url, 0));
 	else
-		snprintf(buf, size, "HTTP %ld: %s", status, msg);
+		snprintf(buf, size, "HTTP %ld%s: %s", status, from, msg);
 	json_decref(v);
+}
+
+/* A number after `key` in text ("maximum context length is 4096"), or -1. */
+static int64_t
+number_after(const char *text, const char *key)
+{
+	const char *p = strstr(text, key);
+	long long n;
+
+	if (p == NULL)
+		return -1;
+	p += strlen(key);
+	while (*p == ' ' || *p == ':' || *p == '=')
+		p++;
+	if (!isdigit((unsigned char)*p))
+		return -1;
+	n = strtoll(p, NULL, 10);
+	return n >= 0 && n < (1LL << 40) ? (int64_t)n : -1;
+}
+
+/* The error member's message says the prompt is over the window? */
+static int
+context_error(const json_t *e, struct llm_overflow *ov)
+{
+	static const char *const says[] = {
+		"context size has been exceeded",	/* llama-server, a full shared KV cache */
+		"exceeds the available context size",	/* llama-server, over n_ctx */
+		"maximum context length",		/* vLLM, OpenAI */
+		"context_length_exceeded",
+		"context window exceeded",
+	};
+	const char *msg = error_message(e);
+	char low[512];
+	size_t i;
+	int hit = json_is_object(e) &&
+	    (strcmp(ajson_str(e, "type", ""), "exceed_context_size_error") == 0 ||
+	    (json_is_string(json_object_get(e, "code")) &&
+	    strcmp(ajson_str(e, "code", ""), "context_length_exceeded") == 0));
+
+	for (i = 0; i + 1 < sizeof(low) && msg[i]; i++)
+		low[i] = (char)tolower((unsigned char)msg[i]);
+	low[i] = '\0';
+	for (i = 0; !hit && i < sizeof(says) / sizeof(says[0]); i++)
+		hit = strstr(low, says[i]) != NULL;
+	if (!hit)
+		return 0;
+	ov->n_prompt_tokens = json_is_object(e) ? ajson_int(e, "n_prompt_tokens", -1) : -1;
+	ov->n_ctx = json_is_object(e) ? ajson_int(e, "n_ctx", -1) : -1;
+	if (ov->n_ctx < 0)	/* vLLM: "maximum context length is 4096 tokens. However, you requested 5031 tokens" */
+		ov->n_ctx = number_after(low, "maximum context length is");
+	if (ov->n_prompt_tokens < 0)
+		ov->n_prompt_tokens = number_after(low, "your messages resulted in");
+	if (ov->n_prompt_tokens < 0)
+		ov->n_prompt_tokens = number_after(low, "you requested");
+	return 1;
+}
+
+int
+llm_error_is_context(const char *body, size_t len, struct llm_overflow *ov)
+{
+	json_t *v = body && len ? json_loadb(body, len, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+	const json_t *e = json_object_get(v, "error");
+	struct llm_overflow o = { -1, -1 };
+	int hit;
+
+	if (e == NULL && json_is_string(json_object_get(v, "message")))
+		e = v;		/* vLLM: {"object":"error","message":…} */
+	hit = e != NULL && context_error(e, &o);
+	json_decref(v);
+	if (hit && ov != NULL)
+		*ov = o;
+	return hit;
 }
 
 json_t *
@@ -715,6 +988,17 @@ llm_request_body(const struct llm_config *c, const struct llm_endpoint *e,
 		bad |= json_object_set_new(b, "temperature", json_real(c->temperature));
 	if (c->max_tokens > 0)
 		bad |= ajson_set_int(b, "max_tokens", c->max_tokens);
+	if (e->chat_template_kwargs != NULL || c->reasoning_budget == 0) {
+		json_t *kw = e->chat_template_kwargs ? json_deep_copy(e->chat_template_kwargs) :
+		    json_object();
+
+		if (kw != NULL && c->reasoning_budget == 0 &&
+		    json_object_get(kw, "enable_thinking") == NULL)
+			json_object_set_new(kw, "enable_thinking", json_false());
+		bad |= kw == NULL || json_object_set_new(b, "chat_template_kwargs", kw);
+	}
+	if (c->reasoning_budget >= 0)
+		bad |= ajson_set_int(b, "thinking_budget_tokens", c->reasoning_budget);
 	if (bad) {
 		json_decref(b);
 		return NULL;
@@ -746,6 +1030,8 @@ struct xfer {
 	long retry_after_ms;
 	int ev_retryable;
 	struct agentd_error everr;
+	char head[512];		/* the reply's first bytes, to tell an HTML page */
+	size_t head_len;
 };
 
 static int
@@ -768,6 +1054,12 @@ write_cb(char *p, size_t size, size_t nmemb, void *ud)
 
 	x->last_ms = now_ms();
 	x->total += n;
+	if (x->head_len < sizeof(x->head)) {
+		size_t k = sizeof(x->head) - x->head_len < n ? sizeof(x->head) - x->head_len : n;
+
+		memcpy(x->head + x->head_len, p, k);
+		x->head_len += k;
+	}
 	if (x->total > x->c->max_response_bytes * (x->mode == 1 ? STREAM_OVERHEAD : 1)) {
 		x->why = WHY_TOOBIG;
 		return 0;
@@ -779,7 +1071,8 @@ write_cb(char *p, size_t size, size_t nmemb, void *ud)
 		curl_easy_getinfo(x->h, CURLINFO_RESPONSE_CODE, &status);
 		curl_easy_getinfo(x->h, CURLINFO_CONTENT_TYPE, &ct);
 		x->mode = (x->want_stream && status / 100 == 2 &&
-		    !(ct && strncasecmp(ct, "application/json", 16) == 0)) ? 1 : 2;
+		    !(ct && (strncasecmp(ct, "application/json", 16) == 0 ||
+		    strncasecmp(ct, "text/html", 9) == 0))) ? 1 : 2;
 	}
 	if (x->mode == 1) {
 		int rc;
@@ -913,12 +1206,12 @@ enum next { NEXT_RETRY, NEXT_FAILOVER, NEXT_STOP };
 static int
 attempt(const struct llm_config *c, const struct llm_endpoint *e, const char *payload,
     const struct llm_callbacks *cb, struct llm_response *resp, enum next *next,
-    long *retry_after_ms, struct agentd_error *err)
+    long *retry_after_ms, struct llm_overflow *ov, struct agentd_error *err)
 {
 	struct xfer x;
 	struct curl_slist *hdrs = NULL;
 	char *url = join_url(e->url, "/chat/completions");
-	char shown[512], *auth = NULL;
+	char shown[512], shown_req[600], *auth = NULL;
 	long status = 0;
 	CURLcode res;
 	int rc;
@@ -932,6 +1225,7 @@ attempt(const struct llm_config *c, const struct llm_endpoint *e, const char *pa
 	x.retry_after_ms = -1;
 	abuf_init(&x.body, c->max_response_bytes);
 	safe_url(e->url, shown, sizeof(shown));
+	safe_url(url ? url : e->url, shown_req, sizeof(shown_req));
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	hdrs = curl_slist_append(hdrs, c->stream ? "Accept: text/event-stream" :
 	    "Accept: application/json");
@@ -982,6 +1276,8 @@ attempt(const struct llm_config *c, const struct llm_endpoint *e, const char *pa
 		rc = llm_stream_finish(x.acc, resp, err);
 	} else if (x.why == WHY_STREAM) {
 		*next = x.ev_retryable ? NEXT_RETRY : NEXT_STOP;
+		if (x.everr.code == AGENTD_ECONTEXT)
+			llm_stream_overflow(x.acc, ov);
 		rc = agentd_seterr(err, x.everr.code, "%s", x.everr.msg);
 	} else if (res == CURLE_OPERATION_TIMEDOUT) {
 		*next = NEXT_RETRY;
@@ -1005,11 +1301,25 @@ attempt(const struct llm_config *c, const struct llm_endpoint *e, const char *pa
 	} else if (status / 100 != 2) {
 		char text[sizeof(err->msg)];
 
-		llm_http_error_text(status, x.body.data, x.body.len, text, sizeof(text));
-		if (status == 429 || status == 408 || status >= 500)
-			*next = NEXT_RETRY;
-		else if (status == 401 || status == 403 || status == 404 || status == 405)
-			*next = NEXT_FAILOVER;
+		llm_http_error_text(status, shown_req, x.body.data, x.body.len, text, sizeof(text));
+		if (llm_error_is_context(x.body.data, x.body.len, ov)) {
+			rc = agentd_seterr(err, AGENTD_ECONTEXT, "%s", text);
+		} else {
+			if (status == 429 || status == 408 || status >= 500)
+				*next = NEXT_RETRY;
+			else if (status == 401 || status == 403 || status == 404 || status == 405)
+				*next = NEXT_FAILOVER;
+			rc = agentd_seterr(err, AGENTD_ELLM, "%s", text);
+		}
+	} else if (llm_is_html(x.head, x.head_len)) {
+		/* a web page where the API's JSON or event stream was expected:
+		 * asking again gets the same page; another endpoint may do */
+		char text[sizeof(err->msg)];
+		const char *b = x.mode == 2 && x.body.data ? x.body.data : x.head;
+
+		llm_http_error_text(status, shown_req, b, x.mode == 2 ? x.body.len : x.head_len, text,
+		    sizeof(text));
+		*next = NEXT_FAILOVER;
 		rc = agentd_seterr(err, AGENTD_ELLM, "%s", text);
 	} else if (x.mode == 1) {
 		rc = llm_stream_finish(x.acc, resp, err);
@@ -1017,7 +1327,9 @@ attempt(const struct llm_config *c, const struct llm_endpoint *e, const char *pa
 			*next = NEXT_RETRY;
 	} else {
 		rc = llm_parse_response(x.body.data ? x.body.data : "", x.body.len, resp, err);
-		if (rc == AGENTD_EPROTO || rc == AGENTD_ELLM)
+		if (rc == AGENTD_ECONTEXT)
+			llm_error_is_context(x.body.data, x.body.len, ov);
+		else if (rc == AGENTD_EPROTO || rc == AGENTD_ELLM)
 			*next = NEXT_RETRY;
 	}
 	if (rc == AGENTD_OK && (resp->endpoint = strdup(e->url)) == NULL) {
@@ -1125,6 +1437,7 @@ llm_chat(const struct llm_config *c, const struct llm_request *req,
 			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 		for (a = 0; ; a++) {
 			struct llm_response r;
+			struct llm_overflow ov = { -1, -1 };
 			enum next next;
 			long ra, delay;
 			int rc;
@@ -1135,8 +1448,10 @@ llm_chat(const struct llm_config *c, const struct llm_request *req,
 				    "the model request was cancelled");
 			}
 			memset(&r, 0, sizeof(r));
-			rc = attempt(c, e, payload, cb, &r, &next, &ra, &last);
+			rc = attempt(c, e, payload, cb, &r, &next, &ra, &ov, &last);
 			tries++;
+			if (rc == AGENTD_ECONTEXT && req->overflow != NULL)
+				*req->overflow = ov;
 			if (rc == AGENTD_OK) {
 				free(payload);
 				*resp = r;
@@ -1252,6 +1567,33 @@ positive(const json_t *v)
 	    json_integer_value(v) < (1 << 30) ? (int)json_integer_value(v) : 0;
 }
 
+/* The smallest n_ctx of llama-server's GET /slots (an array), or 0. */
+static int
+slots_ctx(const struct llm_config *c, const char *root, const char *api_key)
+{
+	char *url = join_url(root, "/slots");
+	struct abuf b;
+	json_t *v = NULL, *sl;
+	size_t i;
+	int min = 0;
+
+	if (url == NULL)
+		return 0;
+	abuf_init(&b, 1u << 20);
+	if (probe(c, url, api_key, NULL, &b) == 200 && b.data != NULL)
+		v = json_loadb(b.data, b.len, 0, NULL);
+	abuf_free(&b);
+	free(url);
+	json_array_foreach(v, i, sl) {
+		int n = positive(json_object_get(sl, "n_ctx"));
+
+		if (n > 0 && (min == 0 || n < min))
+			min = n;
+	}
+	json_decref(v);
+	return min;
+}
+
 /*
  * Ollama's /api/show: num_ctx from the model's parameters when it sets one.
  * Otherwise Ollama runs the model with its default window (4096 tokens in
@@ -1309,12 +1651,22 @@ llm_context_window(const struct llm_config *c, int *n_ctx, struct agentd_error *
 			n -= 3;
 		if ((root = strndup(e->url, n)) == NULL)
 			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
-		/* llama.cpp */
+		/* llama.cpp: the window of one request is a slot's. Without a
+		 * unified KV cache each of K slots has n_ctx/K, which /slots tells
+		 * where it is on; with one (the default now) every slot may use all
+		 * of n_ctx but shares it, and a full cache is learned from the
+		 * "Context size has been exceeded." errors (llm_chat). */
 		if ((v = probe_json(c, root, "/props", e->api_key, NULL)) != NULL) {
 			found = positive(json_object_get(json_object_get(v,
 			    "default_generation_settings"), "n_ctx"));
 			if (!found)
 				found = positive(json_object_get(v, "n_ctx"));
+			if (found && positive(json_object_get(v, "total_slots")) > 1) {
+				int slot = slots_ctx(c, root, e->api_key);
+
+				if (slot > 0 && slot < found)
+					found = slot;
+			}
 			json_decref(v);
 		}
 		/* llama.cpp again, and vLLM's max_model_len */

@@ -28,6 +28,9 @@ struct llm_endpoint {
 	char *url;	/* base URL, e.g. http://127.0.0.1:8080/v1 (owned) */
 	char *model;	/* owned; may be NULL (server's default) */
 	char *api_key;	/* owned; may be NULL; never logged or stored */
+	/* Own reference, or NULL: sent as the request's chat_template_kwargs
+	 * (llama-server, vLLM), e.g. {"enable_thinking": false}. */
+	json_t *chat_template_kwargs;
 };
 
 struct llm_config {
@@ -43,6 +46,13 @@ struct llm_config {
 	int max_tokens;			/* <= 0 = not sent */
 	int parallel_tool_calls;	/* sent as given; default 1 */
 	size_t max_response_bytes;	/* cap on a reply; default 8 MiB */
+	/* Tokens a reasoning model may think before it answers: -1 (default)
+	 * sends nothing; 0 turns thinking off (chat_template_kwargs
+	 * enable_thinking false, unless the endpoint sets it, and
+	 * thinking_budget_tokens 0); N > 0 sends thinking_budget_tokens N,
+	 * read by llama-server builds that take a per-request budget and
+	 * ignored by servers that do not know it. */
+	int reasoning_budget;
 };
 
 void llm_global_init(void);
@@ -51,6 +61,9 @@ void llm_config_init(struct llm_config *c);
 /* Append an endpoint (copies the strings). */
 int llm_config_add_endpoint(struct llm_config *c, const char *url, const char *model,
     const char *api_key);
+/* Give endpoint `index` its chat_template_kwargs (a JSON object, copied;
+ * NULL clears). AGENTD_EINVAL when not an object. */
+int llm_config_set_template_kwargs(struct llm_config *c, int index, const json_t *kwargs);
 /* Deep copy / free the owned strings. */
 int llm_config_copy(struct llm_config *dst, const struct llm_config *src);
 void llm_config_free(struct llm_config *c);
@@ -67,10 +80,18 @@ struct llm_callbacks {
 	void *ud;
 };
 
+/* What a server said when a prompt did not fit (-1: not said). */
+struct llm_overflow {
+	int64_t n_prompt_tokens;
+	int64_t n_ctx;
+};
+
 struct llm_request {
 	json_t *messages;	/* borrowed; OpenAI messages array */
 	json_t *tools;		/* borrowed; OpenAI tools array or NULL */
 	const char *tool_choice;	/* "auto" (default when NULL), "none", "required" */
+	/* May be NULL. Filled when llm_chat fails with AGENTD_ECONTEXT. */
+	struct llm_overflow *overflow;
 };
 
 struct llm_response {
@@ -87,8 +108,14 @@ struct llm_response {
 
 /*
  * One chat completion, with retries and failover. AGENTD_OK with *resp
- * filled; AGENTD_ECANCELLED when cancelled; AGENTD_ETIMEOUT; otherwise
- * AGENTD_ELLM with the server's error text (status and message) in err.
+ * filled; AGENTD_ECANCELLED when cancelled; AGENTD_ETIMEOUT;
+ * AGENTD_ECONTEXT, not retried, when the server said the prompt does not
+ * fit its window (llama-server's 400 exceed_context_size_error, or "Context
+ * size has been exceeded." when slots share a full KV cache; vLLM's
+ * "maximum context length"), its numbers in req->overflow; otherwise
+ * AGENTD_ELLM with the URL, the status and the server's message (a short
+ * cleaned excerpt of an HTML page, with the likely fix) in err. Not retried:
+ * 4xx other than 408 and 429, and HTML where JSON or SSE was expected.
  */
 int llm_chat(const struct llm_config *c, const struct llm_request *req,
     const struct llm_callbacks *cb, struct llm_response *resp, struct agentd_error *err);

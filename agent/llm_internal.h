@@ -18,11 +18,14 @@ struct llm_stream *llm_stream_new(const struct llm_callbacks *cb, size_t max_byt
 /*
  * One SSE data payload. AGENTD_OK to go on; once `[DONE]` was seen,
  * llm_stream_done() is true. An error event or a chunk that is not JSON
- * gives AGENTD_ELLM / AGENTD_EPROTO with the message in err; *retryable
+ * gives AGENTD_ELLM / AGENTD_EPROTO with the message in err (an error
+ * saying the prompt is over the window: AGENTD_ECONTEXT); *retryable
  * (may be NULL) says whether asking again may help.
  */
 int llm_stream_event(struct llm_stream *s, const char *data, size_t len,
     int *retryable, struct agentd_error *err);
+/* After llm_stream_event gave AGENTD_ECONTEXT: the server's counts. */
+void llm_stream_overflow(const struct llm_stream *s, struct llm_overflow *ov);
 int llm_stream_done(const struct llm_stream *s);
 /*
  * The stream has ended: fill *out (endpoint left NULL). A stream that
@@ -40,11 +43,24 @@ int llm_parse_response(const char *body, size_t len, struct llm_response *out,
     struct agentd_error *err);
 
 /*
- * The text for a failed HTTP exchange: "HTTP <status>: <error.message>"
- * (plus n_prompt_tokens/n_ctx for llama-server's exceed_context_size_error),
- * written into buf.
+ * The text for a failed HTTP exchange with url (the request's URL, shown
+ * without credentials; may be NULL): "HTTP <status> from <url>:
+ * <error.message>" (plus n_prompt_tokens/n_ctx for llama-server's
+ * exceed_context_size_error), or for a body that is not JSON a short
+ * cleaned excerpt (an HTML page's text without its markup) and the likely
+ * fix, written into buf.
  */
-void llm_http_error_text(long status, const char *body, size_t len, char *buf, size_t size);
+void llm_http_error_text(long status, const char *url, const char *body, size_t len,
+    char *buf, size_t size);
+
+/* Is this body an HTML page (what a web server or a proxy answers)? */
+int llm_is_html(const char *body, size_t len);
+
+/*
+ * Does an error body, or an {"error":…} event, say that the prompt does not
+ * fit the window? 1 with the server's counts in *ov (-1 when not given).
+ */
+int llm_error_is_context(const char *body, size_t len, struct llm_overflow *ov);
 
 /* The JSON request body for one endpoint (new reference). */
 json_t *llm_request_body(const struct llm_config *c, const struct llm_endpoint *e,

@@ -26,6 +26,7 @@ static const char *const messages[AGENTD_ERR_MAX_] = {
 	[AGENTD_EGIT] = "git error",
 	[AGENTD_ECORRUPT] = "corrupt or incompatible data",
 	[AGENTD_ENOSPC] = "no space left on device",
+	[AGENTD_ECONTEXT] = "the prompt does not fit the model's context window",
 };
 
 const char *

@@ -33,6 +33,7 @@ enum agentd_err {
 	AGENTD_EGIT = 17,	/* git operation failed */
 	AGENTD_ECORRUPT = 18,	/* stored data is corrupt or from a newer version */
 	AGENTD_ENOSPC = 19,	/* disk full */
+	AGENTD_ECONTEXT = 20,	/* a prompt over the model's context window */
 	AGENTD_ERR_MAX_
 };
 

@@ -762,7 +762,7 @@ struct follow {
 	int progress;		/* one refreshed status line (a terminal, not -q or --json) */
 	int done;
 	int ok;
-	int in_text;		/* streamed text is being printed */
+	int in_text;		/* streamed text (1) or thinking (2) is being printed */
 	/* the status line: what the run is doing since when */
 	char phase[64];		/* "" none, "thinking", or the tool running */
 	double phase_t0;
@@ -910,15 +910,20 @@ on_event(json_t *msg, void *ud)
 			progress_phase(f, "thinking");
 		else if (!strcmp(type, "end"))
 			f->phase[0] = '\0';
-		if (strcmp(type, "reasoning") != 0)
-			progress_clear(f);
+		progress_clear(f);
 	}
 	if (f->quiet && strcmp(type, "end") != 0)
 		return;
-	if (strcmp(type, "text") == 0) {
+	if (strcmp(type, "text") == 0 || strcmp(type, "reasoning") == 0) {
+		int kind = strcmp(type, "text") == 0 ? 1 : 2;
+
 		if (!f->json) {
-			fprintf(stderr, "%s%s", f->in_text ? "" : C_DIM, ajson_str(data, "delta", ""));
-			f->in_text = 1;
+			if (f->in_text && f->in_text != kind)
+				fprintf(stderr, "%s\n", C_RESET);
+			if (f->in_text != kind)	/* the model's thinking, apart from its answer */
+				fprintf(stderr, "%s%s", C_DIM, kind == 2 ? "thinking: " : "");
+			fprintf(stderr, "%s", ajson_str(data, "delta", ""));
+			f->in_text = kind;
 		}
 		return;
 	}
@@ -1469,6 +1474,9 @@ print_messages(json_t *msgs, int64_t only_run)
 			printf("  %s[tool %s]%s %s\n", C_DIM, ajson_str(m, "tool_call_id", ""), C_RESET, line);
 			continue;
 		}
+		if (ajson_str(m, "reasoning", NULL) && *ajson_str(m, "reasoning", ""))
+			printf("%s[%s thinking] %s%s\n", C_DIM, role, ajson_str(m, "reasoning", ""),
+			    C_RESET);
 		if (ajson_str(m, "content", NULL) && *ajson_str(m, "content", ""))
 			printf("%s[%s]%s %s\n", C_BOLD, role, C_RESET, ajson_str(m, "content", ""));
 		tc = json_object_get(m, "tool_calls");
@@ -1573,7 +1581,7 @@ cmd_show(int argc, char **argv)
 		printf("  branch:    %s\n", ajson_str(r, "branch", ""));
 	if (ajson_int(r, "job_id", 0))
 		printf("  schedule:  %lld\n", (long long)ajson_int(r, "job_id", 0));
-	printf("  steps: %lld, tokens: %lld prompt + %lld completion, worked %.1f s\n",
+	printf("  model requests: %lld, tokens: %lld prompt + %lld completion, worked %.1f s\n",
 	    (long long)ajson_int(r, "steps", 0), (long long)ajson_int(r, "prompt_tokens", 0),
 	    (long long)ajson_int(r, "completion_tokens", 0), ajson_num(r, "active_s", 0));
 	print_run_notes(ajson_int(r, "id", 0), 0);

@@ -59,27 +59,57 @@ defaults(struct config *c)
 	agent_config_init(&c->agent);
 }
 
-/* One endpoint from a string or {url, model, api_key}. */
+struct key_spec {
+	const char *name;
+	json_type type;		/* JSON_STRING, JSON_INTEGER, JSON_TRUE (bool), JSON_OBJECT, JSON_REAL (number), JSON_NULL (any) */
+};
+
+static int check_keys(const char *file, const char *prefix, json_t *obj,
+    const struct key_spec *keys, struct agentd_error *err);
+
+static const struct key_spec endpoint_keys[] = {
+	{ "url", JSON_STRING }, { "model", JSON_STRING }, { "api_key", JSON_STRING },
+	{ "chat_template_kwargs", JSON_OBJECT },
+	{ NULL, JSON_NULL }
+};
+
+static const struct key_spec llm_keys[] = {
+	{ "connect_timeout_ms", JSON_INTEGER }, { "idle_timeout_ms", JSON_INTEGER },
+	{ "max_retries", JSON_INTEGER }, { "backoff_base_ms", JSON_INTEGER },
+	{ "backoff_max_ms", JSON_INTEGER }, { "temperature", JSON_REAL },
+	{ "max_tokens", JSON_INTEGER }, { "parallel_tool_calls", JSON_TRUE },
+	{ "reasoning_budget", JSON_INTEGER },
+	{ NULL, JSON_NULL }
+};
+
+/* One endpoint from a string or {url, model, api_key, chat_template_kwargs}. */
 static int
-add_endpoint(struct config *c, json_t *v, const char *model, const char *key,
-    struct agentd_error *err)
+add_endpoint(struct config *c, const char *file, size_t index, json_t *v, const char *model,
+    const char *key, struct agentd_error *err)
 {
+	char where[40];
+	int rc;
+
 	if (c->agent.llm.n_endpoints >= LLM_MAX_ENDPOINTS)
 		return agentd_seterr(err, AGENTD_EINVAL, "'llm_url' lists more than %d endpoints",
 		    LLM_MAX_ENDPOINTS);
 	if (json_is_string(v))
 		return llm_config_add_endpoint(&c->agent.llm, json_string_value(v), model, key);
-	if (json_is_object(v) && json_is_string(json_object_get(v, "url")))
-		return llm_config_add_endpoint(&c->agent.llm, ajson_str(v, "url", NULL),
+	snprintf(where, sizeof(where), "llm_url[%zu].", index);
+	if (json_is_object(v) && json_is_string(json_object_get(v, "url"))) {
+		if ((rc = check_keys(file, where, v, endpoint_keys, err)) != AGENTD_OK)
+			return rc;
+		rc = llm_config_add_endpoint(&c->agent.llm, ajson_str(v, "url", NULL),
 		    ajson_str(v, "model", model), ajson_str(v, "api_key", key));
+		if (rc == AGENTD_OK)
+			rc = llm_config_set_template_kwargs(&c->agent.llm, c->agent.llm.n_endpoints - 1,
+			    json_object_get(v, "chat_template_kwargs"));
+		return rc;
+	}
 	return agentd_seterr(err, AGENTD_EINVAL,
-	    "'llm_url' entries must be URLs or objects {\"url\",\"model\"?,\"api_key\"?}");
+	    "'llm_url' entries must be URLs or objects {\"url\",\"model\"?,\"api_key\"?,"
+	    "\"chat_template_kwargs\"?}");
 }
-
-struct key_spec {
-	const char *name;
-	json_type type;		/* JSON_STRING, JSON_INTEGER, JSON_TRUE (bool), JSON_OBJECT, JSON_REAL (number), JSON_NULL (any) */
-};
 
 static const struct key_spec known_keys[] = {
 	{ "socket", JSON_STRING }, { "state_dir", JSON_STRING }, { "log_level", JSON_STRING },
@@ -100,20 +130,24 @@ static const struct key_spec known_keys[] = {
 	{ NULL, JSON_NULL }
 };
 
+/* Every key of obj is one of keys, with its type; prefix ("llm.") names
+ * the keys of a nested object in the message. */
 static int
-check_keys(const char *file, json_t *root, struct agentd_error *err)
+check_keys(const char *file, const char *prefix, json_t *obj, const struct key_spec *keys,
+    struct agentd_error *err)
 {
 	const struct key_spec *k;
 	const char *key;
 	json_t *v;
 	int ok;
 
-	json_object_foreach(root, key, v) {
-		for (k = known_keys; k->name; k++)
+	json_object_foreach(obj, key, v) {
+		for (k = keys; k->name; k++)
 			if (strcmp(k->name, key) == 0)
 				break;
 		if (k->name == NULL)
-			return agentd_seterr(err, AGENTD_EINVAL, "%s: unknown key '%s'", file, key);
+			return agentd_seterr(err, AGENTD_EINVAL, "%s: unknown key '%s%s'", file, prefix,
+			    key);
 		switch (k->type) {
 		case JSON_STRING: ok = json_is_string(v); break;
 		case JSON_INTEGER: ok = json_is_integer(v); break;
@@ -123,8 +157,8 @@ check_keys(const char *file, json_t *root, struct agentd_error *err)
 		default: ok = 1; break;
 		}
 		if (!ok)
-			return agentd_seterr(err, AGENTD_EINVAL, "%s: key '%s' has the wrong type (%s expected)",
-			    file, key, k->type == JSON_STRING ? "a string" : k->type == JSON_INTEGER ?
+			return agentd_seterr(err, AGENTD_EINVAL, "%s: key '%s%s' has the wrong type (%s expected)",
+			    file, prefix, key, k->type == JSON_STRING ? "a string" : k->type == JSON_INTEGER ?
 			    "an integer" : k->type == JSON_TRUE ? "a boolean" : k->type == JSON_OBJECT ?
 			    "an object" : "a number");
 	}
@@ -152,7 +186,9 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 		json_decref(root);
 		return agentd_seterr(err, AGENTD_EINVAL, "%s: the configuration must be a JSON object", file);
 	}
-	rc = check_keys(file, root, err);
+	rc = check_keys(file, "", root, known_keys, err);
+	if (rc == AGENTD_OK && (o = json_object_get(root, "llm")) != NULL)
+		rc = check_keys(file, "llm.", o, llm_keys, err);
 	if (rc != AGENTD_OK)
 		goto out;
 	rc = AGENTD_ENOMEM;
@@ -174,12 +210,12 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 		llm_config_free(&c->agent.llm);
 		if (json_is_array(v)) {
 			json_array_foreach(v, i, o) {
-				rc = add_endpoint(c, o, model, key, err);
+				rc = add_endpoint(c, file, i, o, model, key, err);
 				if (rc != AGENTD_OK)
 					goto out;
 			}
 		} else {
-			rc = add_endpoint(c, v, model, key, err);
+			rc = add_endpoint(c, file, 0, v, model, key, err);
 			if (rc != AGENTD_OK)
 				goto out;
 		}
@@ -289,6 +325,16 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 		c->agent.llm.backoff_max_ms = (long)ajson_int(o, "backoff_max_ms", c->agent.llm.backoff_max_ms);
 		c->agent.llm.temperature = ajson_num(o, "temperature", c->agent.llm.temperature);
 		c->agent.llm.max_tokens = (int)ajson_int(o, "max_tokens", c->agent.llm.max_tokens);
+		c->agent.llm.parallel_tool_calls = ajson_bool(o, "parallel_tool_calls",
+		    c->agent.llm.parallel_tool_calls);
+		c->agent.llm.reasoning_budget = (int)ajson_int(o, "reasoning_budget",
+		    c->agent.llm.reasoning_budget);
+		if (ajson_int(o, "reasoning_budget", -1) < -1 ||
+		    ajson_int(o, "reasoning_budget", -1) > 1000000) {
+			rc = agentd_seterr(err, AGENTD_EINVAL, "%s: llm.reasoning_budget must be -1 "
+			    "(not sent), 0 (thinking off) or a number of tokens up to 1000000", file);
+			goto out;
+		}
 	}
 	/* A negative value cast to size_t must not pass as a huge cap. */
 	if (c->max_line < 1024 || c->max_line > RPC_MAX_LINE_LIMIT || c->max_concurrent_runs < 1 ||

@@ -25,6 +25,10 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ALNUM = string.ascii_letters + string.digits
+# Real captures of llama-server replies, replayed by the `replay:FILE` fault.
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures",
+                        "llama-server")
+CTX_EXCEEDED = "Context size has been exceeded."
 
 
 def rand_id(n, alphabet=ALNUM):
@@ -58,6 +62,9 @@ class State:
         self.scenario = scenario
         self.flavor = scenario.get("flavor", "llama")
         self.n_ctx = int(scenario.get("n_ctx", 8192))
+        self.slots = int(scenario.get("slots", 1))
+        self.unified_kv = bool(scenario.get("unified_kv", True))
+        self.kv_free = int(scenario.get("kv_free", 0))
         self.turns = scenario.get("turns", [])
         self.repeat_last = bool(scenario.get("repeat_last", False))
         self.model = scenario.get("model", {"llama": "tiny.gguf", "ollama": "qwen2.5:7b",
@@ -67,6 +74,12 @@ class State:
         self.log = []
         self.seq = 0
         self.log_path = log_path
+
+    def slot_ctx(self):
+        """The window of one slot: with a unified KV cache (llama-server's
+        default) every slot may use all of n_ctx, sharing it; without, each
+        gets n_ctx / slots."""
+        return self.n_ctx if self.unified_kv else self.n_ctx // max(1, self.slots)
 
     def arrival(self, rec):
         """Enter a request in the log as it arrives (its status and the rest
@@ -362,8 +375,13 @@ class Handler(BaseHTTPRequestHandler):
             rec["status"] = 200
             self.send_json(200, {"default_generation_settings": {
                 "params": {"temperature": 0.8, "top_k": 40, "n_predict": -1, "stream": False},
-                "n_ctx": st.n_ctx}, "total_slots": 1, "model_alias": st.model,
-                "model_path": st.model, "chat_template": "(mock)", "build_info": "b0-mock"})
+                "n_ctx": st.scenario.get("props_n_ctx", st.slot_ctx())}, "total_slots": st.slots, "model_alias": st.model,
+                "model_path": st.model, "chat_template": "(mock)", "build_info": "b0-mock",
+                "endpoint_slots": True})
+        elif path == "/slots" and st.flavor == "llama" and not st.scenario.get("no_props"):
+            rec["status"] = 200
+            self.send_json(200, [{"id": i, "n_ctx": st.slot_ctx(), "is_processing": False}
+                                 for i in range(st.slots)])
         elif path in ("/v1/models", "/models"):
             rec["status"] = 200
             if st.flavor == "llama":
@@ -451,6 +469,7 @@ class Handler(BaseHTTPRequestHandler):
             fault_key = turn_index
         stream = bool(body.get("stream"))
         prompt_tokens = approx_tokens(msgs) + approx_tokens(body.get("tools") or [])
+        rec["prompt_tokens"] = prompt_tokens
         if prompt_tokens > st.n_ctx:
             if st.flavor == "llama":
                 msg = "the request exceeds the available context size, try increasing it"
@@ -460,6 +479,18 @@ class Handler(BaseHTTPRequestHandler):
                                                     n_prompt_tokens=prompt_tokens, n_ctx=st.n_ctx))
                 return
             rec["truncated"] = True     # Ollama and others cut the front silently
+        if st.kv_free and prompt_tokens > st.kv_free:
+            # other slots hold the rest of a shared KV cache: llama-server
+            # fails the request although the prompt is within n_ctx
+            rec["status"] = 200 if stream else 500
+            rec["error"] = CTX_EXCEEDED
+            if stream:
+                self.start_chunked()
+                self.event({"error": {"code": 500, "message": CTX_EXCEEDED, "type": "server_error"}})
+                self.end_chunked()
+            else:
+                self.send_json(500, self.error_body(500, CTX_EXCEEDED))
+            return
         bad = check_expect(turn.get("expect"), body, msgs)
         if bad:
             rec["status"] = 400
@@ -562,7 +593,62 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(2)
             return True
+        if name == "replay":
+            return self.replay(arg, rec, stream)
+        if name == "html":
+            status = int(arg or 404)
+            rec["status"] = status
+            data = ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                    "<title>Error</title>\n<style>body{font-family:sans-serif}</style>\n</head>\n"
+                    "<body>\n<pre>Cannot POST %s</pre>\n</body>\n</html>\n" % self.path).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return True
         raise ValueError("unknown fault %r" % fault)
+
+    def replay(self, name, rec, stream):
+        """Send a captured reply byte for byte: `.sse` as an HTTP 200 event
+        stream, `.http` as the whole response (status line and headers as
+        captured), `.json` as an HTTP 200 JSON body."""
+        with open(os.path.join(FIXTURES, os.path.basename(name)), "rb") as f:
+            data = f.read()
+        if data.startswith(b"HTTP/"):
+            head, _, body = data.replace(b"\r\n", b"\n").partition(b"\n\n")
+            lines = head.decode().split("\n")
+            status = int(lines[0].split()[1])
+            rec["status"] = status
+            self.send_response(status)
+            chunked = False
+            for line in lines[1:]:
+                k, _, v = line.partition(":")
+                if k.lower() in ("content-length", "keep-alive", "server"):
+                    continue
+                chunked |= k.lower() == "transfer-encoding"
+                self.send_header(k, v.strip())
+            if not chunked:
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if chunked:
+                self.chunk(body)
+                self.end_chunked()
+            else:
+                self.wfile.write(body)
+            return True
+        rec["status"] = 200
+        if name.endswith(".sse"):
+            self.start_chunked()
+            self.chunk(data)
+            self.end_chunked()
+        else:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        return True
 
     # -- replies in each server's shape --
     def ids(self):

@@ -34,7 +34,9 @@ struct reply {
 	json_t *calls;		/* [{"id","name","arguments"}] */
 	const char *finish;
 	int err_code;		/* != 0: fail with this */
-	int64_t prompt_tokens;
+	int64_t prompt_tokens;	/* AGENTD_ECONTEXT: the server's n_prompt_tokens */
+	int64_t n_ctx;		/* AGENTD_ECONTEXT: the server's n_ctx */
+	char *reasoning;	/* the reply's thinking, or NULL */
 };
 
 #define QMAX 1024
@@ -52,6 +54,7 @@ static int retry_first;			/* report a retry before the first reply */
 static int approve_answer;		/* what the person answers */
 static int approve_asked;
 static const char *cancel_when;		/* cancel once this file exists */
+static int64_t req_est[QMAX];		/* estimated size of each request */
 
 static void
 q_push(const char *content, json_t *calls, const char *finish, int err_code, int64_t pt)
@@ -62,6 +65,8 @@ q_push(const char *content, json_t *calls, const char *finish, int err_code, int
 	queue[qtail].finish = finish;
 	queue[qtail].err_code = err_code;
 	queue[qtail].prompt_tokens = pt;
+	queue[qtail].n_ctx = -1;
+	queue[qtail].reasoning = NULL;
 	qtail++;
 }
 
@@ -84,6 +89,7 @@ q_reset(void)
 {
 	while (qhead < qtail) {
 		free(queue[qhead].content);
+		free(queue[qhead].reasoning);
 		json_decref(queue[qhead].calls);
 		qhead++;
 	}
@@ -185,6 +191,8 @@ __wrap_llm_chat(const struct llm_config *c, const struct llm_request *req,
 	(void)c;
 	n_requests++;
 	check_transcript(req->messages, 0);
+	if (n_requests <= QMAX)
+		req_est[n_requests - 1] = llm_estimate_tokens(req->messages, req->tools);
 	if (window_limit > 0) {
 		int64_t est = llm_estimate_tokens(req->messages, req->tools);
 
@@ -222,13 +230,26 @@ __wrap_llm_chat(const struct llm_config *c, const struct llm_request *req,
 	if (retry_first && n_requests == 1 && cb && cb->retry)
 		cb->retry(cb->ud, 1, 500, "HTTP 503: loading model");
 	r = &queue[qhead++];
+	if (r->err_code == AGENTD_ECONTEXT) {
+		free(r->content);
+		free(r->reasoning);
+		if (req->overflow != NULL) {
+			req->overflow->n_prompt_tokens = r->prompt_tokens;
+			req->overflow->n_ctx = r->n_ctx;
+		}
+		return agentd_seterr(err, r->err_code, "server error in the stream: Context size "
+		    "has been exceeded.");
+	}
 	if (r->err_code != 0) {
 		free(r->content);
+		free(r->reasoning);
 		return agentd_seterr(err, r->err_code, "HTTP 500: %s", "scripted failure");
 	}
 	if (cb && cb->delta && r->content[0])
 		cb->delta(cb->ud, "text", r->content, strlen(r->content));
 	resp->content = r->content;
+	resp->reasoning = r->reasoning;
+	r->reasoning = NULL;
 	resp->tool_calls = r->calls ? r->calls : json_array();
 	resp->finish_reason = strdup(r->finish ? r->finish : "stop");
 	resp->prompt_tokens = r->prompt_tokens;
@@ -1172,6 +1193,198 @@ test_policy_escalation(void **state)
 	unlink(out);
 }
 
+/* ---- replies cut by finish_reason "length" ---- */
+
+/* Does some user message of the transcript carry text? */
+static int
+user_says(json_t *msgs, const char *text)
+{
+	size_t i;
+	json_t *m;
+
+	json_array_foreach(msgs, i, m)
+		if (strcmp(ajson_str(m, "role", ""), "user") == 0 &&
+		    strstr(ajson_str(m, "content", ""), text) != NULL)
+			return 1;
+	return 0;
+}
+
+/* The answer of the run's "end" event. */
+static const char *
+end_answer(struct fx *f)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(f->events, i, e)
+		if (strcmp(json_string_value(json_array_get(e, 0)), "end") == 0)
+			return ajson_str(json_array_get(e, 1), "answer", "");
+	return "";
+}
+
+static int
+tool_messages(json_t *msgs)
+{
+	size_t i;
+	json_t *m;
+	int n = 0;
+
+	json_array_foreach(msgs, i, m)
+		n += strcmp(ajson_str(m, "role", ""), "tool") == 0;
+	return n;
+}
+
+/* A cut text answer is continued; the answer is the whole text. */
+static void
+test_cut_text_continued(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "explain", NULL, NULL);
+	json_t *msgs;
+
+	q_push("The answer begins", NULL, "length", 0, 100);
+	q_text(" and ends here.");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	assert_int_equal(n_requests, 2);
+	assert_string_equal(end_answer(f), "The answer begins and ends here.");
+	msgs = messages(f, id);
+	assert_true(user_says(msgs, "cut off at 10 tokens"));
+	json_decref(msgs);
+}
+
+/* Cut again and again: the run fails, never "succeeded" with a part. */
+static void
+test_cut_text_fails(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "explain", NULL, NULL);
+	int i;
+
+	for (i = 0; i < 8; i++)
+		q_push("On and on", NULL, "length", 0, 100);
+	run_it(f, id);
+	assert_status(f, id, "failed", "reply cut at 10 tokens");
+	assert_int_equal(n_requests, 4);
+}
+
+/* A cut tool call is never run nor repaired; the model is told to do less at once. */
+static void
+test_cut_call_not_run(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "write a file", NULL, NULL);
+	json_t *msgs;
+
+	q_push("", json_pack("[{s:s, s:s, s:s}]", "id", "a", "name", "write_file", "arguments",
+	    "{\"path\":\"out.txt\",\"content\":\"abc"), "length", 0, 100);
+	q_push("", json_pack("[{s:s, s:s, s:s}]", "id", "b", "name", "grep", "arguments", "{"),
+	    "length", 0, 100);
+	q_call("list_dir", "{}");	/* resets the count of cuts in a row */
+	/* not streamed: the server leaves the cut markup in the text */
+	q_push("<tool_call>\n {\"name\"\n\n\t :\"grep\n", NULL, "length", 0, 100);
+	/* streamed: the server held the partial call back, nothing arrives */
+	q_push("", NULL, "length", 0, 100);
+	q_call("list_dir", "{}");
+	/* a reasoning model that thought until the limit */
+	q_push("", NULL, "length", 0, 100);
+	queue[qtail - 1].reasoning = strdup("Hmm, let me think about this for a long");
+	q_text("Gave up.");
+	f->cfg.repeat_fail_limit = 100;
+	run_it(f, id);
+	assert_false(exists(f->repo, "out.txt"));
+	msgs = messages(f, id);
+	assert_int_equal(tool_messages(msgs), 2);	/* list_dir only */
+	assert_true(user_says(msgs, "while you were still thinking"));
+	assert_true(user_says(msgs, "cut off at 10 tokens"));
+	assert_true(user_says(msgs, "edit_file"));
+	assert_true(user_says(msgs, "tool call to write_file"));
+	assert_true(user_says(msgs, "tool call to grep"));
+	json_decref(msgs);
+	assert_string_equal(end_answer(f), "Gave up.");
+	assert_status(f, id, "succeeded", NULL);
+}
+
+/* ---- the window is smaller than thought ---- */
+
+static void
+big_file(struct fx *f)
+{
+	char big[6001];
+	int i;
+
+	for (i = 0; i < 6000; i++)
+		big[i] = i % 60 == 59 ? '\n' : 'a' + i % 26;
+	big[6000] = '\0';
+	put(f->repo, "big.txt", big);
+}
+
+/* Slots sharing a full KV cache: "Context size has been exceeded." (no
+ * numbers) is followed by a smaller request, which succeeds. */
+static void
+test_context_exceeded_shrinks(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "read big.txt", NULL, NULL);
+	json_t *run;
+
+	big_file(f);
+	server_window = 32768;
+	q_call("read_file", "{\"path\":\"big.txt\"}");
+	q_push(NULL, NULL, NULL, AGENTD_ECONTEXT, -1);
+	q_text("Read it.");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	assert_int_equal(n_requests, 3);
+	if (req_est[2] >= req_est[1])
+		fail_msg("the request after the context error is not smaller: %lld then %lld",
+		    (long long)req_est[1], (long long)req_est[2]);
+	run = get_run(f, id);
+	assert_int_equal(ajson_int(run, "steps", 0), 3);	/* the refused request counts */
+	json_decref(run);
+	q_reset();
+	/* 400 exceed_context_size_error: the server's n_ctx is the window */
+	id = new_run(f, 0, "read big.txt", NULL, NULL);
+	server_window = 32768;
+	q_call("read_file", "{\"path\":\"big.txt\"}");
+	q_push(NULL, NULL, NULL, AGENTD_ECONTEXT, 2600);
+	queue[qtail - 1].n_ctx = 3000;
+	q_text("Read it.");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	assert_int_equal(n_requests, 3);
+	assert_true(req_est[2] < req_est[1]);
+	q_reset();
+	/* never fits: the run fails with the server's message, not forever */
+	id = new_run(f, 0, "hi", NULL, NULL);
+	server_window = 32768;
+	{
+		int i;
+
+		for (i = 0; i < 20; i++)
+			q_push(NULL, NULL, NULL, AGENTD_ECONTEXT, -1);
+	}
+	run_it(f, id);
+	assert_status(f, id, "failed", "Context size has been exceeded");
+	assert_true(n_requests <= 5);
+}
+
+/* A run that failed on its first request says it made one. */
+static void
+test_failed_first_request_counts(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "fail", NULL, NULL);
+	json_t *run;
+
+	q_push(NULL, NULL, NULL, AGENTD_ELLM, -1);
+	run_it(f, id);
+	assert_status(f, id, "failed", "scripted failure");
+	run = get_run(f, id);
+	assert_int_equal(ajson_int(run, "steps", 0), 1);
+	json_decref(run);
+}
+
 int
 main(void)
 {
@@ -1195,6 +1408,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_output_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_network_approval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_escalation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cut_text_continued, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cut_text_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cut_call_not_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_context_exceeded_shrinks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_first_request_counts, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

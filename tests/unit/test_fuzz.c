@@ -929,7 +929,8 @@ fuzz_response(const char *p, size_t n)
 	}
 	buf = malloc(size);
 	assert_non_null(buf);
-	llm_http_error_text((long)(400 + below(200)), body, n, buf, size);
+	llm_http_error_text((long)(400 + below(200)), below(2) ? "http://h/v1/chat/completions" : NULL,
+	    body, n, buf, size);
 	len = strnlen(buf, size);
 	if (len == size)
 		bad("llm_http_error_text: not NUL-terminated within the buffer", p, n);

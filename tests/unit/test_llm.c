@@ -358,6 +358,29 @@ test_stream_shapes(void **state)
 	assert_int_equal(r.prompt_tokens, -1);
 	llm_response_free(&r);
 
+	/* Ollama's own "thinking" field (and vLLM's newer "reasoning") is thinking,
+	 * never the answer */
+	{
+		static const char *const thinking[] = {
+			D("{\"role\":\"assistant\",\"content\":\"\",\"thinking\":\"Let me \"}"),
+			D("{\"reasoning\":\"see.\"}"),
+			D("{\"content\":\"Four.\"}"),
+			"{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}",
+			"[DONE]", NULL
+		};
+		static const char body[] = "{\"choices\":[{\"message\":{\"role\":\"assistant\","
+		    "\"content\":\"Four.\",\"thinking\":\"2+2\"},\"finish_reason\":\"stop\"}]}";
+
+		assert_int_equal(feed_events(thinking, &r, &err), AGENTD_OK);
+		assert_string_equal(r.reasoning, "Let me see.");
+		assert_string_equal(r.content, "Four.");
+		llm_response_free(&r);
+		assert_int_equal(llm_parse_response(body, strlen(body), &r, &err), AGENTD_OK);
+		assert_string_equal(r.reasoning, "2+2");
+		assert_string_equal(r.content, "Four.");
+		llm_response_free(&r);
+	}
+
 	/* no [DONE] and no finish_reason: cut */
 	assert_int_equal(feed_events(noid, &r, &err), AGENTD_EPROTO);
 	{
@@ -579,7 +602,7 @@ test_http_error_text(void **state)
 	char buf[512];
 
 	(void)state;
-	llm_http_error_text(400, ctx, strlen(ctx), buf, sizeof(buf));
+	llm_http_error_text(400, NULL, ctx, strlen(ctx), buf, sizeof(buf));
 	assert_non_null(strstr(buf, "HTTP 400: the request exceeds"));
 	assert_non_null(strstr(buf, "5031"));
 	assert_non_null(strstr(buf, "4096"));
@@ -587,18 +610,132 @@ test_http_error_text(void **state)
 		const char *e500 = "{\"error\":{\"code\":500,\"message\":\"The model produced "
 		    "output that does not match\"}}";
 
-		llm_http_error_text(500, e500, strlen(e500), buf, sizeof(buf));
+		llm_http_error_text(500, NULL, e500, strlen(e500), buf, sizeof(buf));
 	}
 	assert_string_equal(buf, "HTTP 500: The model produced output that does not match");
-	llm_http_error_text(404, "{\"error\":\"model 'x' not found\"}", 31, buf, sizeof(buf));
+	llm_http_error_text(404, NULL, "{\"error\":\"model 'x' not found\"}", 31, buf, sizeof(buf));
 	assert_string_equal(buf, "HTTP 404: model 'x' not found");
-	llm_http_error_text(400, "{\"object\":\"error\",\"message\":\"tool_choice auto needs "
+	llm_http_error_text(400, NULL, "{\"object\":\"error\",\"message\":\"tool_choice auto needs "
 	    "--enable-auto-tool-choice\"}", 78, buf, sizeof(buf));
 	assert_non_null(strstr(buf, "--enable-auto-tool-choice"));
-	llm_http_error_text(502, "<html>\nbad gateway</html>", 25, buf, sizeof(buf));
-	assert_string_equal(buf, "HTTP 502: <html> bad gateway</html>");
-	llm_http_error_text(503, NULL, 0, buf, sizeof(buf));
+	llm_http_error_text(502, NULL, "<html>\nbad gateway</html>", 25, buf, sizeof(buf));
+	assert_string_equal(buf, "HTTP 502: an HTML page, not the API: \"bad gateway\"");
+	llm_http_error_text(503, NULL, NULL, 0, buf, sizeof(buf));
 	assert_string_equal(buf, "HTTP 503");
+}
+
+/* An HTML page where the API was expected: the URL, the status, the page's
+ * text without markup, and what to check. */
+static void
+test_http_error_html(void **state)
+{
+	static const char page[] = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta "
+	    "charset=\"utf-8\">\n<title>Error</title>\n<style>body{color:red}</style>\n</head>\n"
+	    "<body>\n<script>var x = 1 < 2;</script><pre>Cannot POST /chat/completions</pre>\n"
+	    "<p>&lt;a&gt; &amp; b</p></body>\n</html>\n";
+	static const char only_title[] = "<html><head><title>404 Not Found</title></head>"
+	    "<body></body></html>";
+	char buf[1024], big[4000];
+	size_t i;
+
+	(void)state;
+	assert_true(llm_is_html(page, strlen(page)));
+	assert_false(llm_is_html("{\"error\":1}", 11));
+	assert_false(llm_is_html("x < y", 5));
+	llm_http_error_text(404, "http://127.0.0.1:8080/chat/completions", page, strlen(page),
+	    buf, sizeof(buf));
+	assert_non_null(strstr(buf, "HTTP 404 from http://127.0.0.1:8080/chat/completions"));
+	assert_non_null(strstr(buf, "\"Cannot POST /chat/completions <a> & b\""));
+	assert_non_null(strstr(buf, "usually ends in /v1"));
+	assert_null(strstr(buf, "DOCTYPE"));
+	assert_null(strstr(buf, "color"));
+	assert_null(strstr(buf, "var x"));
+	/* the base URL has /v1 already: no "ends in /v1", still the base URL */
+	llm_http_error_text(200, "http://h/v1/chat/completions", page, strlen(page), buf,
+	    sizeof(buf));
+	assert_non_null(strstr(buf, "HTTP 200 from http://h/v1/chat/completions: an HTML page"));
+	assert_non_null(strstr(buf, "check the base URL"));
+	llm_http_error_text(404, "http://h/v1/chat/completions", only_title, strlen(only_title),
+	    buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\"404 Not Found\""));
+	/* llama-server's own 404 for a wrong path names the fix too; a model not
+	 * found does not */
+	llm_http_error_text(404, "http://h/chat/completions", "{\"error\":{\"code\":404,"
+	    "\"message\":\"File Not Found\",\"type\":\"not_found_error\"}}", 77, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "ends in /v1"));
+	llm_http_error_text(404, "http://h/v1/chat/completions", "{\"error\":\"model 'x' not "
+	    "found\"}", 31, buf, sizeof(buf));
+	assert_string_equal(buf, "HTTP 404 from http://h/v1/chat/completions: model 'x' not found");
+	/* a long page: a short excerpt */
+	memcpy(big, "<html><body>", 12);
+	for (i = 12; i < sizeof(big) - 1; i++)
+		big[i] = 'a' + (char)(i % 26);
+	big[sizeof(big) - 1] = '\0';
+	llm_http_error_text(500, "http://h/v1/chat/completions", big, strlen(big), buf,
+	    sizeof(buf));
+	assert_true(strlen(buf) < 400);
+	assert_non_null(strstr(buf, "...\""));
+}
+
+/* The captures of a context error and of a reply cut by max_tokens. */
+static void
+test_context_and_length_fixtures(void **state)
+{
+	size_t len;
+	char *body = slurp("tests/fixtures/llama-server/stream-context-exceeded.sse", &len);
+	struct llm_stream *st = llm_stream_new(NULL, 1 << 20);
+	struct llm_overflow ov = { 7, 7 };
+	struct llm_response r;
+	struct agentd_error err;
+	char *nl = strchr(body, '\n');
+	int retry = 1;
+	static const char e400[] = "{\"error\":{\"code\":400,\"message\":\"the request exceeds "
+	    "the available context size, try increasing it\",\"type\":\"exceed_context_size_error\","
+	    "\"n_prompt_tokens\":5031,\"n_ctx\":4096}}";
+	static const char vllm[] = "{\"object\":\"error\",\"message\":\"This model's maximum "
+	    "context length is 4096 tokens. However, you requested 5031 tokens (4031 in the "
+	    "messages, 1000 in the completion). Please reduce the length of the messages or "
+	    "completion.\",\"type\":\"BadRequestError\",\"param\":null,\"code\":400}";
+
+	(void)state;
+	/* a full shared KV cache: not retried blindly, the window is smaller */
+	assert_non_null(nl);
+	assert_int_equal(llm_stream_event(st, body + 6, (size_t)(nl - body) - 6, &retry, &err),
+	    AGENTD_ECONTEXT);
+	assert_false(retry);
+	assert_non_null(strstr(err.msg, "Context size has been exceeded"));
+	llm_stream_overflow(st, &ov);
+	assert_int_equal(ov.n_prompt_tokens, -1);
+	assert_int_equal(ov.n_ctx, -1);
+	llm_stream_free(st);
+	assert_int_equal(assemble(body, len, 0, &r, &err), AGENTD_ECONTEXT);
+	free(body);
+	/* not streamed: the same as HTTP 500, and llama-server's 400 with numbers */
+	{
+		static const char e500[] = "{\"error\":{\"code\":500,\"message\":\"Context size "
+		    "has been exceeded.\",\"type\":\"server_error\"}}";
+
+		assert_int_equal(llm_parse_response(e500, strlen(e500), &r, &err), AGENTD_ECONTEXT);
+	}
+	assert_true(llm_error_is_context(e400, strlen(e400), &ov));
+	assert_int_equal(ov.n_prompt_tokens, 5031);
+	assert_int_equal(ov.n_ctx, 4096);
+	assert_true(llm_error_is_context(vllm, strlen(vllm), &ov));
+	assert_int_equal(ov.n_prompt_tokens, 5031);
+	assert_int_equal(ov.n_ctx, 4096);
+	assert_false(llm_error_is_context("{\"error\":{\"message\":\"Loading model\"}}", 38, &ov));
+	assert_false(llm_error_is_context("<html>", 6, &ov));
+
+	/* max_tokens hit inside a <tool_call>: nothing but the finish reason */
+	body = slurp("tests/fixtures/llama-server/stream-length-cut.sse", &len);
+	assert_int_equal(assemble(body, len, 0, &r, &err), AGENTD_OK);
+	assert_string_equal(r.finish_reason, "length");
+	assert_string_equal(r.content, "");
+	assert_int_equal(json_array_size(r.tool_calls), 0);
+	assert_int_equal(r.completion_tokens, 12);
+	assert_int_equal(r.prompt_tokens, 2237);
+	llm_response_free(&r);
+	free(body);
 }
 
 static void
@@ -607,7 +744,7 @@ test_request_body(void **state)
 	struct llm_config c;
 	json_t *msgs = json_pack("[{s:s,s:s}]", "role", "user", "content", "hi");
 	json_t *tools = json_pack("[{s:s,s:{s:s}}]", "type", "function", "function", "name", "x");
-	struct llm_request req = { msgs, tools, NULL };
+	struct llm_request req = { msgs, tools, NULL, NULL };
 	json_t *b;
 
 	(void)state;
@@ -621,7 +758,38 @@ test_request_body(void **state)
 	assert_true(json_is_true(json_object_get(json_object_get(b, "stream_options"), "include_usage")));
 	assert_null(json_object_get(b, "temperature"));
 	assert_null(json_object_get(b, "max_tokens"));
+	assert_null(json_object_get(b, "chat_template_kwargs"));
+	assert_null(json_object_get(b, "thinking_budget_tokens"));
 	json_decref(b);
+	/* reasoning: the endpoint's template arguments, a budget, thinking off */
+	{
+		json_t *kw = json_pack("{s:b, s:s}", "enable_thinking", 1, "x", "y");
+		struct llm_config d;
+
+		assert_int_equal(llm_config_set_template_kwargs(&c, 1, kw), AGENTD_EINVAL);
+		assert_int_equal(llm_config_set_template_kwargs(&c, 0, msgs), AGENTD_EINVAL);
+		assert_int_equal(llm_config_set_template_kwargs(&c, 0, kw), AGENTD_OK);
+		c.reasoning_budget = 512;
+		b = llm_request_body(&c, &c.endpoints[0], &req);
+		assert_true(json_equal(json_object_get(b, "chat_template_kwargs"), kw));
+		assert_int_equal(ajson_int(b, "thinking_budget_tokens", 0), 512);
+		json_decref(b);
+		c.reasoning_budget = 0;	/* off: but the endpoint's own setting wins */
+		assert_int_equal(llm_config_copy(&d, &c), AGENTD_OK);
+		b = llm_request_body(&d, &d.endpoints[0], &req);
+		assert_true(json_is_true(json_object_get(json_object_get(b, "chat_template_kwargs"),
+		    "enable_thinking")));
+		assert_int_equal(ajson_int(b, "thinking_budget_tokens", 7), 0);
+		json_decref(b);
+		llm_config_free(&d);
+		assert_int_equal(llm_config_set_template_kwargs(&c, 0, NULL), AGENTD_OK);
+		b = llm_request_body(&c, &c.endpoints[0], &req);
+		assert_true(json_is_false(json_object_get(json_object_get(b, "chat_template_kwargs"),
+		    "enable_thinking")));
+		json_decref(b);
+		c.reasoning_budget = -1;
+		json_decref(kw);
+	}
 	c.stream = 0;
 	c.temperature = 0.2;
 	c.max_tokens = 100;
@@ -1084,7 +1252,8 @@ test_live_retry_500_then_ok(void **state)
 	assert_int_equal(llm_chat(&l.c, &l.req, &l.cb, &r, &err), AGENTD_OK);
 	check_read_reply(&r);
 	assert_int_equal(l.p.retries, 2);
-	assert_non_null(strstr(l.p.last_reason, "HTTP 503: Loading model"));
+	assert_non_null(strstr(l.p.last_reason, "HTTP 503 from "));
+	assert_non_null(strstr(l.p.last_reason, "/v1/chat/completions: Loading model"));
 	llm_response_free(&r);
 	live_teardown(&l);
 }
@@ -1115,6 +1284,59 @@ test_live_429_retry_after(void **state)
 	live_teardown(&l);
 }
 
+/* What cannot succeed by asking again is not retried: a prompt over the
+ * window (said in a stream, as HTTP 500 or as 400) and an HTML page. */
+static void
+test_live_context_and_html(void **state)
+{
+	static const char *const html[] = { "404", "200" };
+	struct llm_overflow ov;
+	struct live l;
+	struct llm_response r;
+	struct agentd_error err;
+	size_t i;
+	int stream;
+
+	(void)state;
+	for (stream = 0; stream <= 1; stream++) {
+		/* slots share a full KV cache */
+		if (!live_setup(&l, "{\"kv_free\":10,\"turns\":[{\"content\":\"x\"}]}", stream))
+			skip();
+		ov.n_ctx = ov.n_prompt_tokens = 0;
+		l.req.overflow = &ov;
+		assert_int_equal(llm_chat(&l.c, &l.req, &l.cb, &r, &err), AGENTD_ECONTEXT);
+		assert_int_equal(l.p.retries, 0);
+		assert_non_null(strstr(err.msg, "Context size has been exceeded"));
+		assert_int_equal(ov.n_ctx, -1);
+		live_teardown(&l);
+		/* over n_ctx: the server's numbers */
+		if (!live_setup(&l, "{\"n_ctx\":20,\"turns\":[{\"content\":\"x\"}]}", stream))
+			skip();
+		l.req.overflow = &ov;
+		assert_int_equal(llm_chat(&l.c, &l.req, &l.cb, &r, &err), AGENTD_ECONTEXT);
+		assert_int_equal(l.p.retries, 0);
+		assert_int_equal(ov.n_ctx, 20);
+		assert_true(ov.n_prompt_tokens > 20);
+		assert_non_null(strstr(err.msg, "HTTP 400 from "));
+		live_teardown(&l);
+		for (i = 0; i < 2; i++) {
+			char sc[256];
+
+			snprintf(sc, sizeof(sc), "{\"turns\":[{\"content\":\"x\",\"faults\":"
+			    "[\"html:%s\",\"html:%s\"]}]}", html[i], html[i]);
+			if (!live_setup(&l, sc, stream))
+				skip();
+			assert_int_equal(llm_chat(&l.c, &l.req, &l.cb, &r, &err), AGENTD_ELLM);
+			assert_int_equal(l.p.retries, 0);
+			assert_non_null(strstr(err.msg, "/v1/chat/completions: an HTML page"));
+			assert_non_null(strstr(err.msg, html[i]));
+			assert_non_null(strstr(err.msg, "Cannot POST"));
+			assert_null(strstr(err.msg, "<"));
+			live_teardown(&l);
+		}
+	}
+}
+
 static void
 test_live_refused(void **state)
 {
@@ -1124,7 +1346,7 @@ test_live_refused(void **state)
 	struct probe p;
 	struct llm_callbacks cb = { NULL, p_retry, NULL, &p };
 	json_t *msgs = json_pack("[{s:s,s:s}]", "role", "user", "content", "hi");
-	struct llm_request req = { msgs, NULL, NULL };
+	struct llm_request req = { msgs, NULL, NULL, NULL };
 	char url[64];
 
 	(void)state;
@@ -1169,6 +1391,14 @@ test_live_cut_and_garbage(void **state)
 			snprintf(sc, sizeof(sc), SC_READ("%s"), faults[i]);
 			if (!live_setup(&l, sc, stream))
 				skip();
+			if (i == 1 && stream == 0) {	/* an HTML page with 200: not retried */
+				assert_int_equal(llm_chat(&l.c, &l.req, &l.cb, &r, &err), AGENTD_ELLM);
+				assert_int_equal(l.p.retries, 0);
+				assert_non_null(strstr(err.msg, "an HTML page, not the API: "
+				    "\"502 Bad Gateway\""));
+				live_teardown(&l);
+				continue;
+			}
 			assert_int_equal(llm_chat(&l.c, &l.req, &l.cb, &r, &err), AGENTD_OK);
 			check_read_reply(&r);
 			if (l.p.retries != 1)
@@ -1209,7 +1439,8 @@ test_live_400_not_retried(void **state)
 	if (!live_setup(&l, SC_READ("[\"400:your transcript is broken\"]"), 1))
 		skip();
 	assert_int_equal(llm_chat(&l.c, &l.req, &l.cb, &r, &err), AGENTD_ELLM);
-	assert_string_equal(err.msg, "HTTP 400: your transcript is broken");
+	assert_non_null(strstr(err.msg, "HTTP 400 from http://127.0.0.1:"));
+	assert_non_null(strstr(err.msg, "/v1/chat/completions: your transcript is broken"));
 	assert_int_equal(l.p.retries, 0);
 	live_teardown(&l);
 	/* a tool message answering no call: the mock rejects it like a strict server */
@@ -1235,7 +1466,7 @@ test_live_400_not_retried(void **state)
 		json_array_append_new(l.msgs, json_pack("{s:s,s:s}", "role", "user", "content", big));
 		json_array_remove(l.msgs, 1);
 	}
-	assert_int_equal(llm_chat(&l.c, &l.req, &l.cb, &r, &err), AGENTD_ELLM);
+	assert_int_equal(llm_chat(&l.c, &l.req, &l.cb, &r, &err), AGENTD_ECONTEXT);
 	assert_non_null(strstr(err.msg, "context window is 64"));
 	live_teardown(&l);
 }
@@ -1360,6 +1591,11 @@ test_live_context_window(void **state)
 	static const struct { const char *sc; int want; const char *path; } cases[] = {
 		{ "{\"n_ctx\":8192,\"flavor\":\"llama\",\"turns\":[]}", 8192, "/props" },
 		{ "{\"n_ctx\":6000,\"flavor\":\"llama\",\"no_props\":true,\"turns\":[]}", 6000, "/v1/models" },
+		/* 4 slots sharing one KV cache: each may use all of it */
+		{ "{\"n_ctx\":8192,\"slots\":4,\"turns\":[]}", 8192, "/slots" },
+		/* 4 slots with their own part: /slots tells the part */
+		{ "{\"n_ctx\":8192,\"slots\":4,\"unified_kv\":false,\"props_n_ctx\":8192,"
+		  "\"turns\":[]}", 2048, "/slots" },
 		{ "{\"n_ctx\":16384,\"flavor\":\"vllm\",\"turns\":[]}", 16384, "/v1/models" },
 		{ "{\"n_ctx\":12000,\"flavor\":\"ollama\",\"turns\":[]}", 12000, "/api/show" },
 		/* no num_ctx: Ollama's default window, not the trained length */
@@ -1414,6 +1650,8 @@ main(void)
 		cmocka_unit_test(test_text_calls),
 		cmocka_unit_test(test_arguments),
 		cmocka_unit_test(test_http_error_text),
+		cmocka_unit_test(test_http_error_html),
+		cmocka_unit_test(test_context_and_length_fixtures),
 		cmocka_unit_test(test_request_body),
 		cmocka_unit_test(test_fuzz_parsers),
 		cmocka_unit_test(test_live_stream_and_plain),
@@ -1422,6 +1660,7 @@ main(void)
 		cmocka_unit_test(test_live_429_retry_after),
 		cmocka_unit_test(test_live_refused),
 		cmocka_unit_test(test_live_cut_and_garbage),
+		cmocka_unit_test(test_live_context_and_html),
 		cmocka_unit_test(test_live_400_not_retried),
 		cmocka_unit_test(test_live_idle_timeout),
 		cmocka_unit_test(test_live_cancel),
