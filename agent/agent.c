@@ -102,8 +102,9 @@ agent_emit(struct arun *r, const char *type, json_t *data, int how, struct agent
 int
 agent_is_cancelled(struct arun *r)
 {
-	return r->hooks != NULL && r->hooks->cancelled != NULL &&
-	    r->hooks->cancelled(r->hooks->ud) != 0;
+	if (r->hooks == NULL || r->hooks->cancelled == NULL)
+		return 0;
+	return r->hooks->cancelled(r->hooks->ud);
 }
 
 /* Seconds the run has been worked on: this life and the earlier ones (the
@@ -144,6 +145,25 @@ set_end(struct arun *r, const char *status, const char *fmt, ...)
 		vsnprintf(r->end_reason, sizeof(r->end_reason), fmt, ap);
 		va_end(ap);
 	}
+}
+
+/*
+ * The run was told to stop: cancelled by a person (it ends "cancelled"), or
+ * interrupted because agentd is stopping (it resumes at the next start).
+ */
+static void
+set_stopped(struct arun *r)
+{
+	if (agent_is_cancelled(r) == AGENT_STOP_INTERRUPT)
+		set_end(r, "interrupted", AGENT_INTERRUPTED_REASON);
+	else
+		set_end(r, "cancelled", "cancelled");
+}
+
+static int
+interrupted(const struct arun *r)
+{
+	return r->end_status != NULL && strcmp(r->end_status, "interrupted") == 0;
 }
 
 char *
@@ -934,10 +954,12 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 	int rc, ok, granted, done = 0;
 
 	r->hook_allowed = 0;
-	if (agent_is_cancelled(r)) {
-		set_end(r, "cancelled", "cancelled");
+	if (agent_is_cancelled(r))
+		set_stopped(r);
+	if (interrupted(r))
+		return AGENTD_OK;	/* left open: it runs when the run resumes */
+	if (r->end_status != NULL)
 		return call_finish(r, c, started, "Not run: the run was cancelled.", 0, err);
-	}
 	if (c->te == NULL) {
 		names = offered_names(r);
 		snprintf(msg, sizeof(msg), "Unknown tool \"%s\"%s. Valid tools: %s.", c->name,
@@ -1036,7 +1058,11 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 	if (rc == AGENTD_ECANCELLED || (rc == AGENTD_OK && agent_is_cancelled(r) &&
 	    json_is_true(json_object_get(res, "cancelled")))) {
 		json_decref(res);
-		set_end(r, "cancelled", "cancelled");
+		set_stopped(r);
+		if (interrupted(r))
+			return call_finish(r, c, started, "The call was stopped: agentd was stopped "
+			    "while it ran, so it may be partly done. Check the state (e.g. git_status, "
+			    "read_file) before repeating it.", 0, err);
 		return call_finish(r, c, started, "The call was stopped: the run was cancelled.", 0, err);
 	}
 	if (rc != AGENTD_OK || res == NULL) {
@@ -1098,7 +1124,7 @@ static int
 end_on_error(struct arun *r, int rc, const struct agentd_error *e, struct agentd_error *err)
 {
 	if (rc == AGENTD_ECANCELLED) {
-		set_end(r, "cancelled", "cancelled");
+		set_stopped(r);
 		return AGENTD_OK;
 	}
 	if (is_journal_error(rc)) {
@@ -1305,6 +1331,8 @@ do_step(struct arun *r, struct agentd_error *err)
 		goto out;
 	}
 	for (i = 0; i < ncalls && rc == AGENTD_OK; i++) {
+		if (interrupted(r))
+			break;	/* the rest stay open and run when the run resumes */
 		if (r->end_status != NULL && strcmp(r->end_status, "cancelled") == 0) {
 			rc = call_finish(r, &calls[i], 0, "Not run: the run was cancelled.", 0, err);
 			continue;
@@ -1828,6 +1856,8 @@ resume_calls(struct arun *r, struct agentd_error *err)
 			    "read_file) before repeating it.", removed[0] ? " It left lock files, now "
 			    "removed: " : "", removed, removed[0] ? "." : "");
 			rc = call_finish(r, &cl, 1, text, 0, err);
+		} else if (interrupted(r)) {
+			rc = AGENTD_OK;	/* stopped again: still open */
 		} else if (r->end_status != NULL) {
 			rc = call_finish(r, &cl, strcmp(status, "started") == 0,
 			    "Not run: the run was cancelled.", 0, err);
@@ -1938,14 +1968,44 @@ last_commit_warning(struct arun *r, json_t *d)
 	json_decref(rows);
 }
 
+/*
+ * A run stopped because agentd is stopping has not ended: it is marked
+ * interrupted with an "interrupted" event (no "end", no SessionEnd hooks,
+ * its worktree kept) and resumes at the next start.
+ */
+static int
+interrupt_run(struct arun *r, struct agentd_error *err)
+{
+	int rc;
+
+	rc = memory_begin(r->m, err);
+	if (rc == AGENTD_OK)
+		rc = memory_run_set_status(r->m, r->run_id, "interrupted",
+		    AGENT_INTERRUPTED_REASON, err);
+	if (rc == AGENTD_OK)
+		rc = memory_run_set_active(r->m, r->run_id, elapsed_s(r), err);
+	if (rc == AGENTD_OK)
+		rc = agent_emit(r, "interrupted", json_pack("{s:s, s:I}", "reason",
+		    AGENT_INTERRUPTED_REASON " (it resumes when agentd starts again)", "steps",
+		    (json_int_t)r->steps), EMIT_BOTH, err);
+	if (rc == AGENTD_OK)
+		rc = memory_commit(r->m, err);
+	if (rc != AGENTD_OK)
+		memory_rollback(r->m);
+	return rc;
+}
+
 /* Record the end: status, the "end" event, the worktree removed. */
 static int
 finish_run(struct arun *r, struct agentd_error *err)
 {
-	json_t *d = json_pack("{s:s}", "status", r->end_status);
+	json_t *d;
 	struct agentd_error ge;
 	int rc;
 
+	if (interrupted(r))
+		return interrupt_run(r, err);
+	d = json_pack("{s:s}", "status", r->end_status);
 	if (d == NULL)
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 	if (r->end_reason[0] != '\0')
@@ -2379,8 +2439,8 @@ agent_loop(struct arun *r, struct agentd_error *err)
 		}
 		rc = resume_state(r, err);
 		if (rc == AGENTD_OK && r->end_status == NULL)
-			rc = agent_emit(r, "status", json_pack("{s:s, s:b}", "status", "running",
-			    "resumed", 1), EMIT_BOTH, err);
+			rc = agent_emit(r, "resumed", json_pack("{s:s, s:I}", "status", "running",
+			    "steps", (json_int_t)r->steps), EMIT_BOTH, err);
 		if (rc != AGENTD_OK)
 			return rc;
 	}
@@ -2398,7 +2458,7 @@ agent_loop(struct arun *r, struct agentd_error *err)
 	}
 	while (r->end_status == NULL) {
 		if (agent_is_cancelled(r)) {
-			set_end(r, "cancelled", "cancelled");
+			set_stopped(r);
 			break;
 		}
 		if (r->steps >= r->max_steps) {

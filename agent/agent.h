@@ -70,8 +70,19 @@ void agent_config_init(struct agent_config *c);
  *   "error"       {"message"}
  *   "end"         {"status","reason"?,"answer"?,"branch"?}
  */
+#define AGENT_STOP_CANCEL	1
+#define AGENT_STOP_INTERRUPT	2
+/* The reason of a run stopped by a graceful shutdown: such a run resumes at
+ * the next start. */
+#define AGENT_INTERRUPTED_REASON "agentd was stopped during the run"
+
 struct agent_hooks {
 	void (*event)(void *ud, int64_t run_id, const char *type, json_t *data);
+	/* Polled: 0 goes on; AGENT_STOP_CANCEL (1) cancels the run (it ends
+	 * "cancelled"); AGENT_STOP_INTERRUPT (2) stops it because agentd is
+	 * stopping: the run is left "interrupted" with AGENT_INTERRUPTED_REASON
+	 * and an "interrupted" event, no "end", its open calls kept for the
+	 * resume. */
 	int (*cancelled)(void *ud);
 	/* Ask a person (approval "ask"): return 1 to allow, 0 to deny. Must
 	 * return within timeout_s. NULL = deny. A denial may set the string

@@ -926,6 +926,12 @@ on_event(json_t *msg, void *ud)
 		fprintf(stderr, "%s\n", C_RESET);
 		f->in_text = 0;
 	}
+	if (strcmp(type, "resumed") == 0 && f->done) {
+		/* a journal from before runs were resumed truthfully: an "end"
+		 * stored at a graceful stop, then the run went on */
+		f->done = 0;
+		f->ok = 0;
+	}
 	if (strcmp(type, "end") == 0) {
 		f->done = 1;
 		set_str(&f->status, ajson_str(data, "status", "failed"));
@@ -962,6 +968,11 @@ on_event(json_t *msg, void *ud)
 		    "%lld or agentctl deny %lld [--reason TEXT]\n", C_YELLOW,
 		    (long long)ajson_int(data, "request_id", 0), C_RESET, ajson_str(data, "reason", ""),
 		    (long long)ajson_int(data, "request_id", 0), (long long)ajson_int(data, "request_id", 0));
+	} else if (strcmp(type, "interrupted") == 0) {
+		fprintf(stderr, "%sinterrupted:%s %s\n", C_YELLOW, C_RESET, ajson_str(data, "reason", ""));
+	} else if (strcmp(type, "resumed") == 0) {
+		fprintf(stderr, "%sresumed after step %lld%s\n", C_DIM,
+		    (long long)ajson_int(data, "steps", 0), C_RESET);
 	} else if (strcmp(type, "approval") == 0) {
 		fprintf(stderr, "approval %s\n", ajson_bool(data, "granted", 0) ? "granted" : "denied");
 	} else if (strcmp(type, "status") == 0) {
