@@ -52,6 +52,29 @@ static const char default_prompt[] =
     "7. When the work is done, answer briefly without calling a tool: what you "
     "did and anything the user must know.";
 
+/*
+ * The same on a small context window (below 8192 tokens), with the tools in
+ * their short form: together they cost about 1,100 tokens instead of 2,300
+ * (docs/benchmarks.md), and leave room for the conversation.
+ */
+static const char small_prompt[] =
+    "You are agentd: you do the user's task in a software repository, only through "
+    "your tools.\n"
+    "1. First record a short plan with update_plan; keep each step's status current.\n"
+    "2. Look before you change: list_dir, read_file, grep, git_status, git_diff.\n"
+    "3. Edit with edit_file (the exact old text) or write_file (new files).\n"
+    "4. shell runs builds and tests in a sandbox; git commands that only read work there.\n"
+    "5. Commit with git_commit when the task asks.\n"
+    "6. Arguments are one JSON object matching the tool's schema. If a tool reports an "
+    "error, fix the call; do not repeat it.\n"
+    "7. When done, answer briefly without calling a tool: what you did.";
+
+const char *
+agent_small_system_prompt(void)
+{
+	return small_prompt;
+}
+
 void
 agent_config_init(struct agent_config *c)
 {
@@ -62,6 +85,7 @@ agent_config_init(struct agent_config *c)
 	c->max_tokens = 2000000;
 	c->context_window = 0;
 	c->context_reserve = 1024;
+	c->context_low_water = 60;
 	c->tool_output_cap = 16 * 1024;
 	c->repeat_fail_limit = 3;
 	c->resume = 1;
@@ -302,19 +326,28 @@ static const char recall_schema[] =
     "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\"},\"limit\":"
     "{\"type\":\"integer\",\"minimum\":1,\"maximum\":50}},\"required\":[\"query\"]}";
 
-/* Used only when tools/ does not list the loop's own tools. */
+/* Used only when tools/ does not list the loop's own tools (and for the
+ * skill tool, which it never does). */
 static const struct tool_entry agent_tools[] = {
 	{ "update_plan", "Record or revise your plan: the whole list of steps, each "
 	    "pending, in_progress or completed. Call it first, and whenever a step "
-	    "changes.", update_plan_schema, TOOL_AGENT, NULL },
+	    "changes.", update_plan_schema, TOOL_AGENT, NULL,
+	    "Record your plan: every step with its status.", NULL },
 	{ "recall", "Search the conversations of earlier sessions in this workspace "
 	    "(full-text query); returns matching snippets.", recall_schema,
-	    TOOL_AGENT | TOOL_READ_ONLY, NULL },
+	    TOOL_AGENT | TOOL_READ_ONLY, NULL, NULL, NULL },
 	{ "skill", "Load a skill by name: its instructions and the list of its files. With "
 	    "\"file\", read one of its files (e.g. references/api.md).", skill_schema,
-	    TOOL_AGENT | TOOL_READ_ONLY, NULL },
-	{ NULL, NULL, NULL, 0, NULL }
+	    TOOL_AGENT | TOOL_READ_ONLY, NULL,
+	    "Load a skill by name; with file, one of its files.", NULL },
+	{ NULL, NULL, NULL, 0, NULL, NULL, NULL }
 };
+
+json_t *
+agent_compact_tools(const json_t *tools)
+{
+	return tools_openai_compact(tools, agent_tools);
+}
 
 static const struct tool_entry *
 find_tool(const char *name)
@@ -1288,6 +1321,14 @@ do_step(struct arun *r, struct agentd_error *err)
 		json_t *d = json_pack("{s:s, s:s, s:i}", "role", "assistant", "content", content,
 		    "step", step);
 
+		/* what the request cost, and how much of it the server's prompt
+		 * cache served (agentctl show adds these up) */
+		if (d != NULL)
+			json_object_set_new(d, "usage", json_pack("{s:I, s:I, s:b, s:o}",
+			    "prompt_tokens", (json_int_t)pt, "completion_tokens", (json_int_t)ct,
+			    "estimated", resp.prompt_tokens < 0, "cached_tokens",
+			    resp.cached_tokens >= 0 ? json_integer(resp.cached_tokens) : json_null()));
+
 		if (d != NULL && ncalls > 0)
 			json_object_set(d, "tool_calls", stored_calls);
 		rc = agent_emit(r, "message", d, EMIT_BOTH, err);
@@ -1478,6 +1519,7 @@ setup(struct arun *r, struct agentd_error *err)
 		}
 	} else {
 		r->system_prompt = strdup(default_prompt);
+		r->default_prompt = 1;
 	}
 	r->task = strdup(ajson_str(r->run, "task", ""));
 	r->schemas = json_object();
@@ -2352,6 +2394,28 @@ dirty_note(struct arun *r, json_t *d)
 	return d;
 }
 
+/* The task message as this run stored it (malloc'd), or NULL. */
+static char *
+stored_task(struct arun *r)
+{
+	json_t *list = NULL, *m;
+	char *out = NULL;
+	size_t i;
+
+	if (memory_msg_list(r->m, r->session_id, 0, &list, NULL) != AGENTD_OK)
+		return NULL;
+	json_array_foreach(list, i, m) {
+		if (ajson_int(m, "run_id", 0) == r->run_id &&
+		    strcmp(ajson_str(m, "role", ""), "user") == 0 &&
+		    strcmp(ajson_str(m, "kind", "message"), "message") == 0) {
+			out = strdup(ajson_str(m, "content", ""));
+			break;
+		}
+	}
+	json_decref(list);
+	return out;
+}
+
 static int
 agent_loop(struct arun *r, struct agentd_error *err)
 {
@@ -2423,9 +2487,13 @@ agent_loop(struct arun *r, struct agentd_error *err)
 		}
 	} else {
 		if (r->ctx.task_seq == 0) {
-			/* the task was summarized away: pin it from the run record */
+			/* the task was summarized away: pin it again, the very bytes
+			 * stored (with what hooks added), else the run record's */
+			char *stored = stored_task(r);
+
 			rc = ctx_append(&r->ctx, json_pack("{s:s, s:s}", "role", "user", "content",
-			    r->task), 0, r->run_id);
+			    stored ? stored : r->task), 0, r->run_id);
+			free(stored);
 			if (rc != AGENTD_OK)
 				return agentd_seterr(err, rc, NULL);
 			{
@@ -2448,6 +2516,8 @@ agent_loop(struct arun *r, struct agentd_error *err)
 		rc = ctx_window(r, err);
 		if (rc == AGENTD_OK && fresh)
 			rc = skills_catalog_make(r, err);
+		if (rc == AGENTD_OK)
+			rc = ctx_fixed_prompt(r, err);
 		if (rc != AGENTD_OK)
 			return rc;
 	}

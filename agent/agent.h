@@ -30,6 +30,7 @@ struct agent_config {
 	int64_t max_tokens;		/* prompt+completion over the run; default 2,000,000 */
 	int context_window;		/* tokens; 0 = ask the server, else 8192 */
 	int context_reserve;		/* tokens kept free for the answer; default 1024 */
+	int context_low_water;		/* over the budget, elide down to this % of it; default 60 */
 	const char *system_prompt_file;	/* borrowed; NULL = built-in prompt */
 	size_t tool_output_cap;		/* bytes of a tool result sent to the model; default 16 KiB */
 	int repeat_fail_limit;		/* same failing call N times ends the run; default 3 */
@@ -157,6 +158,13 @@ int agent_skill_load(const json_t *skill, const char *file, char **out,
  * prompt and the tool definitions, short ones below an 8k window); -1 on
  * ENOMEM. The window must hold this, a reserve for the answer and the task. */
 int64_t agent_fixed_prompt_tokens(int window);
+/* agentd's own system prompt on a window below 8192 tokens (static). */
+const char *agent_small_system_prompt(void);
+/* A tools array (borrowed) in its short form for a window below 8192
+ * tokens: the tools a small model needs, brief descriptions, compact
+ * schemas (tools_openai_compact, the loop's own tools included). New
+ * reference or NULL. */
+json_t *agent_compact_tools(const json_t *tools);
 
 /* The built-in system prompt (static text). */
 const char *agent_default_system_prompt(void);

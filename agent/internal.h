@@ -57,6 +57,7 @@ struct arun {
 	struct llm_config llm;		/* own copy (model override applied) */
 	int llm_owned;
 	char *system_prompt;
+	int default_prompt;		/* system_prompt is agentd's own (a small window shortens it) */
 	char *instructions;		/* repository instructions (AGENTS.md) or NULL */
 	json_t *instr_files;		/* {"files","skipped"} as read at the run's start */
 	json_t *skills;			/* skills found at the start (agent_skills_discover) or NULL */
@@ -174,5 +175,9 @@ void ctx_calibrate(struct agent_context *c, int64_t prompt_tokens);
 char *ctx_system_text(struct arun *r);
 /* Determine the window: configured, the server's, or 8192 (warns). */
 int ctx_window(struct arun *r, struct agentd_error *err);
+/* Count the fixed part of every request (system message and tools) with
+ * the server's tokenizer where it can (calibrating the estimate), else
+ * estimate it, and say which in a "context" event. */
+int ctx_fixed_prompt(struct arun *r, struct agentd_error *err);
 
 #endif

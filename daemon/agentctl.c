@@ -1502,7 +1502,8 @@ print_run_notes(int64_t run_id, int hooks_only)
 {
 	json_t *r = call("run.events", json_pack("{s:I}", "id", (json_int_t)run_id)), *ev, *d, *p;
 	size_t i, j;
-	int instr_done = hooks_only, nhooks = 0;
+	int instr_done = hooks_only, nhooks = 0, nsteps = 0, ncached = 0, cold = 0;
+	long long prompt = 0, cached = 0;
 	char cmd[70];
 
 	json_array_foreach(json_object_get(r, "events"), i, ev) {
@@ -1517,6 +1518,27 @@ print_run_notes(int64_t run_id, int hooks_only)
 				printf("%s%s", j ? ", " : "", json_string_value(p) ? json_string_value(p) : "?");
 			printf("\n");
 			instr_done = 1;
+		} else if (!hooks_only && strcmp(type, "context") == 0) {
+			printf("  prompt: fixed part %lld tokens (%s) of a %lld-token window%s\n",
+			    (long long)ajson_int(d, "fixed_tokens", 0),
+			    strcmp(ajson_str(d, "counted_by", ""), "server") == 0 ?
+			    "counted by the model server" : "estimated: the server cannot count",
+			    (long long)ajson_int(d, "window", 0),
+			    ajson_bool(d, "compact", 0) ? ", short tools" : "");
+		} else if (!hooks_only && strcmp(type, "message") == 0 &&
+		    json_is_object(p = json_object_get(d, "usage"))) {
+			/* the prompt cache over steps 2..N (the first finds it cold) */
+			if (nsteps++ == 0)
+				continue;
+			if (json_is_integer(json_object_get(p, "cached_tokens"))) {
+				long long pt = ajson_int(p, "prompt_tokens", 0);
+				long long ct = ajson_int(p, "cached_tokens", 0);
+
+				prompt += pt;
+				cached += ct;
+				ncached++;
+				cold += pt > 0 && ct * 2 < pt;
+			}
 		} else if (strcmp(type, "hook") == 0) {
 			if (nhooks++ == 0)
 				printf("  hooks:\n");
@@ -1527,6 +1549,13 @@ print_run_notes(int64_t run_id, int hooks_only)
 			    ajson_str(d, "outcome", "?"), (long long)ajson_int(d, "ms", 0), cmd);
 		}
 	}
+	if (!hooks_only && ncached > 0 && prompt > 0)
+		printf("  prompt cache: %.1f%% of prompt tokens served by the server's cache over "
+		    "steps 2-%d (%lld of %lld; %d step%s mostly uncached)\n",
+		    100.0 * (double)cached / (double)prompt, nsteps, cached, prompt, cold,
+		    cold == 1 ? "" : "s");
+	else if (!hooks_only && nsteps > 1)
+		printf("  prompt cache: not reported by the server\n");
 	json_decref(r);
 }
 

@@ -39,6 +39,9 @@ check "the run has exactly one end event ($(count end))" test "$(count end)" = 1
 check "the end is the run's last event" test "$(events | tail -n 1)" = end
 check "the run succeeded" has "$(ctl show 1 --json)" '"status":"succeeded"'
 check "the shell call ran once" test "$(grep -c one "$W/marker.txt")" = 1
+show=$(ctl show 1)
+check "show: the fixed prompt, counted by the server" has "$show" "counted by the model server"
+check "show: the share served from the prompt cache" has "$show" "prompt cache:"
 stop_agentd
 stop_mock
 finish
