@@ -1568,8 +1568,9 @@ cmd_show(int argc, char **argv)
 	char t1[32], t2[32];
 
 	if (has_help(argc, argv) || argc < 2) {
-		puts("usage: agentctl show ID [--json]\n\nShow a run (ID or rID: status, reason, branch, plan, transcript)\n"
-		    "or a session (sID: its runs and transcript).");
+		puts("usage: agentctl show ID [--json]\n\nShow a run (ID or rID: status, reason, branch, the fixed prompt's\n"
+		    "tokens (counted by the server or estimated), the prompt cache's share, plan,\n"
+		    "transcript) or a session (sID: its runs and transcript).");
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
 	for (i = 1; i < argc; i++) {
