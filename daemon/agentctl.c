@@ -1504,7 +1504,8 @@ print_run_notes(int64_t run_id, int hooks_only)
 	size_t i, j;
 	int instr_done = hooks_only, nhooks = 0, nsteps = 0, ncached = 0, cold = 0;
 	long long prompt = 0, cached = 0;
-	char cmd[70];
+	char cmd[70], cold_steps[120] = "";
+	size_t cl = 0;
 
 	json_array_foreach(json_object_get(r, "events"), i, ev) {
 		const char *type = ajson_str(ev, "type", "");
@@ -1537,7 +1538,16 @@ print_run_notes(int64_t run_id, int hooks_only)
 				prompt += pt;
 				cached += ct;
 				ncached++;
-				cold += pt > 0 && ct * 2 < pt;
+				if (pt > 0 && ct * 2 < pt) {
+					cold++;
+					if (cl + 24 < sizeof(cold_steps))
+						cl += (size_t)snprintf(cold_steps + cl,
+						    sizeof(cold_steps) - cl, "%s%lld", cl ? ", " : "",
+						    (long long)ajson_int(d, "step", 0));
+					else if (cl + 5 < sizeof(cold_steps) && cold_steps[cl - 1] != '.')
+						cl += (size_t)snprintf(cold_steps + cl,
+						    sizeof(cold_steps) - cl, ", ...");
+				}
 			}
 		} else if (strcmp(type, "hook") == 0) {
 			if (nhooks++ == 0)
@@ -1551,9 +1561,9 @@ print_run_notes(int64_t run_id, int hooks_only)
 	}
 	if (!hooks_only && ncached > 0 && prompt > 0)
 		printf("  prompt cache: %.1f%% of prompt tokens served by the server's cache over "
-		    "steps 2-%d (%lld of %lld; %d step%s mostly uncached)\n",
-		    100.0 * (double)cached / (double)prompt, nsteps, cached, prompt, cold,
-		    cold == 1 ? "" : "s");
+		    "steps 2-%d (%lld of %lld); mostly uncached: %s\n",
+		    100.0 * (double)cached / (double)prompt, nsteps, cached, prompt,
+		    cold ? cold_steps : "none");
 	else if (!hooks_only && nsteps > 1)
 		printf("  prompt cache: not reported by the server\n");
 	json_decref(r);

@@ -31,7 +31,7 @@ static const struct tool_entry tool_table[] = {
 	  "\"description\":\"number of lines\"}},"
 	  "\"required\":[\"path\"],\"additionalProperties\":false}",
 	  TOOL_READ_ONLY, tool_read_file,
-	  "Read a file as numbered lines, from line offset, limit lines.", NULL },
+	  "Read a file as numbered lines (from offset, limit lines).", NULL },
 	{ "write_file",
 	  "Create or overwrite a file of the workspace with `content` (the whole new text). "
 	  "Creates missing folders, keeps an existing file's permissions, replaces the file "
@@ -53,7 +53,7 @@ static const struct tool_entry tool_table[] = {
 	  "\"replace_all\":{\"type\":\"boolean\",\"description\":\"replace every occurrence\"}},"
 	  "\"required\":[\"path\",\"old\",\"new\"],\"additionalProperties\":false}",
 	  0, tool_edit_file,
-	  "Replace the exact text old (once; without line numbers) by new in a file.", NULL },
+	  "Replace the exact text old (without line numbers) by new.", NULL },
 	{ "list_dir",
 	  "List a folder of the workspace, sorted, folders ending in '/', paths relative to "
 	  "the workspace. `depth` (1-5, default 1) goes into subfolders. Skips .git; at most "
@@ -63,7 +63,7 @@ static const struct tool_entry tool_table[] = {
 	  "\"depth\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":5}},"
 	  "\"additionalProperties\":false}",
 	  TOOL_READ_ONLY, tool_list_dir,
-	  "List a folder (depth 1-5).", NULL },
+	  "List a folder.", NULL },
 	{ "grep",
 	  "Search files for a POSIX extended regular expression. Returns 'file:line:text' lines "
 	  "(at most 200 matches). `path` is a file or folder (default the workspace), `glob` "
@@ -74,14 +74,14 @@ static const struct tool_entry tool_table[] = {
 	  "\"glob\":{\"type\":\"string\",\"minLength\":1,\"description\":\"file name pattern, like '*.py'\"}},"
 	  "\"required\":[\"pattern\"],\"additionalProperties\":false}",
 	  TOOL_READ_ONLY, tool_grep,
-	  "Search files for an extended regex: file:line:text.", NULL },
+	  "Search files for a regex.", NULL },
 	{ "git_status",
 	  "Show the repository's changes like `git status --porcelain`: two status letters and "
 	  "a path per line (' M' modified, 'M ' staged, 'A ' added, ' D' deleted, 'R ' renamed, "
 	  "'?" "?' untracked, 'UU' conflict).",
 	  "{\"type\":\"object\",\"properties\":{},\"additionalProperties\":false}",
 	  TOOL_READ_ONLY | TOOL_GIT, tool_git_status,
-	  "Changed files, like git status --porcelain.", NULL },
+	  "Changed files.", NULL },
 	{ "git_diff",
 	  "Show changes as a unified diff like `git diff`: unstaged changes by default, staged "
 	  "ones with `staged`, or against a commit with `rev`. `path` limits it to a file or folder.",
@@ -91,7 +91,7 @@ static const struct tool_entry tool_table[] = {
 	  PATH_PROP("file or folder") "},"
 	  "\"additionalProperties\":false}",
 	  TOOL_READ_ONLY | TOOL_GIT, tool_git_diff,
-	  "Unified diff of the changes (staged, or against rev).", NULL },
+	  "Diff of the changes.", NULL },
 	{ "git_log",
 	  "List commits from HEAD, newest first, one per line: short id, date, author, subject. "
 	  "`max` (default 20, at most 200); `path` keeps commits that touched it.",
@@ -117,7 +117,7 @@ static const struct tool_entry tool_table[] = {
 	  "\"items\":{\"type\":\"string\",\"minLength\":1}}},"
 	  "\"required\":[\"paths\"],\"additionalProperties\":false}",
 	  TOOL_GIT, tool_git_add,
-	  NULL, NULL },
+	  "Stage paths for the next commit.", NULL },
 	{ "git_commit",
 	  "Commit the staged changes with `message`. With `all`, first stage every change to "
 	  "tracked files (like `git commit -a`); `paths` stages those files first. Files that "
@@ -130,7 +130,7 @@ static const struct tool_entry tool_table[] = {
 	  "\"items\":{\"type\":\"string\",\"minLength\":1}}},"
 	  "\"required\":[\"message\"],\"additionalProperties\":false}",
 	  TOOL_GIT, tool_git_commit,
-	  "Commit staged changes; paths or all stage them first.", NULL },
+	  "Commit; paths or all are staged first.", NULL },
 	{ "git_branch",
 	  "Create branch `name` at HEAD (or at `from`); with `checkout`, switch to it.",
 	  "{\"type\":\"object\",\"properties\":{"
@@ -174,7 +174,7 @@ static const struct tool_entry tool_table[] = {
 	  0, tool_shell,
 	  "Run a command with /bin/sh in the workspace (sandboxed).",
 	  "{\"type\":\"object\",\"properties\":{\"command\":{\"type\":\"string\"},"
-	  "\"timeout_s\":{\"type\":\"integer\"},\"workdir\":{\"type\":\"string\"}},"
+	  "\"timeout_s\":{\"type\":\"integer\"}},"
 	  "\"required\":[\"command\"]}" },
 	{ "update_plan",
 	  "Record your plan: the list of steps with their status. Keep exactly one step "
