@@ -18,7 +18,13 @@
 # new to any cache; a real server may still hold the reply it generated). LINES (default 7) sets the files' size: file k has 6 + LINES*k
 # lines of about 40 bytes.
 #
-# usage: [LINES=N] bench/prompt_cache.sh [STEPS] [WINDOW]   (from a build directory
+# With LLM_URL=http://127.0.0.1:PORT/v1 (a real llama-server started with
+# -c WINDOW -np 1, loopback only) the runs go to that server instead: the
+# model decides what to call (the scenario is not used), the same failing
+# call may repeat (repeat_fail_limit is raised) and the numbers are the
+# server's own cached_tokens / prompt_tokens per step, from the run's events.
+#
+# usage: [LINES=N] [LLM_URL=URL] bench/prompt_cache.sh [STEPS] [WINDOW]   (from a build directory
 # holding agentd and agentctl, or with AGENTD_BUILD=DIR)
 # The recorded requests stay in $OUT (default: a temporary folder, printed).
 set -eu
@@ -61,22 +67,53 @@ run_once() { # NAME LOW_WATER
 		python3 -c "import sys; k=int(sys.argv[1]); print('\n'.join('line %d of file %d: some text to read' % (i, k) for i in range(6 + int(sys.argv[2]) * k)))" $k "$LINES" > "$d/repo/src/file$k.txt"
 	done
 	git -C "$d/repo" add -A && git -C "$d/repo" -c user.name=b -c user.email=b@example.org commit -qm init
-	printf '{"context_low_water": %s, "max_steps": %s}\n' "$2" "$((STEPS + 5))" > "$d/config.json"
-	python3 "$top/tests/mock/mock_llm.py" --scenario "$OUT/scenario.json" --port 0 \
-		--port-file "$d/port" --log "$d/requests.jsonl" > "$d/mock.out" 2>&1 &
-	mpid=$!
-	i=0; while [ ! -s "$d/port" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+	if [ -n "${LLM_URL:-}" ]; then
+		printf '{"context_low_water": %s, "max_steps": %s, "repeat_fail_limit": 1000}\n' \
+			"$2" "$STEPS" > "$d/config.json"
+		url=$LLM_URL
+		mpid=
+	else
+		printf '{"context_low_water": %s, "max_steps": %s}\n' "$2" "$((STEPS + 5))" > "$d/config.json"
+		python3 "$top/tests/mock/mock_llm.py" --scenario "$OUT/scenario.json" --port 0 \
+			--port-file "$d/port" --log "$d/requests.jsonl" > "$d/mock.out" 2>&1 &
+		mpid=$!
+		i=0; while [ ! -s "$d/port" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+		url="http://127.0.0.1:$(cat "$d/port")/v1"
+	fi
 	"$B/agentd" --config "$d/config.json" --socket "$d/s.sock" --state-dir "$d/state" \
-		--llm-url "http://127.0.0.1:$(cat "$d/port")/v1" > "$d/agentd.log" 2>&1 &
+		--llm-url "$url" > "$d/agentd.log" 2>&1 &
 	apid=$!
 	i=0; while ! "$B/agentctl" --socket "$d/s.sock" status > /dev/null 2>&1 && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
 	"$B/agentctl" --socket "$d/s.sock" run --workspace "$d/repo" "Read every file under src/ and report" \
 		> "$d/run.out" 2>&1 || true
 	"$B/agentctl" --socket "$d/s.sock" show 1 > "$d/show.out" 2>&1 || true
-	kill "$apid" "$mpid" 2>/dev/null; wait "$apid" "$mpid" 2>/dev/null || true
+	"$B/agentctl" --socket "$d/s.sock" attach 1 --json > "$d/events.jsonl" 2>/dev/null || true
+	kill "$apid" $mpid 2>/dev/null; wait "$apid" $mpid 2>/dev/null || true
 }
 run_once before 100
 run_once after 60
+
+if [ -n "${LLM_URL:-}" ]; then
+	python3 - "$OUT" <<'PY'
+import json, sys
+for name in ("before", "after"):
+    steps = []
+    for line in open("%s/%s/events.jsonl" % (sys.argv[1], name)):
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        u = (e.get("data") or {}).get("usage") if e.get("type") == "message" else None
+        if isinstance(u, dict) and isinstance(u.get("cached_tokens"), int):
+            steps.append((u["cached_tokens"], u["prompt_tokens"]))
+    c = sum(s[0] for s in steps[1:])
+    p = sum(s[1] for s in steps[1:])
+    print("%-7s %3d steps  server cached/prompt over steps 2..N %.3f (%d of %d)  "
+          "steps under half cached: %d" % (name, len(steps), c / max(1, p), c, p,
+                                          sum(1 for s in steps[1:] if s[0] * 2 < s[1])))
+PY
+	exit 0
+fi
 
 python3 - "$OUT" <<'PY'
 import json, sys
