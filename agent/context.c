@@ -4,12 +4,15 @@
  *
  * The transcript lives in memory between steps (loaded from the journal
  * only when a run starts or resumes), so a step costs the same whatever the
- * session's length. When a request would not fit in window - reserve, the
- * oldest tool outputs are elided first; then the older turns are summarized
- * by the model and the summary (a message of kind "summary" covering up to
- * a seq) replaces them, in memory and in the journal. The system prompt,
- * this run's task and the current plan are never elided or summarized; a
- * tool message always goes with the assistant call it answers.
+ * session's length. When a request would not fit in window - reserve, it
+ * is cut in one block down to a low-water mark (so the next steps only
+ * append and the server's prompt cache serves their prefix): the oldest
+ * tool outputs are elided first; then the older turns are summarized by the
+ * model and the summary (a message of kind "summary" covering up to a seq)
+ * replaces them, in memory and in the journal, as a message after the
+ * pinned task. The system prompt, the tools and this run's task are never
+ * elided or summarized, and stay byte-identical; a tool message always goes
+ * with the assistant call it answers.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -253,7 +256,6 @@ out:
 char *
 ctx_system_text(struct arun *r)
 {
-	struct agent_context *c = &r->ctx;
 	struct abuf b;
 
 	abuf_init(&b, (size_t)64 << 20);
@@ -267,7 +269,8 @@ ctx_system_text(struct arun *r)
 	if (r->skills_catalog != NULL &&
 	    (abuf_puts(&b, "\n\n") || abuf_puts(&b, r->skills_catalog)))
 		goto fail;
-	(void)c;	/* the summary is a message of its own (assemble) */
+	/* no summary here: it is a message of its own (assemble), so that
+	 * writing one leaves the system message and the tools as they were */
 	return abuf_steal(&b);
 fail:
 	abuf_free(&b);

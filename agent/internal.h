@@ -171,7 +171,8 @@ int64_t ctx_estimate_msg(const json_t *msg);
 int ctx_build(struct arun *r, json_t **out, struct agentd_error *err);
 /* After a reply: calibrate with the server's prompt token count. */
 void ctx_calibrate(struct agent_context *c, int64_t prompt_tokens);
-/* The system message content (prompt, summary, plan note). malloc'd. */
+/* The system message content (prompt, repository instructions, skills
+ * catalog; fixed for the run). malloc'd. */
 char *ctx_system_text(struct arun *r);
 /* Determine the window: configured, the server's, or 8192 (warns). */
 int ctx_window(struct arun *r, struct agentd_error *err);
