@@ -814,6 +814,13 @@ approve_escalation(struct arun *r, const struct call *c, const char *reason, int
 			return rc;
 		}
 		*granted = r->hooks->approve(r->hooks->ud, r->run_id, req, t) == 1;
+		if (!*granted && agent_is_cancelled(r) == AGENT_STOP_INTERRUPT) {
+			/* agentd stopped while the person was asked: nobody
+			 * answered; the call stays open and asks again on resume */
+			set_stopped(r);
+			json_decref(req);
+			return AGENTD_OK;
+		}
 		by = "user";
 		if (!*granted && ajson_str(req, "deny_reason", NULL) != NULL)
 			snprintf(r->deny_said, sizeof(r->deny_said), " The person said: %.280s",
@@ -917,7 +924,9 @@ pre_tool_hooks(struct arun *r, struct call *c, int *done, struct agentd_error *e
 		snprintf(msg, sizeof(msg), "a PreToolUse hook asks: %s",
 		    h.reason ? h.reason : "no reason given");
 		rc = approve_escalation(r, c, msg, &granted, err);
-		if (rc == AGENTD_OK && !granted) {
+		if (rc == AGENTD_OK && interrupted(r)) {
+			*done = 1;	/* left open for the resume */
+		} else if (rc == AGENTD_OK && !granted) {
 			snprintf(msg, sizeof(msg), "Denied: the user's hook asked for approval of "
 			    "this call and it was not given (approval: %s).%s", r->approval,
 			    r->deny_said);
@@ -1025,8 +1034,8 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 	if (((c->te->flags & TOOL_NEEDS_NETWORK) || json_is_true(json_object_get(c->args, "network"))) &&
 	    !r->network) {
 		rc = approve_escalation(r, c, "network access (this run has none)", &granted, err);
-		if (rc != AGENTD_OK)
-			return rc;
+		if (rc != AGENTD_OK || interrupted(r))
+			return rc;	/* interrupted: left open for the resume */
 		if (!granted) {
 			snprintf(msg, sizeof(msg), "Denied: this run has no network access and the "
 			    "request was not approved (approval: %s). Do the work without the network, "
@@ -1046,8 +1055,8 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 			snprintf(why, sizeof(why), "sandbox policy %s for this command (the run's is %s)",
 			    sandbox_policy_name(want), sandbox_policy_name(tc.sandbox.policy));
 			rc = approve_escalation(r, c, why, &granted, err);
-			if (rc != AGENTD_OK)
-				return rc;
+			if (rc != AGENTD_OK || interrupted(r))
+				return rc;	/* interrupted: left open for the resume */
 			if (!granted) {
 				snprintf(msg, sizeof(msg), "Denied: the %s policy was not approved "
 				    "(approval: %s); the run's policy is %s. Do the work within it, or "

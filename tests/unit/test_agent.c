@@ -329,6 +329,11 @@ on_approve(void *ud, int64_t run_id, json_t *request, int timeout_s)
 	assert_true(timeout_s > 0);
 	assert_string_equal(ajson_str(request, "tool", ""), "shell");
 	approve_asked++;
+	if (approve_answer == -2) {
+		/* agentd stops while the person is asked */
+		cancel_flag = AGENT_STOP_INTERRUPT;
+		return 0;
+	}
 	return approve_answer;
 }
 
@@ -1267,6 +1272,48 @@ test_network_approval(void **state)
 	json_decref(msgs);
 }
 
+/* Stopped while a person is asked for approval: nobody answered, so the
+ * run is interrupted (no denial told to the model, no end) and the call
+ * stays open; the resumed run asks again and runs it. */
+static void
+test_interrupted_approval(void **state)
+{
+	struct fx *f = *state;
+	json_t *e, *rows = NULL;
+	struct agentd_error err;
+	int64_t id;
+	size_t i;
+	int n_end = 0, n_approval = 0, n_interrupted = 0;
+
+	approve_answer = -2;
+	id = new_run(f, 0, "fetch", "{\"approval\":\"ask\"}", NULL);
+	q_call("shell", "{\"command\":\"echo ran > ran.txt\",\"network\":true}");
+	q_text("done");
+	run_it(f, id);
+	assert_status(f, id, "interrupted", NULL);
+	json_array_foreach(f->events, i, e) {
+		const char *t = json_string_value(json_array_get(e, 0));
+
+		n_end += strcmp(t, "end") == 0;
+		n_approval += strcmp(t, "approval") == 0;
+		n_interrupted += strcmp(t, "interrupted") == 0;
+	}
+	assert_int_equal(n_end, 0);
+	assert_int_equal(n_approval, 0);
+	assert_int_equal(n_interrupted, 1);
+	assert_int_equal(memory_tool_list(f->m, id, &rows, &err), AGENTD_OK);
+	assert_string_equal(ajson_str(json_array_get(rows, 0), "status", ""), "pending");
+	json_decref(rows);
+	/* agentd starts again: the person is asked again and says yes */
+	cancel_flag = 0;
+	approve_answer = 1;
+	json_array_clear(f->events);
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	assert_int_equal(approve_asked, 2);
+	assert_true(exists(f->repo, "ran.txt"));
+}
+
 /* One run of one shell call, the person answering `answer` if asked;
  * returns the run's id. */
 static int64_t
@@ -1347,6 +1394,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_context_small_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_context_cache_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fixed_prompt_small, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interrupted_approval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_window_smaller, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_after_commit, setup, teardown),
