@@ -54,6 +54,28 @@ static const char default_prompt[] =
     "7. When the work is done, answer briefly without calling a tool: what you "
     "did and anything the user must know.";
 
+/*
+ * The same on a small context window (below 8192 tokens), with the tools in
+ * their short form: together they cost about 1,100 tokens instead of 2,300
+ * (docs/benchmarks.md), and leave room for the conversation.
+ */
+static const char small_prompt[] =
+    "You are agentd: you do the user's task in a software repository, only through "
+    "your tools.\n"
+    "1. First record a short plan with update_plan; keep each step's status current.\n"
+    "2. Look before you change.\n"
+    "3. Edit with edit_file (the exact old text) or write_file (new files).\n"
+    "4. shell runs builds and tests in a sandbox; git commands that only read work there.\n"
+    "5. Commit with git_add and git_commit when the task asks.\n"
+    "6. If a tool reports an error, fix the call; do not repeat it.\n"
+    "7. When done, answer briefly without calling a tool: what you did.";
+
+const char *
+agent_small_system_prompt(void)
+{
+	return small_prompt;
+}
+
 void
 agent_config_init(struct agent_config *c)
 {
@@ -64,6 +86,7 @@ agent_config_init(struct agent_config *c)
 	c->max_tokens = 2000000;
 	c->context_window = 0;
 	c->context_reserve = 1024;
+	c->context_low_water = 60;
 	c->tool_output_cap = 16 * 1024;
 	c->repeat_fail_limit = 3;
 	c->resume = 1;
@@ -104,8 +127,9 @@ agent_emit(struct arun *r, const char *type, json_t *data, int how, struct agent
 int
 agent_is_cancelled(struct arun *r)
 {
-	return r->hooks != NULL && r->hooks->cancelled != NULL &&
-	    r->hooks->cancelled(r->hooks->ud) != 0;
+	if (r->hooks == NULL || r->hooks->cancelled == NULL)
+		return 0;
+	return r->hooks->cancelled(r->hooks->ud);
 }
 
 /* Seconds the run has been worked on: this life and the earlier ones (the
@@ -146,6 +170,25 @@ set_end(struct arun *r, const char *status, const char *fmt, ...)
 		vsnprintf(r->end_reason, sizeof(r->end_reason), fmt, ap);
 		va_end(ap);
 	}
+}
+
+/*
+ * The run was told to stop: cancelled by a person (it ends "cancelled"), or
+ * interrupted because agentd is stopping (it resumes at the next start).
+ */
+static void
+set_stopped(struct arun *r)
+{
+	if (agent_is_cancelled(r) == AGENT_STOP_INTERRUPT)
+		set_end(r, "interrupted", AGENT_INTERRUPTED_REASON);
+	else
+		set_end(r, "cancelled", "cancelled");
+}
+
+static int
+interrupted(const struct arun *r)
+{
+	return r->end_status != NULL && strcmp(r->end_status, "interrupted") == 0;
 }
 
 char *
@@ -284,19 +327,28 @@ static const char recall_schema[] =
     "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":\"string\"},\"limit\":"
     "{\"type\":\"integer\",\"minimum\":1,\"maximum\":50}},\"required\":[\"query\"]}";
 
-/* Used only when tools/ does not list the loop's own tools. */
+/* Used only when tools/ does not list the loop's own tools (and for the
+ * skill tool, which it never does). */
 static const struct tool_entry agent_tools[] = {
 	{ "update_plan", "Record or revise your plan: the whole list of steps, each "
 	    "pending, in_progress or completed. Call it first, and whenever a step "
-	    "changes.", update_plan_schema, TOOL_AGENT, NULL },
+	    "changes.", update_plan_schema, TOOL_AGENT, NULL,
+	    "Record your plan: every step with its status.", NULL },
 	{ "recall", "Search the conversations of earlier sessions in this workspace "
 	    "(full-text query); returns matching snippets.", recall_schema,
-	    TOOL_AGENT | TOOL_READ_ONLY, NULL },
+	    TOOL_AGENT | TOOL_READ_ONLY, NULL, NULL, NULL },
 	{ "skill", "Load a skill by name: its instructions and the list of its files. With "
 	    "\"file\", read one of its files (e.g. references/api.md).", skill_schema,
-	    TOOL_AGENT | TOOL_READ_ONLY, NULL },
-	{ NULL, NULL, NULL, 0, NULL }
+	    TOOL_AGENT | TOOL_READ_ONLY, NULL,
+	    "Load a skill by name; with file, one of its files.", NULL },
+	{ NULL, NULL, NULL, 0, NULL, NULL, NULL }
 };
+
+json_t *
+agent_compact_tools(const json_t *tools)
+{
+	return tools_openai_compact(tools, agent_tools);
+}
 
 static const struct tool_entry *
 find_tool(const char *name)
@@ -764,6 +816,13 @@ approve_escalation(struct arun *r, const struct call *c, const char *reason, int
 			return rc;
 		}
 		*granted = r->hooks->approve(r->hooks->ud, r->run_id, req, t) == 1;
+		if (!*granted && agent_is_cancelled(r) == AGENT_STOP_INTERRUPT) {
+			/* agentd stopped while the person was asked: nobody
+			 * answered; the call stays open and asks again on resume */
+			set_stopped(r);
+			json_decref(req);
+			return AGENTD_OK;
+		}
 		by = "user";
 		if (!*granted && ajson_str(req, "deny_reason", NULL) != NULL)
 			snprintf(r->deny_said, sizeof(r->deny_said), " The person said: %.280s",
@@ -867,7 +926,9 @@ pre_tool_hooks(struct arun *r, struct call *c, int *done, struct agentd_error *e
 		snprintf(msg, sizeof(msg), "a PreToolUse hook asks: %s",
 		    h.reason ? h.reason : "no reason given");
 		rc = approve_escalation(r, c, msg, &granted, err);
-		if (rc == AGENTD_OK && !granted) {
+		if (rc == AGENTD_OK && interrupted(r)) {
+			*done = 1;	/* left open for the resume */
+		} else if (rc == AGENTD_OK && !granted) {
 			snprintf(msg, sizeof(msg), "Denied: the user's hook asked for approval of "
 			    "this call and it was not given (approval: %s).%s", r->approval,
 			    r->deny_said);
@@ -936,10 +997,12 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 	int rc, ok, granted, done = 0;
 
 	r->hook_allowed = 0;
-	if (agent_is_cancelled(r)) {
-		set_end(r, "cancelled", "cancelled");
+	if (agent_is_cancelled(r))
+		set_stopped(r);
+	if (interrupted(r))
+		return AGENTD_OK;	/* left open: it runs when the run resumes */
+	if (r->end_status != NULL)
 		return call_finish(r, c, started, "Not run: the run was cancelled.", 0, err);
-	}
 	if (c->te == NULL) {
 		names = offered_names(r);
 		snprintf(msg, sizeof(msg), "Unknown tool \"%s\"%s. Valid tools: %s.", c->name,
@@ -973,8 +1036,8 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 	if (((c->te->flags & TOOL_NEEDS_NETWORK) || json_is_true(json_object_get(c->args, "network"))) &&
 	    !r->network) {
 		rc = approve_escalation(r, c, "network access (this run has none)", &granted, err);
-		if (rc != AGENTD_OK)
-			return rc;
+		if (rc != AGENTD_OK || interrupted(r))
+			return rc;	/* interrupted: left open for the resume */
 		if (!granted) {
 			snprintf(msg, sizeof(msg), "Denied: this run has no network access and the "
 			    "request was not approved (approval: %s). Do the work without the network, "
@@ -994,8 +1057,8 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 			snprintf(why, sizeof(why), "sandbox policy %s for this command (the run's is %s)",
 			    sandbox_policy_name(want), sandbox_policy_name(tc.sandbox.policy));
 			rc = approve_escalation(r, c, why, &granted, err);
-			if (rc != AGENTD_OK)
-				return rc;
+			if (rc != AGENTD_OK || interrupted(r))
+				return rc;	/* interrupted: left open for the resume */
 			if (!granted) {
 				snprintf(msg, sizeof(msg), "Denied: the %s policy was not approved "
 				    "(approval: %s); the run's policy is %s. Do the work within it, or "
@@ -1038,7 +1101,11 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 	if (rc == AGENTD_ECANCELLED || (rc == AGENTD_OK && agent_is_cancelled(r) &&
 	    json_is_true(json_object_get(res, "cancelled")))) {
 		json_decref(res);
-		set_end(r, "cancelled", "cancelled");
+		set_stopped(r);
+		if (interrupted(r))
+			return call_finish(r, c, started, "The call was stopped: agentd was stopped "
+			    "while it ran, so it may be partly done. Check the state (e.g. git_status, "
+			    "read_file) before repeating it.", 0, err);
 		return call_finish(r, c, started, "The call was stopped: the run was cancelled.", 0, err);
 	}
 	if (rc != AGENTD_OK || res == NULL) {
@@ -1100,7 +1167,7 @@ static int
 end_on_error(struct arun *r, int rc, const struct agentd_error *e, struct agentd_error *err)
 {
 	if (rc == AGENTD_ECANCELLED) {
-		set_end(r, "cancelled", "cancelled");
+		set_stopped(r);
 		return AGENTD_OK;
 	}
 	if (is_journal_error(rc)) {
@@ -1456,6 +1523,14 @@ do_step(struct arun *r, struct agentd_error *err)
 		json_t *d = json_pack("{s:s, s:s, s:i}", "role", "assistant", "content", content,
 		    "step", step);
 
+		/* what the request cost, and how much of it the server's prompt
+		 * cache served (agentctl show adds these up) */
+		if (d != NULL)
+			json_object_set_new(d, "usage", json_pack("{s:I, s:I, s:b, s:o}",
+			    "prompt_tokens", (json_int_t)pt, "completion_tokens", (json_int_t)ct,
+			    "estimated", resp.prompt_tokens < 0, "cached_tokens",
+			    resp.cached_tokens >= 0 ? json_integer(resp.cached_tokens) : json_null()));
+
 		if (d != NULL && ncalls > 0)
 			json_object_set(d, "tool_calls", stored_calls);
 		rc = agent_emit(r, "message", d, EMIT_BOTH, err);
@@ -1507,6 +1582,8 @@ do_step(struct arun *r, struct agentd_error *err)
 	free(r->cut_text);	/* the model went on with tools: no answer to continue */
 	r->cut_text = NULL;
 	for (i = 0; i < ncalls && rc == AGENTD_OK; i++) {
+		if (interrupted(r))
+			break;	/* the rest stay open and run when the run resumes */
 		if (r->end_status != NULL && strcmp(r->end_status, "cancelled") == 0) {
 			rc = call_finish(r, &calls[i], 0, "Not run: the run was cancelled.", 0, err);
 			continue;
@@ -1652,6 +1729,7 @@ setup(struct arun *r, struct agentd_error *err)
 		}
 	} else {
 		r->system_prompt = strdup(default_prompt);
+		r->default_prompt = 1;
 	}
 	r->task = strdup(ajson_str(r->run, "task", ""));
 	r->schemas = json_object();
@@ -2030,6 +2108,8 @@ resume_calls(struct arun *r, struct agentd_error *err)
 			    "read_file) before repeating it.", removed[0] ? " It left lock files, now "
 			    "removed: " : "", removed, removed[0] ? "." : "");
 			rc = call_finish(r, &cl, 1, text, 0, err);
+		} else if (interrupted(r)) {
+			rc = AGENTD_OK;	/* stopped again: still open */
 		} else if (r->end_status != NULL) {
 			rc = call_finish(r, &cl, strcmp(status, "started") == 0,
 			    "Not run: the run was cancelled.", 0, err);
@@ -2140,14 +2220,44 @@ last_commit_warning(struct arun *r, json_t *d)
 	json_decref(rows);
 }
 
+/*
+ * A run stopped because agentd is stopping has not ended: it is marked
+ * interrupted with an "interrupted" event (no "end", no SessionEnd hooks,
+ * its worktree kept) and resumes at the next start.
+ */
+static int
+interrupt_run(struct arun *r, struct agentd_error *err)
+{
+	int rc;
+
+	rc = memory_begin(r->m, err);
+	if (rc == AGENTD_OK)
+		rc = memory_run_set_status(r->m, r->run_id, "interrupted",
+		    AGENT_INTERRUPTED_REASON, err);
+	if (rc == AGENTD_OK)
+		rc = memory_run_set_active(r->m, r->run_id, elapsed_s(r), err);
+	if (rc == AGENTD_OK)
+		rc = agent_emit(r, "interrupted", json_pack("{s:s, s:I}", "reason",
+		    AGENT_INTERRUPTED_REASON " (it resumes when agentd starts again)", "steps",
+		    (json_int_t)r->steps), EMIT_BOTH, err);
+	if (rc == AGENTD_OK)
+		rc = memory_commit(r->m, err);
+	if (rc != AGENTD_OK)
+		memory_rollback(r->m);
+	return rc;
+}
+
 /* Record the end: status, the "end" event, the worktree removed. */
 static int
 finish_run(struct arun *r, struct agentd_error *err)
 {
-	json_t *d = json_pack("{s:s}", "status", r->end_status);
+	json_t *d;
 	struct agentd_error ge;
 	int rc;
 
+	if (interrupted(r))
+		return interrupt_run(r, err);
+	d = json_pack("{s:s}", "status", r->end_status);
 	if (d == NULL)
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 	if (r->end_reason[0] != '\0')
@@ -2495,6 +2605,28 @@ dirty_note(struct arun *r, json_t *d)
 	return d;
 }
 
+/* The task message as this run stored it (malloc'd), or NULL. */
+static char *
+stored_task(struct arun *r)
+{
+	json_t *list = NULL, *m;
+	char *out = NULL;
+	size_t i;
+
+	if (memory_msg_list(r->m, r->session_id, 0, &list, NULL) != AGENTD_OK)
+		return NULL;
+	json_array_foreach(list, i, m) {
+		if (ajson_int(m, "run_id", 0) == r->run_id &&
+		    strcmp(ajson_str(m, "role", ""), "user") == 0 &&
+		    strcmp(ajson_str(m, "kind", "message"), "message") == 0) {
+			out = strdup(ajson_str(m, "content", ""));
+			break;
+		}
+	}
+	json_decref(list);
+	return out;
+}
+
 static int
 agent_loop(struct arun *r, struct agentd_error *err)
 {
@@ -2566,9 +2698,13 @@ agent_loop(struct arun *r, struct agentd_error *err)
 		}
 	} else {
 		if (r->ctx.task_seq == 0) {
-			/* the task was summarized away: pin it from the run record */
+			/* the task was summarized away: pin it again, the very bytes
+			 * stored (with what hooks added), else the run record's */
+			char *stored = stored_task(r);
+
 			rc = ctx_append(&r->ctx, json_pack("{s:s, s:s}", "role", "user", "content",
-			    r->task), 0, r->run_id);
+			    stored ? stored : r->task), 0, r->run_id);
+			free(stored);
 			if (rc != AGENTD_OK)
 				return agentd_seterr(err, rc, NULL);
 			{
@@ -2582,8 +2718,8 @@ agent_loop(struct arun *r, struct agentd_error *err)
 		}
 		rc = resume_state(r, err);
 		if (rc == AGENTD_OK && r->end_status == NULL)
-			rc = agent_emit(r, "status", json_pack("{s:s, s:b}", "status", "running",
-			    "resumed", 1), EMIT_BOTH, err);
+			rc = agent_emit(r, "resumed", json_pack("{s:s, s:I}", "status", "running",
+			    "steps", (json_int_t)r->steps), EMIT_BOTH, err);
 		if (rc != AGENTD_OK)
 			return rc;
 	}
@@ -2591,6 +2727,8 @@ agent_loop(struct arun *r, struct agentd_error *err)
 		rc = ctx_window(r, err);
 		if (rc == AGENTD_OK && fresh)
 			rc = skills_catalog_make(r, err);
+		if (rc == AGENTD_OK)
+			rc = ctx_fixed_prompt(r, err);
 		if (rc != AGENTD_OK)
 			return rc;
 	}
@@ -2601,7 +2739,7 @@ agent_loop(struct arun *r, struct agentd_error *err)
 	}
 	while (r->end_status == NULL) {
 		if (agent_is_cancelled(r)) {
-			set_end(r, "cancelled", "cancelled");
+			set_stopped(r);
 			break;
 		}
 		if (r->steps >= r->max_steps) {

@@ -30,6 +30,7 @@ struct agent_config {
 	int64_t max_tokens;		/* prompt+completion over the run; default 2,000,000 */
 	int context_window;		/* tokens; 0 = ask the server, else 8192 */
 	int context_reserve;		/* tokens kept free for the answer; default 1024 */
+	int context_low_water;		/* over the budget, elide down to this % of it; default 60 */
 	const char *system_prompt_file;	/* borrowed; NULL = built-in prompt */
 	size_t tool_output_cap;		/* bytes of a tool result sent to the model; default 16 KiB */
 	int repeat_fail_limit;		/* same failing call N times ends the run; default 3 */
@@ -70,8 +71,19 @@ void agent_config_init(struct agent_config *c);
  *   "error"       {"message"}
  *   "end"         {"status","reason"?,"answer"?,"branch"?}
  */
+#define AGENT_STOP_CANCEL	1
+#define AGENT_STOP_INTERRUPT	2
+/* The reason of a run stopped by a graceful shutdown: such a run resumes at
+ * the next start. */
+#define AGENT_INTERRUPTED_REASON "agentd was stopped during the run"
+
 struct agent_hooks {
 	void (*event)(void *ud, int64_t run_id, const char *type, json_t *data);
+	/* Polled: 0 goes on; AGENT_STOP_CANCEL (1) cancels the run (it ends
+	 * "cancelled"); AGENT_STOP_INTERRUPT (2) stops it because agentd is
+	 * stopping: the run is left "interrupted" with AGENT_INTERRUPTED_REASON
+	 * and an "interrupted" event, no "end", its open calls kept for the
+	 * resume. */
 	int (*cancelled)(void *ud);
 	/* Ask a person (approval "ask"): return 1 to allow, 0 to deny. Must
 	 * return within timeout_s. NULL = deny. A denial may set the string
@@ -146,6 +158,13 @@ int agent_skill_load(const json_t *skill, const char *file, char **out,
  * prompt and the tool definitions, short ones below an 8k window); -1 on
  * ENOMEM. The window must hold this, a reserve for the answer and the task. */
 int64_t agent_fixed_prompt_tokens(int window);
+/* agentd's own system prompt on a window below 8192 tokens (static). */
+const char *agent_small_system_prompt(void);
+/* A tools array (borrowed) in its short form for a window below 8192
+ * tokens: the tools a small model needs, brief descriptions, compact
+ * schemas (tools_openai_compact, the loop's own tools included). New
+ * reference or NULL. */
+json_t *agent_compact_tools(const json_t *tools);
 
 /* The built-in system prompt (static text). */
 const char *agent_default_system_prompt(void);

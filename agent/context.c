@@ -4,12 +4,15 @@
  *
  * The transcript lives in memory between steps (loaded from the journal
  * only when a run starts or resumes), so a step costs the same whatever the
- * session's length. When a request would not fit in window - reserve, the
- * oldest tool outputs are elided first; then the older turns are summarized
- * by the model and the summary (a message of kind "summary" covering up to
- * a seq) replaces them, in memory and in the journal. The system prompt,
- * this run's task and the current plan are never elided or summarized; a
- * tool message always goes with the assistant call it answers.
+ * session's length. When a request would not fit in window - reserve, it
+ * is cut in one block down to a low-water mark (so the next steps only
+ * append and the server's prompt cache serves their prefix): the oldest
+ * tool outputs are elided first; then the older turns are summarized by the
+ * model and the summary (a message of kind "summary" covering up to a seq)
+ * replaces them, in memory and in the journal, as a message after the
+ * pinned task. The system prompt, the tools and this run's task are never
+ * elided or summarized, and stay byte-identical; a tool message always goes
+ * with the assistant call it answers.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -21,6 +24,15 @@
 
 #define SUMMARY_MAX_TOKENS	768
 #define DEFAULT_WINDOW		8192
+/*
+ * Over the budget, cut down to a share of it (cfg->context_low_water, 60%
+ * by default), not just below it: the model server reuses its prompt cache
+ * only for the unchanged prefix, and an elision rewrites the history from
+ * the oldest output it elides on. Cut a little every step and every step
+ * misses the cache; cut to 60% and the next several steps only append.
+ */
+#define LOW_WATER_PCT(r) ((r)->cfg->context_low_water >= 10 && \
+	(r)->cfg->context_low_water <= 100 ? (r)->cfg->context_low_water : 60)
 
 static const char summary_instruction[] =
     "Summarize this conversation so far for yourself, so that you can continue "
@@ -108,15 +120,18 @@ record_to_msg(const json_t *rec)
 	const char *role = ajson_str(rec, "role", "user");
 	const char *content = ajson_str(rec, "content", "");
 	json_t *tc = json_object_get(rec, "tool_calls");
-	json_t *o = json_pack("{s:s, s:s}", "role", role, "content", content);
+	json_t *o;
 
+	/* the same keys in the same order as the loop appends them, so that a
+	 * resumed run sends the bytes the run sent before */
+	if (strcmp(role, "tool") == 0)
+		return json_pack("{s:s, s:s, s:s}", "role", role, "tool_call_id",
+		    ajson_str(rec, "tool_call_id", ""), "content", content);
+	o = json_pack("{s:s, s:s}", "role", role, "content", content);
 	if (o == NULL)
 		return NULL;
 	if (strcmp(role, "assistant") == 0 && json_is_array(tc) && json_array_size(tc) > 0)
 		json_object_set(o, "tool_calls", tc);
-	if (strcmp(role, "tool") == 0)
-		json_object_set_new(o, "tool_call_id",
-		    json_string(ajson_str(rec, "tool_call_id", "")));
 	return o;
 }
 
@@ -241,7 +256,6 @@ out:
 char *
 ctx_system_text(struct arun *r)
 {
-	struct agent_context *c = &r->ctx;
 	struct abuf b;
 
 	abuf_init(&b, (size_t)64 << 20);
@@ -255,21 +269,8 @@ ctx_system_text(struct arun *r)
 	if (r->skills_catalog != NULL &&
 	    (abuf_puts(&b, "\n\n") || abuf_puts(&b, r->skills_catalog)))
 		goto fail;
-	if (c->summary != NULL && c->summary[0] != '\0') {
-		if (abuf_puts(&b, "\n\n# Summary of the conversation so far (written by you)\n") ||
-		    abuf_puts(&b, c->summary))
-			goto fail;
-		if (r->plan != NULL && (c->run_first_seq == 0 || c->covers_seq >= c->run_first_seq)) {
-			char *p = agent_plan_text(r->plan, 0);
-
-			if (p == NULL || abuf_puts(&b, "\n\n# Your current plan\n") ||
-			    abuf_puts(&b, p)) {
-				free(p);
-				goto fail;
-			}
-			free(p);
-		}
-	}
+	/* no summary here: it is a message of its own (assemble), so that
+	 * writing one leaves the system message and the tools as they were */
 	return abuf_steal(&b);
 fail:
 	abuf_free(&b);
@@ -293,55 +294,6 @@ ctx_calibrate(struct agent_context *c, int64_t prompt_tokens)
 
 /* Below this window, tool definitions are sent in their short form. */
 #define SMALL_WINDOW 8192
-
-/* Drop every "description" inside a JSON Schema (types, enums and required stay). */
-static void
-strip_descriptions(json_t *v)
-{
-	const char *k;
-	json_t *x;
-	size_t i;
-
-	if (json_is_object(v)) {
-		json_object_del(v, "description");
-		json_object_foreach(v, k, x)
-			strip_descriptions(x);
-	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, x)
-			strip_descriptions(x);
-	}
-}
-
-/*
- * On a small window the full tool definitions (about 2,300 tokens) leave
- * little room for the conversation: send each tool's first sentence and its
- * schema without descriptions. Validation still uses the full schemas.
- */
-static void
-compact_tools(json_t *tools)
-{
-	json_t *t, *fn, *params;
-	const char *d, *end;
-	size_t i, n;
-
-	json_array_foreach(tools, i, t) {
-		fn = json_object_get(t, "function");
-		d = ajson_str(fn, "description", NULL);
-		if (d != NULL) {
-			end = strstr(d, ". ");
-			n = end ? (size_t)(end - d) + 1 : strlen(d);
-			if (n > 160)
-				n = 160;
-			json_object_set_new(fn, "description", ajson_string_lossy(d, n));
-		}
-		params = json_object_get(fn, "parameters");
-		if (params != NULL) {
-			params = json_deep_copy(params);
-			strip_descriptions(params);
-			json_object_set_new(fn, "parameters", params);
-		}
-	}
-}
 
 int
 ctx_window(struct arun *r, struct agentd_error *err)
@@ -377,10 +329,25 @@ ctx_window(struct arun *r, struct agentd_error *err)
 	if (c->reserve > w / 2)
 		c->reserve = w / 4;
 	if (w < SMALL_WINDOW) {
-		/* Ollama's default 4096: keep room for the conversation. */
+		/* Ollama's default 4096: keep room for the conversation. The
+		 * short prompt and tools are fixed for the run (the window is
+		 * asked again on a resume and gives the same answer). */
+		json_t *small = agent_compact_tools(r->tools);
+
+		if (small == NULL)
+			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		json_decref(r->tools);
+		r->tools = small;
+		if (r->default_prompt) {
+			char *p = strdup(agent_small_system_prompt());
+
+			if (p == NULL)
+				return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+			free(r->system_prompt);
+			r->system_prompt = p;
+		}
 		if (c->reserve > w / 8)
 			c->reserve = w / 8;
-		compact_tools(r->tools);
 	}
 	if (r->tools != NULL) {
 		json_t *none = json_array();
@@ -391,17 +358,54 @@ ctx_window(struct arun *r, struct agentd_error *err)
 	return AGENTD_OK;
 }
 
+int
+ctx_fixed_prompt(struct arun *r, struct agentd_error *err)
+{
+	struct agent_context *c = &r->ctx;
+	struct agentd_error ce;
+	char *sys = ctx_system_text(r);
+	json_t *msgs = sys ? json_pack("[{s:s, s:s}]", "role", "system", "content", sys) : NULL;
+	int64_t est, n = -1;
+	int counted;
+
+	free(sys);
+	if (msgs == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	est = llm_estimate_tokens(msgs, r->tools);
+	agentd_error_clear(&ce);
+	counted = llm_count_tokens(&r->llm, msgs, r->tools, &n, &ce) == AGENTD_OK && n > 0;
+	json_decref(msgs);
+	if (counted && est > 0) {
+		/* the server's own count calibrates the estimate from the start */
+		c->factor = (double)n / (double)est;
+		if (c->factor < 0.5)
+			c->factor = 0.5;
+		if (c->factor > 4.0)
+			c->factor = 4.0;
+	}
+	return agent_emit(r, "context", json_pack("{s:i, s:i, s:I, s:s, s:b, s:i}", "window",
+	    c->window, "reserve", c->reserve, "fixed_tokens", (json_int_t)(counted ? n : est),
+	    "counted_by", counted ? "server" : "estimate", "compact", c->window < SMALL_WINDOW,
+	    "tools", (int)json_array_size(r->tools)), EMIT_BOTH, err);
+}
+
 int64_t
 agent_fixed_prompt_tokens(int window)
 {
 	json_t *tools = tools_openai_json(), *msgs;
+	int small = window > 0 && window < SMALL_WINDOW;
 	int64_t n;
 
+	if (tools != NULL && small) {
+		json_t *t = agent_compact_tools(tools);
+
+		json_decref(tools);
+		tools = t;
+	}
 	if (tools == NULL)
 		return -1;
-	if (window > 0 && window < SMALL_WINDOW)
-		compact_tools(tools);
-	msgs = json_pack("[{s:s, s:s}]", "role", "system", "content", agent_default_system_prompt());
+	msgs = json_pack("[{s:s, s:s}]", "role", "system", "content", small ?
+	    agent_small_system_prompt() : agent_default_system_prompt());
 	n = msgs ? llm_estimate_tokens(msgs, tools) : -1;
 	json_decref(msgs);
 	json_decref(tools);
@@ -610,6 +614,18 @@ summarize_text(struct arun *r, const char *text, int64_t covers, struct agentd_e
 	else
 		summary = buf_cut_middle(resp.content, strlen(resp.content),
 		    (size_t)SUMMARY_MAX_TOKENS * 4, NULL);
+	if (summary != NULL && r->plan != NULL) {
+		/* The plan goes with the summary as it is now, not as it changes
+		 * later: the system message stays the same from step to step. */
+		char *p = agent_plan_text(r->plan, 0), *both = NULL;
+
+		if (p == NULL || asprintf(&both, "%s\n\n# Your plan when you wrote this summary "
+		    "(update_plan calls after it are newer)\n%s", summary, p) < 0)
+			both = NULL;
+		free(p);
+		free(summary);
+		summary = both;
+	}
 	if (summary == NULL) {
 		llm_response_free(&resp);
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
@@ -775,7 +791,27 @@ assemble(struct arun *r, int64_t *sys_est)
 	}
 	*sys_est = ctx_estimate_msg(sm);
 	json_array_append_new(out, sm);
-	for (i = 0; i < c->n; i++)
+	/*
+	 * The newest summary stands where the messages it replaced stood: after
+	 * the pinned task that leads the transcript, as a message of its own.
+	 * So writing it leaves the system message, the tools and the task as
+	 * they were, and the server's prompt cache still serves them.
+	 */
+	for (i = 0; i < c->n && c->v[i].pinned; i++)
+		json_array_append(out, c->v[i].msg);
+	if (c->summary != NULL && c->summary[0] != '\0') {
+		json_t *su = json_pack("{s:s, s:s+}", "role", "user", "content",
+		    "# Summary of the conversation before this point (written by you)\n",
+		    c->summary);
+
+		if (su == NULL) {
+			json_decref(out);
+			return NULL;
+		}
+		*sys_est += ctx_estimate_msg(su);
+		json_array_append_new(out, su);
+	}
+	for (; i < c->n; i++)
 		json_array_append(out, c->v[i].msg);
 	return out;
 }
@@ -785,7 +821,7 @@ ctx_build(struct arun *r, json_t **outp, struct agentd_error *err)
 {
 	struct agent_context *c = &r->ctx;
 	int64_t budget = c->window - c->reserve, sys_est = 0, raw, need, pinned_est = 0;
-	int summarized = 0, iter, rc;
+	int summarized = 0, under, iter, rc;
 	json_t *out = NULL;
 	size_t i;
 
@@ -815,10 +851,26 @@ ctx_build(struct arun *r, json_t **outp, struct agentd_error *err)
 			    "tokens)", c->window, c->reserve,
 			    (long long)((double)(sys_est + c->tools_est + pinned_est) * c->factor));
 		}
-		/* tokens to free, in raw estimate units, with a little slack */
+		/* tokens to free, in raw estimate units, with a little slack: at
+		 * least down to the budget, and while eliding, down to the low
+		 * water mark in one block (see LOW_WATER_PCT) */
 		raw = (int64_t)((double)(need - budget) / c->factor) + 16;
-		if (elide_oldest(r, raw) >= raw)
-			continue;
+		{
+			int64_t low = (int64_t)((double)need -
+			    (double)budget * LOW_WATER_PCT(r) / 100.0);
+			int64_t target = (int64_t)((double)low / c->factor) + 16, freed;
+
+			if (target < raw)
+				target = raw;
+			freed = elide_oldest(r, target);
+			under = freed >= raw;
+			/* Under the budget with room for the next steps (or the
+			 * history already summarized for this step): done. With
+			 * too little left to elide, a small cut now would cut
+			 * again in a step or two: summarize in one block instead. */
+			if (under && (freed >= target / 2 || summarized))
+				continue;
+		}
 		if (!summarized) {
 			int64_t keep = (budget - (int64_t)((double)(sys_est + c->tools_est +
 			    pinned_est + SUMMARY_MAX_TOKENS) * c->factor)) / 2;
@@ -834,6 +886,8 @@ ctx_build(struct arun *r, json_t **outp, struct agentd_error *err)
 				continue;
 			}
 		}
+		if (under)
+			continue;	/* nothing to summarize: the elision did it */
 		if (cut_current(c, raw) > 0)
 			continue;
 		break;

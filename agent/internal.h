@@ -57,6 +57,7 @@ struct arun {
 	struct llm_config llm;		/* own copy (model override applied) */
 	int llm_owned;
 	char *system_prompt;
+	int default_prompt;		/* system_prompt is agentd's own (a small window shortens it) */
 	char *instructions;		/* repository instructions (AGENTS.md) or NULL */
 	json_t *instr_files;		/* {"files","skipped"} as read at the run's start */
 	json_t *skills;			/* skills found at the start (agent_skills_discover) or NULL */
@@ -172,7 +173,8 @@ int64_t ctx_estimate_msg(const json_t *msg);
 int ctx_build(struct arun *r, json_t **out, struct agentd_error *err);
 /* After a reply: calibrate with the server's prompt token count. */
 void ctx_calibrate(struct agent_context *c, int64_t prompt_tokens);
-/* The system message content (prompt, summary, plan note). malloc'd. */
+/* The system message content (prompt, repository instructions, skills
+ * catalog; fixed for the run). malloc'd. */
 char *ctx_system_text(struct arun *r);
 /* Determine the window: configured, the server's, or 8192 (warns). */
 int ctx_window(struct arun *r, struct agentd_error *err);
@@ -186,5 +188,9 @@ int ctx_reply_cut(struct agent_context *c, int64_t pt, int64_t ct);
  * estimate, so that the next ctx_build makes a smaller request. Returns the
  * new window, or 0 when it cannot shrink (nothing was sent yet). */
 int ctx_overflow(struct agent_context *c, const struct llm_overflow *ov);
+/* Count the fixed part of every request (system message and tools) with
+ * the server's tokenizer where it can (calibrating the estimate), else
+ * estimate it, and say which in a "context" event. */
+int ctx_fixed_prompt(struct arun *r, struct agentd_error *err);
 
 #endif

@@ -248,6 +248,21 @@ read_usage(const json_t *u, int64_t *pt, int64_t *ct)
 	*ct = usage_value(json_object_get(u, "completion_tokens"), *ct);
 }
 
+/* The prompt tokens the server took from its prompt cache: OpenAI's
+ * usage.prompt_tokens_details.cached_tokens, else llama-server's
+ * timings.cache_n (v is the reply or the chunk). */
+static void
+read_cached(const json_t *v, int64_t *cached)
+{
+	const json_t *u = json_object_get(v, "usage");
+	const json_t *n = json_object_get(json_object_get(u, "prompt_tokens_details"),
+	    "cached_tokens");
+
+	if (!json_is_integer(n))
+		n = json_object_get(json_object_get(v, "timings"), "cache_n");
+	*cached = usage_value(n, *cached);
+}
+
 /* ---- streaming ---- */
 
 enum { THINK_START, THINK_IN, THINK_NONE };
@@ -263,7 +278,7 @@ struct llm_stream {
 	struct call *calls;
 	int ncalls;
 	char *finish;
-	int64_t pt, ct;
+	int64_t pt, ct, cached;
 	int done;
 	struct llm_overflow ov;	/* an error event said the prompt is over the window */
 };
@@ -287,7 +302,7 @@ llm_stream_new(const struct llm_callbacks *cb, size_t max_bytes)
 		free(s);
 		return NULL;
 	}
-	s->pt = s->ct = -1;
+	s->pt = s->ct = s->cached = -1;
 	s->ov.n_prompt_tokens = s->ov.n_ctx = -1;
 	return s;
 }
@@ -521,6 +536,7 @@ llm_stream_event(struct llm_stream *s, const char *data, size_t len,
 		return AGENTD_ELLM;
 	}
 	read_usage(json_object_get(v, "usage"), &s->pt, &s->ct);
+	read_cached(v, &s->cached);
 	choices = json_object_get(v, "choices");
 	ch = json_array_get(choices, 0);
 	if (json_is_object(ch)) {
@@ -583,6 +599,7 @@ llm_stream_finish(struct llm_stream *s, struct llm_response *out, struct agentd_
 	r.finish_reason = s->finish ? strdup(s->finish) : NULL;
 	r.prompt_tokens = s->pt;
 	r.completion_tokens = s->ct;
+	r.cached_tokens = s->cached;
 	if (r.content == NULL || r.tool_calls == NULL ||
 	    (s->reasoning.data && r.reasoning == NULL) || (s->finish && !r.finish_reason)) {
 		llm_response_free(&r);
@@ -629,7 +646,7 @@ llm_parse_response(const char *body, size_t len, struct llm_response *out,
 		return agentd_seterr(err, AGENTD_EPROTO, "the server's reply has no choices[0].message");
 	}
 	memset(&r, 0, sizeof(r));
-	r.prompt_tokens = r.completion_tokens = -1;
+	r.prompt_tokens = r.completion_tokens = r.cached_tokens = -1;
 	c = json_object_get(msg, "content");
 	text = json_is_string(c) ? json_string_value(c) : "";
 	think = llm_split_think(text, &rest);
@@ -687,6 +704,7 @@ llm_parse_response(const char *body, size_t len, struct llm_response *out,
 	if (json_is_string(json_object_get(ch, "finish_reason")))
 		r.finish_reason = strdup(json_string_value(json_object_get(ch, "finish_reason")));
 	read_usage(json_object_get(v, "usage"), &r.prompt_tokens, &r.completion_tokens);
+	read_cached(v, &r.cached_tokens);
 	json_decref(v);
 	if (r.content == NULL || r.tool_calls == NULL) {
 		llm_response_free(&r);

@@ -103,6 +103,10 @@ struct llm_response {
 	char *finish_reason;	/* owned; may be NULL */
 	int64_t prompt_tokens;	/* -1 when not reported */
 	int64_t completion_tokens;
+	/* prompt tokens served from the server's prompt cache
+	 * (usage.prompt_tokens_details.cached_tokens or llama-server's
+	 * timings.cache_n); -1 when not reported */
+	int64_t cached_tokens;
 	char *endpoint;		/* owned; base URL that answered */
 };
 
@@ -128,6 +132,15 @@ void llm_response_free(struct llm_response *r);
  * parameters num_ctx). AGENTD_ENOTFOUND when the server does not say.
  */
 int llm_context_window(const struct llm_config *c, int *n_ctx, struct agentd_error *err);
+
+/*
+ * How many tokens `messages` with `tools` (may be NULL; both borrowed) cost,
+ * counted by the server itself: llama-server's POST {root}/apply-template
+ * (its own chat template) then POST {root}/tokenize. AGENTD_ENOTFOUND when
+ * no endpoint can (Ollama, vLLM: estimate instead). Short requests (5 s).
+ */
+int llm_count_tokens(const struct llm_config *c, const json_t *messages, const json_t *tools,
+    int64_t *n, struct agentd_error *err);
 
 /*
  * Find tool calls written into the text. Returns a new array

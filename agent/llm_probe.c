@@ -202,3 +202,50 @@ out:
 	*report = rep;
 	return AGENTD_OK;
 }
+
+int
+llm_count_tokens(const struct llm_config *c, const json_t *messages, const json_t *tools,
+    int64_t *n, struct agentd_error *err)
+{
+	int i;
+
+	for (i = 0; i < c->n_endpoints && i < LLM_MAX_ENDPOINTS; i++) {
+		const struct llm_endpoint *e = &c->endpoints[i];
+		char *root = root_of(e->url), *body;
+		json_t *req, *v = NULL, *toks;
+		long st;
+
+		if (root == NULL)
+			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		/* the prompt as the server's own chat template renders it … */
+		req = json_pack("{s:O, s:O?}", "messages", messages, "tools", tools);
+		body = req ? ajson_dumps(req) : NULL;
+		json_decref(req);
+		st = body ? fetch(c, root, "/apply-template", e->api_key, body, &v, NULL, 0) : 0;
+		free(body);
+		if (st != 200 || !json_is_string(json_object_get(v, "prompt"))) {
+			json_decref(v);
+			free(root);
+			continue;
+		}
+		/* … counted by its tokenizer, special tokens as the template's */
+		req = json_pack("{s:O, s:b, s:b}", "content", json_object_get(v, "prompt"),
+		    "add_special", 0, "parse_special", 1);
+		json_decref(v);
+		v = NULL;
+		body = req ? ajson_dumps(req) : NULL;
+		json_decref(req);
+		st = body ? fetch(c, root, "/tokenize", e->api_key, body, &v, NULL, 0) : 0;
+		free(body);
+		free(root);
+		toks = json_object_get(v, "tokens");
+		if (st == 200 && json_is_array(toks)) {
+			*n = (int64_t)json_array_size(toks);
+			json_decref(v);
+			return AGENTD_OK;
+		}
+		json_decref(v);
+	}
+	return agentd_seterr(err, AGENTD_ENOTFOUND,
+	    "the model server cannot count tokens (no /apply-template and /tokenize)");
+}

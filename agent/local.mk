@@ -18,7 +18,8 @@ tests_unit_test_agent_SOURCES = tests/unit/test_agent.c tests/unit/helpers.h
 tests_unit_test_agent_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_agent_LDADD = $(AGENT_LIBS) libcommon.a $(CMOCKA_LIBS)
 # The model is scripted: llm_chat and llm_context_window are replaced at link time.
-tests_unit_test_agent_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=llm_chat -Wl,--wrap=llm_context_window
+tests_unit_test_agent_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=llm_chat -Wl,--wrap=llm_context_window \
+	-Wl,--wrap=llm_count_tokens
 TESTS += tests/unit/test_llm tests/unit/test_agent
 
 check_PROGRAMS += tests/unit/test_instructions
@@ -32,4 +33,5 @@ TESTS += tests/unit/test_instructions
 noinst_PROGRAMS += bench/bench_loop
 bench_bench_loop_SOURCES = bench/bench_loop.c
 bench_bench_loop_LDADD = $(AGENT_LIBS) libcommon.a
-bench_bench_loop_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=llm_chat -Wl,--wrap=llm_context_window
+bench_bench_loop_LDFLAGS = $(AM_LDFLAGS) -Wl,--wrap=llm_chat -Wl,--wrap=llm_context_window \
+	-Wl,--wrap=llm_count_tokens

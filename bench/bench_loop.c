@@ -25,6 +25,8 @@
 int __wrap_llm_chat(const struct llm_config *c, const struct llm_request *req,
     const struct llm_callbacks *cb, struct llm_response *resp, struct agentd_error *err);
 int __wrap_llm_context_window(const struct llm_config *c, int *n_ctx, struct agentd_error *err);
+int __wrap_llm_count_tokens(const struct llm_config *c, const json_t *messages, const json_t *tools,
+    int64_t *n, struct agentd_error *err);
 
 static int steps_left;
 static int n_calls;
@@ -73,6 +75,17 @@ __wrap_llm_chat(const struct llm_config *c, const struct llm_request *req,
 		resp->tool_calls = json_array();
 	}
 	return AGENTD_OK;
+}
+
+int
+__wrap_llm_count_tokens(const struct llm_config *c, const json_t *messages, const json_t *tools,
+    int64_t *n, struct agentd_error *err)
+{
+	(void)c;
+	(void)messages;
+	(void)tools;
+	(void)n;
+	return agentd_seterr(err, AGENTD_ENOTFOUND, "not a llama-server");
 }
 
 int

@@ -931,6 +931,12 @@ on_event(json_t *msg, void *ud)
 		fprintf(stderr, "%s\n", C_RESET);
 		f->in_text = 0;
 	}
+	if (strcmp(type, "resumed") == 0 && f->done) {
+		/* a journal from before runs were resumed truthfully: an "end"
+		 * stored at a graceful stop, then the run went on */
+		f->done = 0;
+		f->ok = 0;
+	}
 	if (strcmp(type, "end") == 0) {
 		f->done = 1;
 		set_str(&f->status, ajson_str(data, "status", "failed"));
@@ -967,6 +973,11 @@ on_event(json_t *msg, void *ud)
 		    "%lld or agentctl deny %lld [--reason TEXT]\n", C_YELLOW,
 		    (long long)ajson_int(data, "request_id", 0), C_RESET, ajson_str(data, "reason", ""),
 		    (long long)ajson_int(data, "request_id", 0), (long long)ajson_int(data, "request_id", 0));
+	} else if (strcmp(type, "interrupted") == 0) {
+		fprintf(stderr, "%sinterrupted:%s %s\n", C_YELLOW, C_RESET, ajson_str(data, "reason", ""));
+	} else if (strcmp(type, "resumed") == 0) {
+		fprintf(stderr, "%sresumed after step %lld%s\n", C_DIM,
+		    (long long)ajson_int(data, "steps", 0), C_RESET);
 	} else if (strcmp(type, "approval") == 0) {
 		fprintf(stderr, "approval %s\n", ajson_bool(data, "granted", 0) ? "granted" : "denied");
 	} else if (strcmp(type, "status") == 0) {
@@ -1499,8 +1510,10 @@ print_run_notes(int64_t run_id, int hooks_only)
 {
 	json_t *r = call("run.events", json_pack("{s:I}", "id", (json_int_t)run_id)), *ev, *d, *p;
 	size_t i, j;
-	int instr_done = hooks_only, nhooks = 0;
-	char cmd[70];
+	int instr_done = hooks_only, nhooks = 0, nsteps = 0, ncached = 0, cold = 0;
+	long long prompt = 0, cached = 0;
+	char cmd[70], cold_steps[120] = "";
+	size_t cl = 0;
 
 	json_array_foreach(json_object_get(r, "events"), i, ev) {
 		const char *type = ajson_str(ev, "type", "");
@@ -1514,6 +1527,36 @@ print_run_notes(int64_t run_id, int hooks_only)
 				printf("%s%s", j ? ", " : "", json_string_value(p) ? json_string_value(p) : "?");
 			printf("\n");
 			instr_done = 1;
+		} else if (!hooks_only && strcmp(type, "context") == 0) {
+			printf("  prompt: fixed part %lld tokens (%s) of a %lld-token window%s\n",
+			    (long long)ajson_int(d, "fixed_tokens", 0),
+			    strcmp(ajson_str(d, "counted_by", ""), "server") == 0 ?
+			    "counted by the model server" : "estimated: the server cannot count",
+			    (long long)ajson_int(d, "window", 0),
+			    ajson_bool(d, "compact", 0) ? ", short tools" : "");
+		} else if (!hooks_only && strcmp(type, "message") == 0 &&
+		    json_is_object(p = json_object_get(d, "usage"))) {
+			/* the prompt cache over steps 2..N (the first finds it cold) */
+			if (nsteps++ == 0)
+				continue;
+			if (json_is_integer(json_object_get(p, "cached_tokens"))) {
+				long long pt = ajson_int(p, "prompt_tokens", 0);
+				long long ct = ajson_int(p, "cached_tokens", 0);
+
+				prompt += pt;
+				cached += ct;
+				ncached++;
+				if (pt > 0 && ct * 2 < pt) {
+					cold++;
+					if (cl + 24 < sizeof(cold_steps))
+						cl += (size_t)snprintf(cold_steps + cl,
+						    sizeof(cold_steps) - cl, "%s%lld", cl ? ", " : "",
+						    (long long)ajson_int(d, "step", 0));
+					else if (cl + 5 < sizeof(cold_steps) && cold_steps[cl - 1] != '.')
+						cl += (size_t)snprintf(cold_steps + cl,
+						    sizeof(cold_steps) - cl, ", ...");
+				}
+			}
 		} else if (strcmp(type, "hook") == 0) {
 			if (nhooks++ == 0)
 				printf("  hooks:\n");
@@ -1524,6 +1567,13 @@ print_run_notes(int64_t run_id, int hooks_only)
 			    ajson_str(d, "outcome", "?"), (long long)ajson_int(d, "ms", 0), cmd);
 		}
 	}
+	if (!hooks_only && ncached > 0 && prompt > 0)
+		printf("  prompt cache: %.1f%% of prompt tokens served by the server's cache over "
+		    "steps 2-%d (%lld of %lld); mostly uncached: %s\n",
+		    100.0 * (double)cached / (double)prompt, nsteps, cached, prompt,
+		    cold ? cold_steps : "none");
+	else if (!hooks_only && nsteps > 1)
+		printf("  prompt cache: not reported by the server\n");
 	json_decref(r);
 }
 
@@ -1536,8 +1586,9 @@ cmd_show(int argc, char **argv)
 	char t1[32], t2[32];
 
 	if (has_help(argc, argv) || argc < 2) {
-		puts("usage: agentctl show ID [--json]\n\nShow a run (ID or rID: status, reason, branch, plan, transcript)\n"
-		    "or a session (sID: its runs and transcript).");
+		puts("usage: agentctl show ID [--json]\n\nShow a run (ID or rID: status, reason, branch, the fixed prompt's\n"
+		    "tokens (counted by the server or estimated), the prompt cache's share, plan,\n"
+		    "transcript) or a session (sID: its runs and transcript).");
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
 	for (i = 1; i < argc; i++) {

@@ -115,6 +115,7 @@ static const struct key_spec known_keys[] = {
 	{ "socket", JSON_STRING }, { "state_dir", JSON_STRING }, { "log_level", JSON_STRING },
 	{ "llm_url", JSON_NULL }, { "model", JSON_STRING }, { "api_key", JSON_STRING },
 	{ "stream", JSON_TRUE }, { "context_window", JSON_INTEGER },
+	{ "context_low_water", JSON_INTEGER },
 	{ "max_steps", JSON_INTEGER }, { "max_wall_s", JSON_REAL }, { "max_tokens", JSON_INTEGER },
 	{ "tool_output_cap", JSON_INTEGER }, { "repeat_fail_limit", JSON_INTEGER },
 	{ "resume", JSON_TRUE }, { "policy", JSON_STRING }, { "network", JSON_TRUE },
@@ -236,6 +237,14 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 	c->agent.approval_timeout_s = (int)ajson_int(root, "approval_timeout_s", c->agent.approval_timeout_s);
 	c->max_line = (size_t)ajson_int(root, "max_line_bytes", (json_int_t)c->max_line);
 	c->max_concurrent_runs = (int)ajson_int(root, "max_concurrent_runs", c->max_concurrent_runs);
+	if ((v = json_object_get(root, "context_low_water"))) {
+		if (json_integer_value(v) < 10 || json_integer_value(v) > 100) {
+			rc = agentd_seterr(err, AGENTD_EINVAL, "%s: context_low_water must be a "
+			    "percentage from 10 to 100", file);
+			goto out;
+		}
+		c->agent.context_low_water = (int)json_integer_value(v);
+	}
 	if ((v = json_object_get(root, "max_active_runs"))) {
 		if (json_integer_value(v) < 0 || json_integer_value(v) > 1024) {
 			rc = agentd_seterr(err, AGENTD_EINVAL, "%s: max_active_runs must be 0 (no limit) to 1024", file);

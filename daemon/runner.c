@@ -27,7 +27,7 @@
 #include <unistd.h>
 
 /* Reason recorded for runs stopped by a graceful shutdown; such runs resume at the next start. */
-#define SHUTDOWN_REASON "agentd was stopped during the run"
+#define SHUTDOWN_REASON AGENT_INTERRUPTED_REASON
 /* tools.call requests running at once (one thread and one sandboxed child each). */
 #define MAX_TOOL_CALLS 32
 
@@ -197,7 +197,9 @@ hook_cancelled(void *ud)
 {
 	struct slot *s = ud;
 
-	return atomic_load(&s->cancel) || atomic_load(&s->shutdown);
+	if (atomic_load(&s->cancel))
+		return AGENT_STOP_CANCEL;
+	return atomic_load(&s->shutdown) ? AGENT_STOP_INTERRUPT : 0;
 }
 
 struct appr_post {
@@ -368,8 +370,17 @@ worker(void *arg)
 				hook_event(s, s->run_id, "end", end);
 			json_decref(end);
 		}
-		if (atomic_load(&s->shutdown) && !atomic_load(&s->cancel))
-			memory_run_set_status(m, s->run_id, "interrupted", SHUTDOWN_REASON, NULL);
+		if (atomic_load(&s->shutdown) && !atomic_load(&s->cancel)) {
+			json_t *run = NULL;
+
+			/* The loop marks a run it stopped as interrupted itself; one it
+			 * could not (the journal failed) is marked here. A run that
+			 * ended as agentd stopped keeps its end. */
+			if (memory_run_get(m, s->run_id, &run, NULL) == AGENTD_OK &&
+			    strcmp(ajson_str(run, "status", ""), "running") == 0)
+				memory_run_set_status(m, s->run_id, "interrupted", SHUTDOWN_REASON, NULL);
+			json_decref(run);
+		}
 		memory_close(m);
 	}
 	/* During shutdown runner_free joins and frees the slot itself. */

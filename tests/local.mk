@@ -7,6 +7,7 @@ TESTS += tests/integration/test_daemon.sh tests/integration/test_tools_cli.sh \
 	tests/integration/test_doctor.sh tests/integration/test_completion.sh \
 	tests/integration/test_acp.sh tests/integration/test_progress.sh \
 	tests/integration/test_gitsafe.sh tests/integration/test_gitdir.sh \
+	tests/integration/test_stop.sh \
 	tests/integration/test_terminal_safe.sh tests/integration/test_private_state.sh \
 	tests/integration/test_systemd.sh tests/integration/test_install.sh tests/integration/test_headless.sh \
 	tests/integration/test_llm_servers.sh
@@ -20,6 +21,7 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/scenarios tests/integra
 	tests/integration/test_doctor.sh tests/integration/test_completion.sh \
 	tests/integration/test_acp.sh tests/integration/test_progress.sh \
 	tests/integration/test_gitsafe.sh tests/integration/test_gitdir.sh \
+	tests/integration/test_stop.sh \
 	tests/integration/test_terminal_safe.sh \
 	tests/integration/test_private_state.sh tests/integration/test_systemd.sh \
 	tests/integration/test_install.sh tests/integration/test_headless.sh \

@@ -30,7 +30,8 @@ static const struct tool_entry tool_table[] = {
 	  "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100000,"
 	  "\"description\":\"number of lines\"}},"
 	  "\"required\":[\"path\"],\"additionalProperties\":false}",
-	  TOOL_READ_ONLY, tool_read_file },
+	  TOOL_READ_ONLY, tool_read_file,
+	  "Read a file as numbered lines (from offset, limit lines).", NULL },
 	{ "write_file",
 	  "Create or overwrite a file of the workspace with `content` (the whole new text). "
 	  "Creates missing folders, keeps an existing file's permissions, replaces the file "
@@ -39,7 +40,8 @@ static const struct tool_entry tool_table[] = {
 	  PATH_PROP("file path relative to the workspace") ","
 	  "\"content\":{\"type\":\"string\",\"description\":\"full new content of the file\"}},"
 	  "\"required\":[\"path\",\"content\"],\"additionalProperties\":false}",
-	  0, tool_write_file },
+	  0, tool_write_file,
+	  "Create or overwrite a file with the whole content.", NULL },
 	{ "edit_file",
 	  "Replace the exact text `old` by `new` in a file. `old` must appear exactly once "
 	  "(copy it with its whitespace from read_file, without line numbers), unless "
@@ -50,7 +52,8 @@ static const struct tool_entry tool_table[] = {
 	  "\"new\":{\"type\":\"string\",\"description\":\"replacement text\"},"
 	  "\"replace_all\":{\"type\":\"boolean\",\"description\":\"replace every occurrence\"}},"
 	  "\"required\":[\"path\",\"old\",\"new\"],\"additionalProperties\":false}",
-	  0, tool_edit_file },
+	  0, tool_edit_file,
+	  "Replace the exact text old (without line numbers) by new.", NULL },
 	{ "list_dir",
 	  "List a folder of the workspace, sorted, folders ending in '/', paths relative to "
 	  "the workspace. `depth` (1-5, default 1) goes into subfolders. Skips .git; at most "
@@ -59,7 +62,8 @@ static const struct tool_entry tool_table[] = {
 	  PATH_PROP("folder relative to the workspace, default '.'") ","
 	  "\"depth\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":5}},"
 	  "\"additionalProperties\":false}",
-	  TOOL_READ_ONLY, tool_list_dir },
+	  TOOL_READ_ONLY, tool_list_dir,
+	  "List a folder.", NULL },
 	{ "grep",
 	  "Search files for a POSIX extended regular expression. Returns 'file:line:text' lines "
 	  "(at most 200 matches). `path` is a file or folder (default the workspace), `glob` "
@@ -69,13 +73,15 @@ static const struct tool_entry tool_table[] = {
 	  PATH_PROP("file or folder relative to the workspace") ","
 	  "\"glob\":{\"type\":\"string\",\"minLength\":1,\"description\":\"file name pattern, like '*.py'\"}},"
 	  "\"required\":[\"pattern\"],\"additionalProperties\":false}",
-	  TOOL_READ_ONLY, tool_grep },
+	  TOOL_READ_ONLY, tool_grep,
+	  "Search files for a regex.", NULL },
 	{ "git_status",
 	  "Show the repository's changes like `git status --porcelain`: two status letters and "
 	  "a path per line (' M' modified, 'M ' staged, 'A ' added, ' D' deleted, 'R ' renamed, "
 	  "'?" "?' untracked, 'UU' conflict).",
 	  "{\"type\":\"object\",\"properties\":{},\"additionalProperties\":false}",
-	  TOOL_READ_ONLY | TOOL_GIT, tool_git_status },
+	  TOOL_READ_ONLY | TOOL_GIT, tool_git_status,
+	  "Changed files.", NULL },
 	{ "git_diff",
 	  "Show changes as a unified diff like `git diff`: unstaged changes by default, staged "
 	  "ones with `staged`, or against a commit with `rev`. `path` limits it to a file or folder.",
@@ -84,7 +90,8 @@ static const struct tool_entry tool_table[] = {
 	  "\"rev\":{\"type\":\"string\",\"minLength\":1,\"description\":\"commit, branch or tag\"},"
 	  PATH_PROP("file or folder") "},"
 	  "\"additionalProperties\":false}",
-	  TOOL_READ_ONLY | TOOL_GIT, tool_git_diff },
+	  TOOL_READ_ONLY | TOOL_GIT, tool_git_diff,
+	  "Diff of the changes.", NULL },
 	{ "git_log",
 	  "List commits from HEAD, newest first, one per line: short id, date, author, subject. "
 	  "`max` (default 20, at most 200); `path` keeps commits that touched it.",
@@ -92,14 +99,16 @@ static const struct tool_entry tool_table[] = {
 	  "\"max\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":200},"
 	  PATH_PROP("file or folder") "},"
 	  "\"additionalProperties\":false}",
-	  TOOL_READ_ONLY | TOOL_GIT, tool_git_log },
+	  TOOL_READ_ONLY | TOOL_GIT, tool_git_log,
+	  NULL, NULL },
 	{ "git_show",
 	  "Show a commit (author, date, message and its diff), or a file at a commit with "
 	  "'REV:path'.",
 	  "{\"type\":\"object\",\"properties\":{"
 	  "\"rev\":{\"type\":\"string\",\"minLength\":1,\"description\":\"like HEAD, HEAD~1, a1b2c3d, main:src/x.c\"}},"
 	  "\"required\":[\"rev\"],\"additionalProperties\":false}",
-	  TOOL_READ_ONLY | TOOL_GIT, tool_git_show },
+	  TOOL_READ_ONLY | TOOL_GIT, tool_git_show,
+	  NULL, NULL },
 	{ "git_add",
 	  "Stage files or folders for the next commit (deletions too), like `git add`. "
 	  "Returns the new status.",
@@ -107,7 +116,8 @@ static const struct tool_entry tool_table[] = {
 	  "\"paths\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":1000,"
 	  "\"items\":{\"type\":\"string\",\"minLength\":1}}},"
 	  "\"required\":[\"paths\"],\"additionalProperties\":false}",
-	  TOOL_GIT, tool_git_add },
+	  TOOL_GIT, tool_git_add,
+	  "Stage paths for the next commit.", NULL },
 	{ "git_commit",
 	  "Commit the staged changes with `message`. With `all`, first stage every change to "
 	  "tracked files (like `git commit -a`); `paths` stages those files first. Files that "
@@ -119,7 +129,8 @@ static const struct tool_entry tool_table[] = {
 	  "\"paths\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":1000,"
 	  "\"items\":{\"type\":\"string\",\"minLength\":1}}},"
 	  "\"required\":[\"message\"],\"additionalProperties\":false}",
-	  TOOL_GIT, tool_git_commit },
+	  TOOL_GIT, tool_git_commit,
+	  "Commit; paths or all are staged first.", NULL },
 	{ "git_branch",
 	  "Create branch `name` at HEAD (or at `from`); with `checkout`, switch to it.",
 	  "{\"type\":\"object\",\"properties\":{"
@@ -127,7 +138,8 @@ static const struct tool_entry tool_table[] = {
 	  "\"checkout\":{\"type\":\"boolean\"},"
 	  "\"from\":{\"type\":\"string\",\"minLength\":1,\"description\":\"commit or branch to start from\"}},"
 	  "\"required\":[\"name\"],\"additionalProperties\":false}",
-	  TOOL_GIT, tool_git_branch },
+	  TOOL_GIT, tool_git_branch,
+	  NULL, NULL },
 	{ "git_checkout",
 	  "Switch to a branch, or to a commit (detached HEAD). Refuses when uncommitted changes "
 	  "would be lost, unless `force` (which discards them).",
@@ -135,7 +147,8 @@ static const struct tool_entry tool_table[] = {
 	  "\"target\":{\"type\":\"string\",\"minLength\":1,\"description\":\"branch name or commit\"},"
 	  "\"force\":{\"type\":\"boolean\"}},"
 	  "\"required\":[\"target\"],\"additionalProperties\":false}",
-	  TOOL_GIT, tool_git_checkout },
+	  TOOL_GIT, tool_git_checkout,
+	  NULL, NULL },
 	{ "git_restore",
 	  "Discard unstaged changes to files or folders, restoring them from the index like "
 	  "`git restore`.",
@@ -143,7 +156,8 @@ static const struct tool_entry tool_table[] = {
 	  "\"paths\":{\"type\":\"array\",\"minItems\":1,\"maxItems\":1000,"
 	  "\"items\":{\"type\":\"string\",\"minLength\":1}}},"
 	  "\"required\":[\"paths\"],\"additionalProperties\":false}",
-	  TOOL_GIT, tool_git_restore },
+	  TOOL_GIT, tool_git_restore,
+	  NULL, NULL },
 	{ "shell",
 	  "Run a shell command (/bin/sh -c) in the workspace, in a sandbox. Returns exit_code, "
 	  "stdout and stderr (long output is cut in the middle). `timeout_s` (default 120, at "
@@ -157,7 +171,11 @@ static const struct tool_entry tool_table[] = {
 	  "\"full-access\"],\"description\":\"ask for a stronger sandbox for this command "
 	  "(full-access: write outside the workspace); needs approval\"}},"
 	  "\"required\":[\"command\"],\"additionalProperties\":false}",
-	  0, tool_shell },
+	  0, tool_shell,
+	  "Run a command with /bin/sh in the workspace (sandboxed).",
+	  "{\"type\":\"object\",\"properties\":{\"command\":{\"type\":\"string\"},"
+	  "\"timeout_s\":{\"type\":\"integer\"}},"
+	  "\"required\":[\"command\"]}" },
 	{ "update_plan",
 	  "Record your plan: the list of steps with their status. Keep exactly one step "
 	  "in_progress while working.",
@@ -168,7 +186,8 @@ static const struct tool_entry tool_table[] = {
 	  "\"status\":{\"type\":\"string\",\"enum\":[\"pending\",\"in_progress\",\"completed\"]}},"
 	  "\"required\":[\"step\",\"status\"],\"additionalProperties\":false}}},"
 	  "\"required\":[\"steps\"],\"additionalProperties\":false}",
-	  TOOL_READ_ONLY | TOOL_AGENT, tool_update_plan },
+	  TOOL_READ_ONLY | TOOL_AGENT, tool_update_plan,
+	  "Record your plan: every step with its status.", NULL },
 	{ "recall",
 	  "Search the memory of earlier runs and sessions for `query`. Returns the best "
 	  "matches (default 5, at most 20).",
@@ -176,8 +195,9 @@ static const struct tool_entry tool_table[] = {
 	  "\"query\":{\"type\":\"string\",\"minLength\":1},"
 	  "\"limit\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":20}},"
 	  "\"required\":[\"query\"],\"additionalProperties\":false}",
-	  TOOL_READ_ONLY | TOOL_AGENT, tool_recall },
-	{ NULL, NULL, NULL, 0, NULL }
+	  TOOL_READ_ONLY | TOOL_AGENT, tool_recall,
+	  NULL, NULL },
+	{ NULL, NULL, NULL, 0, NULL, NULL, NULL }
 };
 
 #define NTOOLS (sizeof(tool_table) / sizeof(tool_table[0]) - 1)
@@ -288,6 +308,75 @@ tools_openai_json(void)
 		}
 	}
 	return a;
+}
+
+/* A schema for a small window: only what says what to send (types,
+ * properties, required, enums, items). New reference. */
+static json_t *
+compact_schema(const json_t *s)
+{
+	static const char *const keep[] = { "type", "enum", "items", "properties", "required",
+	    NULL };
+	json_t *o, *v, *props, *p;
+	const char *k;
+	size_t i;
+
+	if (!json_is_object(s))
+		return json_deep_copy(s);
+	o = json_object();
+	for (i = 0; o != NULL && keep[i] != NULL; i++) {
+		v = json_object_get(s, keep[i]);
+		if (v == NULL)
+			continue;
+		if (strcmp(keep[i], "items") == 0) {
+			json_object_set_new(o, "items", compact_schema(v));
+		} else if (strcmp(keep[i], "properties") == 0) {
+			props = json_object();
+			json_object_foreach(v, k, p)
+				json_object_set_new(props, k, compact_schema(p));
+			json_object_set_new(o, "properties", props);
+		} else {
+			json_object_set(o, keep[i], v);
+		}
+	}
+	return o;
+}
+
+json_t *
+tools_openai_compact(const json_t *tools, const struct tool_entry *extra)
+{
+	json_t *out = json_array(), *t, *schema, *o;
+	const struct tool_entry *te;
+	size_t i, k;
+
+	if (out == NULL)
+		return NULL;
+	json_array_foreach(tools, i, t) {
+		const char *name = json_string_value(json_object_get(json_object_get(t,
+		    "function"), "name"));
+
+		te = tools_find(name);
+		for (k = 0; te == NULL && name != NULL && extra != NULL && extra[k].name; k++)
+			if (strcmp(extra[k].name, name) == 0)
+				te = &extra[k];
+		if (te == NULL || te->brief == NULL)
+			continue;
+		if (te->brief_schema != NULL) {
+			schema = json_loads(te->brief_schema, 0, NULL);
+		} else {
+			json_t *full = json_loads(te->schema ? te->schema : "{}", 0, NULL);
+
+			schema = compact_schema(full);
+			json_decref(full);
+		}
+		o = schema ? json_pack("{s:s, s:{s:s, s:s, s:o}}", "type", "function", "function",
+		    "name", te->name, "description", te->brief, "parameters", schema) : NULL;
+		if (o == NULL || json_array_append_new(out, o) != 0) {
+			json_decref(out);
+			return NULL;
+		}
+	}
+	return out;
 }
 
 json_t *

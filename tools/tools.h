@@ -53,6 +53,12 @@ struct tool_entry {
 	/* args: borrowed, already validated; *result: new reference. */
 	int (*exec)(const struct tool_ctx *ctx, json_t *args, json_t **result,
 	    struct agentd_error *err);
+	/* The description on a small context window (tools_openai_compact), or
+	 * NULL: not offered there (a small model does without it). */
+	const char *brief;
+	/* Its schema there, or NULL: the schema without descriptions and
+	 * bounds (types, properties, required, enums and items stay). */
+	const char *brief_schema;
 };
 
 /* Fill a ctx with defaults for a workspace (sandbox_opts_init, 32 KiB output). */
@@ -69,6 +75,14 @@ const struct tool_entry *tools_find(const char *name);
 json_t *tools_list_json(void);
 /* The same in the Chat Completions "tools" form; new reference. */
 json_t *tools_openai_json(void);
+/*
+ * A Chat Completions "tools" array for a small context window: each tool of
+ * `tools` (an array in the form above; borrowed) whose entry has a brief,
+ * with the brief for description and the compact schema. Tools not in the
+ * table are looked up in `extra` (may be NULL; NULL-name terminated). New
+ * reference, or NULL (out of memory). Validation keeps the full schemas.
+ */
+json_t *tools_openai_compact(const json_t *tools, const struct tool_entry *extra);
 
 /*
  * Validate args against a JSON Schema (the subset tools use: type, properties,

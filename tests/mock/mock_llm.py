@@ -74,6 +74,7 @@ class State:
         self.log = []
         self.seq = 0
         self.log_path = log_path
+        self.last_prompt = ""   # llama flavor: one slot's prompt cache
 
     def slot_ctx(self):
         """The window of one slot: with a unified KV cache (llama-server's
@@ -284,6 +285,21 @@ def approx_tokens(obj):
     return len(json.dumps(obj)) // 4 + 1
 
 
+def prompt_text(msgs, tools):
+    """What a chat template would render, for the prompt-cache model: the
+    tools, then each message (key order does not matter to a template)."""
+    return json.dumps(tools or [], sort_keys=True) + "".join(
+        json.dumps(m, sort_keys=True) for m in msgs)
+
+
+def common_prefix(a, b):
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "llama.cpp"
@@ -430,6 +446,19 @@ class Handler(BaseHTTPRequestHandler):
                                                     st.scenario.get("n_ctx_train", 32768))}})
             st.record(rec)
             return
+        if path in ("/apply-template", "/tokenize") and st.flavor == "llama":
+            # llama-server renders a chat with its template / counts tokens
+            rec["status"] = 200
+            if path == "/apply-template" and isinstance(body, dict):
+                out = {"prompt": prompt_text(body.get("messages") or [], body.get("tools"))}
+            elif isinstance(body, dict) and isinstance(body.get("content"), str):
+                out = {"tokens": list(range(len(body["content"]) // 4 + 1))}
+            else:
+                rec["status"] = 400
+                out = self.error_body(400, "mock: bad request")
+            self.send_json(rec["status"], out)
+            st.record(rec)
+            return
         if path not in ("/v1/chat/completions", "/chat/completions"):
             rec["status"] = 404
             st.record(rec)
@@ -508,6 +537,17 @@ class Handler(BaseHTTPRequestHandler):
                  "completion_tokens": len(pieces(content)) + sum(
                      len(pieces(c["function"]["arguments"])) for c in calls) + 1}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        if st.flavor == "llama":
+            # llama-server reuses its KV cache for the prompt's unchanged
+            # prefix (one slot here): the share of the text in common with
+            # the previous prompt, in prompt tokens
+            text = prompt_text(msgs, body.get("tools"))
+            with st.lock:
+                same = common_prefix(st.last_prompt, text)
+                st.last_prompt = text
+            cached = min(prompt_tokens - 1, prompt_tokens * same // max(1, len(text)))
+            usage["prompt_tokens_details"] = {"cached_tokens": max(0, cached)}
+            rec["cached_tokens"] = max(0, cached)
         if stream:
             self.stream_reply(body, content, reasoning, calls, finish, usage)
         else:
@@ -709,7 +749,8 @@ class Handler(BaseHTTPRequestHandler):
             o = self.chunk_obj(None, choices=False)
             o["usage"] = usage
             if flavor == "llama":
-                o["timings"] = {"prompt_n": usage["prompt_tokens"],
+                cached = usage.get("prompt_tokens_details", {}).get("cached_tokens", 0)
+                o["timings"] = {"cache_n": cached, "prompt_n": usage["prompt_tokens"] - cached,
                                 "predicted_n": usage["completion_tokens"]}
             self.event(o)
         self.event("[DONE]")

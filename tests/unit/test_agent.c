@@ -25,6 +25,7 @@
 #include "agent/agent.h"
 #include "agent/llm.h"
 #include "memory/memory.h"
+#include "tools/tools.h"
 #include "common/json.h"
 
 /* ---- the scripted model ---- */
@@ -55,6 +56,12 @@ static int approve_answer;		/* what the person answers */
 static int approve_asked;
 static const char *cancel_when;		/* cancel once this file exists */
 static int64_t req_est[QMAX];		/* estimated size of each request */
+static json_t *prev_msgs, *prev_tools;	/* the last request with tools */
+static int prefix_breaks;		/* requests that did not extend the one before */
+/* What llama-server's /apply-template + /tokenize would count: 0 = not a
+ * llama-server; else this many tokens per estimated token (x100). */
+static int count_pct;
+static int system_breaks;		/* … and changed the system message or the tools */
 
 static void
 q_push(const char *content, json_t *calls, const char *finish, int err_code, int64_t pt)
@@ -99,6 +106,10 @@ q_reset(void)
 	expect_in_request = NULL;
 	retry_first = approve_answer = approve_asked = 0;
 	cancel_when = NULL;
+	json_decref(prev_msgs);
+	json_decref(prev_tools);
+	prev_msgs = prev_tools = NULL;
+	prefix_breaks = system_breaks = count_pct = 0;
 	memset(must_keep, 0, sizeof(must_keep));
 	memset(keep_from, 0, sizeof(keep_from));
 }
@@ -180,6 +191,8 @@ request_has(const json_t *msgs, const char *text)
 int __wrap_llm_chat(const struct llm_config *c, const struct llm_request *req,
     const struct llm_callbacks *cb, struct llm_response *resp, struct agentd_error *err);
 int __wrap_llm_context_window(const struct llm_config *c, int *n_ctx, struct agentd_error *err);
+int __wrap_llm_count_tokens(const struct llm_config *c, const json_t *messages, const json_t *tools,
+    int64_t *n, struct agentd_error *err);
 
 int
 __wrap_llm_chat(const struct llm_config *c, const struct llm_request *req,
@@ -218,6 +231,23 @@ __wrap_llm_chat(const struct llm_config *c, const struct llm_request *req,
 		return AGENTD_OK;
 	}
 	assert_string_equal(ajson_str(json_array_get(req->messages, 0), "role", ""), "system");
+	/* Does this request only append to the one before (what lets the
+	 * server reuse its prompt cache)? */
+	if (prev_msgs != NULL) {
+		int same = json_equal(prev_tools, req->tools) &&
+		    json_array_size(prev_msgs) <= json_array_size(req->messages);
+
+		for (i = 0; same && i < json_array_size(prev_msgs); i++)
+			same = json_equal(json_array_get(prev_msgs, i),
+			    json_array_get(req->messages, i));
+		prefix_breaks += !same;
+		system_breaks += !json_equal(prev_tools, req->tools) ||
+		    !json_equal(json_array_get(prev_msgs, 0), json_array_get(req->messages, 0));
+	}
+	json_decref(prev_msgs);
+	json_decref(prev_tools);
+	prev_msgs = json_deep_copy(req->messages);
+	prev_tools = json_deep_copy(req->tools);
 	for (i = 0; i < 4 && must_keep[i]; i++)
 		if (n_requests - n_summaries >= keep_from[i] && !request_has(req->messages, must_keep[i]))
 			fail_msg("request %d lost \"%s\"", n_requests, must_keep[i]);
@@ -257,6 +287,17 @@ __wrap_llm_chat(const struct llm_config *c, const struct llm_request *req,
 		resp->completion_tokens = 10;
 	r->content = NULL;
 	r->calls = NULL;
+	return AGENTD_OK;
+}
+
+int
+__wrap_llm_count_tokens(const struct llm_config *c, const json_t *messages, const json_t *tools,
+    int64_t *n, struct agentd_error *err)
+{
+	(void)c;
+	if (count_pct <= 0)
+		return agentd_seterr(err, AGENTD_ENOTFOUND, "not a llama-server");
+	*n = llm_estimate_tokens(messages, tools) * count_pct / 100;
 	return AGENTD_OK;
 }
 
@@ -309,6 +350,11 @@ on_approve(void *ud, int64_t run_id, json_t *request, int timeout_s)
 	assert_true(timeout_s > 0);
 	assert_string_equal(ajson_str(request, "tool", ""), "shell");
 	approve_asked++;
+	if (approve_answer == -2) {
+		/* agentd stops while the person is asked */
+		cancel_flag = AGENT_STOP_INTERRUPT;
+		return 0;
+	}
 	return approve_answer;
 }
 
@@ -740,6 +786,127 @@ test_context_small_window(void **state)
 	json_decref(messages(f, id));
 }
 
+/*
+ * A long run on a 4,096-token window: once the history outgrows the
+ * budget, old outputs are elided in rare large blocks, so that nearly
+ * every request only appends to the one before (and the model server can
+ * serve its prefix from the prompt cache). Eliding just enough on each step
+ * would rewrite the history on nearly every step.
+ */
+static void
+test_context_cache_prefix(void **state)
+{
+	struct fx *f = *state;
+	char text[700], name[32];
+	int i, k;
+
+	for (k = 0; k < 8; k++) {
+		for (i = 0; i < (int)sizeof(text) - 1; i++)
+			text[i] = (i % 50 == 49) ? '\n' : (char)('a' + (i + k) % 26);
+		text[300 + k * 50] = '\0';
+		snprintf(name, sizeof(name), "f%d.txt", k);
+		put(f->repo, name, text);
+	}
+	f->cfg.context_window = 4096;
+	window_limit = 4096;
+	{
+		int64_t id = new_run(f, 0, "Read the files again and again", "{\"max_steps\":60}",
+		    NULL);
+		char args[64];
+
+		q_call("update_plan", "{\"steps\":[{\"step\":\"read\",\"status\":\"in_progress\"}]}");
+		for (i = 0; i < 48; i++) {
+			snprintf(args, sizeof(args), "{\"path\":\"f%d.txt\"}", i % 8);
+			q_call("read_file", args);
+		}
+		q_call("update_plan", "{\"steps\":[{\"step\":\"read\",\"status\":\"completed\"}]}");
+		q_text("Read them all.");
+		run_it(f, id);
+		assert_status(f, id, "succeeded", NULL);
+	}
+	print_message("%d of %d requests rewrote the history (%d summaries)\n", prefix_breaks,
+	    n_requests - n_summaries, n_summaries);
+	/* the history did outgrow the window (or this tests nothing) … */
+	assert_true(prefix_breaks >= 1);
+	/* … and was cut rarely: each cut frees room for several steps … */
+	if (prefix_breaks > 50 / 5)
+		fail_msg("%d of 50 requests rewrote the history before their end", prefix_breaks);
+	/* … and never the system message or the tools, summaries included */
+	assert_int_equal(system_breaks, 0);
+}
+
+/*
+ * The fixed part of every request (system prompt and tools) fits a small
+ * window: at most 1,200 tokens on a 4,096 window (it was about 2,300 as a
+ * GPT-2-vocabulary server counts it, ~2,400 as agentd estimates), so that
+ * even a 2,048 window can run a step. Every tool a small model needs stays.
+ */
+static void
+test_fixed_prompt_small(void **state)
+{
+	static const char *const needed[] = { "read_file", "write_file", "edit_file", "list_dir",
+	    "grep", "shell", "git_status", "git_diff", "git_commit", "update_plan", NULL };
+	struct fx *f = *state;
+	int64_t small = agent_fixed_prompt_tokens(4096), big = agent_fixed_prompt_tokens(16384);
+	json_t *e, *d = NULL, *tools;
+	int64_t id;
+	size_t i, k;
+
+	print_message("fixed prompt: %lld tokens (4,096 window), %lld (16,384)\n",
+	    (long long)small, (long long)big);
+	assert_true(small > 0 && small <= 1200);
+	assert_true(big > small);
+	/* a real run on a 2,048 window: the server counts the fixed part */
+	f->cfg.context_window = 2048;
+	count_pct = 90;
+	id = new_run(f, 0, "hi", NULL, NULL);
+	q_text("hello");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	json_array_foreach(f->events, i, e)
+		if (strcmp(json_string_value(json_array_get(e, 0)), "context") == 0)
+			d = json_array_get(e, 1);
+	assert_non_null(d);
+	assert_string_equal(ajson_str(d, "counted_by", ""), "server");
+	assert_true(ajson_bool(d, "compact", 0));
+	assert_true(ajson_int(d, "fixed_tokens", 0) > 0 && ajson_int(d, "fixed_tokens", 0) <= 1200);
+	/* the short tools are the ones a small model needs, with their schemas */
+	tools = tools_openai_json();
+	{
+		json_t *c = agent_compact_tools(tools);
+
+		for (k = 0; needed[k] != NULL; k++) {
+			json_t *t;
+			int found = 0;
+
+			json_array_foreach(c, i, t) {
+				json_t *fn = json_object_get(t, "function");
+
+				if (strcmp(ajson_str(fn, "name", ""), needed[k]) == 0 &&
+				    json_is_object(json_object_get(fn, "parameters")) &&
+				    strlen(ajson_str(fn, "description", "")) > 8)
+					found = 1;
+			}
+			if (!found)
+				fail_msg("%s is not offered on a small window", needed[k]);
+		}
+		json_decref(c);
+	}
+	json_decref(tools);
+	/* elsewhere the fixed part is estimated, and the event says so */
+	json_array_clear(f->events);
+	count_pct = 0;
+	id = new_run(f, 0, "hi again", NULL, NULL);
+	q_text("hello");
+	run_it(f, id);
+	d = NULL;
+	json_array_foreach(f->events, i, e)
+		if (strcmp(json_string_value(json_array_get(e, 0)), "context") == 0)
+			d = json_array_get(e, 1);
+	assert_non_null(d);
+	assert_string_equal(ajson_str(d, "counted_by", ""), "estimate");
+}
+
 static void
 test_server_window_smaller(void **state)
 {
@@ -1126,6 +1293,48 @@ test_network_approval(void **state)
 	json_decref(msgs);
 }
 
+/* Stopped while a person is asked for approval: nobody answered, so the
+ * run is interrupted (no denial told to the model, no end) and the call
+ * stays open; the resumed run asks again and runs it. */
+static void
+test_interrupted_approval(void **state)
+{
+	struct fx *f = *state;
+	json_t *e, *rows = NULL;
+	struct agentd_error err;
+	int64_t id;
+	size_t i;
+	int n_end = 0, n_approval = 0, n_interrupted = 0;
+
+	approve_answer = -2;
+	id = new_run(f, 0, "fetch", "{\"approval\":\"ask\"}", NULL);
+	q_call("shell", "{\"command\":\"echo ran > ran.txt\",\"network\":true}");
+	q_text("done");
+	run_it(f, id);
+	assert_status(f, id, "interrupted", NULL);
+	json_array_foreach(f->events, i, e) {
+		const char *t = json_string_value(json_array_get(e, 0));
+
+		n_end += strcmp(t, "end") == 0;
+		n_approval += strcmp(t, "approval") == 0;
+		n_interrupted += strcmp(t, "interrupted") == 0;
+	}
+	assert_int_equal(n_end, 0);
+	assert_int_equal(n_approval, 0);
+	assert_int_equal(n_interrupted, 1);
+	assert_int_equal(memory_tool_list(f->m, id, &rows, &err), AGENTD_OK);
+	assert_string_equal(ajson_str(json_array_get(rows, 0), "status", ""), "pending");
+	json_decref(rows);
+	/* agentd starts again: the person is asked again and says yes */
+	cancel_flag = 0;
+	approve_answer = 1;
+	json_array_clear(f->events);
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	assert_int_equal(approve_asked, 2);
+	assert_true(exists(f->repo, "ran.txt"));
+}
+
 /* One run of one shell call, the person answering `answer` if asked;
  * returns the run's id. */
 static int64_t
@@ -1396,6 +1605,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_context_small_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_context_cache_prefix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fixed_prompt_small, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interrupted_approval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_window_smaller, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resume_after_commit, setup, teardown),

@@ -203,6 +203,7 @@ test_stream_fixture_split(void **state)
 	assert_string_equal(whole.finish_reason, "tool_calls");
 	assert_int_equal(whole.prompt_tokens, 195);
 	assert_int_equal(whole.completion_tokens, 40);
+	assert_int_equal(whole.cached_tokens, 194);	/* the server's prompt cache */
 	assert_null(whole.reasoning);
 
 	for (step = 1; step <= 7; step += 6) {
@@ -266,6 +267,7 @@ test_nonstream_fixture(void **state)
 	json_decref(args);
 	assert_int_equal(r.prompt_tokens, 195);
 	assert_int_equal(r.completion_tokens, 188);
+	assert_int_equal(r.cached_tokens, 194);
 	assert_string_equal(r.finish_reason, "tool_calls");
 	llm_response_free(&r);
 	free(body);
@@ -356,6 +358,7 @@ test_stream_shapes(void **state)
 	assert_string_equal(ajson_str(json_array_get(r.tool_calls, 0), "arguments", ""),
 	    "{\"path\":\"a\"}");
 	assert_int_equal(r.prompt_tokens, -1);
+	assert_int_equal(r.cached_tokens, -1);
 	llm_response_free(&r);
 
 	/* Ollama's own "thinking" field (and vLLM's newer "reasoning") is thinking,
