@@ -20,6 +20,7 @@
 #include "common/error.h"
 #include "common/json.h"
 #include "common/safetext.h"
+#include "common/num.h"
 
 #include <errno.h>
 #include <sys/wait.h>
@@ -410,6 +411,30 @@ first_arg(int argc, char **argv)
 }
 
 /* ---- argument helpers ---- */
+
+/* The value of a numeric flag, whole and in range, or exit 2 naming the flag. */
+static json_int_t
+flag_int(const char *flag, const char *s, int64_t min, int64_t max)
+{
+	struct agentd_error err;
+	int64_t v;
+
+	if (anum_int(s, min, max, &v, &err) != AGENTD_OK)
+		die_usage("%s: %s", flag, err.msg);
+	return (json_int_t)v;
+}
+
+/* The value of a duration flag in seconds, or exit 2 naming the flag. */
+static double
+flag_duration(const char *flag, const char *s)
+{
+	struct agentd_error err;
+	double v;
+
+	if (anum_duration(s, 366.0 * 86400, &v, &err) != AGENTD_OK)
+		die_usage("%s: %s", flag, err.msg);
+	return v;
+}
 
 static int64_t
 parse_id(const char *s, char want)
@@ -1128,7 +1153,7 @@ static const char run_usage[] =
     "  --policy P          read-only | workspace-write (default) | full-access\n"
     "  --network           allow the shell tool to use the network\n"
     "  --approval MODE     never (default) | ask: ask here before going beyond the policy\n"
-    "  --max-steps N, --max-wall SECONDS, --max-tokens N   limits for this run\n"
+    "  --max-steps N, --max-wall DURATION, --max-tokens N   limits for this run\n"
     "  --model NAME        model to ask for\n"
     "  --no-project-doc    do not give the model the repository's AGENTS.md files\n"
     "  -q, --quiet         print only the answer (and why a run failed); on a\n"
@@ -1197,9 +1222,9 @@ again:
 		case 'p': ajson_set_str(params, "policy", optarg); break;
 		case 'n': json_object_set_new(params, "network", json_true()); break;
 		case 'a': ajson_set_str(params, "approval", optarg); break;
-		case 'S': json_object_set_new(params, "max_steps", json_integer(atoll(optarg))); break;
-		case 'W': json_object_set_new(params, "max_wall_s", json_real(atof(optarg))); break;
-		case 'T': json_object_set_new(params, "max_tokens", json_integer(atoll(optarg))); break;
+		case 'S': json_object_set_new(params, "max_steps", json_integer(flag_int("--max-steps", optarg, 1, 1000000))); break;
+		case 'W': json_object_set_new(params, "max_wall_s", json_real(flag_duration("--max-wall", optarg))); break;
+		case 'T': json_object_set_new(params, "max_tokens", json_integer(flag_int("--max-tokens", optarg, 1, INT64_C(1000000000000)))); break;
 		case 'm': ajson_set_str(params, "model", optarg); break;
 		case 'd': detach = 1; break;
 		case 'P': json_object_set_new(params, "project_doc", json_false()); break;
@@ -1406,7 +1431,7 @@ cmd_runs(int argc, char **argv)
 		case 's': ajson_set_str(params, "status", optarg); break;
 		case 'S': json_object_set_new(params, "session_id", json_integer(parse_id(optarg, 's'))); break;
 		case 'j': json_object_set_new(params, "job_id", json_integer(parse_id(optarg, 'j'))); break;
-		case 'l': json_object_set_new(params, "limit", json_integer(atoi(optarg))); break;
+		case 'l': json_object_set_new(params, "limit", json_integer(flag_int("--limit", optarg, 1, 10000))); break;
 		case 'J': json = 1; break;
 		case 'h':
 			puts("usage: agentctl runs [--status S] [--session ID] [--job ID] [--limit N] [--json]\n\n"
@@ -1442,7 +1467,7 @@ cmd_sessions(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w': ajson_set_str(params, "workspace", optarg); break;
-		case 'l': json_object_set_new(params, "limit", json_integer(atoi(optarg))); break;
+		case 'l': json_object_set_new(params, "limit", json_integer(flag_int("--limit", optarg, 1, 10000))); break;
 		case 'J': json = 1; break;
 		case 'h':
 			puts("usage: agentctl sessions [--workspace DIR] [--limit N] [--json]\n\nList sessions, newest first.");
@@ -1811,7 +1836,7 @@ cmd_search(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'w': ajson_set_str(params, "workspace", optarg); break;
-		case 'l': json_object_set_new(params, "limit", json_integer(atoi(optarg))); break;
+		case 'l': json_object_set_new(params, "limit", json_integer(flag_int("--limit", optarg, 1, 10000))); break;
 		case 'J': json = 1; break;
 		case 'h':
 			puts("usage: agentctl search QUERY... [--workspace DIR] [--limit N] [--json]\n\n"
