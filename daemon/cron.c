@@ -212,6 +212,20 @@ static const struct {
 	{ "@hourly", "0 * * * *" },
 };
 
+/* 1 when some day in dom (bits 1-31) exists in some month in mon (bits 1-12). */
+static int
+dom_meets_month(uint32_t dom, uint32_t mon)
+{
+	static const int mdays[13] = { 0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	int m, d;
+
+	for (m = 1; m <= 12; m++)
+		for (d = 1; d <= mdays[m]; d++)
+			if ((mon & (1u << m)) && (dom & (1u << d)))
+				return 1;
+	return 0;
+}
+
 int
 cron_parse(const char *text, struct cron_expr **out, struct agentd_error *err)
 {
@@ -284,6 +298,13 @@ cron_parse(const char *text, struct cron_expr **out, struct agentd_error *err)
 	c.hour_star = star[1] != 0;
 	c.dom_star = star[2] != 0;
 	c.dow_star = star[4] != 0;
+	/* Only the day of the month decides the day (the weekday is '*'): some
+	 * listed day must exist in some listed month, else it never fires. A
+	 * Feb 29 comes within 8 years, so a schedule that passes fires then. */
+	if (!c.dom_star && c.dow_star && !dom_meets_month(c.dom, c.mon))
+		return agentd_seterr(err, AGENTD_EINVAL, "day-of-month field: no listed day "
+		    "exists in a listed month (\"%.*s %.*s\"), so the schedule would never fire",
+		    (int)len[2], tok[2], (int)len[3], tok[3]);
 done:
 	res = malloc(sizeof(*res));
 	if (res == NULL)

@@ -31,7 +31,9 @@ int cron_is_reboot(const struct cron_expr *c);
 /* Check that tz names a zone this machine knows (NULL/"" = local). */
 int cron_check_tz(const char *tz, struct agentd_error *err);
 /* The first fire time strictly after `after`, in zone tz (NULL = local).
- * AGENTD_ENOTFOUND when none within 5 years (e.g. Feb 30). */
+ * AGENTD_ENOTFOUND when none within a little over 8 years (cron_parse
+ * refuses a day no listed month has, e.g. Feb 30, so a parsed one fires within
+ * that horizon; only @reboot and the year 9999 answer it). */
 int cron_next(const struct cron_expr *c, const char *tz, time_t after, time_t *next,
     struct agentd_error *err);
 

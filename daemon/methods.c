@@ -113,6 +113,90 @@ static const char *const option_keys[] = {
 	"tools", "stream", "unattended", "context_window", "project_doc", NULL
 };
 
+/* Tools the loop itself answers, besides those in the tools table. */
+static const char *const loop_tools[] = { "update_plan", "recall", "skill", NULL };
+
+/* Every name in 'tools' is a tool this daemon has: a misspelt one would
+ * silently leave the run without it. */
+static int
+check_tool_names(const json_t *tools, struct agentd_error *err)
+{
+	size_t i, k;
+	json_t *t;
+
+	if (!json_is_array(tools))
+		return agentd_seterr(err, AGENTD_EINVAL, "'tools' must be an array of tool names");
+	json_array_foreach(tools, i, t) {
+		const char *name = json_string_value(t);
+		int known;
+
+		if (name == NULL)
+			return agentd_seterr(err, AGENTD_EINVAL, "'tools'[%zu] must be a string "
+			    "(a tool name)", i);
+		known = tools_find(name) != NULL;
+		for (k = 0; !known && loop_tools[k]; k++)
+			known = strcmp(loop_tools[k], name) == 0;
+		if (!known)
+			return agentd_seterr(err, AGENTD_EINVAL, "'tools'[%zu]: no tool named "
+			    "'%.64s' (agentctl tools lists them)", i, name);
+	}
+	return AGENTD_OK;
+}
+
+/* Counts are whole numbers in 1..1e9, max_wall_s seconds in (0, 1e9]. */
+static int
+check_run_options(const json_t *options, struct agentd_error *err)
+{
+	static const char *const counts[] = { "max_steps", "max_tokens", "context_window", NULL };
+	json_t *v;
+	size_t i;
+
+	for (i = 0; counts[i]; i++) {
+		v = json_object_get(options, counts[i]);
+		if (v != NULL && (!json_is_integer(v) || json_integer_value(v) < 1 ||
+		    json_integer_value(v) > 1000000000))
+			return agentd_seterr(err, AGENTD_EINVAL, "'%s' must be a whole number "
+			    "from 1 to 1000000000", counts[i]);
+	}
+	v = json_object_get(options, "max_wall_s");
+	if (v != NULL && (!json_is_number(v) || !(json_number_value(v) > 0) ||
+	    json_number_value(v) > 1e9))
+		return agentd_seterr(err, AGENTD_EINVAL, "'max_wall_s' must be a number of "
+		    "seconds above 0 and at most 1000000000");
+	v = json_object_get(options, "tools");
+	if (v != NULL)
+		return check_tool_names(v, err);
+	return AGENTD_OK;
+}
+
+/*
+ * The daemon's user can use the workspace (read, enter, and write unless the
+ * policy is read-only), and it is not the daemon's own state directory.
+ */
+static int
+check_workspace(const struct agentd *d, const char *ws, const json_t *options,
+    struct agentd_error *err)
+{
+	char sd[PATH_MAX];
+	const char *pol = ajson_str(options, "policy", NULL);
+	int need = R_OK | X_OK;
+	size_t n;
+
+	if (pol == NULL || strcmp(pol, "read-only") != 0)
+		need |= W_OK;
+	if (access(ws, need) != 0)
+		return agentd_seterr(err, AGENTD_EINVAL, "workspace %s is not %s by agentd's "
+		    "user (%s)", ws, (need & W_OK) ? "readable and writable" : "readable",
+		    strerror(errno));
+	if (d->cfg.state_dir && realpath(d->cfg.state_dir, sd) != NULL) {
+		n = strlen(sd);
+		if (strncmp(ws, sd, n) == 0 && (ws[n] == '\0' || ws[n] == '/'))
+			return agentd_seterr(err, AGENTD_EINVAL, "workspace %s is inside agentd's "
+			    "state directory %s", ws, sd);
+	}
+	return AGENTD_OK;
+}
+
 /*
  * Create (or continue) a session and a run from a spec
  * {workspace, task, session_id?, branch?, chore?, options…} and start it.
@@ -181,6 +265,9 @@ start_run(struct agentd *d, json_t *spec, int64_t job_id, int64_t *run_id,
 		rc = agentd_seterr(err, AGENTD_EINVAL, "policy must be read-only, workspace-write or full-access");
 		goto out;
 	}
+	if ((rc = check_run_options(options, err)) != AGENTD_OK ||
+	    (rc = check_workspace(d, ws, options, err)) != AGENTD_OK)
+		goto out;
 	if ((pol = ajson_str(options, "approval", NULL)) && strcmp(pol, "never") && strcmp(pol, "ask")) {
 		rc = agentd_seterr(err, AGENTD_EINVAL, "approval must be \"never\" or \"ask\"");
 		goto out;
@@ -1058,6 +1145,24 @@ job_with_next(struct agentd *d, json_t *job)
 	return job;
 }
 
+/* What start_run would refuse when the job fires is refused when it is added. */
+static int
+check_job_runnable(const struct agentd *d, const json_t *job, struct agentd_error *err)
+{
+	json_t *chore = json_object_get(job, "chore"), *tools;
+	const char *ws = ajson_str(job, "workspace", "");
+	struct agentd_error e;
+	int rc;
+
+	agentd_error_clear(&e);
+	tools = json_is_object(chore) ? json_object_get(chore, "tools") : NULL;
+	if (tools != NULL && !json_is_null(tools) && (rc = check_tool_names(tools, &e)) != AGENTD_OK)
+		return agentd_seterr(err, rc, "chore: %s", e.msg);
+	if (ws[0] == '/' && (rc = check_workspace(d, ws, job, &e)) != AGENTD_OK)
+		return agentd_seterr(err, rc, "%s", e.msg);
+	return AGENTD_OK;
+}
+
 static const struct rpc_param p_sched_add[] = {
 	{ "cron", RPC_T_STR, 0 }, { "tz", RPC_T_STR, 0 }, { "workspace", RPC_T_STR, 1 },
 	{ "task", RPC_T_STR, 0 }, { "chore", RPC_T_OBJ, 0 }, { "branch", RPC_T_STR_OR_BOOL, 0 },
@@ -1080,6 +1185,7 @@ m_sched_add(void *ctx, struct rpc_call *call)
 		ajson_set_str(job, "workspace", real);
 	agentd_error_clear(&err);
 	if ((rc = sched_validate_job(job, &err)) != AGENTD_OK ||
+	    (rc = check_job_runnable(d, job, &err)) != AGENTD_OK ||
 	    (rc = memory_job_add(d->mem, job, &id, &err)) != AGENTD_OK ||
 	    (rc = memory_job_get(d->mem, id, &stored, &err)) != AGENTD_OK) {
 		json_decref(job);

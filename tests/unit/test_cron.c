@@ -181,17 +181,27 @@ test_spring_forward_counts(void **state)
 static void
 test_never(void **state)
 {
-	struct cron_expr *c = NULL;
+	static const char *const never[] = { "0 0 30 2 *", "0 0 31 4,6,9,11 *", "0 0 30,31 feb *" };
+	struct cron_expr *c = NULL, *sentinel = (struct cron_expr *)&c;
 	struct agentd_error err = { 0 };
 	time_t t = 12345;
+	size_t i;
 
 	(void)state;
-	assert_int_equal(cron_parse("0 0 30 2 *", &c, &err), AGENTD_OK);
-	assert_int_equal(cron_next(c, "UTC", 1795910400, &t, &err), AGENTD_ENOTFOUND);
-	assert_int_equal(t, 12345);	/* untouched on failure */
+	/* A day that no listed month has is refused when parsed, not found never to fire. */
+	for (i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+		c = sentinel;
+		assert_int_equal(cron_parse(never[i], &c, &err), AGENTD_EINVAL);
+		assert_ptr_equal(c, sentinel);	/* untouched on failure */
+		assert_non_null(strstr(err.msg, "day-of-month"));
+		assert_non_null(strstr(err.msg, "never fire"));
+	}
+	/* With a weekday too, either may match (Vixie): Mondays in February fire. */
+	assert_int_equal(cron_parse("0 0 30 2 1", &c, &err), AGENTD_OK);
+	assert_int_equal(cron_next(c, "UTC", 1795910400, &t, &err), AGENTD_OK);
 	cron_free(c);
-	assert_int_equal(cron_parse("0 0 31 4,6,9,11 *", &c, &err), AGENTD_OK);
-	assert_int_equal(cron_next(c, "UTC", 1795910400, &t, &err), AGENTD_ENOTFOUND);
+	/* Feb 29 fires (within 8 years), so it is accepted. */
+	assert_int_equal(cron_parse("0 0 29 2 *", &c, &err), AGENTD_OK);
 	cron_free(c);
 }
 
