@@ -59,28 +59,345 @@ defaults(struct config *c)
 	agent_config_init(&c->agent);
 }
 
+/*
+ * The keys a configuration file may hold, at every depth: each known key's
+ * type and, for numbers, its range. An object whose keys another module
+ * checks (hooks, mcp_servers) has sub == NULL and K_OBJ_ELSEWHERE. To add a
+ * key, add a row.
+ */
+enum key_type { K_STR, K_BOOL, K_INT, K_NUM, K_OBJ, K_OBJ_ELSEWHERE, K_ANY };
+
 struct key_spec {
 	const char *name;
-	json_type type;		/* JSON_STRING, JSON_INTEGER, JSON_TRUE (bool), JSON_OBJECT, JSON_REAL (number), JSON_NULL (any) */
+	enum key_type type;
+	double min, max;		/* K_INT, K_NUM: allowed range, inclusive */
+	const struct key_spec *sub;	/* K_OBJ: the keys inside */
 };
 
-static int check_keys(const char *file, const char *prefix, json_t *obj,
-    const struct key_spec *keys, struct agentd_error *err);
+#define KEY_END { NULL, K_ANY, 0, 0, NULL }
 
-static const struct key_spec endpoint_keys[] = {
-	{ "url", JSON_STRING }, { "model", JSON_STRING }, { "api_key", JSON_STRING },
-	{ "chat_template_kwargs", JSON_OBJECT },
-	{ NULL, JSON_NULL }
+static const struct key_spec retention_keys[] = {
+	{ "max_age_days", K_NUM, 0, 36500, NULL }, { "max_count", K_INT, 0, 1e9, NULL },
+	KEY_END
+};
+
+static const struct key_spec author_keys[] = {
+	{ "name", K_STR, 0, 0, NULL }, { "email", K_STR, 0, 0, NULL }, KEY_END
 };
 
 static const struct key_spec llm_keys[] = {
-	{ "connect_timeout_ms", JSON_INTEGER }, { "idle_timeout_ms", JSON_INTEGER },
-	{ "max_retries", JSON_INTEGER }, { "backoff_base_ms", JSON_INTEGER },
-	{ "backoff_max_ms", JSON_INTEGER }, { "temperature", JSON_REAL },
-	{ "max_tokens", JSON_INTEGER }, { "parallel_tool_calls", JSON_TRUE },
-	{ "reasoning_budget", JSON_INTEGER },
-	{ NULL, JSON_NULL }
+	{ "connect_timeout_ms", K_INT, 1, 3600000, NULL },
+	{ "idle_timeout_ms", K_INT, 1, 86400000, NULL },
+	{ "max_retries", K_INT, 0, 100, NULL },
+	{ "backoff_base_ms", K_INT, 0, 3600000, NULL },
+	{ "backoff_max_ms", K_INT, 0, 3600000, NULL },
+	{ "temperature", K_NUM, 0, 10, NULL },
+	{ "max_tokens", K_INT, 1, 1e9, NULL },
+	{ "parallel_tool_calls", K_BOOL, 0, 0, NULL },
+	{ "reasoning_budget", K_INT, -1, 1000000, NULL },
+	KEY_END
 };
+
+static const struct key_spec endpoint_keys[] = {
+	{ "url", K_STR, 0, 0, NULL }, { "model", K_STR, 0, 0, NULL },
+	{ "api_key", K_STR, 0, 0, NULL }, { "chat_template_kwargs", K_OBJ_ELSEWHERE, 0, 0, NULL },
+	KEY_END
+};
+
+static const struct key_spec known_keys[] = {
+	{ "socket", K_STR, 0, 0, NULL }, { "state_dir", K_STR, 0, 0, NULL },
+	{ "log_level", K_STR, 0, 0, NULL }, { "llm_url", K_ANY, 0, 0, NULL },
+	{ "model", K_STR, 0, 0, NULL }, { "api_key", K_STR, 0, 0, NULL },
+	{ "stream", K_BOOL, 0, 0, NULL }, { "context_window", K_INT, 1, 1e9, NULL },
+	{ "context_low_water", K_INT, 10, 100, NULL },
+	{ "max_steps", K_INT, 1, 1e6, NULL }, { "max_wall_s", K_NUM, 0.001, 1e9, NULL },
+	{ "max_tokens", K_INT, 1, 1e12, NULL },
+	{ "tool_output_cap", K_INT, 1, 1073741824, NULL },
+	{ "repeat_fail_limit", K_INT, 1, 1000, NULL },
+	{ "resume", K_BOOL, 0, 0, NULL }, { "policy", K_STR, 0, 0, NULL },
+	{ "network", K_BOOL, 0, 0, NULL }, { "git_writable", K_BOOL, 0, 0, NULL },
+	{ "approval", K_STR, 0, 0, NULL }, { "approval_timeout_s", K_INT, 1, 86400, NULL },
+	{ "system_prompt_file", K_STR, 0, 0, NULL },
+	{ "max_line_bytes", K_INT, 1024, RPC_MAX_LINE_LIMIT, NULL },
+	{ "max_concurrent_runs", K_INT, 1, 1024, NULL },
+	{ "max_active_runs", K_INT, 0, 1024, NULL },
+	{ "project_doc", K_BOOL, 0, 0, NULL },
+	{ "project_doc_max_bytes", K_INT, 0, 1048576, NULL },
+	{ "project_doc_fallback_filenames", K_ANY, 0, 0, NULL },
+	{ "hooks", K_OBJ_ELSEWHERE, 0, 0, NULL }, { "mcp_servers", K_OBJ_ELSEWHERE, 0, 0, NULL },
+	{ "skills", K_BOOL, 0, 0, NULL },
+	{ "retention", K_OBJ, 0, 0, retention_keys }, { "author", K_OBJ, 0, 0, author_keys },
+	{ "llm", K_OBJ, 0, 0, llm_keys },
+	KEY_END
+};
+
+/* ------------------------------------------------- where a key is written */
+
+static const char *
+pos_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+		p++;
+	return p;
+}
+
+/* p at '"': the byte after the closing quote. */
+static const char *
+pos_string(const char *p, const char *end)
+{
+	for (p++; p < end && *p != '"'; p++)
+		if (*p == '\\' && p + 1 < end)
+			p++;
+	return p < end ? p + 1 : end;
+}
+
+/*
+ * Skip the (valid, already parsed) JSON value at p. While `live`, the keys of
+ * an object at `depth` are compared with path[depth]; the key that ends the
+ * path sets *hit. Returns the byte after the value, NULL past the depth cap.
+ */
+static const char *
+pos_value(const char *p, const char *end, const char *const *path, int n, int depth,
+    int live, const char **hit)
+{
+	p = pos_ws(p, end);
+	if (p >= end || depth > 64)
+		return NULL;
+	if (*p == '"')
+		return pos_string(p, end);
+	if (*p == '{' || *p == '[') {
+		int obj = *p == '{';
+
+		for (p = pos_ws(p + 1, end); p && p < end && *p != (obj ? '}' : ']');
+		    p = p ? pos_ws(p, end) : NULL) {
+			int match = 0;
+
+			if (*p == ',')
+				p = pos_ws(p + 1, end);
+			if (obj) {
+				const char *k = p, *ke = pos_string(p, end);
+				size_t kl = (size_t)(ke - k) - 2;
+
+				match = live && depth < n && strlen(path[depth]) == kl &&
+				    memcmp(k + 1, path[depth], kl) == 0;
+				if (match && depth == n - 1 && *hit == NULL)
+					*hit = k;
+				p = pos_ws(ke, end);
+				if (p < end && *p == ':')
+					p++;
+			}
+			p = pos_value(p, end, path, n, depth + 1, match, hit);
+		}
+		return p && p < end ? p + 1 : NULL;
+	}
+	while (p < end && !strchr(",]} \t\r\n", *p))
+		p++;
+	return p;
+}
+
+/* "FILE:LINE:COLUMN" of the key path[0..n-1] in text, or "FILE" when not found. */
+static void
+key_where(const char *file, const char *text, size_t len, const char *const *path, int n,
+    char *out, size_t outlen)
+{
+	const char *hit = NULL, *p;
+	int line = 1, col = 1;
+
+	if (text != NULL)
+		pos_value(text, text + len, path, n, 0, 1, &hit);
+	if (hit == NULL) {
+		snprintf(out, outlen, "%s", file);
+		return;
+	}
+	for (p = text; p < hit; p++) {
+		if (*p == '\n') {
+			line++;
+			col = 1;
+		} else if (((unsigned char)*p & 0xc0) != 0x80) {
+			col++;
+		}
+	}
+	snprintf(out, outlen, "%s:%d:%d", file, line, col);
+}
+
+/* ------------------------------------------------------ types and ranges */
+
+static const char *
+type_word(enum key_type t)
+{
+	switch (t) {
+	case K_STR: return "a string";
+	case K_BOOL: return "true or false";
+	case K_INT: return "a whole number";
+	case K_NUM: return "a number";
+	default: return "an object";
+	}
+}
+
+static const char *
+json_word(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: return "a whole number";
+	case JSON_REAL: return "a number with a fraction";
+	case JSON_TRUE: case JSON_FALSE: return "a boolean";
+	default: return "null";
+	}
+}
+
+#define KEY_MAX_DEPTH 4
+
+/* Check obj's keys against spec; path[0..depth-1] names obj. */
+static int
+check_object(const char *file, const char *text, size_t len, const json_t *obj,
+    const struct key_spec *spec, const char **path, int depth, struct agentd_error *err)
+{
+	char where[PATH_MAX + 32], name[256] = "", known[512] = "";
+	const struct key_spec *k;
+	const char *key;
+	json_t *v;
+	double x;
+	int i, ok, rc;
+
+	json_object_foreach((json_t *)obj, key, v) {
+		for (k = spec; k->name; k++)
+			if (strcmp(k->name, key) == 0)
+				break;
+		path[depth] = key;
+		key_where(file, text, len, path, depth + 1, where, sizeof(where));
+		name[0] = '\0';
+		for (i = 0; i <= depth; i++)
+			snprintf(name + strlen(name), sizeof(name) - strlen(name), "%s%.64s",
+			    i ? "." : "", path[i]);
+		if (k->name == NULL) {
+			if (depth == 0)
+				return agentd_seterr(err, AGENTD_EINVAL, "%s: unknown key '%s' "
+				    "(docs/configuration.md lists them)", where, name);
+			known[0] = '\0';
+			for (k = spec; k->name; k++)
+				snprintf(known + strlen(known), sizeof(known) - strlen(known),
+				    "%s%s", k == spec ? "" : ", ", k->name);
+			return agentd_seterr(err, AGENTD_EINVAL, "%s: unknown key '%s' (known: %s)",
+			    where, name, known);
+		}
+		switch (k->type) {
+		case K_STR: ok = json_is_string(v); break;
+		case K_BOOL: ok = json_is_boolean(v); break;
+		case K_INT: ok = json_is_integer(v); break;
+		case K_NUM: ok = json_is_number(v); break;
+		case K_OBJ: case K_OBJ_ELSEWHERE: ok = json_is_object(v); break;
+		default: ok = 1; break;
+		}
+		if (!ok)
+			return agentd_seterr(err, AGENTD_EINVAL, "%s: '%s' must be %s, not %s",
+			    where, name, type_word(k->type), json_word(v));
+		if (k->type == K_INT || k->type == K_NUM) {
+			x = json_number_value(v);
+			if (!(x >= k->min && x <= k->max))
+				return agentd_seterr(err, AGENTD_EINVAL, "%s: '%s' must be from %.15g "
+				    "to %.15g, not %.15g", where, name, k->min, k->max, x);
+		}
+		if (k->type == K_OBJ && k->sub != NULL && depth + 1 < KEY_MAX_DEPTH) {
+			rc = check_object(file, text, len, v, k->sub, path, depth + 1, err);
+			if (rc != AGENTD_OK)
+				return rc;
+		}
+	}
+	return AGENTD_OK;
+}
+
+/* The keys of an object that has no place in the text we can name
+ * (an llm_url entry): prefix ("llm_url[1]") names them. */
+static int
+check_keys(const char *file, const char *prefix, json_t *obj, const struct key_spec *keys,
+    struct agentd_error *err)
+{
+	const char *path[KEY_MAX_DEPTH] = { prefix };
+
+	return check_object(file, NULL, 0, obj, keys, path, 1, err);
+}
+
+/* An endpoint URL: http or https, with a host. */
+static int
+check_url(const char *where, const char *u, struct agentd_error *err)
+{
+	const char *h;
+	size_t n;
+
+	if (strncmp(u, "http://", 7) == 0)
+		h = u + 7;
+	else if (strncmp(u, "https://", 8) == 0)
+		h = u + 8;
+	else
+		return agentd_seterr(err, AGENTD_EINVAL, "%s: 'llm_url' '%.100s' is not an http:// "
+		    "or https:// URL (e.g. http://127.0.0.1:8080/v1)", where, u);
+	n = strcspn(h, ":/?#");
+	if (n == 0 || strcspn(h, " \t\r\n") < strlen(h))
+		return agentd_seterr(err, AGENTD_EINVAL, "%s: 'llm_url' '%.100s' has no host or "
+		    "holds a space (e.g. http://127.0.0.1:8080/v1)", where, u);
+	return AGENTD_OK;
+}
+
+static int
+check_file_keys(const char *file, const char *text, size_t len, json_t *root,
+    struct agentd_error *err)
+{
+	const char *path[KEY_MAX_DEPTH] = { "llm_url" };
+	char where[PATH_MAX + 32];
+	json_t *v = json_object_get(root, "llm_url"), *e;
+	size_t i;
+	int rc;
+
+	rc = check_object(file, text, len, root, known_keys, path, 0, err);
+	if (rc != AGENTD_OK || v == NULL)
+		return rc;
+	path[0] = "llm_url";
+	key_where(file, text, len, path, 1, where, sizeof(where));
+	if (json_is_array(v)) {
+		json_array_foreach(v, i, e) {
+			if (json_is_object(e))
+				e = json_object_get(e, "url");
+			if (json_is_string(e) && (rc = check_url(where, json_string_value(e), err)))
+				return rc;
+		}
+		return AGENTD_OK;
+	}
+	if (json_is_object(v))
+		v = json_object_get(v, "url");
+	return json_is_string(v) ? check_url(where, json_string_value(v), err) : AGENTD_OK;
+}
+
+/* The whole file, NUL-terminated, up to 4 MiB; NULL when it cannot be read. */
+static char *
+read_text(const char *file, size_t *len)
+{
+	FILE *f = fopen(file, "rb");
+	char *b = NULL, *nb;
+	size_t n = 0, cap = 0, r;
+
+	if (f == NULL)
+		return NULL;
+	do {
+		if (n + 4096 + 1 > cap) {
+			if (cap >= 4u << 20 || (nb = realloc(b, cap ? cap * 2 : 8192)) == NULL) {
+				free(b);
+				fclose(f);
+				return NULL;
+			}
+			b = nb;
+			cap = cap ? cap * 2 : 8192;
+		}
+		r = fread(b + n, 1, cap - n - 1, f);
+		n += r;
+	} while (r > 0);
+	fclose(f);
+	b[n] = '\0';
+	*len = n;
+	return b;
+}
 
 /* One endpoint from a string or {url, model, api_key, chat_template_kwargs}. */
 static int
@@ -95,7 +412,7 @@ add_endpoint(struct config *c, const char *file, size_t index, json_t *v, const 
 		    LLM_MAX_ENDPOINTS);
 	if (json_is_string(v))
 		return llm_config_add_endpoint(&c->agent.llm, json_string_value(v), model, key);
-	snprintf(where, sizeof(where), "llm_url[%zu].", index);
+	snprintf(where, sizeof(where), "llm_url[%zu]", index);
 	if (json_is_object(v) && json_is_string(json_object_get(v, "url"))) {
 		if ((rc = check_keys(file, where, v, endpoint_keys, err)) != AGENTD_OK)
 			return rc;
@@ -111,85 +428,33 @@ add_endpoint(struct config *c, const char *file, size_t index, json_t *v, const 
 	    "\"chat_template_kwargs\"?}");
 }
 
-static const struct key_spec known_keys[] = {
-	{ "socket", JSON_STRING }, { "state_dir", JSON_STRING }, { "log_level", JSON_STRING },
-	{ "llm_url", JSON_NULL }, { "model", JSON_STRING }, { "api_key", JSON_STRING },
-	{ "stream", JSON_TRUE }, { "context_window", JSON_INTEGER },
-	{ "context_low_water", JSON_INTEGER },
-	{ "max_steps", JSON_INTEGER }, { "max_wall_s", JSON_REAL }, { "max_tokens", JSON_INTEGER },
-	{ "tool_output_cap", JSON_INTEGER }, { "repeat_fail_limit", JSON_INTEGER },
-	{ "resume", JSON_TRUE }, { "policy", JSON_STRING }, { "network", JSON_TRUE },
-	{ "git_writable", JSON_TRUE }, { "approval", JSON_STRING },
-	{ "approval_timeout_s", JSON_INTEGER }, { "system_prompt_file", JSON_STRING },
-	{ "max_line_bytes", JSON_INTEGER }, { "max_concurrent_runs", JSON_INTEGER },
-	{ "max_active_runs", JSON_INTEGER },
-	{ "project_doc", JSON_TRUE }, { "project_doc_max_bytes", JSON_INTEGER },
-	{ "project_doc_fallback_filenames", JSON_NULL }, { "hooks", JSON_OBJECT },
-	{ "mcp_servers", JSON_OBJECT },
-	{ "skills", JSON_TRUE },
-	{ "retention", JSON_OBJECT }, { "author", JSON_OBJECT }, { "llm", JSON_OBJECT },
-	{ NULL, JSON_NULL }
-};
-
-/* Every key of obj is one of keys, with its type; prefix ("llm.") names
- * the keys of a nested object in the message. */
-static int
-check_keys(const char *file, const char *prefix, json_t *obj, const struct key_spec *keys,
-    struct agentd_error *err)
-{
-	const struct key_spec *k;
-	const char *key;
-	json_t *v;
-	int ok;
-
-	json_object_foreach(obj, key, v) {
-		for (k = keys; k->name; k++)
-			if (strcmp(k->name, key) == 0)
-				break;
-		if (k->name == NULL)
-			return agentd_seterr(err, AGENTD_EINVAL, "%s: unknown key '%s%s'", file, prefix,
-			    key);
-		switch (k->type) {
-		case JSON_STRING: ok = json_is_string(v); break;
-		case JSON_INTEGER: ok = json_is_integer(v); break;
-		case JSON_TRUE: ok = json_is_boolean(v); break;
-		case JSON_OBJECT: ok = json_is_object(v); break;
-		case JSON_REAL: ok = json_is_number(v); break;
-		default: ok = 1; break;
-		}
-		if (!ok)
-			return agentd_seterr(err, AGENTD_EINVAL, "%s: key '%s%s' has the wrong type (%s expected)",
-			    file, prefix, key, k->type == JSON_STRING ? "a string" : k->type == JSON_INTEGER ?
-			    "an integer" : k->type == JSON_TRUE ? "a boolean" : k->type == JSON_OBJECT ?
-			    "an object" : "a number");
-	}
-	return AGENTD_OK;
-}
-
 static int
 apply_file(struct config *c, const char *file, struct agentd_error *err)
 {
 	json_error_t jerr;
 	json_t *root, *v, *o;
 	const char *model, *key;
-	size_t i;
+	char *text;
+	size_t i, tlen = 0;
 	int rc, lvl;
 	enum sandbox_policy pol;
 
+	text = read_text(file, &tlen);
 	root = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
+		free(text);
 		if (jerr.line <= 0)
 			return agentd_seterr(err, AGENTD_EINVAL, "%s: %s", file, jerr.text);
 		return agentd_seterr(err, AGENTD_EINVAL, "%s:%d:%d: %s", file, jerr.line,
 		    jerr.column, jerr.text);
 	}
 	if (!json_is_object(root)) {
+		free(text);
 		json_decref(root);
 		return agentd_seterr(err, AGENTD_EINVAL, "%s: the configuration must be a JSON object", file);
 	}
-	rc = check_keys(file, "", root, known_keys, err);
-	if (rc == AGENTD_OK && (o = json_object_get(root, "llm")) != NULL)
-		rc = check_keys(file, "llm.", o, llm_keys, err);
+	rc = check_file_keys(file, text, tlen, root, err);
+	free(text);
 	if (rc != AGENTD_OK)
 		goto out;
 	rc = AGENTD_ENOMEM;
@@ -344,14 +609,6 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 			    "(not sent), 0 (thinking off) or a number of tokens up to 1000000", file);
 			goto out;
 		}
-	}
-	/* A negative value cast to size_t must not pass as a huge cap. */
-	if (c->max_line < 1024 || c->max_line > RPC_MAX_LINE_LIMIT || c->max_concurrent_runs < 1 ||
-	    c->agent.max_steps < 1) {
-		rc = agentd_seterr(err, AGENTD_EINVAL,
-		    "%s: max_line_bytes must be 1024..%u, max_concurrent_runs and max_steps >= 1",
-		    file, RPC_MAX_LINE_LIMIT);
-		goto out;
 	}
 	rc = AGENTD_OK;
 out:

@@ -150,7 +150,7 @@ ctl run --detach --workspace "$T" "$("$PYTHON3" -c 'print("y"*2000)')" > "$T/lon
 check "agentctl reports a line over the cap" grep -q "exceeds 1024 bytes" "$T/longline.out"
 printf '{ "max_line_bytes": -1 }\n' > "$T/neg.json"
 timeout 10 "$AGENTD" --config "$T/neg.json" --socket "$T/neg.sock" --state-dir "$T/s4" > "$T/neg.log" 2>&1
-check "a negative max_line_bytes is refused" grep -q "max_line_bytes must be" "$T/neg.log"
+check "a negative max_line_bytes is refused" grep -q "'max_line_bytes' must be from 1024" "$T/neg.log"
 
 # Out of file descriptors: accept backs off instead of spinning on the listener.
 if command -v prlimit >/dev/null; then
