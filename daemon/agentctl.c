@@ -351,13 +351,20 @@ exit_for(int code)
 static json_t *
 call(const char *method, json_t *params)
 {
-	const char *msg = NULL;
-	int code = 0;
+	const char *msg = NULL, *dot = strchr(method, '.');
+	int code = 0, kl = dot ? (int)(dot - method) : (int)strlen(method);
+	json_int_t qid = ajson_int(params, "id", 0);
 	json_t *r = call_ex(method, params, NULL, NULL, &code, &msg);
 
 	if (r == NULL) {
-		fprintf(stderr, "agentctl: %s: %s\n", method, msg ? msg : "error");
-		exit(exit_for(code));
+		/* The user's words: the thing they named and its id, not the method. */
+		if (code == RPC_NOT_FOUND && qid > 0) {
+			fprintf(stderr, "agentctl: %.*s %lld: no such %.*s\n", kl, method,
+			    (long long)qid, kl, method);
+			exit(EXIT_USAGE);
+		}
+		fprintf(stderr, "agentctl: %.*s: %s\n", kl, method, msg ? msg : "error");
+		exit(code == RPC_NOT_FOUND ? EXIT_USAGE : exit_for(code));
 	}
 	return r;
 }
@@ -2265,7 +2272,8 @@ main_usage(FILE *f)
 		fprintf(f, "  %-9s %s\n", c->name, c->summary);
 	fprintf(f, "\n'agentctl COMMAND --help' describes each. Listings take --json.\n"
 	    "Exit status: 0 ok, 1 the operation failed (a failed run, a tool error, a\n"
-	    "refused or failed request), 2 a usage error, an invalid request or no daemon.\n");
+	    "busy, denied or failed request), 2 a usage error, an invalid request (bad\n"
+	    "arguments, an unknown tool, run, session or schedule) or no daemon.\n");
 }
 
 /* ---- shell completion ----

@@ -1038,10 +1038,23 @@ m_tools_call(void *ctx, struct rpc_call *call)
 	int rc;
 
 	if (t == NULL)
-		return rpc_fail(call, RPC_NOT_FOUND, "unknown tool '%s' (see tools.list)", name);
+		return rpc_fail(call, RPC_NOT_FOUND, "no tool named '%.100s' (agentctl tools "
+		    "lists them)", name);
 	if (t->flags & TOOL_AGENT)
 		return rpc_fail(call, RPC_INVALID_PARAMS,
 		    "'%s' only makes sense inside a run (it talks to the loop)", name);
+	{
+		/* Arguments the tool would refuse are a bad request, answered here. */
+		json_t *schema = json_loads(t->schema, 0, NULL), *args = json_object_get(call->params, "args");
+		json_t *empty = json_object();
+
+		agentd_error_clear(&err);
+		rc = schema ? tools_validate(schema, args ? args : empty, &err) : AGENTD_OK;
+		json_decref(schema);
+		json_decref(empty);
+		if (rc != AGENTD_OK)
+			return rpc_fail(call, RPC_INVALID_PARAMS, "%s", err.msg);
+	}
 	if (call->id == NULL)
 		return rpc_fail(call, RPC_INVALID_REQUEST, "tools.call needs an id");
 	agentd_error_clear(&err);

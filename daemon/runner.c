@@ -722,7 +722,7 @@ tool_worker(void *arg)
 	json_decref(empty);
 	if (rc == AGENTD_ENOTFOUND) {
 		t->code = RPC_NOT_FOUND;
-		snprintf(t->msg, sizeof(t->msg), "unknown tool '%s' (see tools.list)", name);
+		snprintf(t->msg, sizeof(t->msg), "no tool named '%s' (agentctl tools lists them)", name);
 	} else if (rc == AGENTD_EINVAL) {
 		t->result = json_pack("{s:b, s:s, s:s}", "ok", 0, "output", agentd_errmsg(&err),
 		    "error", "invalid arguments");

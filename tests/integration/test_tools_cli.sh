@@ -35,8 +35,8 @@ check "write_file ../ exits 1" test $? -eq 1
 check "nothing was written outside" test ! -e "$T/escape.txt"
 rm "$W/etc-link"
 
-ctl tool read_file --workspace "$W" '{"path":3}' > "$T/inv.out"
-check "invalid arguments exit 1" test $? -eq 1
+ctl tool read_file --workspace "$W" '{"path":3}' > "$T/inv.out" 2>&1
+check "invalid arguments exit 2 (a bad request, agentctl(1))" test $? -eq 2
 check "invalid arguments say what is expected" grep -q "path" "$T/inv.out"
 ctl tool no_such_tool --workspace "$W" '{}' > "$T/unk.out" 2>&1
 check "an unknown tool exits 2" test $? -eq 2
