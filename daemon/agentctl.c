@@ -808,17 +808,29 @@ struct follow {
 	char *warning;
 };
 
+/* The steps of a plan: an array, {"steps": [...]}, or run.get's
+ * {"version", "plan": either of those, "created"}. */
+static json_t *
+plan_steps(json_t *plan)
+{
+	if (json_is_object(plan) && json_object_get(plan, "plan"))
+		plan = json_object_get(plan, "plan");
+	if (json_is_object(plan))
+		plan = json_object_get(plan, "steps");
+	return json_is_array(plan) ? plan : NULL;
+}
+
 static void
-print_plan(json_t *steps)
+print_plan(FILE *f, json_t *steps)
 {
 	json_t *s;
 	size_t i;
 	const char *st;
 
-	fprintf(stderr, "%splan:%s\n", C_BOLD, C_RESET);
+	fprintf(f, "%splan:%s\n", f == stderr ? C_BOLD : "", f == stderr ? C_RESET : "");
 	json_array_foreach(steps, i, s) {
 		st = ajson_str(s, "status", "pending");
-		fprintf(stderr, "  %s %s\n", strcmp(st, "completed") == 0 ? "[x]" :
+		fprintf(f, "  %s %s\n", strcmp(st, "completed") == 0 ? "[x]" :
 		    strcmp(st, "in_progress") == 0 ? "[~]" : "[ ]", ajson_str(s, "step", ""));
 	}
 }
@@ -982,7 +994,7 @@ on_event(json_t *msg, void *ud)
 	if (f->json)
 		return;
 	if (strcmp(type, "plan") == 0) {
-		print_plan(json_object_get(data, "steps"));
+		print_plan(stderr, json_object_get(data, "steps"));
 	} else if (strcmp(type, "tool_call") == 0) {
 		json_t *a = json_object_get(data, "arguments");
 
@@ -1672,9 +1684,9 @@ cmd_show(int argc, char **argv)
 	    (long long)ajson_int(r, "steps", 0), (long long)ajson_int(r, "prompt_tokens", 0),
 	    (long long)ajson_int(r, "completion_tokens", 0), ajson_num(r, "active_s", 0));
 	print_run_notes(ajson_int(r, "id", 0), 0);
-	plan = json_object_get(r, "plan");
+	plan = plan_steps(json_object_get(r, "plan"));
 	if (plan)
-		print_plan(json_is_array(plan) ? plan : json_object_get(plan, "steps"));
+		print_plan(stdout, plan);
 	fflush(stderr);
 	s = shown(session_get_all(ajson_int(r, "session_id", 0)));
 	printf("\n");

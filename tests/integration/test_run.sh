@@ -53,6 +53,9 @@ for mode in stream nostream; do
 	check "$mode: runs --json has the run succeeded" grep -q '"status":"succeeded"' "$T/runs.json"
 	run_id=$(json_get "$(cat "$T/runs.json")" 'j[0]["id"]')
 	sid=$(json_get "$(cat "$T/runs.json")" 'j[0]["session_id"]')
+	ctl show "$run_id" > "$T/show.out" 2> "$T/show.err"
+	check "$mode: show prints the plan's steps on stdout" grep -q "\[x\] Commit" "$T/show.out"
+	check "$mode: show prints nothing on stderr" test ! -s "$T/show.err"
 	ctl show "s$sid" --json > "$T/session.json"
 	n=$(transcript_ok "$T/session.json")
 	check "$mode: the stored transcript pairs every call ($n calls)" test "${n:-0}" -ge 8
