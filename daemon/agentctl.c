@@ -806,6 +806,7 @@ struct follow {
 	char *status;
 	char *branch;
 	char *warning;
+	char *call_args;	/* the last tool call's arguments, escaped once */
 };
 
 /* The steps of a plan: an array, {"steps": [...]}, or run.get's
@@ -835,18 +836,37 @@ print_plan(FILE *f, json_t *steps)
 	}
 }
 
-static void
-ask_approval(json_t *p)
+/*
+ * A tool call's arguments as one escaped text, from the value as received
+ * (not after shown(): escaping the escapes would print \\x1b for \x1b).
+ * malloc'd; exits when out of memory.
+ */
+static char *
+args_text(const json_t *a)
 {
-	char line[16] = "", desc[300], *s;
+	char *raw = json_is_string(a) ? strdup(json_string_value(a)) : ajson_dumps(a), *safe;
+
+	safe = raw == NULL ? NULL : json_is_string(a) ? safetext_dup(raw, 0) :
+	    safetext_json(raw, strlen(raw), NULL);
+	free(raw);
+	if (safe == NULL) {
+		fprintf(stderr, "agentctl: out of memory\n");
+		exit(EXIT_FAIL);
+	}
+	return safe;
+}
+
+static void
+ask_approval(json_t *p, char *args)
+{
+	char line[16] = "", desc[300];
 	struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
 	int allow = 0, timeout = (int)ajson_int(p, "timeout_s", 60);
 	json_t *params, *req = json_object_get(p, "request");
 
 	/* What is asked first (a long command must not hide it), then the call. */
-	s = ajson_dumps(json_object_get(req, "arguments"));
-	one_line(s, 250, desc, sizeof(desc));
-	free(s);
+	(void)req;
+	one_line(args, 250, desc, sizeof(desc));
 	fprintf(stderr, "%sapproval needed:%s %s\n  %s %s\nallow? [y/N] (%ds) ", C_YELLOW,
 	    C_RESET, ajson_str(req, "reason", "an action beyond the run's policy"),
 	    ajson_str(req, "tool", "?"), desc, timeout);
@@ -928,8 +948,11 @@ on_event(json_t *msg, void *ud)
 	if (ajson_int(p, "run_id", 0) != f->run_id)
 		return;
 	if (strcmp(method, "approval.request") == 0) {
-		if (isatty(STDIN_FILENO) && !f->json)
-			ask_approval(shown(p));
+		if (isatty(STDIN_FILENO) && !f->json) {
+			s = args_text(json_object_get(json_object_get(p, "request"), "arguments"));
+			ask_approval(shown(p), s);
+			free(s);
+		}
 		else if (f->json) {
 			json_object_set_new(p, "type", json_string("approval_request"));
 			print_json(p);
@@ -940,6 +963,10 @@ on_event(json_t *msg, void *ud)
 		return;
 	type = ajson_str(p, "type", "");
 	data = json_object_get(p, "data");
+	if (!f->json && strcmp(type, "tool_call") == 0) {
+		free(f->call_args);
+		f->call_args = args_text(json_object_get(data, "arguments"));
+	}
 	if (f->json)
 		print_json(p);
 	else
@@ -996,11 +1023,7 @@ on_event(json_t *msg, void *ud)
 	if (strcmp(type, "plan") == 0) {
 		print_plan(stderr, json_object_get(data, "steps"));
 	} else if (strcmp(type, "tool_call") == 0) {
-		json_t *a = json_object_get(data, "arguments");
-
-		s = json_is_string(a) ? strdup(json_string_value(a)) : ajson_dumps(a);
-		one_line(s, 160, line, sizeof(line));
-		free(s);
+		one_line(f->call_args, 160, line, sizeof(line));
 		fprintf(stderr, "%s→ %s%s %s\n", C_CYAN, ajson_str(data, "name", "?"), C_RESET, line);
 	} else if (strcmp(type, "tool_result") == 0) {
 		one_line(ajson_str(data, "summary", ajson_str(data, "output", "")), 160, line, sizeof(line));
@@ -1336,6 +1359,7 @@ again:
 	free(f.status);
 	free(f.branch);
 	free(f.warning);
+	free(f.call_args);
 	return rc;
 }
 
@@ -1380,6 +1404,7 @@ cmd_attach(int argc, char **argv)
 	free(f.status);
 	free(f.branch);
 	free(f.warning);
+	free(f.call_args);
 	return rc;
 }
 

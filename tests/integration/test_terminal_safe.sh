@@ -53,6 +53,10 @@ check "the run's answer was printed" grep -q "Done" "$T/run.out"
 check "the README line was read" grep -q "Helo" "$T/mock.log"
 check "agentctl run: stdout is inert" inert "$T/run.out"
 check "agentctl run: progress on stderr is inert" inert "$T/run.err"
+check "agentctl run: a tool call's arguments are escaped once" \
+	grep -qF '→ read_file {"path":"no\u001B[2Jfile"}' "$T/run.err"
+check "agentctl run: a tool call's arguments are not escaped twice" \
+	sh -c "! grep -qF 'no\\\\x1b' '$T/run.err'"
 check "agentctl run: the answer shows its escapes" grep -qF 'Done \x1b]0;PWNED\x07\x1b[2J C1:\u009b2J DEL:\x7f bidi:\u202eevil end' "$T/run.out"
 
 rid=$(json_get "$(ctl runs --json)" 'j[0]["id"]')
