@@ -807,6 +807,7 @@ struct follow {
 	char *branch;
 	char *warning;
 	char *call_args;	/* the last tool call's arguments, escaped once */
+	int answer_streamed;	/* text was streamed since the last tool call */
 };
 
 /* The steps of a plan: an array, {"steps": [...]}, or run.get's
@@ -964,6 +965,7 @@ on_event(json_t *msg, void *ud)
 	type = ajson_str(p, "type", "");
 	data = json_object_get(p, "data");
 	if (!f->json && strcmp(type, "tool_call") == 0) {
+		f->answer_streamed = 0;
 		free(f->call_args);
 		f->call_args = args_text(json_object_get(data, "arguments"));
 	}
@@ -995,6 +997,8 @@ on_event(json_t *msg, void *ud)
 				fprintf(stderr, "%s%s", C_DIM, kind == 2 ? "thinking: " : "");
 			fprintf(stderr, "%s", ajson_str(data, "delta", ""));
 			f->in_text = kind;
+			if (kind == 1)
+				f->answer_streamed = 1;
 		}
 		return;
 	}
@@ -1098,11 +1102,16 @@ follow_run(struct follow *f)
 	progress_clear(f);
 	if (f->in_text && !f->json)
 		fprintf(stderr, "%s\n", C_RESET);
-	if (!f->json && !f->result && f->answer && *f->answer)
+	/* On a terminal the streamed answer is already on the screen: once is enough.
+	 * Redirected, stdout gets it whole. */
+	if (!f->json && !f->result && f->answer && *f->answer &&
+	    !(f->answer_streamed && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)))
 		printf("%s\n", f->answer);
 	fflush(stdout);
 	if (f->result)
 		return f->ok ? 0 : EXIT_FAIL;
+	if (f->reason && f->status && strcmp(f->reason, f->status) == 0)
+		set_str(&f->reason, NULL);	/* "cancelled: cancelled" says it twice */
 	if (!f->ok && !f->json)
 		fprintf(stderr, "%srun %lld %s%s%s%s\n", C_RED, (long long)f->run_id,
 		    f->status ? f->status : "failed", f->reason ? ": " : "", f->reason ? f->reason : "", C_RESET);
@@ -1696,6 +1705,8 @@ cmd_show(int argc, char **argv)
 	shown(r);
 	fmt_time(ajson_num(r, "started", 0), t1, sizeof(t1));
 	fmt_time(ajson_num(r, "finished", 0), t2, sizeof(t2));
+	if (strcmp(ajson_str(r, "reason", ""), ajson_str(r, "status", "")) == 0)
+		json_object_del(r, "reason");	/* "cancelled — cancelled" says it twice */
 	printf("run %lld (session %lld): %s%s%s\n", (long long)ajson_int(r, "id", 0),
 	    (long long)ajson_int(r, "session_id", 0), ajson_str(r, "status", ""),
 	    ajson_str(r, "reason", NULL) ? " — " : "", ajson_str(r, "reason", ""));

@@ -53,6 +53,13 @@ for mode in stream nostream; do
 	check "$mode: runs --json has the run succeeded" grep -q '"status":"succeeded"' "$T/runs.json"
 	run_id=$(json_get "$(cat "$T/runs.json")" 'j[0]["id"]')
 	sid=$(json_get "$(cat "$T/runs.json")" 'j[0]["session_id"]')
+	if [ $mode = stream ]; then
+		# On a terminal the streamed answer is printed once, not again on stdout.
+		script -qec "'$AGENTCTL' --socket '$SOCK' run --workspace '$W' 'Write notes again'" \
+			/dev/null > "$T/tty.out" 2>&1 </dev/null
+		n=$(grep -c "NOTES.md written and committed" "$T/tty.out")
+		check "$mode: on a terminal the answer is printed once (got $n)" test "$n" -eq 1
+	fi
 	ctl show "$run_id" > "$T/show.out" 2> "$T/show.err"
 	check "$mode: show prints the plan's steps on stdout" grep -q "\[x\] Commit" "$T/show.out"
 	check "$mode: show prints nothing on stderr" test ! -s "$T/show.err"
@@ -210,6 +217,8 @@ sleep 0.5
 check "cancel answers" ctl cancel "$rid"
 wait_for sh -c "'$AGENTCTL' --socket '$SOCK' show $rid --json | grep -q '\"status\":\"cancelled\"'"
 check "the run is cancelled within seconds" has "$(ctl show "$rid" --json)" '"status":"cancelled"'
+out=$(ctl show "$rid")
+check "show says cancelled once, not 'cancelled — cancelled'" lacks "$out" "cancelled — cancelled"
 stop_agentd
 stop_mock
 
