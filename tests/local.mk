@@ -11,8 +11,6 @@ TESTS += tests/integration/test_daemon.sh tests/integration/test_tools_cli.sh \
 	tests/integration/test_terminal_safe.sh tests/integration/test_private_state.sh \
 	tests/integration/test_systemd.sh tests/integration/test_install.sh tests/integration/test_headless.sh \
 	tests/integration/test_llm_servers.sh \
-	tests/integration/test_cli_numbers.sh \
-	tests/integration/test_cli_numbers.sh tests/integration/test_run_params.sh \
 	tests/integration/test_cli_numbers.sh tests/integration/test_run_params.sh \
 	tests/integration/test_config_check.sh tests/integration/test_exit_codes.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/scenarios tests/integration/acp_client.py \
@@ -30,7 +28,5 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/scenarios tests/integra
 	tests/integration/test_private_state.sh tests/integration/test_systemd.sh \
 	tests/integration/test_install.sh tests/integration/test_headless.sh \
 	tests/integration/test_llm_servers.sh \
-	tests/integration/test_cli_numbers.sh \
-	tests/integration/test_cli_numbers.sh tests/integration/test_run_params.sh \
 	tests/integration/test_cli_numbers.sh tests/integration/test_run_params.sh \
 	tests/integration/test_config_check.sh tests/integration/test_exit_codes.sh
