@@ -33,6 +33,9 @@ refused "max_wall_s 0" '{"max_wall_s": 0}' "'max_wall_s' must be from"
 refused "llm_url not a url" '{"llm_url": "not a url"}' "'llm_url' 'not a url' is not an http"
 refused "llm_url without a host" '{"llm_url": ["http://127.0.0.1:9/v1", {"url": "http:///v1"}]}' \
 	"'llm_url' 'http:///v1' has no host"
+refused "an llm_url entry's unknown key" '{"llm_url": [{"url": "http://h/v1", "modle": "m"}]}' \
+	"unknown key 'llm_url[0].modle'"
+refused "context_low_water 5" '{"context_low_water": 5}' "'context_low_water' must be from 10 to 100"
 refused "llm_url ftp" '{"llm_url": "ftp://h/v1"}' "is not an http:// or https:// URL"
 
 # The documented example starts.
