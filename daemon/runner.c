@@ -381,6 +381,8 @@ worker(void *arg)
 				memory_run_set_status(m, s->run_id, "interrupted", SHUTDOWN_REASON, NULL);
 			json_decref(run);
 		}
+		/* Give the WAL's space back while nothing else runs (best effort). */
+		memory_checkpoint(m, NULL);
 		memory_close(m);
 	}
 	/* During shutdown runner_free joins and frees the slot itself. */

@@ -21,6 +21,12 @@
 #define MEMORY_SEARCH_MAX 100
 /* Ranking looks at the newest this-many matches of each index (bounds cost). */
 #define MEMORY_SEARCH_WINDOW 2000
+/* The WAL: checkpointed every MEMORY_WAL_PAGES pages (1 MiB of 4 KiB pages)
+ * and cut back to MEMORY_WAL_LIMIT bytes when it starts over (docs/memory.md). */
+#define MEMORY_WAL_PAGES 256
+#define MEMORY_WAL_LIMIT 1048576
+#define MEMORY_STR_(x) #x
+#define MEMORY_STR(x) MEMORY_STR_(x)
 /* prev_hash of a run's first event. */
 #define MEMORY_GENESIS_HASH "0000000000000000000000000000000000000000000000000000000000000000"
 

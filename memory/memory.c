@@ -803,6 +803,13 @@ open_db(const char *path, int full, struct memory **out, struct agentd_error *er
 	rc = sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
 		goto refuse_sql;
+	/* Keep the WAL small: checkpoint every MEMORY_WAL_PAGES pages (SQLite's
+	 * 1000 let it reach 4 MiB, a small disk's worth) and cut the file back to
+	 * MEMORY_WAL_LIMIT bytes whenever it starts over. */
+	rc = sqlite3_exec(db, "PRAGMA wal_autocheckpoint=" MEMORY_STR(MEMORY_WAL_PAGES) ";"
+	    "PRAGMA journal_size_limit=" MEMORY_STR(MEMORY_WAL_LIMIT), NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		goto refuse_sql;
 	if (version < MEMORY_SCHEMA_VERSION) {
 		rc = memory_schema_migrate(db, err);
 		if (rc != AGENTD_OK) {
@@ -854,6 +861,21 @@ memory_close(struct memory *m)
 		sqlite3_finalize(m->stmt[i]);
 	sqlite3_close(m->db);
 	free(m);
+}
+
+int
+memory_checkpoint(struct memory *m, struct agentd_error *err)
+{
+	int rc, nlog = 0, nckpt = 0;
+
+	if (m == NULL)
+		return agentd_seterr(err, AGENTD_EINVAL, "no database");
+	rc = sqlite3_wal_checkpoint_v2(m->db, "main", SQLITE_CHECKPOINT_TRUNCATE, &nlog, &nckpt);
+	if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+		return agentd_seterr(err, AGENTD_EBUSY, "checkpoint: the journal is busy");
+	if (rc != SQLITE_OK)
+		return memory_sqlerr(m->db, rc, "checkpoint", err);
+	return AGENTD_OK;
 }
 
 int

@@ -46,6 +46,13 @@ int memory_open(const char *path, struct memory **out, struct agentd_error *err)
  */
 int memory_open_more(const char *path, struct memory **out, struct agentd_error *err);
 void memory_close(struct memory *m);	/* NULL is fine */
+/*
+ * Copy the WAL into the database and cut the WAL to zero bytes
+ * (wal_checkpoint(TRUNCATE), waiting through the busy timeout). A run's
+ * worker calls it when the run ends. AGENTD_EBUSY when another connection
+ * kept it from finishing (nothing is lost: the WAL stays as it was).
+ */
+int memory_checkpoint(struct memory *m, struct agentd_error *err);
 /* PRAGMA integrity_check: AGENTD_OK when "ok". */
 int memory_integrity_check(struct memory *m, struct agentd_error *err);
 

@@ -12,7 +12,8 @@ TESTS += tests/integration/test_daemon.sh tests/integration/test_tools_cli.sh \
 	tests/integration/test_systemd.sh tests/integration/test_install.sh tests/integration/test_headless.sh \
 	tests/integration/test_llm_servers.sh \
 	tests/integration/test_cli_numbers.sh tests/integration/test_run_params.sh \
-	tests/integration/test_config_check.sh tests/integration/test_exit_codes.sh
+	tests/integration/test_config_check.sh tests/integration/test_exit_codes.sh \
+	tests/integration/test_small_disk.sh
 EXTRA_DIST += tests/integration/lib.sh tests/integration/scenarios tests/integration/acp_client.py \
 	tests/acp/package.json tests/acp/package-lock.json tests/acp/validate.mjs \
 	tests/integration/test_daemon.sh tests/integration/test_tools_cli.sh \
@@ -29,4 +30,5 @@ EXTRA_DIST += tests/integration/lib.sh tests/integration/scenarios tests/integra
 	tests/integration/test_install.sh tests/integration/test_headless.sh \
 	tests/integration/test_llm_servers.sh \
 	tests/integration/test_cli_numbers.sh tests/integration/test_run_params.sh \
-	tests/integration/test_config_check.sh tests/integration/test_exit_codes.sh
+	tests/integration/test_config_check.sh tests/integration/test_exit_codes.sh \
+	tests/integration/test_small_disk.sh
