@@ -1,5 +1,6 @@
-# daemon/: agentd (event loop, socket server, protocol, runs, scheduler) and agentctl.
-bin_PROGRAMS += agentd agentctl
+# daemon/: agentd (event loop, socket server, protocol, runs, scheduler).
+# rpc.c (framing) and log.c are shared with the client in client/.
+bin_PROGRAMS += agentd
 noinst_LIBRARIES += libdaemon.a
 libdaemon_a_SOURCES = daemon/rpc.h daemon/rpc.c daemon/log.h daemon/log.c
 libdaemon_a_CFLAGS = $(AM_CFLAGS)
@@ -9,13 +10,6 @@ agentd_SOURCES = daemon/agentd.c daemon/server.c daemon/server.h daemon/private.
 	daemon/runner.c daemon/runner.h daemon/methods.c daemon/config.h daemon/config.c
 agentd_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(LIBGIT2_CFLAGS) $(SQLITE_CFLAGS)
 agentd_LDADD = libdaemon.a libsched.a $(AGENT_LIBS) -lpthread
-
-# The client stays light: no libcurl, libgit2 or SQLite. It finds skills
-# itself (agent/skills.c needs only libc and jansson).
-agentctl_SOURCES = daemon/agentctl.c daemon/ctl.h daemon/ctl_sandbox.c daemon/ctl_acp.c \
-	agent/skills.c agent/instructions.c
-agentctl_CFLAGS = $(AM_CFLAGS)
-agentctl_LDADD = libdaemon.a libsched.a $(SANDBOX_LIBS) $(JANSSON_LIBS)
 
 # How fast agentd is up and down (exec to first answer, SIGTERM to exit).
 noinst_PROGRAMS += bench/bench_start
@@ -27,17 +21,6 @@ tests_unit_test_rpc_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_rpc_LDADD = libdaemon.a libcommon.a $(JANSSON_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_rpc
 
-
-# Shell completion, written by the built agentctl from its own command table.
-bashcompletiondir = $(datadir)/bash-completion/completions
-zshcompletiondir = $(datadir)/zsh/site-functions
-bashcompletion_DATA = completions/agentctl
-zshcompletion_DATA = completions/_agentctl
-completions/agentctl: agentctl$(EXEEXT)
-	$(MKDIR_P) completions && ./agentctl$(EXEEXT) completion bash > $@
-completions/_agentctl: agentctl$(EXEEXT)
-	$(MKDIR_P) completions && ./agentctl$(EXEEXT) completion zsh > $@
-CLEANFILES += completions/agentctl completions/_agentctl
 
 # systemd: a user service and socket, and a system-wide pair for a dedicated
 # user. @bindir@ is filled in at make time so that it is fully expanded.

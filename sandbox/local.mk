@@ -30,7 +30,7 @@ tests_escape_attack_SOURCES = tests/escape/attack.c
 tests_escape_attack_CPPFLAGS = $(AM_CPPFLAGS)
 tests_escape_attack_CFLAGS = -std=c11 $(WARN_CFLAGS)
 tests_escape_attack_LDFLAGS = -Wl,-O1
-tests_escape_sbx_driver_SOURCES = tests/escape/sbx_driver.c daemon/ctl_sandbox.c
+tests_escape_sbx_driver_SOURCES = tests/escape/sbx_driver.c client/ctl_sandbox.c
 tests_escape_sbx_driver_LDADD = $(SANDBOX_LIBS) $(JANSSON_LIBS)
 TESTS += tests/escape/battery.sh
 EXTRA_DIST += tests/escape/battery.sh

@@ -2,7 +2,7 @@
  * sbx_driver.c — a stand-in for `agentctl sandbox` used by the escape
  * battery when agentctl is not built: `sbx_driver sandbox ARGS...`.
  */
-#include "daemon/ctl.h"
+#include "client/ctl.h"
 
 int
 main(int argc, char **argv)

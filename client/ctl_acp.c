@@ -18,7 +18,7 @@
  *                               its answer → approval.respond
  * Nothing is written to stdout but protocol lines; diagnostics go to stderr.
  */
-#include "daemon/ctl.h"
+#include "client/ctl.h"
 #include "daemon/rpc.h"
 #include "common/buf.h"
 #include "common/json.h"

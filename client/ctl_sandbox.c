@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon/ctl.h"
+#include "client/ctl.h"
 #include "sandbox/sandbox.h"
 
 static void

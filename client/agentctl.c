@@ -12,7 +12,7 @@
  * Kept light: links no libcurl, libgit2 or SQLite.
  */
 #include "daemon/rpc.h"
-#include "daemon/ctl.h"
+#include "client/ctl.h"
 #include "daemon/chore.h"
 #include "agent/agent.h"
 #include "sandbox/sandbox.h"
