@@ -583,12 +583,16 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 		}
 	}
 	if ((o = json_object_get(root, "retention"))) {
-		c->retention_max_age_s = ajson_num(o, "max_age_days", 0) * 86400.0;
-		c->retention_max_count = (int)ajson_int(o, "max_count", 0);
+		/* Key by key, so that a later file changes only what it names. */
+		c->retention_max_age_s = ajson_num(o, "max_age_days",
+		    c->retention_max_age_s / 86400.0) * 86400.0;
+		c->retention_max_count = (int)ajson_int(o, "max_count", c->retention_max_count);
 	}
 	if ((o = json_object_get(root, "author"))) {
-		if (set_str(&c->author_name, ajson_str(o, "name", NULL)) ||
-		    set_str(&c->author_email, ajson_str(o, "email", NULL)))
+		if ((json_object_get(o, "name") &&
+		    set_str(&c->author_name, ajson_str(o, "name", NULL))) ||
+		    (json_object_get(o, "email") &&
+		    set_str(&c->author_email, ajson_str(o, "email", NULL))))
 			goto out;
 	}
 	if ((o = json_object_get(root, "llm"))) {
@@ -616,6 +620,23 @@ out:
 	return rc;
 }
 
+const char *
+config_system_path(char *buf, size_t len)
+{
+	const char *env = getenv("AGENTD_SYSTEM_CONFIG");
+
+	if (env != NULL) {
+		/* Set: that file (which must then exist), or none when empty. */
+		if (*env == '\0' || strlen(env) >= len)
+			return NULL;
+		snprintf(buf, len, "%s", env);
+		return buf;
+	}
+	if ((size_t)snprintf(buf, len, "%s/agentd/config.json", AGENTD_SYSCONFDIR) >= len)
+		return NULL;
+	return access(buf, F_OK) == 0 ? buf : NULL;
+}
+
 int
 config_load(const struct config_flags *f, struct config *out, struct agentd_error *err)
 {
@@ -623,14 +644,26 @@ config_load(const struct config_flags *f, struct config *out, struct agentd_erro
 	const char *env_url = getenv("AGENTD_LLM_URL"), *env_model = getenv("AGENTD_MODEL");
 	const char *env_key = getenv("AGENTD_API_KEY"), *env_sock = getenv("AGENTD_SOCKET");
 	const char *xdg_cfg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-	const char *url, *model, *cfg_file;
-	char defpath[PATH_MAX] = "";
+	const char *url, *model, *cfg_file, *sys_file;
+	char defpath[PATH_MAX] = "", sysbuf[PATH_MAX];
 	int rc, i, lvl;
 
 	defaults(&c);
 	if (c.socket_path == NULL || c.state_dir == NULL) {
 		config_free(&c);
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
+	/* The machine's file first (the administrator's defaults), then the
+	 * user's on top of it, key by key. */
+	sys_file = config_system_path(sysbuf, sizeof(sysbuf));
+	if (sys_file) {
+		rc = set_str(&c.system_config_file, sys_file);
+		if (rc == AGENTD_OK)
+			rc = apply_file(&c, sys_file, err);
+		if (rc != AGENTD_OK) {
+			config_free(&c);
+			return rc;
+		}
 	}
 	cfg_file = f->config_file;
 	if (cfg_file == NULL) {
@@ -713,6 +746,7 @@ config_free(struct config *c)
 	if (c == NULL)
 		return;
 	free(c->config_file);
+	free(c->system_config_file);
 	free(c->socket_path);
 	free(c->state_dir);
 	free(c->system_prompt_file);
@@ -741,7 +775,8 @@ config_summary(const struct config *c)
 		ajson_set_bool(o, "api_key", c->agent.llm.endpoints[i].api_key != NULL);
 		json_array_append_new(eps, o);
 	}
-	return json_pack("{s:s?, s:s, s:s, s:o, s:b, s:i, s:i, s:f, s:I, s:s, s:b, s:s, s:b}",
+	return json_pack("{s:s?, s:s?, s:s, s:s, s:o, s:b, s:i, s:i, s:f, s:I, s:s, s:b, s:s, s:b}",
+	    "system_config_file", c->system_config_file,
 	    "config_file", c->config_file, "socket", c->socket_path, "state_dir", c->state_dir,
 	    "endpoints", eps, "stream", c->agent.llm.stream,
 	    "context_window", c->agent.context_window, "max_steps", c->agent.max_steps,

@@ -12,7 +12,8 @@
 #include "agent/agent.h"
 
 struct config {
-	char *config_file;	/* NULL when none */
+	char *config_file;	/* the user's file; NULL when none */
+	char *system_config_file; /* read first; NULL when none */
 	char *socket_path;
 	char *state_dir;
 	int log_level;
@@ -48,6 +49,12 @@ struct config_flags {
 /* Build the whole configuration. Errors name the file, line and column. */
 int config_load(const struct config_flags *flags, struct config *out, struct agentd_error *err);
 void config_free(struct config *c);
+
+/* The machine-wide file read before the user's: $AGENTD_SYSTEM_CONFIG when
+ * set (empty = none), else SYSCONFDIR/agentd/config.json when it exists
+ * (/etc/agentd/config.json for a build configured with --sysconfdir=/etc).
+ * Fills buf and returns it, or NULL when there is none. */
+const char *config_system_path(char *buf, size_t len);
 /* A JSON summary for daemon.status (no secrets). New reference. */
 json_t *config_summary(const struct config *c);
 

@@ -805,7 +805,10 @@ handle_signal(struct server *s)
 			log_set_level(nc.log_level);
 			server_set_max_line(s, nc.max_line);
 			sched_set_max_concurrent(s->d->sched, nc.max_concurrent_runs);
-			log_info("configuration reloaded%s%s", nc.config_file ? " from " : "",
+			log_info("configuration reloaded%s%s%s%s",
+			    nc.system_config_file ? " from " : "",
+			    nc.system_config_file ? nc.system_config_file : "",
+			    nc.config_file ? (nc.system_config_file ? " and " : " from ") : "",
 			    nc.config_file ? nc.config_file : "");
 			notify_send("READY=1\nSTATUS=configuration reloaded");
 		} else {

@@ -13,6 +13,8 @@ export NO_COLOR=1
 unset AGENTD_SOCKET AGENTD_LLM_URL AGENTD_MODEL AGENTD_API_KEY
 # Never pick up the developer's own configuration file.
 export XDG_CONFIG_HOME=/nonexistent/agentd-tests
+# Nor the machine's (an installed /etc/agentd/config.json).
+export AGENTD_SYSTEM_CONFIG=
 
 T=$(mktemp -d /tmp/agentd-it.XXXXXX)
 SOCK="$T/agentd.sock"
