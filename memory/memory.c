@@ -1491,20 +1491,29 @@ memory_run_set_active(struct memory *m, int64_t id, double seconds, struct agent
 	return run_update(m, st, id, "setting a run's active time", 0, err);
 }
 
-/* A run's kept end (memory_ends_add) shown instead of a stored status that
- * is not final: 1 when shown. */
+/* A run's kept end (memory_ends_add) shown in obj instead of a stored
+ * status that is not final: the run's id under id_key, its status under
+ * status_key, the reason under reason_key (NULL: none). 1 when shown. */
 static int
-show_kept_end(struct memory *m, json_t *run)
+show_kept_end_as(struct memory *m, json_t *obj, const char *id_key, const char *status_key,
+    const char *reason_key)
 {
 	static const char *const open_states[] = { "queued", "running", "interrupted", NULL };
 	char status[16], reason[512];
 
-	if (m->ends == NULL || !in_list(ajson_str(run, "status", ""), open_states) ||
-	    !memory_ends_lookup(m->ends, ajson_int(run, "id", 0), status, reason, sizeof(reason)))
+	if (m->ends == NULL || !in_list(ajson_str(obj, status_key, ""), open_states) ||
+	    !memory_ends_lookup(m->ends, ajson_int(obj, id_key, 0), status, reason, sizeof(reason)))
 		return 0;
-	json_object_set_new(run, "status", json_string(status));
-	json_object_set_new(run, "reason", ajson_string_lossy(reason, strlen(reason)));
+	json_object_set_new(obj, status_key, json_string(status));
+	if (reason_key != NULL)
+		json_object_set_new(obj, reason_key, ajson_string_lossy(reason, strlen(reason)));
 	return 1;
+}
+
+static int
+show_kept_end(struct memory *m, json_t *run)
+{
+	return show_kept_end_as(m, run, "id", "status", "reason");
 }
 
 int
@@ -2420,25 +2429,41 @@ int
 memory_job_get(struct memory *m, int64_t id, json_t **out, struct agentd_error *err)
 {
 	sqlite3_stmt *st;
+	json_t *job = NULL;
+	int ret;
 
 	if (m == NULL || out == NULL)
 		return agentd_seterr(err, AGENTD_EINVAL, "memory_job_get: bad arguments");
 	if ((st = stmt(m, ST_JOB_GET, err)) == NULL)
 		return m->prep_err;
 	sqlite3_bind_int64(st, 1, id);
-	return fetch_one(m, st, job_row, "job", out, err);
+	ret = fetch_one(m, st, job_row, "job", &job, err);
+	if (ret == AGENTD_OK) {
+		show_kept_end_as(m, job, "last_run_id", "last_status", NULL);
+		*out = job;
+	}
+	return ret;
 }
 
 int
 memory_job_list(struct memory *m, json_t **out, struct agentd_error *err)
 {
 	sqlite3_stmt *st;
+	json_t *jobs = NULL;
+	size_t i;
+	int ret;
 
 	if (m == NULL || out == NULL)
 		return agentd_seterr(err, AGENTD_EINVAL, "memory_job_list: bad arguments");
 	if ((st = stmt(m, ST_JOB_LIST, err)) == NULL)
 		return m->prep_err;
-	return collect(m, st, job_row, "listing jobs", out, err);
+	ret = collect(m, st, job_row, "listing jobs", &jobs, err);
+	if (ret != AGENTD_OK)
+		return ret;
+	for (i = 0; i < json_array_size(jobs); i++)
+		show_kept_end_as(m, json_array_get(jobs, i), "last_run_id", "last_status", NULL);
+	*out = jobs;
+	return AGENTD_OK;
 }
 
 /* One UPDATE/DELETE of a job by id in a transaction; ENOTFOUND when no row. */

@@ -133,8 +133,9 @@ int memory_run_list(struct memory *m, const struct memory_run_filter *f,
  * keeping an end needs no new space, and each is made durable (fdatasync)
  * before memory_ends_add returns. A connection with the ends attached shows
  * a kept end instead of a stored queued, running or interrupted status (run
- * reads and listings; a listing by one of those statuses leaves it out, a
- * listing by a final status finds it once stored), so a run
+ * reads and listings, a job's last_status; a listing by one of those
+ * statuses leaves it out, a listing by a final status finds it once
+ * stored), so a run
  * that ended is never taken for one to run or resume, before or after a
  * restart. A struct memory_ends may be used by several threads at once.
  */

@@ -540,9 +540,16 @@ test_kept_ends(void **state)
 	int64_t sid, r1, r2;
 	int stored = -1, fd;
 
+	json_t *job = json_pack("{s:s,s:s,s:s}", "cron", "@daily", "workspace", "/w", "task", "t");
+	int64_t jid = 0;
+
+	assert_int_equal(memory_job_add(f->m, job, &jid, &err), AGENTD_OK);
+	json_decref(job);
+	assert_int_equal(memory_job_claim(f->m, jid, 1700000000, &err), AGENTD_OK);
 	sid = new_session(f->m, "/w");
-	r1 = new_run(f->m, sid, 0);
+	r1 = new_run(f->m, sid, jid);
 	r2 = new_run(f->m, sid, 0);
+	assert_int_equal(memory_job_fired(f->m, jid, 1700000000, r1, &err), AGENTD_OK);
 	assert_int_equal(memory_run_set_status(f->m, r1, "running", NULL, &err), AGENTD_OK);
 	assert_int_equal(memory_run_set_status(f->m, r2, "succeeded", NULL, &err), AGENTD_OK);
 	assert_int_equal(memory_ends_open(f->path, &e, &err), AGENTD_OK);
@@ -563,6 +570,13 @@ test_kept_ends(void **state)
 	json_decref(o);
 	assert_int_equal(memory_run_list(f->m, &flt, &list, &err), AGENTD_OK);
 	assert_int_equal(json_array_size(list), 0);
+	json_decref(list);
+	assert_int_equal(memory_job_get(f->m, jid, &o, &err), AGENTD_OK);
+	assert_string_equal(json_string_value(json_object_get(o, "last_status")), "failed");
+	json_decref(o);
+	assert_int_equal(memory_job_list(f->m, &list, &err), AGENTD_OK);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0),
+	    "last_status")), "failed");
 	json_decref(list);
 	raw_status(f->path, r1, st, sizeof(st));
 	assert_string_equal(st, "running");
