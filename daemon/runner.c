@@ -665,6 +665,7 @@ struct toolcall {
 	struct llm_config llm;
 	char *db_path, *state_dir;
 	int window;
+	int kept_ends;	/* run ends waiting beside the journal when asked */
 };
 
 static void
@@ -831,6 +832,7 @@ doctor_journal(const struct toolcall *t)
 		memory_integrity_check(m, &e);
 	memory_close(m);
 	json_object_set_new(j, "integrity", json_string(e.code == AGENTD_OK ? "ok" : agentd_errmsg(&e)));
+	json_object_set_new(j, "kept_ends", json_integer(t->kept_ends));
 	return j;
 }
 
@@ -890,6 +892,7 @@ runner_doctor(struct runner *r, uint64_t conn_id, json_t *id, struct agentd_erro
 	t->conn_id = conn_id;
 	t->id = json_incref(id);
 	t->window = r->d->cfg.agent.context_window;
+	t->kept_ends = memory_ends_pending(r->d->ends);
 	t->db_path = dup_or_null(r->d->db_path);
 	t->state_dir = dup_or_null(r->d->cfg.state_dir);
 	if (t->db_path == NULL || t->state_dir == NULL ||

@@ -54,6 +54,8 @@ ctl cancel 1 > "$T/cancel.out" 2> "$T/cancel.err"
 check "cancel does not say the journal is unavailable" sh -c "! grep -q 32005 '$T/cancel.err'"
 check "cancel reports the run as failed" grep -q "failed" "$T/cancel.err" "$T/cancel.out"
 check "the second step never ran" test ! -e "$W/step2.txt"
+ctl doctor > "$T/doctor.out" 2>&1
+check "doctor says a run end waits beside the journal" grep -q "run end(s) wait beside it" "$T/doctor.out"
 
 # kill -9 with the disk still full, start again on the same full disk
 kill9_agentd
