@@ -308,6 +308,17 @@ main(int argc, char **argv)
 	notify_send("STOPPING=1\nSTATUS=stopping: recording runs");
 out:
 	runner_free(d.runner);	/* stops runs and records them */
+	if (d.mem != NULL && memory_ends_pending(d.ends) > 0) {
+		int stored = 0;
+
+		/* Last chance before the next start: leave the journal whole. */
+		agentd_error_clear(&err);
+		if (memory_ends_store(d.ends, d.mem, &stored, &err) == AGENTD_OK)
+			log_info("the journal took %d run end(s) kept beside it", stored);
+		else
+			log_warn("%d run end(s) stay beside the journal for the next start: %s",
+			    memory_ends_pending(d.ends), agentd_errmsg(&err));
+	}
 	sched_free(d.sched);
 	memory_close(d.mem);
 	memory_ends_close(d.ends);
