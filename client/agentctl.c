@@ -760,6 +760,14 @@ cmd_doctor(int argc, char **argv)
 			doctor_fix("free disk space on %s: runs stop when the journal cannot grow",
 			    ajson_str(j, "state_dir", "the state dir"));
 	}
+	if (ajson_int(j, "kept_ends", 0) > 0) {
+		doctor_line(1, "journal", "%lld run end(s) wait beside it in %s-ends: the journal "
+		    "could not take them", (long long)ajson_int(j, "kept_ends", 0),
+		    ajson_str(j, "path", "agentd.db"));
+		doctor_fix("free disk space on %s (or make the journal writable); agentd stores them "
+		    "within seconds once it can, and shows those runs failed meanwhile",
+		    ajson_str(j, "state_dir", "the state dir"));
+	}
 	doctor_sandbox();
 	json_array_foreach(json_object_get(r, "endpoints"), k, e) {
 		int before = doctor_bad;

@@ -52,6 +52,8 @@ usage(FILE *f)
 	    "  --model NAME       model name sent to the server (default $AGENTD_MODEL)\n"
 	    "  --no-stream        ask the model server for whole replies, not streams\n"
 	    "  --log-level LEVEL  error, warn, info (default) or debug\n"
+	    "  --new-journal      when the journal is refused (empty, damaged, not a\n"
+	    "                     journal), move it aside and start a new one\n"
 	    "  --version          print the version and exit\n"
 	    "  -h, --help         this text\n"
 	    "\n"
@@ -102,6 +104,62 @@ take_state_dir(struct agentd *d, struct private_lock **lock, struct agentd_error
 	return private_lock_write(*lock, text, err);
 }
 
+/*
+ * The journal, refused rather than replaced: an empty, damaged or foreign
+ * agentd.db stops the start with a message, unless --new-journal asks to
+ * move it aside (never deleted) and begin a new one. Then the run ends kept
+ * beside it (agentd.db-ends) while it could not take them are stored, or
+ * shown in its place until it can (server.c retries): a run that failed is
+ * never resumed.
+ */
+static int
+open_journal(struct agentd *d, int new_journal)
+{
+	struct agentd_error err;
+	char aside[PATH_MAX];
+	int rc, stored = 0;
+
+	agentd_error_clear(&err);
+	rc = memory_open(d->db_path, &d->mem, &err);
+	if (rc == AGENTD_ECORRUPT && new_journal) {
+		log_warn("journal %s: %s", d->db_path, agentd_errmsg(&err));
+		agentd_error_clear(&err);
+		if ((rc = memory_set_aside(d->db_path, aside, sizeof(aside), &err)) != AGENTD_OK) {
+			log_error("--new-journal: %s", agentd_errmsg(&err));
+			return rc;
+		}
+		log_warn("--new-journal: the old journal was moved aside to %s (and its -wal, -shm "
+		    "and -ends, when present); starting a new one", aside);
+		agentd_error_clear(&err);
+		rc = memory_open(d->db_path, &d->mem, &err);
+	} else if (rc == AGENTD_OK && new_journal) {
+		log_warn("--new-journal: the journal %s opened as it is; it was kept", d->db_path);
+	}
+	if (rc != AGENTD_OK) {
+		log_error("journal %s: %s", d->db_path, agentd_errmsg(&err));
+		if (rc == AGENTD_ECORRUPT)
+			log_error("nothing was changed; to keep these files aside and start a new, "
+			    "empty journal, start agentd once with --new-journal");
+		return rc;
+	}
+	agentd_error_clear(&err);
+	if (memory_ends_open(d->db_path, &d->ends, &err) != AGENTD_OK) {
+		/* Without it a run whose journal fails could be resumed: refuse. */
+		log_error("journal %s: %s", d->db_path, agentd_errmsg(&err));
+		return AGENTD_EIO;
+	}
+	memory_attach_ends(d->mem, d->ends);
+	if (memory_ends_pending(d->ends) > 0) {
+		agentd_error_clear(&err);
+		if (memory_ends_store(d->ends, d->mem, &stored, &err) == AGENTD_OK)
+			log_info("stored %d run end(s) the journal could not take before", stored);
+		else
+			log_warn("%d run end(s) wait beside the journal until it can take them: %s",
+			    memory_ends_pending(d->ends), agentd_errmsg(&err));
+	}
+	return AGENTD_OK;
+}
+
 /* ---- scheduler callbacks ---- */
 
 static time_t
@@ -139,6 +197,7 @@ main(int argc, char **argv)
 		{ "model", required_argument, NULL, 'm' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "no-stream", no_argument, NULL, 'S' },
+		{ "new-journal", no_argument, NULL, 'N' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -149,7 +208,7 @@ main(int argc, char **argv)
 	struct private_lock *state_lock = NULL;
 	sigset_t mask;
 	char path[PATH_MAX];
-	int c, rc, status = 1;
+	int c, rc, status = 1, new_journal = 0;
 
 	memset(&d, 0, sizeof(d));
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -161,6 +220,7 @@ main(int argc, char **argv)
 		case 'm': d.flags.model = optarg; break;
 		case 'l': d.flags.log_level = optarg; break;
 		case 'S': d.flags.no_stream = 1; break;
+		case 'N': new_journal = 1; break;
 		case 'V': printf("agentd %s\n", PACKAGE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -217,10 +277,8 @@ main(int argc, char **argv)
 				log_warn("%s", agentd_errmsg(&err));
 		}
 	}
-	if (memory_open(d.db_path, &d.mem, &err) != AGENTD_OK) {
-		log_error("journal %s: %s", d.db_path, agentd_errmsg(&err));
+	if (open_journal(&d, new_journal) != AGENTD_OK)
 		goto out;
-	}
 	if (runner_new(&d, &d.runner) != AGENTD_OK) {
 		log_error("out of memory");
 		goto out;
@@ -250,8 +308,20 @@ main(int argc, char **argv)
 	notify_send("STOPPING=1\nSTATUS=stopping: recording runs");
 out:
 	runner_free(d.runner);	/* stops runs and records them */
+	if (d.mem != NULL && memory_ends_pending(d.ends) > 0) {
+		int stored = 0;
+
+		/* Last chance before the next start: leave the journal whole. */
+		agentd_error_clear(&err);
+		if (memory_ends_store(d.ends, d.mem, &stored, &err) == AGENTD_OK)
+			log_info("the journal took %d run end(s) kept beside it", stored);
+		else
+			log_warn("%d run end(s) stay beside the journal for the next start: %s",
+			    memory_ends_pending(d.ends), agentd_errmsg(&err));
+	}
 	sched_free(d.sched);
 	memory_close(d.mem);
+	memory_ends_close(d.ends);
 	server_free(d.srv);	/* removes the socket and its lock */
 	private_lock_release(state_lock);	/* last: the journal is closed */
 	config_free(&d.cfg);

@@ -37,6 +37,7 @@ struct slot {
 	pthread_t th;
 	atomic_int cancel;
 	atomic_int shutdown;
+	atomic_int ended;	/* the run's end is recorded (or kept): the thread only tidies up */
 	int joined;
 	struct agent_config acfg;
 	char *s_prompt, *s_state, *s_approval, *s_author, *s_email, *s_config_dir;
@@ -335,6 +336,33 @@ post_log(struct runner *r, int level, const char *text)
 	}
 }
 
+/*
+ * The journal could not record the run's end (a full disk, an I/O error):
+ * keep it beside the journal, durably, before anyone hears of it, so that
+ * the listing, a cancel and a restart all see the run failed and nothing of
+ * it runs again. The main loop moves it into the journal when it can.
+ * Returns 1 when kept.
+ */
+static int
+keep_end(struct slot *s, const char *status, const char *reason)
+{
+	struct agentd_error err;
+	char msg[1400];
+
+	agentd_error_clear(&err);
+	if (memory_ends_add(s->r->d->ends, s->run_id, status, reason, &err) == AGENTD_OK) {
+		snprintf(msg, sizeof(msg), "run %lld: the journal could not take its end (%s); "
+		    "kept beside it until it can", (long long)s->run_id, status);
+		post_log(s->r, LOG_LVL_WARN, msg);
+		return 1;
+	}
+	snprintf(msg, sizeof(msg), "run %lld: its end could not be kept either (%s): the journal "
+	    "still says it runs, and a restart would resume it", (long long)s->run_id,
+	    agentd_errmsg(&err));
+	post_log(s->r, LOG_LVL_ERROR, msg);
+	return 0;
+}
+
 static void *
 worker(void *arg)
 {
@@ -345,12 +373,15 @@ worker(void *arg)
 	struct finished *f;
 	json_t *end;
 	char msg[1200];
+	int kept = 0;
 
 	agentd_error_clear(&err);
 	if (memory_open_more(s->r->d->db_path, &m, &err) != AGENTD_OK) {
 		snprintf(msg, sizeof(msg), "run %lld: cannot open the journal: %s",
 		    (long long)s->run_id, agentd_errmsg(&err));
 		post_log(s->r, LOG_LVL_ERROR, msg);
+		keep_end(s, "failed", msg);
+		atomic_store(&s->ended, 1);
 		end = json_pack("{s:s, s:s}", "status", "failed", "reason", msg);
 		if (end != NULL)
 			hook_event(s, s->run_id, "end", end);
@@ -362,15 +393,19 @@ worker(void *arg)
 			    agentd_errmsg(&err));
 			post_log(s->r, LOG_LVL_ERROR, msg);
 			/* The journal failed (a full disk…): the loop could not record its
-			 * end, so tell the clients here and record it if the journal lets us. */
+			 * end, so record it here, or keep it beside the journal, before
+			 * the clients hear it. */
 			snprintf(msg, sizeof(msg), "the journal failed: %s", agentd_errmsg(&err));
-			memory_run_set_status(m, s->run_id, "failed", msg, NULL);
+			if (memory_run_set_status(m, s->run_id, "failed", msg, NULL) != AGENTD_OK)
+				kept = keep_end(s, "failed", msg);
+			atomic_store(&s->ended, 1);
 			end = json_pack("{s:s, s:s}", "status", "failed", "reason", msg);
 			if (end != NULL)
 				hook_event(s, s->run_id, "end", end);
 			json_decref(end);
 		}
-		if (atomic_load(&s->shutdown) && !atomic_load(&s->cancel)) {
+		atomic_store(&s->ended, 1);
+		if (!kept && atomic_load(&s->shutdown) && !atomic_load(&s->cancel)) {
 			json_t *run = NULL;
 
 			/* The loop marks a run it stopped as interrupted itself; one it
@@ -471,7 +506,8 @@ runner_cancel(struct runner *r, int64_t run_id)
 {
 	struct slot *s = find_slot(r, run_id);
 
-	if (s == NULL)
+	/* A run whose end is recorded is over, though its thread still tidies up. */
+	if (s == NULL || atomic_load(&s->ended))
 		return AGENTD_ENOTFOUND;
 	atomic_store(&s->cancel, 1);
 	pthread_mutex_lock(&s->mu);
@@ -483,7 +519,9 @@ runner_cancel(struct runner *r, int64_t run_id)
 int
 runner_active(struct runner *r, int64_t run_id)
 {
-	return find_slot(r, run_id) != NULL;
+	struct slot *s = find_slot(r, run_id);
+
+	return s != NULL && !atomic_load(&s->ended);
 }
 
 int
@@ -627,6 +665,7 @@ struct toolcall {
 	struct llm_config llm;
 	char *db_path, *state_dir;
 	int window;
+	int kept_ends;	/* run ends waiting beside the journal when asked */
 };
 
 static void
@@ -793,6 +832,7 @@ doctor_journal(const struct toolcall *t)
 		memory_integrity_check(m, &e);
 	memory_close(m);
 	json_object_set_new(j, "integrity", json_string(e.code == AGENTD_OK ? "ok" : agentd_errmsg(&e)));
+	json_object_set_new(j, "kept_ends", json_integer(t->kept_ends));
 	return j;
 }
 
@@ -852,6 +892,7 @@ runner_doctor(struct runner *r, uint64_t conn_id, json_t *id, struct agentd_erro
 	t->conn_id = conn_id;
 	t->id = json_incref(id);
 	t->window = r->d->cfg.agent.context_window;
+	t->kept_ends = memory_ends_pending(r->d->ends);
 	t->db_path = dup_or_null(r->d->db_path);
 	t->state_dir = dup_or_null(r->d->cfg.state_dir);
 	if (t->db_path == NULL || t->state_dir == NULL ||

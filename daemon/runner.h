@@ -20,8 +20,10 @@ void runner_free(struct runner *r);
 
 /* Start (or resume) run_id in a worker; subscribe conn_id (0 = none). */
 int runner_start(struct runner *r, int64_t run_id, struct agentd_error *err);
-/* AGENTD_ENOTFOUND when the run is not active. */
+/* AGENTD_ENOTFOUND when the run is not active (or its end is already
+ * recorded while its worker tidies up: the journal has the answer). */
 int runner_cancel(struct runner *r, int64_t run_id);
+/* 1 while a worker runs run_id and its end is not recorded yet. */
 int runner_active(struct runner *r, int64_t run_id);
 int runner_count(struct runner *r);
 /* Resume runs left "running" by a crash (or mark them interrupted). */

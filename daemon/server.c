@@ -79,6 +79,8 @@ struct server {
 	pthread_mutex_t qlock;
 	struct posted *qhead, *qtail;
 	double retention_due;
+	double ends_due;	/* next try to store the run ends kept beside the journal */
+	int ends_warned;	/* the failure to store them was logged */
 	int max_conns;		/* MAX_CONNS, less when the fd limit is lower */
 	double accept_paused;	/* out of fds: leave the listener alone until then */
 };
@@ -835,6 +837,27 @@ apply_retention(struct server *s)
 		log_info("retention: deleted %d old session(s)", deleted);
 }
 
+/* Run ends kept beside the journal (a full disk…) go into it once it takes
+ * them; tried every ENDS_RETRY_S seconds while any wait. */
+#define ENDS_RETRY_S 2
+static void
+store_kept_ends(struct server *s)
+{
+	struct agentd_error err;
+	int stored = 0;
+
+	agentd_error_clear(&err);
+	if (memory_ends_store(s->d->ends, s->d->mem, &stored, &err) == AGENTD_OK) {
+		if (stored > 0)
+			log_info("the journal took %d run end(s) kept beside it", stored);
+		s->ends_warned = 0;
+	} else if (!s->ends_warned) {
+		log_warn("%d run end(s) wait beside the journal: %s", memory_ends_pending(s->d->ends),
+		    agentd_errmsg(&err));
+		s->ends_warned = 1;
+	}
+}
+
 int
 server_run(struct server *s)
 {
@@ -880,6 +903,14 @@ server_run(struct server *s)
 		if (mono_now() >= s->retention_due) {
 			apply_retention(s);
 			s->retention_due = mono_now() + 3600;
+		}
+		if (memory_ends_pending(s->d->ends) > 0) {
+			if (mono_now() >= s->ends_due) {
+				store_kept_ends(s);
+				s->ends_due = mono_now() + ENDS_RETRY_S;
+			}
+			if (timeout < 0 || timeout > ENDS_RETRY_S * 1000)
+				timeout = ENDS_RETRY_S * 1000;
 		}
 		rc = poll(pfd, n, (int)timeout);
 		if (rc < 0) {

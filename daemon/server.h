@@ -24,6 +24,7 @@ struct agentd {
 	struct config cfg;
 	struct config_flags flags;	/* as given on the command line (for SIGHUP) */
 	struct memory *mem;		/* the main thread's journal connection */
+	struct memory_ends *ends;	/* run ends the journal could not take (any thread) */
 	char *db_path;
 	struct server *srv;
 	struct runner *runner;

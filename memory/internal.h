@@ -95,7 +95,13 @@ struct memory {
 	int depth;	/* open memory_begin calls */
 	int aborted;	/* SQLite rolled the whole transaction back under us */
 	int prep_err;	/* agentd_err of the last failed statement preparation */
+	struct memory_ends *ends;	/* borrowed: kept run ends shown in run reads, or NULL */
 };
+
+/* ends.c: the kept end of run_id, if any: 1 with status (and reason, cut to
+ * reason_len) filled, else 0. Thread-safe. */
+int memory_ends_lookup(struct memory_ends *e, int64_t run_id, char status[16], char *reason,
+    size_t reason_len);
 
 /* schema.c: bring the schema from its user_version up to
  * MEMORY_SCHEMA_VERSION inside one write transaction. */

@@ -1,6 +1,6 @@
 # memory/: the durable SQLite journal.
 noinst_LIBRARIES += libmemory.a
-libmemory_a_SOURCES = memory/memory.c memory/memory.h memory/schema.c memory/sha256.c memory/internal.h
+libmemory_a_SOURCES = memory/memory.c memory/ends.c memory/memory.h memory/schema.c memory/sha256.c memory/internal.h
 libmemory_a_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 MEMORY_LIBS = libmemory.a libcommon.a $(SQLITE_LIBS) $(JANSSON_LIBS) -lm
 

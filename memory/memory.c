@@ -18,7 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/buf.h"
@@ -684,23 +687,13 @@ close_untouched(sqlite3 *db)
  * mode), and files of ours left open to others are made private.
  */
 static int
-journal_private(const char *path, int create, struct agentd_error *err)
+journal_private(const char *path, struct agentd_error *err)
 {
-	static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+	static const char *const suffix[] = { "", "-wal", "-shm", "-journal", "-ends" };
 	char p[PATH_MAX];
 	struct stat sb;
 	size_t i;
-	int fd;
 
-	if (create) {
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0 && errno != EEXIST)
-			return agentd_seterr(err, AGENTD_EIO, "cannot create database %s: %s", path,
-			    strerror(errno));
-		if (fd >= 0 && (fchmod(fd, 0600) != 0 || close(fd) != 0))
-			return agentd_seterr(err, AGENTD_EIO, "cannot create database %s: %s", path,
-			    strerror(errno));
-	}
 	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
 		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
 		if (lstat(p, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_uid == geteuid() &&
@@ -708,6 +701,160 @@ journal_private(const char *path, int create, struct agentd_error *err)
 			return agentd_seterr(err, AGENTD_EIO, "cannot make %s private: %s", p,
 			    strerror(errno));
 	}
+	return AGENTD_OK;
+}
+
+/* fsync the directory that holds path (its new names made durable). */
+static int
+sync_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int fd, rc;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		slash[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+/*
+ * A new journal, whole or not at all: the schema is written into a file
+ * under a temporary name, made durable, and linked to path. A crash leaves
+ * no journal or a complete one, never an empty file — so an empty agentd.db
+ * can only come from outside, and is refused (open_db).
+ */
+static int
+create_journal(const char *path, struct agentd_error *err)
+{
+	char tmp[PATH_MAX];
+	sqlite3 *db = NULL;
+	int fd, rc;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.new-XXXXXX", path) >= sizeof(tmp))
+		return agentd_seterr(err, AGENTD_EINVAL, "database path too long: %s", path);
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return agentd_seterr(err, errno == ENOSPC ? AGENTD_ENOSPC : AGENTD_EIO,
+		    "cannot create database %s: %s", path, strerror(errno));
+	if (fchmod(fd, 0600) != 0) {
+		rc = agentd_seterr(err, AGENTD_EIO, "cannot create database %s: %s", path,
+		    strerror(errno));
+		goto fail;
+	}
+	rc = sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_extended_result_codes(db, 1);
+		rc = sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+	}
+	if (rc != SQLITE_OK) {
+		rc = memory_sqlerr(db, rc, "creating the journal", err);
+		goto fail;
+	}
+	if ((rc = memory_schema_migrate(db, err)) != AGENTD_OK)
+		goto fail;
+	if (sqlite3_close(db) != SQLITE_OK) {
+		db = NULL;
+		rc = agentd_seterr(err, AGENTD_EIO, "creating the journal: cannot close %s", tmp);
+		goto fail;
+	}
+	db = NULL;
+	/* link, not rename: a journal another process made meanwhile is kept (and used). */
+	if (fsync(fd) != 0 || (link(tmp, path) != 0 && errno != EEXIST)) {
+		rc = agentd_seterr(err, errno == ENOSPC ? AGENTD_ENOSPC : AGENTD_EIO,
+		    "cannot create database %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	close(fd);
+	unlink(tmp);
+	if (sync_parent(path) != 0)
+		return agentd_seterr(err, AGENTD_EIO, "cannot create database %s: %s", path,
+		    strerror(errno));
+	return AGENTD_OK;
+fail:
+	sqlite3_close(db);
+	close(fd);
+	unlink(tmp);
+	return rc;
+}
+
+/*
+ * SQLite maps the -shm file into memory and the -wal file is written in
+ * place: one agentd cannot write (immutable, append-only, read-only) would
+ * fail its writes at random, or, for the -shm, kill the process with SIGBUS.
+ * Refused here, naming the file and the fix.
+ */
+static int
+check_side_files(const char *path, struct agentd_error *err)
+{
+	static const char *const suffix[] = { "-shm", "-wal" };
+	char p[PATH_MAX];
+	struct stat sb;
+	size_t i;
+	int fd, flags;
+
+	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(p, sizeof(p), "%s%s", path, suffix[i]);
+		if (lstat(p, &sb) != 0)
+			continue;
+		if (!S_ISREG(sb.st_mode))
+			return agentd_seterr(err, AGENTD_EIO, "%s is not a regular file; "
+			    "refusing to use the journal", p);
+		fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		flags = 0;
+		if (fd >= 0 && ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0)
+			flags = 0;
+		if (fd >= 0)
+			close(fd);
+		if (flags & FS_IMMUTABLE_FL)
+			return agentd_seterr(err, AGENTD_EIO, "%s is immutable: agentd cannot "
+			    "use the journal (make it writable again: chattr -i %s)", p, p);
+		if (flags & FS_APPEND_FL)
+			return agentd_seterr(err, AGENTD_EIO, "%s is append-only: agentd cannot "
+			    "use the journal (make it writable again: chattr -a %s)", p, p);
+		fd = open(p, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return agentd_seterr(err, AGENTD_EIO, "%s cannot be written (%s): agentd "
+			    "cannot use the journal (make it writable: chmod u+w %s)", p,
+			    strerror(errno), p);
+		close(fd);
+	}
+	return AGENTD_OK;
+}
+
+/* An empty database file, or a WAL without its database: never made by
+ * agentd (create_journal), and SQLite would take either for a new journal,
+ * deleting the WAL and what it holds. */
+static int
+refuse_foreign_empty(const char *path, int exists, const struct stat *sb,
+    struct agentd_error *err)
+{
+	char wal[PATH_MAX];
+	struct stat ws;
+	int has_wal;
+
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	has_wal = lstat(wal, &ws) == 0 && S_ISREG(ws.st_mode) && ws.st_size > 0;
+	if (exists && sb->st_size == 0)
+		return agentd_seterr(err, AGENTD_ECORRUPT, "database %s is empty (0 bytes)%s; "
+		    "agentd never leaves a journal empty, and taking it for a new one would "
+		    "lose %s; refusing to touch it", path,
+		    has_wal ? ", though its -wal is not" : "",
+		    has_wal ? "what the -wal holds" : "the journal it replaced");
+	if (!exists && has_wal)
+		return agentd_seterr(err, AGENTD_ECORRUPT, "database %s is missing but its "
+		    "-wal (%lld bytes) is there; refusing to start a new journal over it", path,
+		    (long long)ws.st_size);
 	return AGENTD_OK;
 }
 
@@ -730,9 +877,18 @@ open_db(const char *path, int full, struct memory **out, struct agentd_error *er
 	if (exists && access(path, R_OK | W_OK) != 0)
 		return agentd_seterr(err, AGENTD_EIO, "database %s is not writable: %s", path,
 		    strerror(errno));
-	if ((rc = journal_private(path, !exists && full, err)) != AGENTD_OK)
+	if ((rc = refuse_foreign_empty(path, exists, &sb, err)) != AGENTD_OK)
 		return rc;
-	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (!exists && full ? SQLITE_OPEN_CREATE : 0);
+	if ((rc = journal_private(path, err)) != AGENTD_OK)
+		return rc;
+	if ((rc = check_side_files(path, err)) != AGENTD_OK)
+		return rc;
+	if (!exists && full) {
+		if ((rc = create_journal(path, err)) != AGENTD_OK)
+			return rc;
+		exists = 1;
+	}
+	flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 	rc = sqlite3_open_v2(path, &db, flags, NULL);
 	if (rc != SQLITE_OK) {
 		char what[300];
@@ -834,6 +990,58 @@ refuse_sql:
 	rc = memory_sqlerr(db, rc, path, err);
 	close_untouched(db);
 	return rc;
+}
+
+int
+memory_set_aside(const char *path, char *aside, size_t aside_len, struct agentd_error *err)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm", "-journal", "-ends" };
+	char base[PATH_MAX], from[PATH_MAX], to[PATH_MAX + 16], stamp[32];
+	struct stat sb;
+	struct tm tm;
+	time_t now = time(NULL);
+	size_t i;
+	int n, any = 0;
+
+	if (path == NULL || path[0] == '\0')
+		return agentd_seterr(err, AGENTD_EINVAL, "memory_set_aside: no database path");
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	/* A name none of the files has yet. */
+	for (n = 0; n < 100; n++) {
+		int taken = 0;
+
+		if (n == 0)
+			snprintf(base, sizeof(base), "%s.%s", path, stamp);
+		else
+			snprintf(base, sizeof(base), "%s.%s.%d", path, stamp, n);
+		for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]) && !taken; i++) {
+			snprintf(to, sizeof(to), "%s%s", base, suffix[i]);
+			taken = lstat(to, &sb) == 0;
+		}
+		if (!taken)
+			break;
+	}
+	if (n == 100)
+		return agentd_seterr(err, AGENTD_EEXIST, "no free name to set %s aside", path);
+	/* The database last: until it moves, the journal is still whole where it was. */
+	for (i = sizeof(suffix) / sizeof(suffix[0]); i-- > 0; ) {
+		snprintf(from, sizeof(from), "%s%s", path, suffix[i]);
+		snprintf(to, sizeof(to), "%s%s", base, suffix[i]);
+		if (lstat(from, &sb) != 0)
+			continue;
+		if (rename(from, to) != 0)
+			return agentd_seterr(err, AGENTD_EIO, "cannot move %s to %s: %s", from, to,
+			    strerror(errno));
+		any = 1;
+	}
+	if (any && sync_parent(path) != 0)
+		return agentd_seterr(err, AGENTD_EIO, "cannot set %s aside: %s", path, strerror(errno));
+	if (!any)
+		return agentd_seterr(err, AGENTD_ENOTFOUND, "%s: no journal to set aside", path);
+	if (aside != NULL && aside_len > 0)
+		snprintf(aside, aside_len, "%s", base);
+	return AGENTD_OK;
 }
 
 int
@@ -1283,17 +1491,49 @@ memory_run_set_active(struct memory *m, int64_t id, double seconds, struct agent
 	return run_update(m, st, id, "setting a run's active time", 0, err);
 }
 
+/* A run's kept end (memory_ends_add) shown in obj instead of a stored
+ * status that is not final: the run's id under id_key, its status under
+ * status_key, the reason under reason_key (NULL: none). 1 when shown. */
+static int
+show_kept_end_as(struct memory *m, json_t *obj, const char *id_key, const char *status_key,
+    const char *reason_key)
+{
+	static const char *const open_states[] = { "queued", "running", "interrupted", NULL };
+	char status[16], reason[512];
+
+	if (m->ends == NULL || !in_list(ajson_str(obj, status_key, ""), open_states) ||
+	    !memory_ends_lookup(m->ends, ajson_int(obj, id_key, 0), status, reason, sizeof(reason)))
+		return 0;
+	json_object_set_new(obj, status_key, json_string(status));
+	if (reason_key != NULL)
+		json_object_set_new(obj, reason_key, ajson_string_lossy(reason, strlen(reason)));
+	return 1;
+}
+
+static int
+show_kept_end(struct memory *m, json_t *run)
+{
+	return show_kept_end_as(m, run, "id", "status", "reason");
+}
+
 int
 memory_run_get(struct memory *m, int64_t id, json_t **out, struct agentd_error *err)
 {
 	sqlite3_stmt *st;
+	json_t *run = NULL;
+	int ret;
 
 	if (m == NULL || out == NULL)
 		return agentd_seterr(err, AGENTD_EINVAL, "memory_run_get: bad arguments");
 	if ((st = stmt(m, ST_RUN_GET, err)) == NULL)
 		return m->prep_err;
 	sqlite3_bind_int64(st, 1, id);
-	return fetch_one(m, st, run_row, "run", out, err);
+	ret = fetch_one(m, st, run_row, "run", &run, err);
+	if (ret == AGENTD_OK) {
+		show_kept_end(m, run);
+		*out = run;
+	}
+	return ret;
 }
 
 int
@@ -1303,6 +1543,9 @@ memory_run_list(struct memory *m, const struct memory_run_filter *f, json_t **ou
 	static const struct memory_run_filter none = { 0 };
 	enum memory_stmt id;
 	sqlite3_stmt *st;
+	json_t *runs = NULL, *run;
+	size_t i;
+	int ret;
 
 	if (m == NULL || out == NULL)
 		return agentd_seterr(err, AGENTD_EINVAL, "memory_run_list: bad arguments");
@@ -1329,7 +1572,19 @@ memory_run_list(struct memory *m, const struct memory_run_filter *f, json_t **ou
 		if (id != ST_RUN_LIST_STATUS)
 			sqlite3_bind_int64(st, 4, f->job_id);
 	}
-	return collect(m, st, run_row, "listing runs", out, err);
+	ret = collect(m, st, run_row, "listing runs", &runs, err);
+	if (ret != AGENTD_OK)
+		return ret;
+	for (i = 0; i < json_array_size(runs); ) {
+		run = json_array_get(runs, i);
+		if (show_kept_end(m, run) && f->status != NULL &&
+		    strcmp(ajson_str(run, "status", ""), f->status) != 0)
+			json_array_remove(runs, i);	/* listed by the status it no longer shows */
+		else
+			i++;
+	}
+	*out = runs;
+	return AGENTD_OK;
 }
 
 /* ------------------------------------------------------------------ */
@@ -2174,25 +2429,41 @@ int
 memory_job_get(struct memory *m, int64_t id, json_t **out, struct agentd_error *err)
 {
 	sqlite3_stmt *st;
+	json_t *job = NULL;
+	int ret;
 
 	if (m == NULL || out == NULL)
 		return agentd_seterr(err, AGENTD_EINVAL, "memory_job_get: bad arguments");
 	if ((st = stmt(m, ST_JOB_GET, err)) == NULL)
 		return m->prep_err;
 	sqlite3_bind_int64(st, 1, id);
-	return fetch_one(m, st, job_row, "job", out, err);
+	ret = fetch_one(m, st, job_row, "job", &job, err);
+	if (ret == AGENTD_OK) {
+		show_kept_end_as(m, job, "last_run_id", "last_status", NULL);
+		*out = job;
+	}
+	return ret;
 }
 
 int
 memory_job_list(struct memory *m, json_t **out, struct agentd_error *err)
 {
 	sqlite3_stmt *st;
+	json_t *jobs = NULL;
+	size_t i;
+	int ret;
 
 	if (m == NULL || out == NULL)
 		return agentd_seterr(err, AGENTD_EINVAL, "memory_job_list: bad arguments");
 	if ((st = stmt(m, ST_JOB_LIST, err)) == NULL)
 		return m->prep_err;
-	return collect(m, st, job_row, "listing jobs", out, err);
+	ret = collect(m, st, job_row, "listing jobs", &jobs, err);
+	if (ret != AGENTD_OK)
+		return ret;
+	for (i = 0; i < json_array_size(jobs); i++)
+		show_kept_end_as(m, json_array_get(jobs, i), "last_run_id", "last_status", NULL);
+	*out = jobs;
+	return AGENTD_OK;
 }
 
 /* One UPDATE/DELETE of a job by id in a transaction; ENOTFOUND when no row. */

@@ -34,7 +34,11 @@ struct memory;
 /*
  * Open (creating when absent) the database at path, run migrations.
  * Refuses with AGENTD_ECORRUPT, never touching the file, when it is not a
- * database, fails a quick integrity check, or has a newer schema.
+ * database, fails a quick integrity check, has a newer schema, is empty
+ * (0 bytes: a new journal is written under another name and linked in
+ * whole, so agentd never leaves one empty), or is missing beside a WAL
+ * that is not. Refuses with AGENTD_EIO an -shm or -wal it could not write
+ * (immutable, append-only, read-only): SQLite would fail, or die of SIGBUS.
  */
 int memory_open(const char *path, struct memory **out, struct agentd_error *err);
 /*
@@ -46,6 +50,13 @@ int memory_open(const char *path, struct memory **out, struct agentd_error *err)
  */
 int memory_open_more(const char *path, struct memory **out, struct agentd_error *err);
 void memory_close(struct memory *m);	/* NULL is fine */
+/*
+ * Move the journal at path and its side files (-wal, -shm, -journal, -ends)
+ * aside, to path.<UTC time><suffix>, so that the next memory_open starts a
+ * new one; nothing is deleted. aside (may be NULL) gets the new base name.
+ * AGENTD_ENOTFOUND when there is nothing to move. Call it with the journal closed.
+ */
+int memory_set_aside(const char *path, char *aside, size_t aside_len, struct agentd_error *err);
 /*
  * Copy the WAL into the database and cut the WAL to zero bytes
  * (wal_checkpoint(TRUNCATE), waiting through the busy timeout). A run's
@@ -114,6 +125,39 @@ struct memory_run_filter {
 /* Newest first. Array of run objects. */
 int memory_run_list(struct memory *m, const struct memory_run_filter *f,
     json_t **out, struct agentd_error *err);
+
+/* ---- run ends kept beside the journal ----
+ * When the journal cannot take a run's end (a full disk, an I/O error), the
+ * end is kept in a small file beside it, PATH-ends, until the journal can:
+ * the file's MEMORY_ENDS_SLOTS slots are allocated when it is opened, so
+ * keeping an end needs no new space, and each is made durable (fdatasync)
+ * before memory_ends_add returns. A connection with the ends attached shows
+ * a kept end instead of a stored queued, running or interrupted status (run
+ * reads and listings, a job's last_status; a listing by one of those
+ * statuses leaves it out, a listing by a final status finds it once
+ * stored), so a run
+ * that ended is never taken for one to run or resume, before or after a
+ * restart. A struct memory_ends may be used by several threads at once.
+ */
+struct memory_ends;
+#define MEMORY_ENDS_SLOTS 128
+/* Open (creating) the ends file of the database at db_path, reading the ends it keeps. */
+int memory_ends_open(const char *db_path, struct memory_ends **out, struct agentd_error *err);
+void memory_ends_close(struct memory_ends *e);	/* NULL is fine */
+/* Keep run_id's end (status: a final run status; reason may be NULL, cut to
+ * about 470 bytes) durably; replaces an end kept before for the run.
+ * AGENTD_ENOSPC when every slot is taken, AGENTD_EIO when the file cannot be written. */
+int memory_ends_add(struct memory_ends *e, int64_t run_id, const char *status,
+    const char *reason, struct agentd_error *err);
+/* How many ends are kept (0 for NULL). */
+int memory_ends_pending(struct memory_ends *e);
+/* Store the kept ends into the journal through m (one transaction; a run
+ * whose stored status is already final keeps it), then free their slots.
+ * *stored (may be NULL) = how many were stored. On failure they stay kept. */
+int memory_ends_store(struct memory_ends *e, struct memory *m, int *stored,
+    struct agentd_error *err);
+/* Show e's ends in m's run reads (borrowed: e outlives m; NULL detaches). */
+void memory_attach_ends(struct memory *m, struct memory_ends *e);
 
 /* ---- messages: {seq,run_id,role,content,tool_calls,tool_call_id,step,
  *                 reasoning,kind,created} ----

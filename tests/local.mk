@@ -17,6 +17,8 @@ INTEGRATION_TESTS = \
 	tests/integration/test_hooks.sh \
 	tests/integration/test_install.sh \
 	tests/integration/test_instructions.sh \
+	tests/integration/test_journal_fail.sh \
+	tests/integration/test_journal_open.sh \
 	tests/integration/test_llm_servers.sh \
 	tests/integration/test_private_state.sh \
 	tests/integration/test_progress.sh \

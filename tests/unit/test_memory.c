@@ -4,7 +4,8 @@
  * foreign, corrupt or newer databases (bytes unchanged), unwritable files,
  * a full database, every record kind, the event hash chain against raw
  * tampering, hostile search queries, cascading deletes and retention, the
- * once-only job claim, nested transactions and two concurrent writers.
+ * once-only job claim, nested transactions and two concurrent writers;
+ * run ends kept beside the journal, and empty journals refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -194,18 +195,7 @@ test_open_schema_and_reopen(void **state)
 	assert_int_equal(memory_open(f->path, &m2, &err), AGENTD_OK);
 	memory_close(m2);
 	memory_close(NULL);
-	/* An empty file (created by someone's touch) is a fresh database. */
-	{
-		char p[160];
-		int fd;
-
-		snprintf(p, sizeof(p), "%s/empty.db", f->dir);
-		fd = open(p, O_CREAT | O_WRONLY, 0600);
-		assert_true(fd >= 0);
-		close(fd);
-		assert_int_equal(memory_open(p, &m2, &err), AGENTD_OK);
-		memory_close(m2);
-	}
+	/* An empty file is refused, not taken for a new database: test_empty_journal. */
 	/* Bad arguments. */
 	assert_int_equal(memory_open(NULL, &m2, &err), AGENTD_EINVAL);
 	assert_int_equal(memory_open(f->dir, &m2, &err), AGENTD_EIO);
@@ -517,6 +507,163 @@ test_sessions(void **state)
 	assert_int_equal(memory_session_delete(f->m, c, &err), AGENTD_OK);
 	assert_int_equal(memory_session_delete(f->m, c, &err), AGENTD_ENOTFOUND);
 	assert_int_equal(memory_session_create(f->m, NULL, NULL, NULL, &err), AGENTD_OK);
+}
+
+/* The status a plain connection (no kept ends attached) reads. */
+static void
+raw_status(const char *path, int64_t id, char *out, size_t n)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT status FROM runs WHERE id=?1", -1, &st, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_int64(st, 1, id);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	snprintf(out, n, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* A run's end the journal could not take is kept beside it: shown by run
+ * reads, durable across a reopen (a restart), stored later, then freed. */
+static void
+test_kept_ends(void **state)
+{
+	struct fx *f = *state;
+	struct agentd_error err = { 0 };
+	struct memory_ends *e = NULL;
+	struct memory_run_filter flt = { .status = "running" };
+	json_t *o = NULL, *list = NULL;
+	char st[32], ends[160];
+	int64_t sid, r1, r2;
+	int stored = -1, fd;
+
+	json_t *job = json_pack("{s:s,s:s,s:s}", "cron", "@daily", "workspace", "/w", "task", "t");
+	int64_t jid = 0;
+
+	assert_int_equal(memory_job_add(f->m, job, &jid, &err), AGENTD_OK);
+	json_decref(job);
+	assert_int_equal(memory_job_claim(f->m, jid, 1700000000, &err), AGENTD_OK);
+	sid = new_session(f->m, "/w");
+	r1 = new_run(f->m, sid, jid);
+	r2 = new_run(f->m, sid, 0);
+	assert_int_equal(memory_job_fired(f->m, jid, 1700000000, r1, &err), AGENTD_OK);
+	assert_int_equal(memory_run_set_status(f->m, r1, "running", NULL, &err), AGENTD_OK);
+	assert_int_equal(memory_run_set_status(f->m, r2, "succeeded", NULL, &err), AGENTD_OK);
+	assert_int_equal(memory_ends_open(f->path, &e, &err), AGENTD_OK);
+	assert_int_equal(memory_ends_pending(e), 0);
+	assert_int_equal(memory_ends_add(e, r1, "failed", "the journal failed: disk full", &err),
+	    AGENTD_OK);
+	assert_int_equal(memory_ends_add(e, r2, "failed", "late", &err), AGENTD_OK);
+	assert_int_equal(memory_ends_add(e, r1, "no such status at all", NULL, &err), AGENTD_EINVAL);
+	memory_attach_ends(f->m, e);
+	assert_int_equal(memory_run_get(f->m, r1, &o, &err), AGENTD_OK);
+	assert_string_equal(json_string_value(json_object_get(o, "status")), "failed");
+	assert_string_equal(json_string_value(json_object_get(o, "reason")),
+	    "the journal failed: disk full");
+	json_decref(o);
+	/* a stored final status is never overridden */
+	assert_int_equal(memory_run_get(f->m, r2, &o, &err), AGENTD_OK);
+	assert_string_equal(json_string_value(json_object_get(o, "status")), "succeeded");
+	json_decref(o);
+	assert_int_equal(memory_run_list(f->m, &flt, &list, &err), AGENTD_OK);
+	assert_int_equal(json_array_size(list), 0);
+	json_decref(list);
+	assert_int_equal(memory_job_get(f->m, jid, &o, &err), AGENTD_OK);
+	assert_string_equal(json_string_value(json_object_get(o, "last_status")), "failed");
+	json_decref(o);
+	assert_int_equal(memory_job_list(f->m, &list, &err), AGENTD_OK);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0),
+	    "last_status")), "failed");
+	json_decref(list);
+	raw_status(f->path, r1, st, sizeof(st));
+	assert_string_equal(st, "running");
+
+	/* a restart: the file alone tells */
+	memory_attach_ends(f->m, NULL);
+	memory_ends_close(e);
+	e = NULL;
+	assert_int_equal(memory_ends_open(f->path, &e, &err), AGENTD_OK);
+	assert_int_equal(memory_ends_pending(e), 2);
+	memory_attach_ends(f->m, e);
+	assert_int_equal(memory_run_get(f->m, r1, &o, &err), AGENTD_OK);
+	assert_string_equal(json_string_value(json_object_get(o, "status")), "failed");
+	json_decref(o);
+	assert_int_equal(memory_ends_store(e, f->m, &stored, &err), AGENTD_OK);
+	assert_int_equal(stored, 2);
+	assert_int_equal(memory_ends_pending(e), 0);
+	raw_status(f->path, r1, st, sizeof(st));
+	assert_string_equal(st, "failed");
+	raw_status(f->path, r2, st, sizeof(st));
+	assert_string_equal(st, "succeeded");
+	memory_attach_ends(f->m, NULL);
+	memory_ends_close(e);
+	e = NULL;
+	assert_int_equal(memory_ends_open(f->path, &e, &err), AGENTD_OK);
+	assert_int_equal(memory_ends_pending(e), 0);
+
+	/* a torn slot (a crash while writing it) is not taken for an end */
+	assert_int_equal(memory_ends_add(e, r1, "failed", "x", &err), AGENTD_OK);
+	memory_ends_close(e);
+	e = NULL;
+	snprintf(ends, sizeof(ends), "%s-ends", f->path);
+	fd = open(ends, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "y", 1, 40), 1);
+	close(fd);
+	assert_int_equal(memory_ends_open(f->path, &e, &err), AGENTD_OK);
+	assert_int_equal(memory_ends_pending(e), 0);
+	memory_ends_close(e);
+	memory_ends_close(NULL);
+}
+
+/* Files agentd never makes are refused, untouched: an empty database (alone
+ * or beside a WAL), a WAL without its database; memory_set_aside moves them
+ * out of the way and the next open starts a new journal. */
+static void
+test_empty_journal(void **state)
+{
+	struct fx *f = *state;
+	struct agentd_error err = { 0 };
+	struct memory *m = NULL;
+	char p[160], wal[170], aside[256], moved[300];
+	struct stat sb;
+	int fd;
+
+	snprintf(p, sizeof(p), "%s/empty.db", f->dir);
+	snprintf(wal, sizeof(wal), "%s-wal", p);
+	fd = open(p, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(memory_open(p, &m, &err), AGENTD_ECORRUPT);
+	assert_non_null(strstr(err.msg, "empty"));
+	assert_null(m);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_int_equal(sb.st_size, 0);
+	fd = open(wal, O_WRONLY | O_CREAT, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "walbytes", 8), 8);
+	close(fd);
+	assert_int_equal(memory_open(p, &m, &err), AGENTD_ECORRUPT);
+	assert_int_equal(memory_open_more(p, &m, &err), AGENTD_ECORRUPT);
+	assert_int_equal(stat(wal, &sb), 0);
+	assert_int_equal(sb.st_size, 8);
+	/* the WAL alone */
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(memory_open(p, &m, &err), AGENTD_ECORRUPT);
+	assert_int_equal(stat(p, &sb), -1);
+	/* set aside: a new journal, the WAL kept under the new name */
+	assert_int_equal(memory_set_aside(p, aside, sizeof(aside), &err), AGENTD_OK);
+	snprintf(moved, sizeof(moved), "%s-wal", aside);
+	assert_int_equal(stat(moved, &sb), 0);
+	assert_int_equal(sb.st_size, 8);
+	assert_int_equal(memory_set_aside(p, NULL, 0, &err), AGENTD_ENOTFOUND);
+	assert_int_equal(memory_open(p, &m, &err), AGENTD_OK);
+	memory_close(m);
+	assert_int_equal(stat(p, &sb), 0);
+	assert_true(sb.st_size > 0);
 }
 
 static void
@@ -1297,6 +1444,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_disk_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_runs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kept_ends, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_journal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tool_calls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_plans, setup, teardown),
