@@ -4,7 +4,8 @@
  * Talks JSON-RPC over the daemon's Unix socket (daemon/rpc.h). Progress goes
  * to stderr, results to stdout; every listing takes --json so scripts never
  * parse tables. Exit status: 0 success, 1 the operation failed (a failed
- * run, a tool error, a tampered audit), 2 usage or connection errors.
+ * run, a tool error, a tampered audit), 2 usage or connection errors, 130
+ * a run cancelled by Ctrl-C.
  * `agentctl sandbox` runs locally without the daemon (ctl_sandbox.c).
  * Everything the daemon sends came from a model, a tool, a file, a
  * repository or a task: text output shows it through shown() and --json
@@ -40,6 +41,7 @@
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
+#define EXIT_INTERRUPTED 130	/* 128 + SIGINT: a run cancelled by Ctrl-C */
 
 static char sock_path[PATH_MAX];
 static int sock_fd = -1;
@@ -1117,7 +1119,8 @@ follow_run(struct follow *f)
 		printf("%s\n", f->answer);
 	fflush(stdout);
 	if (f->result)
-		return f->ok ? 0 : EXIT_FAIL;
+		return f->ok ? 0 : cancel_sent && f->status && strcmp(f->status, "cancelled") == 0 ?
+		    EXIT_INTERRUPTED : EXIT_FAIL;
 	if (f->reason && f->status && strcmp(f->reason, f->status) == 0)
 		set_str(&f->reason, NULL);	/* "cancelled: cancelled" says it twice */
 	if (!f->ok && !f->json)
@@ -1128,6 +1131,9 @@ follow_run(struct follow *f)
 	if (f->branch && *f->branch && !f->json)
 		fprintf(stderr, "the run's work is on branch %s (agentctl undo %lld deletes it)\n",
 		    f->branch, (long long)f->run_id);
+	/* Cancelled by the user's Ctrl-C: the shell's code for SIGINT. */
+	if (!f->ok && cancel_sent && f->status && strcmp(f->status, "cancelled") == 0)
+		return EXIT_INTERRUPTED;
 	return f->ok ? 0 : EXIT_FAIL;
 }
 
@@ -2329,7 +2335,8 @@ main_usage(FILE *f)
 	fprintf(f, "\n'agentctl COMMAND --help' describes each. Listings take --json.\n"
 	    "Exit status: 0 ok, 1 the operation failed (a failed run, a tool error, a\n"
 	    "busy, denied or failed request), 2 a usage error, an invalid request (bad\n"
-	    "arguments, an unknown tool, run, session or schedule) or no daemon.\n");
+	    "arguments, an unknown tool, run, session or schedule) or no daemon, 130 a\n"
+	    "run cancelled by Ctrl-C.\n");
 }
 
 /* ---- shell completion ----

@@ -5,7 +5,10 @@
  * command's, 128+signal when it was killed, 2 on a usage error, 125 when the
  * sandbox cannot be set up, 126/127 when the command cannot be run.
  */
+#include <sys/stat.h>
+
 #include <errno.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,8 +71,9 @@ ctl_sandbox_main(int argc, char **argv)
 {
 	struct sandbox_opts o;
 	struct agentd_error err;
+	struct stat st;
 	unsigned v;
-	int i, status = 0, rc;
+	int i, status = 0, rc, ended_by = 0;
 
 	sandbox_opts_init(&o);
 	for (i = 1; i < argc; i++) {
@@ -136,12 +140,29 @@ ctl_sandbox_main(int argc, char **argv)
 		fputs("agentctl sandbox: no command given after -- (see --help)\n", stderr);
 		return 2;
 	}
+	/* A workspace that is not there is the user's input, not a missing
+	 * command (127). */
+	if (stat(o.workspace, &st) != 0) {
+		fprintf(stderr, "agentctl sandbox: --workspace %s: %s\n", o.workspace,
+		    errno == ENOENT ? "no such directory" : strerror(errno));
+		return 2;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "agentctl sandbox: --workspace %s: not a directory\n", o.workspace);
+		return 2;
+	}
 	fflush(stdout);
-	rc = sandbox_exec_inherit(&o, argv + i, &status, &err);
+	rc = sandbox_exec_inherit(&o, argv + i, &status, &ended_by, &err);
 	if (rc != AGENTD_OK) {
 		fprintf(stderr, "agentctl sandbox: %s\n", agentd_errmsg(&err));
 		return rc == AGENTD_ENOTFOUND ? 127 : rc == AGENTD_EDENIED ? 126 :
 		    rc == AGENTD_EINVAL ? 2 : 125;
 	}
+	if (ended_by == SIGKILL)
+		fprintf(stderr, "agentctl sandbox: %s timed out after %u s; its processes were "
+		    "killed (--timeout S to allow more)\n", argv[i], o.timeout_ms / 1000);
+	else if (ended_by != 0)
+		fprintf(stderr, "agentctl sandbox: %s stopped: agentctl got %s and killed its "
+		    "processes\n", argv[i], strsignal(ended_by));
 	return status;
 }

@@ -1057,7 +1057,7 @@ out:
 
 int
 sandbox_exec_inherit(const struct sandbox_opts *o, char *const argv[], int *status,
-    struct agentd_error *err)
+    int *ended_by, struct agentd_error *err)
 {
 	struct prep pp;
 	struct proc pr;
@@ -1110,6 +1110,8 @@ sandbox_exec_inherit(const struct sandbox_opts *o, char *const argv[], int *stat
 	}
 	reap(&pr, got_sig, &code, &sig);
 	*status = code;
+	if (ended_by)
+		*ended_by = got_sig;
 out:
 	if (sfd >= 0)
 		close(sfd);

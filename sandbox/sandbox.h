@@ -74,9 +74,12 @@ int sandbox_run(const struct sandbox_opts *o, char *const argv[],
     struct sandbox_result *r, struct agentd_error *err);
 
 /* Run with stdin/stdout/stderr inherited (for `agentctl sandbox`): no
- * capture; returns the exit status (128+signal) in *status. */
+ * capture; returns the exit status (128+signal) in *status, and in
+ * *ended_by (may be NULL) 0, or SIGKILL when the timeout killed the tree,
+ * or the signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) that the caller got and
+ * passed on by killing it. */
 int sandbox_exec_inherit(const struct sandbox_opts *o, char *const argv[],
-    int *status, struct agentd_error *err);
+    int *status, int *ended_by, struct agentd_error *err);
 
 void sandbox_result_free(struct sandbox_result *r);
 

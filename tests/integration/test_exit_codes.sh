@@ -42,8 +42,46 @@ check "tool read_file '{}' names the argument" has "$out" "'path'"
 out=$(ctl tool nope '{}' 2>&1)
 check "tool nope does not send the user to a method" lacks "$out" "tools.list"
 
+# agentctl sandbox's own table: the command's code, 128+N, 2, 125-127.
+code "sandbox -- true" 0 sandbox --workspace "$T/ws" -- true
+code "sandbox -- sh -c 'exit 3'" 3 sandbox --workspace "$T/ws" -- sh -c 'exit 3'
+code "sandbox on a missing workspace (usage, not a missing command)" 2 \
+	sandbox --workspace "$T/nonexist" -- ls
+out=$(ctl sandbox --workspace "$T/nonexist" -- ls 2>&1)
+check "... naming the workspace" has "$out" "--workspace $T/nonexist: no such directory"
+code "sandbox on a file as workspace" 2 sandbox --workspace "$T/ws/a.txt" -- ls
+code "sandbox of a command that is not there" 127 sandbox --workspace "$T/ws" -- no-such-cmd-x
+out=$(ctl sandbox --workspace "$T/ws" --timeout 1 -- sleep 30 2>&1)
+rc=$?
+check "a sandbox timeout exits 137 (got $rc)" test $rc -eq 137
+check "... and says it timed out" has "$out" "timed out after 1 s"
+"$AGENTCTL" sandbox --workspace "$T/ws" -- sleep 30 >"$T/int.out" 2>&1 &
+sp=$!
+wait_for sh -c "pgrep -f 'agentctl sandbox --workspace $T/ws -- sleep 30' >/dev/null"
+sleep 0.3
+kill -INT "$sp"
+wait "$sp"
+rc=$?
+check "Ctrl-C (SIGINT) of agentctl sandbox exits 130 (got $rc)" test $rc -eq 130
+check "... and says why" grep -q "got Interrupt" "$T/int.out"
+
 # --help states the same table.
 out=$(ctl --help 2>&1)
 check "--help names exit 2 for an unknown run or session" has "$out" "an unknown tool, run, session"
 stop_agentd
+
+# 130: a run cancelled by Ctrl-C (the first SIGINT cancels it and waits for its end).
+start_mock "$top_srcdir/tests/integration/scenarios/slow.json" || exit 1
+start_agentd --llm-url "$MOCK_URL" || exit 1
+make_repo "$T/repo"
+"$AGENTCTL" --socket "$SOCK" run --workspace "$T/repo" "slow task" >"$T/run.out" 2>&1 &
+rp=$!
+wait_for sh -c "'$AGENTCTL' --socket '$SOCK' runs | grep -q running"
+kill -INT "$rp"
+wait "$rp"
+rc=$?
+check "Ctrl-C of agentctl run exits 130 (got $rc)" test $rc -eq 130
+check "... after cancelling the run" sh -c "'$AGENTCTL' --socket '$SOCK' runs | grep -q cancelled"
+stop_agentd
+stop_mock
 finish
