@@ -1811,8 +1811,13 @@ record_start(struct arun *r, const char *resolved, int in_place, struct agentd_e
 	int rc;
 
 	agentd_error_clear(&ge);
-	if (tools_git_start_state(resolved, &st, &ge) != AGENTD_OK)
-		return AGENTD_OK;	/* not a repository: nothing to record */
+	if (tools_git_start_state(resolved, &st, &ge) != AGENTD_OK) {
+		/* Not a repository (or one git refuses): nothing to record; the
+		 * run's first event says so. */
+		free(r->no_git);
+		r->no_git = strdup(agentd_errmsg(&ge));
+		return AGENTD_OK;
+	}
 	/* The journal keeps what fits START_STATE_MAX; dirty_count still counts
 	 * all, and git_commit then refuses all:true rather than guess. */
 	while ((text = json_dumps(st, JSON_COMPACT)) != NULL && strlen(text) > START_STATE_MAX) {
@@ -2322,6 +2327,7 @@ arun_free(struct arun *r)
 	json_decref(r->skills);
 	free(r->skills_catalog);
 	free(r->user_workspace);
+	free(r->no_git);
 	free(r->workspace);
 	free(r->worktree);
 	free(r->branch);
@@ -2556,6 +2562,15 @@ start_status(struct arun *r)
 	json_t *d = json_pack("{s:s}", "status", "running"), *paths, *f;
 	size_t i;
 
+	if (d != NULL && r->no_git != NULL) {
+		char msg[1400];
+
+		snprintf(msg, sizeof(msg), "%s is not a git repository that agentd can use: the git "
+		    "tools will refuse, and agentctl undo cannot take the run's changes back (%.1000s)",
+		    r->user_workspace ? r->user_workspace : "the workspace", r->no_git);
+		json_object_set_new(d, "git", json_false());
+		json_object_set_new(d, "warning", json_string(msg));
+	}
 	if (d == NULL || r->instr_files == NULL)
 		return d;
 	paths = json_array();

@@ -67,6 +67,7 @@ struct arun {
 	char *worktree;			/* NULL when in place */
 	char *branch;			/* branch of a worktree run, else NULL */
 	const json_t *tctx_start;	/* in place: start_state (in run), for the tools */
+	char *no_git;			/* why the workspace has no usable repository, or NULL */
 	char *task;
 	json_t *tools;			/* OpenAI tools array offered to the model */
 	json_t *allowed;		/* array of names, or NULL = all */

@@ -2149,6 +2149,8 @@ cmd_schedule_add(int argc, char **argv)
 		fmt_time(ajson_num(r, "next_fire", 0), next, sizeof(next));
 		printf("schedule %lld added: '%s', next run %s\n", (long long)ajson_int(r, "id", 0),
 		    ajson_str(r, "cron", ""), next);
+		if (ajson_str(r, "warning", NULL))
+			fprintf(stderr, "%swarning:%s %s\n", C_YELLOW, C_RESET, ajson_str(r, "warning", ""));
 	}
 	json_decref(r);
 	return 0;

@@ -282,6 +282,20 @@ start_run(struct agentd *d, json_t *spec, int64_t job_id, int64_t *run_id,
 			goto out;
 		}
 	}
+	if (branch != NULL && job_id == 0) {
+		/* Asked by hand: refuse now rather than start a run that fails
+		 * at its set-up (a job's run fails and its status says why). */
+		struct agentd_error ge;
+		char oid[41], cur[256];
+
+		agentd_error_clear(&ge);
+		if (tools_git_head(ws, oid, cur, sizeof(cur), &ge) != AGENTD_OK) {
+			rc = agentd_seterr(err, AGENTD_EINVAL, "workspace %s: a run on its own branch "
+			    "needs a git repository; run it in place, or make one (git init) "
+			    "(%.900s)", ws, agentd_errmsg(&ge));
+			goto out;
+		}
+	}
 	if (sid == 0) {
 		snprintf(title, sizeof(title), "%s", task);
 		/* Cut on a character boundary: the title must stay UTF-8. */
@@ -1176,6 +1190,32 @@ check_job_runnable(const struct agentd *d, const json_t *job, struct agentd_erro
 	return AGENTD_OK;
 }
 
+/*
+ * A job on a folder that is not a git repository is kept (in-place runs work
+ * there), with a warning in the answer: branch runs need git, and nothing an
+ * in-place run changes can be undone.
+ */
+static void
+job_git_warning(json_t *job)
+{
+	struct agentd_error e;
+	char oid[41], br[256], msg[1400];
+	const char *ws = ajson_str(job, "workspace", "");
+
+	agentd_error_clear(&e);
+	if (ws[0] != '/' || tools_git_head(ws, oid, br, sizeof(br), &e) == AGENTD_OK)
+		return;
+	if (ajson_bool(job, "branch", 1))
+		snprintf(msg, sizeof(msg), "%s is not a git repository that agentd can use: this "
+		    "job's runs are branch runs, which need git, and will fail until it is one "
+		    "(git init), or add the job with --in-place (%.900s)", ws, agentd_errmsg(&e));
+	else
+		snprintf(msg, sizeof(msg), "%s is not a git repository that agentd can use: its "
+		    "runs work in place, the git tools will refuse, and agentctl undo cannot take "
+		    "their changes back (%.900s)", ws, agentd_errmsg(&e));
+	json_object_set_new(job, "warning", json_string(msg));
+}
+
 static const struct rpc_param p_sched_add[] = {
 	{ "cron", RPC_T_STR, 0 }, { "tz", RPC_T_STR, 0 }, { "workspace", RPC_T_STR, 1 },
 	{ "task", RPC_T_STR, 0 }, { "chore", RPC_T_OBJ, 0 }, { "branch", RPC_T_STR_OR_BOOL, 0 },
@@ -1208,6 +1248,7 @@ m_sched_add(void *ctx, struct rpc_call *call)
 	log_info("schedule %lld added: '%s' in %s", (long long)id, ajson_str(stored, "cron", ""),
 	    ajson_str(stored, "workspace", ""));
 	call->result = job_with_next(d, stored);
+	job_git_warning(call->result);
 	return RPC_DONE;
 }
 
