@@ -48,7 +48,7 @@
  */
 #define SEARCH_SQL "SELECT * FROM (" \
 	" SELECT s.id AS sid, m.run_id, m.seq, m.role," \
-	"  snippet(messages_fts, 0, '[', ']', '...', 12) AS snip," \
+	"  memory_snippet(messages_fts, 1) AS snip," \
 	"  memory_bm25(messages_fts, (SELECT max(id) FROM messages)) AS rank," \
 	"  m.created, s.workspace, m.tool_call_id AS call_id, NULL AS tool" \
 	" FROM messages_fts CROSS JOIN messages m ON m.id = messages_fts.rowid" \
@@ -59,7 +59,7 @@
 	" ORDER BY rank LIMIT ?3)" \
 	" UNION ALL SELECT * FROM (" \
 	" SELECT s.id, t.run_id, NULL, 'tool'," \
-	"  snippet(tool_fts, 0, '[', ']', '...', 12)," \
+	"  memory_snippet(tool_fts, 1)," \
 	"  memory_bm25(tool_fts, (SELECT max(id) FROM tool_calls)) AS rank," \
 	"  coalesce(t.finished, t.created), s.workspace, t.call_id, t.name" \
 	" FROM tool_fts CROSS JOIN tool_calls t ON t.id = tool_fts.rowid" \
@@ -623,6 +623,184 @@ rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx, int
 	sqlite3_result_double(ctx, -score);
 }
 
+/*
+ * memory_snippet(fts, ntext): a short excerpt of the best-matching text
+ * column among the first ntext ones, hits in [brackets], "..." where text
+ * was left out. FTS5's snippet() scores every candidate window against
+ * every hit, quadratic in the hits of a row (14 s for one message of
+ * 40,000 matching words); this one slides one window of SNIP_TOKENS tokens
+ * over the hits once, then tokenizes the column only up to the window's end,
+ * and never returns more than SNIP_MAX_BYTES however long a token is.
+ */
+#define SNIP_TOKENS 12
+#define SNIP_MAX_BYTES 600
+
+struct snip_tok {
+	int start;		/* first position of the window */
+	int pos;		/* position of the next token */
+	int n;			/* tokens of the window seen */
+	int more;		/* a token follows the window */
+	int bstart[SNIP_TOKENS], bend[SNIP_TOKENS];
+};
+
+static int
+snip_token_cb(void *ud, int tflags, const char *tok, int ntok, int bstart, int bend)
+{
+	struct snip_tok *t = ud;
+	int pos;
+
+	(void)tok;
+	(void)ntok;
+	if (tflags & FTS5_TOKEN_COLOCATED)
+		return SQLITE_OK;	/* a synonym at the same position */
+	pos = t->pos++;
+	if (pos < t->start)
+		return SQLITE_OK;
+	if (pos >= t->start + SNIP_TOKENS) {
+		t->more = 1;
+		return SQLITE_DONE;	/* the rest of the text is not read */
+	}
+	t->bstart[t->n] = bstart;
+	t->bend[t->n] = bend;
+	t->n++;
+	return SQLITE_OK;
+}
+
+struct snip_out {
+	char buf[SNIP_MAX_BYTES + 16];
+	size_t len;
+	int full;
+};
+
+/* Append at most what fits under SNIP_MAX_BYTES, cut on a UTF-8 boundary. */
+static void
+snip_put(struct snip_out *o, const char *p, size_t n)
+{
+	if (o->full)
+		return;
+	if (o->len + n > SNIP_MAX_BYTES) {
+		n = SNIP_MAX_BYTES - o->len;
+		while (n > 0 && ((unsigned char)p[n] & 0xC0) == 0x80)
+			n--;
+		o->full = 1;
+	}
+	memcpy(o->buf + o->len, p, n);
+	o->len += n;
+}
+
+static void
+snippet_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx, int nval,
+    sqlite3_value **val)
+{
+	int ntext = nval > 0 ? sqlite3_value_int(val[0]) : 1, nphrase = api->xPhraseCount(fts);
+	int ninst = 0, i, lo, col, best_col = 0, best_first = 0, best_span = 1, best_score = -1;
+	int *ph = NULL, *off = NULL, *cnt = NULL, ncol_tok = 0, start, text_len = 0, k, opened;
+	char hit[SNIP_TOKENS];
+	const char *text = NULL;
+	struct snip_tok t;
+	struct snip_out *o = NULL;
+	int rc;
+
+	if (api->xInstCount(fts, &ninst) != SQLITE_OK)
+		goto fail;
+	ph = malloc(((size_t)ninst + 1) * sizeof(int));
+	off = malloc(((size_t)ninst + 1) * sizeof(int));
+	cnt = calloc((size_t)nphrase + 1, sizeof(int));
+	o = calloc(1, sizeof(*o));
+	if (ph == NULL || off == NULL || cnt == NULL || o == NULL)
+		goto fail;
+	/* Hits come ordered by column, then position: one pass per column,
+	 * two pointers, the window holding the most distinct phrases wins. */
+	for (lo = 0; lo < ninst; ) {
+		int c, j, distinct = 0, first = 0;
+
+		if (api->xInst(fts, lo, &ph[lo], &c, &off[lo]) != SQLITE_OK)
+			goto fail;
+		for (j = lo; j < ninst; j++) {
+			int pj, cj;
+
+			if (j > lo && (api->xInst(fts, j, &ph[j], &cj, &off[j]) != SQLITE_OK || cj != c))
+				break;
+			pj = ph[j];
+			if (c >= ntext || pj < 0 || pj >= nphrase)
+				continue;
+			if (cnt[pj]++ == 0)
+				distinct++;
+			while (off[j] - off[first + lo] >= SNIP_TOKENS) {
+				int pf = ph[first + lo];
+
+				if (pf >= 0 && pf < nphrase && --cnt[pf] == 0)
+					distinct--;
+				first++;
+			}
+			if (distinct * (SNIP_TOKENS + 1) + (j - lo - first) > best_score) {
+				best_score = distinct * (SNIP_TOKENS + 1) + (j - lo - first);
+				best_col = c;
+				best_first = off[first + lo];
+				best_span = off[j] - off[first + lo] + 1;
+			}
+		}
+		memset(cnt, 0, ((size_t)nphrase + 1) * sizeof(int));
+		lo = j;
+	}
+	col = best_col;
+	if (api->xColumnSize(fts, col, &ncol_tok) != SQLITE_OK)
+		ncol_tok = 0;
+	start = best_first - (SNIP_TOKENS - best_span) / 2;
+	if (ncol_tok > 0 && start + SNIP_TOKENS > ncol_tok)
+		start = ncol_tok - SNIP_TOKENS;
+	if (start < 0)
+		start = 0;
+	memset(hit, 0, sizeof(hit));
+	for (i = 0; i < ninst; i++) {
+		int c;
+
+		if (api->xInst(fts, i, &k, &c, &off[i]) == SQLITE_OK && c == col &&
+		    off[i] >= start && off[i] < start + SNIP_TOKENS)
+			hit[off[i] - start] = 1;
+	}
+	if (api->xColumnText(fts, col, &text, &text_len) != SQLITE_OK || text == NULL) {
+		sqlite3_result_null(ctx);
+		goto out;
+	}
+	memset(&t, 0, sizeof(t));
+	t.start = start;
+	rc = api->xTokenize(fts, text, text_len, &t, snip_token_cb);
+	if (rc != SQLITE_OK && rc != SQLITE_DONE)
+		goto fail;
+	if (t.n == 0) {
+		sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
+		goto out;
+	}
+	if (start > 0)
+		snip_put(o, "...", 3);
+	for (i = 0; i < t.n; i++) {
+		if (i > 0)
+			snip_put(o, text + t.bend[i - 1], (size_t)(t.bstart[i] - t.bend[i - 1]));
+		opened = hit[i] && !o->full && o->len < SNIP_MAX_BYTES;
+		if (opened)
+			snip_put(o, "[", 1);
+		snip_put(o, text + t.bstart[i], (size_t)(t.bend[i] - t.bstart[i]));
+		if (opened)
+			o->buf[o->len++] = ']';	/* a bracket opened is closed (the slack holds it) */
+	}
+	if (!t.more)
+		snip_put(o, text + t.bend[t.n - 1], (size_t)(text_len - t.bend[t.n - 1]));
+	if (t.more || o->full) {
+		memcpy(o->buf + o->len, "...", 3);
+		o->len += 3;
+	}
+	sqlite3_result_text(ctx, o->buf, (int)o->len, SQLITE_TRANSIENT);
+	goto out;
+fail:
+	sqlite3_result_error(ctx, "memory_snippet: cannot read the row", -1);
+out:
+	free(ph);
+	free(off);
+	free(cnt);
+	free(o);
+}
+
 /* Register memory_bm25 on a connection. */
 static int
 rank_register(sqlite3 *db, struct agentd_error *err)
@@ -638,7 +816,8 @@ rank_register(sqlite3 *db, struct agentd_error *err)
 	sqlite3_finalize(st);
 	if (api == NULL)
 		return agentd_seterr(err, AGENTD_EUNAVAIL, "this SQLite has no FTS5");
-	if (api->xCreateFunction(api, "memory_bm25", NULL, rank_fn, NULL) != SQLITE_OK)
+	if (api->xCreateFunction(api, "memory_bm25", NULL, rank_fn, NULL) != SQLITE_OK ||
+	    api->xCreateFunction(api, "memory_snippet", NULL, snippet_fn, NULL) != SQLITE_OK)
 		return memory_sqlerr(db, SQLITE_ERROR, "registering memory_bm25", err);
 	return AGENTD_OK;
 }

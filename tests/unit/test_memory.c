@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "common/buf.h"
 #include "common/json.h"
 #include "memory/internal.h"
 #include "memory/memory.h"
@@ -1134,6 +1135,73 @@ test_search(void **state)
 	json_decref(list);
 }
 
+/* Snippets: a window of words around the hits, bounded whatever the text. */
+static void
+test_search_snippet(void **state)
+{
+	struct fx *f = *state;
+	struct agentd_error err = { 0 };
+	json_t *list = NULL;
+	const char *snip;
+	struct abuf b;
+	char *text;
+	int64_t s1, r1;
+	int i;
+
+	s1 = new_session(f->m, "/repo/snip");
+	r1 = new_run(f->m, s1, 0);
+	/* A hit in the middle of a long text: "..." on both sides, the hit
+	 * bracketed, its neighbours kept. */
+	abuf_init(&b, 1 << 20);
+	for (i = 0; i < 500; i++)
+		assert_int_equal(abuf_printf(&b, "%s w%d", i == 250 ? " pivotword," : "", i), AGENTD_OK);
+	text = abuf_steal(&b);
+	add_msg(f->m, s1, r1, "user", text, NULL);
+	free(text);
+	assert_int_equal(memory_search(f->m, "pivotword", NULL, 0, &list, &err), AGENTD_OK);
+	assert_int_equal(json_array_size(list), 1);
+	snip = json_string_value(json_object_get(json_array_get(list, 0), "snippet"));
+	assert_non_null(snip);
+	assert_non_null(strstr(snip, "w249 [pivotword], w250"));
+	assert_memory_equal(snip, "...", 3);
+	assert_string_equal(snip + strlen(snip) - 3, "...");
+	json_decref(list);
+	/* Two words: the window that holds both wins over one that holds more
+	 * of one of them. */
+	add_msg(f->m, s1, r1, "user", "kiwi kiwi kiwi kiwi filler filler filler filler filler "
+	    "filler filler filler filler filler filler filler mango then kiwi", NULL);
+	assert_int_equal(memory_search(f->m, "kiwi mango", NULL, 0, &list, &err), AGENTD_OK);
+	snip = json_string_value(json_object_get(json_array_get(list, 0), "snippet"));
+	assert_non_null(strstr(snip, "[mango] then [kiwi]"));
+	json_decref(list);
+	/* One word matched 40,000 times in one message (FTS5's snippet() spent
+	 * seconds on it) and a single 200 KB word: short snippets, hits closed. */
+	abuf_init(&b, 1 << 20);
+	for (i = 0; i < 40000; i++)
+		assert_int_equal(abuf_append(&b, "zap ", 4), AGENTD_OK);
+	text = abuf_steal(&b);
+	add_msg(f->m, s1, r1, "user", text, NULL);
+	free(text);
+	assert_int_equal(memory_search(f->m, "zap", NULL, 0, &list, &err), AGENTD_OK);
+	snip = json_string_value(json_object_get(json_array_get(list, 0), "snippet"));
+	assert_string_equal(snip, "[zap] [zap] [zap] [zap] [zap] [zap] [zap] [zap] [zap] [zap] "
+	    "[zap] [zap]...");
+	json_decref(list);
+	text = malloc(200001);
+	assert_non_null(text);
+	memcpy(text, "longword ", 9);
+	memset(text + 9, 'x', 200000 - 9);
+	text[200000] = '\0';
+	add_msg(f->m, s1, r1, "user", text, NULL);
+	free(text);
+	assert_int_equal(memory_search(f->m, "longword", NULL, 0, &list, &err), AGENTD_OK);
+	snip = json_string_value(json_object_get(json_array_get(list, 0), "snippet"));
+	assert_true(strlen(snip) <= 620);
+	assert_memory_equal(snip, "[longword] xxx", 14);
+	assert_string_equal(snip + strlen(snip) - 3, "...");
+	json_decref(list);
+}
+
 /* ---- deletion and retention ---- */
 
 static void
@@ -1451,6 +1519,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_plans, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_and_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_search, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_search_snippet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cascade_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
