@@ -199,6 +199,8 @@ memory_sqlerr(sqlite3 *db, int rc, const char *what, struct agentd_error *err)
 		return agentd_seterr(err, AGENTD_EBUSY, "%s: %s", what, text);
 	case SQLITE_TOOBIG:
 		return agentd_seterr(err, AGENTD_ETOOBIG, "%s: %s", what, text);
+	case SQLITE_INTERRUPT:
+		return agentd_seterr(err, AGENTD_ECANCELLED, "%s: stopped before it finished", what);
 	case SQLITE_CONSTRAINT:
 		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
 			return agentd_seterr(err, AGENTD_ENOTFOUND, "%s: a referenced record does not exist",
@@ -1235,6 +1237,37 @@ memory_open_more(const char *path, struct memory **out, struct agentd_error *err
 	return open_db(path, 0, out, err);
 }
 
+struct memory_stop {
+	int (*fn)(void *ud);
+	void *ud;
+};
+
+static int
+progress_cb(void *ud)
+{
+	struct memory_stop *st = ud;
+
+	return st->fn(st->ud) ? 1 : 0;
+}
+
+void
+memory_set_interrupt(struct memory *m, int (*stop)(void *ud), void *ud)
+{
+	if (m == NULL)
+		return;
+	if (stop == NULL) {
+		sqlite3_progress_handler(m->db, 0, NULL, NULL);
+		free(m->stop);
+		m->stop = NULL;
+		return;
+	}
+	if (m->stop == NULL && (m->stop = malloc(sizeof(*m->stop))) == NULL)
+		return;
+	m->stop->fn = stop;
+	m->stop->ud = ud;
+	sqlite3_progress_handler(m->db, 4096, progress_cb, m->stop);
+}
+
 void
 memory_close(struct memory *m)
 {
@@ -1247,6 +1280,7 @@ memory_close(struct memory *m)
 	for (i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(m->stmt[i]);
 	sqlite3_close(m->db);
+	free(m->stop);
 	free(m);
 }
 

@@ -64,6 +64,12 @@ int memory_set_aside(const char *path, char *aside, size_t aside_len, struct age
  * kept it from finishing (nothing is lost: the WAL stays as it was).
  */
 int memory_checkpoint(struct memory *m, struct agentd_error *err);
+/*
+ * Let a long statement on this connection be abandoned: stop(ud) is polled
+ * every few thousand SQLite steps, and a statement running when it returns
+ * non-zero fails with AGENTD_ECANCELLED. NULL removes it.
+ */
+void memory_set_interrupt(struct memory *m, int (*stop)(void *ud), void *ud);
 /* PRAGMA integrity_check: AGENTD_OK when "ok". */
 int memory_integrity_check(struct memory *m, struct agentd_error *err);
 
@@ -216,6 +222,9 @@ int memory_event_list(struct memory *m, int64_t run_id, int64_t after_seq,
 /* Recompute the chain: *ok 1 when intact, else *bad_seq = first bad row. */
 int memory_audit(struct memory *m, int64_t run_id, int *ok, int64_t *bad_seq,
     int64_t *count, struct agentd_error *err);
+
+/* The longest search query accepted (AGENTD_ETOOBIG past it). */
+#define MEMORY_MAX_QUERY_BYTES 1024
 
 /* ---- recall: FTS5 over message text and tool results ----
  * [{session_id,run_id,seq,role,snippet,rank,created,workspace}], best first. */

@@ -10,6 +10,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test_daemon.sh \
 	tests/integration/test_disk_full.sh \
 	tests/integration/test_doctor.sh \
+	tests/integration/test_eventloop.sh \
 	tests/integration/test_exit_codes.sh \
 	tests/integration/test_gitdir.sh \
 	tests/integration/test_gitsafe.sh \
