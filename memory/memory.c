@@ -37,9 +37,9 @@
 	"FROM jobs j LEFT JOIN runs r ON r.id = j.last_run_id "
 
 /*
- * Recall: the best of each FTS index by BM25 (memory_bm25), then merged. ?1 and ?2 are the
- * FTS queries for messages and tool results (words, and the workspace's tag
- * when filtered, so the filter is applied inside the index). To keep a
+ * Recall: the best of each FTS index by BM25 (memory_bm25), then merged. ?1, ?2 and ?5 are
+ * the FTS queries for messages, tool results and tool calls (words, and the
+ * workspace's tag when filtered, so the filter is applied inside the index). To keep a
  * query's cost bounded however common its words, ranking considers only the
  * newest ?4 (MEMORY_SEARCH_WINDOW) matches of each index: the inner query
  * walks matches newest first and stops there; the outer one scores only rows
@@ -49,10 +49,11 @@
 #define SEARCH_SQL "SELECT * FROM (" \
 	" SELECT s.id AS sid, m.run_id, m.seq, m.role," \
 	"  memory_snippet(messages_fts, 1) AS snip," \
-	"  memory_bm25(messages_fts, (SELECT max(id) FROM messages)) AS rank," \
-	"  m.created, s.workspace, m.tool_call_id AS call_id, NULL AS tool" \
+	"  memory_bm25(messages_fts, (SELECT max(id) FROM messages), 1) AS rank," \
+	"  m.created, s.workspace, m.tool_call_id AS call_id, tc.name AS tool, m.step" \
 	" FROM messages_fts CROSS JOIN messages m ON m.id = messages_fts.rowid" \
 	" CROSS JOIN sessions s ON s.id = m.session_id" \
+	" LEFT JOIN tool_calls tc ON tc.run_id = m.run_id AND tc.call_id = m.tool_call_id" \
 	" WHERE messages_fts MATCH ?1" \
 	"  AND messages_fts.rowid >= coalesce((SELECT min(r) FROM (SELECT rowid AS r" \
 	"   FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?4)), 0)" \
@@ -60,8 +61,8 @@
 	" UNION ALL SELECT * FROM (" \
 	" SELECT s.id, t.run_id, NULL, 'tool'," \
 	"  memory_snippet(tool_fts, 1)," \
-	"  memory_bm25(tool_fts, (SELECT max(id) FROM tool_calls)) AS rank," \
-	"  coalesce(t.finished, t.created), s.workspace, t.call_id, t.name" \
+	"  memory_bm25(tool_fts, (SELECT max(id) FROM tool_calls), 1) AS rank," \
+	"  coalesce(t.finished, t.created), s.workspace, t.call_id, t.name, t.step" \
 	" FROM tool_fts CROSS JOIN tool_calls t ON t.id = tool_fts.rowid" \
 	" CROSS JOIN runs r ON r.id = t.run_id CROSS JOIN sessions s ON s.id = r.session_id" \
 	" WHERE tool_fts MATCH ?2" \
@@ -69,6 +70,17 @@
 	"   AND mm.tool_call_id = t.call_id)" \
 	"  AND tool_fts.rowid >= coalesce((SELECT min(r) FROM (SELECT rowid AS r" \
 	"   FROM tool_fts WHERE tool_fts MATCH ?2 ORDER BY rowid DESC LIMIT ?4)), 0)" \
+	" ORDER BY rank LIMIT ?3)" \
+	" UNION ALL SELECT * FROM (" \
+	" SELECT s.id, t.run_id, NULL, 'call'," \
+	"  memory_snippet(call_fts, 2)," \
+	"  memory_bm25(call_fts, (SELECT max(id) FROM tool_calls), 2) AS rank," \
+	"  t.created, s.workspace, t.call_id, t.name, t.step" \
+	" FROM call_fts CROSS JOIN tool_calls t ON t.id = call_fts.rowid" \
+	" CROSS JOIN runs r ON r.id = t.run_id CROSS JOIN sessions s ON s.id = r.session_id" \
+	" WHERE call_fts MATCH ?5" \
+	"  AND call_fts.rowid >= coalesce((SELECT min(r) FROM (SELECT rowid AS r" \
+	"   FROM call_fts WHERE call_fts MATCH ?5 ORDER BY rowid DESC LIMIT ?4)), 0)" \
 	" ORDER BY rank LIMIT ?3)" \
 	" ORDER BY rank LIMIT ?3"
 
@@ -522,7 +534,8 @@ fetch_one(struct memory *m, sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *), co
 /* ranking                                                            */
 
 /*
- * memory_bm25(fts, max_rowid): Okapi BM25 over the text column (k1 1.2,
+ * memory_bm25(fts, max_rowid, ntext): Okapi BM25 over the first ntext
+ * columns (the text; default 1) taken as one (k1 1.2,
  * b 0.75), negated like FTS5's bm25() so that lower is better. FTS5's own
  * bm25() counts every document holding each query word to get its IDF, a
  * walk over the whole posting list of a common word (40 ms for a word in
@@ -539,6 +552,7 @@ struct rank_df {
 
 struct rank_data {
 	int nphrase;
+	int ntext;	/* leading columns that hold text */
 	double avgdl;
 	double idf[];
 };
@@ -555,20 +569,27 @@ rank_df_cb(const Fts5ExtensionApi *api, Fts5Context *fts, void *arg)
 }
 
 static struct rank_data *
-rank_prepare(const Fts5ExtensionApi *api, Fts5Context *fts, int64_t max_rowid)
+rank_prepare(const Fts5ExtensionApi *api, Fts5Context *fts, int64_t max_rowid, int ntext)
 {
 	struct rank_data *rd;
-	sqlite3_int64 nrow = 0, ntok = 0;
+	sqlite3_int64 nrow = 0, ntok = 0, coltok;
 	int i, n = api->xPhraseCount(fts);
 
 	rd = calloc(1, sizeof(*rd) + (size_t)n * sizeof(double));
 	if (rd == NULL)
 		return NULL;
 	rd->nphrase = n;
-	if (api->xRowCount(fts, &nrow) != SQLITE_OK || api->xColumnTotalSize(fts, 0, &ntok) !=
-	    SQLITE_OK) {
+	rd->ntext = ntext;
+	if (api->xRowCount(fts, &nrow) != SQLITE_OK) {
 		free(rd);
 		return NULL;
+	}
+	for (i = 0; i < ntext; i++) {
+		if (api->xColumnTotalSize(fts, i, &coltok) != SQLITE_OK) {
+			free(rd);
+			return NULL;
+		}
+		ntok += coltok;
 	}
 	if (nrow < 1)
 		nrow = 1;
@@ -598,24 +619,35 @@ rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx, int
 {
 	struct rank_data *rd = api->xGetAuxdata(fts, 0);
 	double tf[64] = { 0 }, score = 0, dl;
-	int i, ninst = 0, ntok = 0;
+	int i, ninst = 0, ntok = 0, coltok;
 
 	if (rd == NULL) {
-		rd = rank_prepare(api, fts, nval > 0 ? sqlite3_value_int64(val[0]) : 0);
+		int ntext = nval > 1 ? sqlite3_value_int(val[1]) : 1;
+
+		if (ntext < 1 || ntext > api->xColumnCount(fts))
+			ntext = 1;
+		rd = rank_prepare(api, fts, nval > 0 ? sqlite3_value_int64(val[0]) : 0, ntext);
 		if (rd == NULL || api->xSetAuxdata(fts, rd, free) != SQLITE_OK) {
 			sqlite3_result_error(ctx, "memory_bm25: cannot prepare", -1);
 			return;
 		}
 	}
-	if (api->xInstCount(fts, &ninst) != SQLITE_OK || api->xColumnSize(fts, 0, &ntok) != SQLITE_OK) {
+	if (api->xInstCount(fts, &ninst) != SQLITE_OK) {
 		sqlite3_result_error(ctx, "memory_bm25: cannot read the row", -1);
 		return;
+	}
+	for (i = 0; i < rd->ntext; i++) {
+		if (api->xColumnSize(fts, i, &coltok) != SQLITE_OK) {
+			sqlite3_result_error(ctx, "memory_bm25: cannot read the row", -1);
+			return;
+		}
+		ntok += coltok;
 	}
 	for (i = 0; i < ninst; i++) {
 		int phrase, col, off;
 
-		if (api->xInst(fts, i, &phrase, &col, &off) == SQLITE_OK && col == 0 && phrase >= 0 &&
-		    phrase < 64)
+		if (api->xInst(fts, i, &phrase, &col, &off) == SQLITE_OK && col < rd->ntext &&
+		    phrase >= 0 && phrase < 64)
 			tf[phrase] += 1;
 	}
 	dl = (double)ntok;
@@ -2463,12 +2495,13 @@ hit_row(sqlite3_stmt *st)
 	o = obj_set(o, "workspace", col_text(st, 7));
 	o = obj_set(o, "call_id", col_text(st, 8));
 	o = obj_set(o, "tool", col_text(st, 9));
+	o = obj_set(o, "step", col_int(st, 10));
 	return o;
 }
 
 static int
-search_run(struct memory *m, const char *msgq, const char *toolq, int limit, json_t **out,
-    struct agentd_error *err)
+search_run(struct memory *m, const char *msgq, const char *toolq, const char *callq, int limit,
+    json_t **out, struct agentd_error *err)
 {
 	sqlite3_stmt *st = stmt(m, ST_SEARCH, err);
 	int ret;
@@ -2477,6 +2510,7 @@ search_run(struct memory *m, const char *msgq, const char *toolq, int limit, jso
 		return m->prep_err;
 	bind_text(st, 1, msgq);
 	bind_text(st, 2, toolq);
+	bind_text(st, 5, callq);
 	sqlite3_bind_int(st, 3, limit);
 	sqlite3_bind_int(st, 4, MEMORY_SEARCH_WINDOW);
 	ret = collect(m, st, hit_row, "searching", out, err);
@@ -2488,7 +2522,7 @@ int
 memory_search(struct memory *m, const char *query, const char *workspace, int limit,
     json_t **out, struct agentd_error *err)
 {
-	struct abuf mq, tq;
+	struct abuf mq, tq, cq;
 	char tag[WS_TAG_LEN], *terms;
 	int ret;
 
@@ -2505,17 +2539,21 @@ memory_search(struct memory *m, const char *query, const char *workspace, int li
 		return err != NULL ? err->code : AGENTD_EINVAL;
 	abuf_init(&mq, 8 * MEMORY_MAX_QUERY);
 	abuf_init(&tq, 8 * MEMORY_MAX_QUERY);
+	abuf_init(&cq, 8 * MEMORY_MAX_QUERY);
 	if (workspace != NULL)
 		ws_tag(workspace, tag);
 	if (abuf_printf(&mq, "{content} : (%s)", terms) != AGENTD_OK ||
 	    abuf_printf(&tq, "{result} : (%s)", terms) != AGENTD_OK ||
+	    abuf_printf(&cq, "{name args} : (%s)", terms) != AGENTD_OK ||
 	    (workspace != NULL && (abuf_printf(&mq, " AND {ws} : \"%s\"", tag) != AGENTD_OK ||
-	    abuf_printf(&tq, " AND {ws} : \"%s\"", tag) != AGENTD_OK)))
+	    abuf_printf(&tq, " AND {ws} : \"%s\"", tag) != AGENTD_OK ||
+	    abuf_printf(&cq, " AND {ws} : \"%s\"", tag) != AGENTD_OK)))
 		ret = agentd_seterr(err, AGENTD_ENOMEM, NULL);
 	else
-		ret = search_run(m, mq.data, tq.data, limit, out, err);
+		ret = search_run(m, mq.data, tq.data, cq.data, limit, out, err);
 	abuf_free(&mq);
 	abuf_free(&tq);
+	abuf_free(&cq);
 	free(terms);
 	return ret;
 }

@@ -29,7 +29,7 @@
 
 struct memory;
 
-#define MEMORY_SCHEMA_VERSION 3
+#define MEMORY_SCHEMA_VERSION 4
 
 /*
  * Open (creating when absent) the database at path, run migrations.
@@ -226,8 +226,13 @@ int memory_audit(struct memory *m, int64_t run_id, int *ok, int64_t *bad_seq,
 /* The longest search query accepted (AGENTD_ETOOBIG past it). */
 #define MEMORY_MAX_QUERY_BYTES 1024
 
-/* ---- recall: FTS5 over message text and tool results ----
- * [{session_id,run_id,seq,role,snippet,rank,created,workspace}], best first. */
+/* ---- recall: FTS5 over message text, tool results, and tool calls (the
+ * tool's name and the first 4,096 characters of its arguments) ----
+ * [{session_id,run_id,seq,role,snippet,rank,created,workspace,call_id,tool,
+ *   step}], best first. role is the message's, "tool" for a tool result
+ * that never went back as a message, "call" for a tool call's arguments;
+ * tool names the call's tool (for a call, a tool result, or a tool
+ * message), step the run's step (null when unknown). */
 int memory_search(struct memory *m, const char *query, const char *workspace,
     int limit, json_t **out, struct agentd_error *err);
 
