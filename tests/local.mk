@@ -17,6 +17,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test_headless.sh \
 	tests/integration/test_hooks.sh \
 	tests/integration/test_install.sh \
+	tests/integration/test_lifetimes.sh \
 	tests/integration/test_instructions.sh \
 	tests/integration/test_journal_fail.sh \
 	tests/integration/test_journal_open.sh \
