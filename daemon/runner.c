@@ -1092,6 +1092,10 @@ journal_worker(void *arg)
 		agentd_error_clear(&err);
 		if (m == NULL && memory_open_more(t->jdb, &m, &err) != AGENTD_OK)
 			m = NULL;
+		/* Reads show run ends kept beside the journal, as the main
+		 * connection's do. */
+		if (m != NULL)
+			memory_attach_ends(m, r->d->ends);
 		journal_run(t, m, &err);
 		pthread_mutex_lock(&r->jmu);
 		r->jbusy--;

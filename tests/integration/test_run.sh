@@ -91,7 +91,7 @@ for mode in stream nostream; do
 	ctl search 'echo ran marker' --json > "$T/search-$mode.json"
 	check "$mode: search --json names the call's run, step and tool" test "$(json_get \
 		"$(cat "$T/search-$mode.json")" \
-		'[(h["role"], h["tool"], h["run_id"], type(h["step"]).__name__) for h in j]')" = \
+		'[(h["role"], h["tool"], h["run_id"], type(h["step"]).__name__) for h in j if h["run_id"] == '"$run_id"']')" = \
 		"[('call', 'shell', $run_id, 'int')]"
 	stop_agentd
 	stop_mock
