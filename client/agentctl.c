@@ -1909,7 +1909,10 @@ cmd_search(int argc, char **argv)
 		case 'J': json = 1; break;
 		case 'h':
 			puts("usage: agentctl search QUERY... [--workspace DIR] [--limit N] [--json]\n\n"
-			    "Full-text search over stored messages and tool outputs of all sessions.");
+			    "Full-text search over stored messages, tool outputs and tool calls (the tool\n"
+			    "and its arguments: the command run, the text written, the commit message) of\n"
+			    "all sessions. Each hit names its session, run, step and [role tool]; a tool\n"
+			    "call's role is \"call\".");
 			return 0;
 		default: return EXIT_USAGE;
 		}
@@ -1925,9 +1928,16 @@ cmd_search(int argc, char **argv)
 	} else {
 		shown(r);
 		json_array_foreach(json_object_get(r, "results"), i, e) {
+			char step[32] = "", tool[96] = "";
+
 			one_line(ajson_str(e, "snippet", ""), 200, snip, sizeof(snip));
-			printf("session %lld run %lld [%s] %s\n", (long long)ajson_int(e, "session_id", 0),
-			    (long long)ajson_int(e, "run_id", 0), ajson_str(e, "role", ""), snip);
+			if (json_is_integer(json_object_get(e, "step")))
+				snprintf(step, sizeof(step), " step %lld", (long long)ajson_int(e, "step", 0));
+			if (ajson_str(e, "tool", NULL) != NULL)
+				one_line(ajson_str(e, "tool", ""), 64, tool, sizeof(tool));
+			printf("session %lld run %lld%s [%s%s%s] %s\n", (long long)ajson_int(e, "session_id", 0),
+			    (long long)ajson_int(e, "run_id", 0), step, ajson_str(e, "role", ""),
+			    *tool ? " " : "", tool, snip);
 		}
 		if (json_array_size(json_object_get(r, "results")) == 0)
 			fprintf(stderr, "no matches\n");

@@ -19,6 +19,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,6 +214,13 @@ main(int argc, char **argv)
 	int c, rc, status = 1, new_journal = 0;
 
 	memset(&d, 0, sizeof(d));
+#ifdef __GLIBC__
+	/* Big blocks (replies, pages of the journal) come from mmap and go back
+	 * to the system when freed; glibc's moving threshold would otherwise
+	 * keep them in the heap after the first big free, and the daemon at its
+	 * peak size. */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': d.flags.socket_path = optarg; break;

@@ -1,9 +1,11 @@
 /*
  * methods.c — agentd's JSON-RPC methods (docs/protocol.md), one table.
  *
- * Handlers run on the main thread: they validate, touch the journal
- * through the main thread's connection, and hand long work (runs, tool
- * calls) to runner.c. Nothing here blocks on the model or a child process.
+ * Handlers run on the main thread: they validate, do quick bounded work on
+ * the journal through the main thread's connection, and hand long work to
+ * runner.c: runs and tool calls to their threads, reads that grow with the
+ * journal (j_* functions) to the journal read pool. Nothing here blocks on
+ * the model or a child process (docs/architecture.md lists each method).
  */
 #include "daemon/server.h"
 #include "daemon/runner.h"
@@ -42,19 +44,24 @@ is_final(const char *status)
 static enum rpc_status
 fail_err(struct rpc_call *call, int rc, const struct agentd_error *err)
 {
-	int code;
+	return rpc_fail(call, rpc_code_for_err(rc), "%s", agentd_errmsg(err));
+}
 
-	switch (rc) {
-	case AGENTD_ENOTFOUND: code = RPC_NOT_FOUND; break;
-	case AGENTD_EINVAL: code = RPC_INVALID_PARAMS; break;
-	case AGENTD_ENOTIMPL: code = RPC_NOT_IMPLEMENTED; break;
-	case AGENTD_EBUSY: case AGENTD_EEXIST: code = RPC_BUSY; break;
-	case AGENTD_EDENIED: code = RPC_DENIED; break;
-	case AGENTD_EDB: case AGENTD_EIO: case AGENTD_ENOSPC: case AGENTD_ECORRUPT:
-		code = RPC_UNAVAILABLE; break;
-	default: code = RPC_INTERNAL_ERROR; break;
-	}
-	return rpc_fail(call, code, "%s", agentd_errmsg(err));
+/* Hand a read to a journal worker; the answer comes from there. */
+static enum rpc_status
+defer_read(struct agentd *d, struct rpc_call *call, runner_journal_fn fn, runner_journal_post post)
+{
+	struct agentd_error err;
+	int rc;
+
+	if (call->id == NULL)
+		return rpc_fail(call, RPC_INVALID_REQUEST, "%s needs an id", call->method);
+	agentd_error_clear(&err);
+	rc = runner_journal_call(d->runner, server_conn_id(call->conn), call->id, call->params, fn,
+	    post, &err);
+	if (rc != AGENTD_OK)
+		return fail_err(call, rc, &err);
+	return RPC_DEFERRED;
 }
 
 /* The "workspace" param resolved to a real path when it exists (buf holds it). */
@@ -81,12 +88,15 @@ static enum rpc_status
 m_status(void *ctx, struct rpc_call *call)
 {
 	struct agentd *d = D(ctx);
+	struct server_stats st;
 
-	call->result = json_pack("{s:s, s:i, s:f, s:s, s:s, s:s, s:i, s:i, s:o}",
+	server_stats(d->srv, &st);
+	call->result = json_pack("{s:s, s:i, s:f, s:s, s:s, s:s, s:i, s:i, s:I, s:I, s:I, s:o}",
 	    "version", PACKAGE_VERSION, "pid", (int)getpid(), "uptime_s", ajson_now() - d->started,
 	    "socket", d->cfg.socket_path, "state_dir", d->cfg.state_dir, "database", d->db_path,
 	    "runs_active", runner_count(d->runner), "clients", server_conn_count(d->srv),
-	    "config", config_summary(&d->cfg));
+	    "queued_out_bytes", (json_int_t)st.queued_out, "queued_in_bytes", (json_int_t)st.queued_in,
+	    "clients_dropped", (json_int_t)st.dropped, "config", config_summary(&d->cfg));
 	return RPC_DONE;
 }
 
@@ -471,25 +481,34 @@ m_run_cancel(void *ctx, struct rpc_call *call)
 	return RPC_DONE;
 }
 
+/* On a journal worker: a long run has many tool calls. */
+static int
+j_run_get(struct memory *m, json_t *params, json_t **result, struct agentd_error *err)
+{
+	int64_t id = ajson_int(params, "id", 0);
+	json_t *run = NULL, *plan = NULL, *tools = NULL;
+	int rc;
+
+	if ((rc = memory_run_get(m, id, &run, err)) != AGENTD_OK)
+		return rc;
+	if (memory_plan_latest(m, id, &plan, err) == AGENTD_OK && plan)
+		json_object_set_new(run, "plan", plan);
+	if (memory_tool_list(m, id, &tools, err) == AGENTD_OK)
+		json_object_set_new(run, "tool_calls", tools);
+	/* what the loop knew when the request came ("@" params are the loop's) */
+	json_object_set_new(run, "active", json_boolean(ajson_bool(params, "@active", 0)));
+	*result = run;
+	return AGENTD_OK;
+}
+
 static enum rpc_status
 m_run_get(void *ctx, struct rpc_call *call)
 {
 	struct agentd *d = D(ctx);
-	struct agentd_error err;
-	int64_t id = ajson_int(call->params, "id", 0);
-	json_t *run = NULL, *plan = NULL, *tools = NULL;
-	int rc;
 
-	agentd_error_clear(&err);
-	if ((rc = memory_run_get(d->mem, id, &run, &err)) != AGENTD_OK)
-		return fail_err(call, rc, &err);
-	if (memory_plan_latest(d->mem, id, &plan, &err) == AGENTD_OK && plan)
-		json_object_set_new(run, "plan", plan);
-	if (memory_tool_list(d->mem, id, &tools, &err) == AGENTD_OK)
-		json_object_set_new(run, "tool_calls", tools);
-	json_object_set_new(run, "active", json_boolean(runner_active(d->runner, id)));
-	call->result = run;
-	return RPC_DONE;
+	json_object_set_new(call->params, "@active",
+	    json_boolean(runner_active(d->runner, ajson_int(call->params, "id", 0))));
+	return defer_read(d, call, j_run_get, NULL);
 }
 
 static const struct rpc_param p_run_list[] = {
@@ -497,11 +516,12 @@ static const struct rpc_param p_run_list[] = {
 	{ "limit", RPC_T_INT, 0 }, { NULL, 0, 0 }
 };
 
-/* A running run that waits for an approval says so: "waiting": "approval N". */
+/* A running run that waits for an approval says so: "waiting": "approval N"
+ * (reqs: runner_approvals, borrowed). */
 static void
-mark_waiting(struct agentd *d, json_t *runs)
+mark_waiting(json_t *reqs, json_t *runs)
 {
-	json_t *reqs = runner_approvals(d->runner), *q, *r;
+	json_t *q, *r;
 	size_t i, j;
 	char buf[48];
 
@@ -513,95 +533,136 @@ mark_waiting(struct agentd *d, json_t *runs)
 			json_object_set_new(r, "waiting", json_string(buf));
 		}
 	}
-	json_decref(reqs);
+}
+
+/* On a journal worker: up to 10,000 runs, each with its task. */
+static int
+j_run_list(struct memory *m, json_t *params, json_t **result, struct agentd_error *err)
+{
+	struct memory_run_filter f;
+	json_t *runs = NULL;
+	int rc;
+
+	memset(&f, 0, sizeof(f));
+	f.status = ajson_str(params, "status", NULL);
+	f.session_id = ajson_int(params, "session_id", 0);
+	f.job_id = ajson_int(params, "job_id", 0);
+	f.limit = param_limit(params, 100);
+	if ((rc = memory_run_list(m, &f, &runs, err)) != AGENTD_OK)
+		return rc;
+	mark_waiting(json_object_get(params, "@approvals"), runs);
+	*result = json_pack("{s:o}", "runs", runs);
+	return AGENTD_OK;
 }
 
 static enum rpc_status
 m_run_list(void *ctx, struct rpc_call *call)
 {
-	struct agentd *d = D(ctx);
-	struct memory_run_filter f;
-	struct agentd_error err;
-	json_t *runs = NULL;
-	int rc;
+	json_t *reqs = runner_approvals(D(ctx)->runner);
 
-	memset(&f, 0, sizeof(f));
-	f.status = ajson_str(call->params, "status", NULL);
-	f.session_id = ajson_int(call->params, "session_id", 0);
-	f.job_id = ajson_int(call->params, "job_id", 0);
-	f.limit = param_limit(call->params, 100);
-	agentd_error_clear(&err);
-	if ((rc = memory_run_list(d->mem, &f, &runs, &err)) != AGENTD_OK)
-		return fail_err(call, rc, &err);
-	mark_waiting(d, runs);
-	call->result = json_pack("{s:o}", "runs", runs);
-	return RPC_DONE;
+	if (reqs == NULL)
+		return rpc_fail(call, RPC_INTERNAL_ERROR, "out of memory");
+	json_object_set_new(call->params, "@approvals", reqs);
+	return defer_read(D(ctx), call, j_run_list, NULL);
 }
 
 static const struct rpc_param p_events[] = {
 	{ "id", RPC_T_INT, 1 }, { "after", RPC_T_INT, 0 }, { NULL, 0, 0 }
 };
 
-static enum rpc_status
-m_run_events(void *ctx, struct rpc_call *call)
+/* On a journal worker: a long run has many events. */
+static int
+j_run_events(struct memory *m, json_t *params, json_t **result, struct agentd_error *err)
 {
-	struct agentd *d = D(ctx);
-	struct agentd_error err;
 	json_t *ev = NULL;
 	int rc;
 
-	agentd_error_clear(&err);
-	rc = memory_event_list(d->mem, ajson_int(call->params, "id", 0),
-	    ajson_int(call->params, "after", 0), &ev, &err);
+	rc = memory_event_list(m, ajson_int(params, "id", 0), ajson_int(params, "after", 0), &ev,
+	    err);
 	if (rc != AGENTD_OK)
-		return fail_err(call, rc, &err);
-	call->result = json_pack("{s:o}", "events", ev);
-	return RPC_DONE;
+		return rc;
+	*result = json_pack("{s:o}", "events", ev);
+	return AGENTD_OK;
+}
+
+static enum rpc_status
+m_run_events(void *ctx, struct rpc_call *call)
+{
+	return defer_read(D(ctx), call, j_run_events, NULL);
+}
+
+/* On a journal worker: the stored events of a run, however many. */
+static int
+j_run_attach(struct memory *m, json_t *params, json_t **result, struct agentd_error *err)
+{
+	int64_t id = ajson_int(params, "id", 0);
+	json_t *run = NULL, *ev = NULL;
+	int rc;
+
+	if ((rc = memory_run_get(m, id, &run, err)) != AGENTD_OK)
+		return rc;
+	if ((rc = memory_event_list(m, id, 0, &ev, err)) != AGENTD_OK) {
+		json_decref(run);
+		return rc;
+	}
+	*result = json_pack("{s:o, s:o}", "run", run, "events", ev);
+	return AGENTD_OK;
+}
+
+/*
+ * On the loop: subscribe while the run is active, then add the events
+ * stored since the worker read them (the few that came in between), so
+ * that stored and live events meet with nothing lost.
+ */
+static void
+p_run_attach(struct agentd *d, uint64_t conn_id, json_t *params, json_t *result)
+{
+	int64_t id = ajson_int(params, "id", 0), last;
+	json_t *ev = json_object_get(result, "events"), *more = NULL, *e;
+	size_t i;
+	int pending = agentd_run_pending(d, id);
+
+	json_object_set_new(json_object_get(result, "run"), "active", json_boolean(pending));
+	if (!pending)
+		return;
+	server_subscribe(d->srv, conn_id, id);
+	last = ajson_int(json_array_get(ev, json_array_size(ev) - 1), "seq", 0);
+	if (json_array_size(ev) == 0)
+		last = 0;
+	if (memory_event_list(d->mem, id, last, &more, NULL) == AGENTD_OK)
+		json_array_foreach(more, i, e)
+			json_array_append(ev, e);
+	json_decref(more);
 }
 
 static enum rpc_status
 m_run_attach(void *ctx, struct rpc_call *call)
 {
-	struct agentd *d = D(ctx);
-	struct agentd_error err;
-	int64_t id = ajson_int(call->params, "id", 0);
-	json_t *run = NULL, *ev = NULL;
-	int rc;
+	return defer_read(D(ctx), call, j_run_attach, p_run_attach);
+}
 
-	agentd_error_clear(&err);
-	if ((rc = memory_run_get(d->mem, id, &run, &err)) != AGENTD_OK)
-		return fail_err(call, rc, &err);
-	if ((rc = memory_event_list(d->mem, id, 0, &ev, &err)) != AGENTD_OK) {
-		json_decref(run);
-		return fail_err(call, rc, &err);
-	}
-	json_object_set_new(run, "active", json_boolean(agentd_run_pending(d, id)));
-	if (agentd_run_pending(d, id))
-		server_subscribe(d->srv, server_conn_id(call->conn), id);
-	call->result = json_pack("{s:o, s:o}", "run", run, "events", ev);
-	return RPC_DONE;
+/* On a journal worker: the audit hashes every event of the run again. */
+static int
+j_run_audit(struct memory *m, json_t *params, json_t **result, struct agentd_error *err)
+{
+	int64_t id = ajson_int(params, "id", 0), bad = 0, count = 0;
+	json_t *run = NULL;
+	int ok = 0, rc;
+
+	if ((rc = memory_run_get(m, id, &run, err)) != AGENTD_OK)
+		return rc;
+	json_decref(run);
+	if ((rc = memory_audit(m, id, &ok, &bad, &count, err)) != AGENTD_OK)
+		return rc;
+	*result = json_pack("{s:I, s:b, s:I, s:I}", "run_id", (json_int_t)id, "ok", ok,
+	    "events", (json_int_t)count, "first_bad_seq", (json_int_t)bad);
+	return AGENTD_OK;
 }
 
 static enum rpc_status
 m_run_audit(void *ctx, struct rpc_call *call)
 {
-	struct agentd *d = D(ctx);
-	struct agentd_error err;
-	int64_t id = ajson_int(call->params, "id", 0), bad = 0, count = 0;
-	json_t *run = NULL;
-	int ok = 0, rc;
-
-	agentd_error_clear(&err);
-	if ((rc = memory_run_get(d->mem, id, &run, &err)) != AGENTD_OK)
-		return fail_err(call, rc, &err);
-	json_decref(run);
-	if ((rc = memory_audit(d->mem, id, &ok, &bad, &count, &err)) != AGENTD_OK)
-		return fail_err(call, rc, &err);
-	call->result = json_pack("{s:I, s:b, s:I, s:I}", "run_id", (json_int_t)id, "ok", ok,
-	    "events", (json_int_t)count, "first_bad_seq", (json_int_t)bad);
-	if (!ok)
-		json_object_set_new(call->result, "first_bad_seq", json_integer(bad));
-	return RPC_DONE;
+	return defer_read(D(ctx), call, j_run_audit, NULL);
 }
 
 static enum rpc_status
@@ -742,26 +803,26 @@ msg_text_size(json_t *m)
 /* One page of a session's messages: *next is the after_seq of the next
  * page, 0 when this one is the last. New reference or NULL with err. */
 static json_t *
-msg_page(struct agentd *d, int64_t id, int64_t after_seq, int64_t limit, int64_t *next,
+msg_page(struct memory *m, int64_t id, int64_t after_seq, int64_t limit, int64_t *next,
     int *rc, struct agentd_error *err)
 {
 	json_t *rows = NULL, *page;
 	size_t i, bytes = 0;
 
 	*next = 0;
-	if ((*rc = memory_msg_page(d->mem, id, after_seq, limit + 1, &rows, err)) != AGENTD_OK)
+	if ((*rc = memory_msg_page(m, id, after_seq, limit + 1, &rows, err)) != AGENTD_OK)
 		return NULL;
 	page = json_array();
 	for (i = 0; i < json_array_size(rows) && page != NULL; i++) {
-		json_t *m = json_array_get(rows, i);
-		size_t sz = msg_text_size(m);
+		json_t *row = json_array_get(rows, i);
+		size_t sz = msg_text_size(row);
 
 		if ((int64_t)i == limit || (i > 0 && bytes + sz > PAGE_TEXT)) {
 			*next = ajson_int(json_array_get(page, i - 1), "seq", 0);
 			break;
 		}
 		bytes += sz;
-		if (json_array_append(page, m) != 0) {
+		if (json_array_append(page, row) != 0) {
 			json_decref(page);
 			page = NULL;
 		}
@@ -788,7 +849,7 @@ page_params(struct rpc_call *call, int64_t *after_seq, int64_t *limit)
 /* session + its runs + one page of its messages (+ "next_seq" when more
  * follow); new reference or NULL with err. */
 static json_t *
-session_full(struct agentd *d, int64_t id, int64_t after_seq, int64_t limit, int *rc,
+session_full(struct memory *m, int64_t id, int64_t after_seq, int64_t limit, int *rc,
     struct agentd_error *err)
 {
 	struct memory_run_filter f = { .session_id = id, .limit = 10000 };
@@ -796,10 +857,10 @@ session_full(struct agentd *d, int64_t id, int64_t after_seq, int64_t limit, int
 	int64_t next = 0;
 	size_t i;
 
-	if ((*rc = memory_session_get(d->mem, id, &s, err)) != AGENTD_OK)
+	if ((*rc = memory_session_get(m, id, &s, err)) != AGENTD_OK)
 		return NULL;
-	if ((*rc = memory_run_list(d->mem, &f, &runs, err)) != AGENTD_OK ||
-	    (msgs = msg_page(d, id, after_seq, limit, &next, rc, err)) == NULL) {
+	if ((*rc = memory_run_list(m, &f, &runs, err)) != AGENTD_OK ||
+	    (msgs = msg_page(m, id, after_seq, limit, &next, rc, err)) == NULL) {
 		json_decref(s);
 		json_decref(runs);
 		return NULL;
@@ -821,19 +882,25 @@ static const struct rpc_param p_session_get[] = {
 	{ NULL, 0, 0 }
 };
 
+/* On a journal worker: a page may hold megabytes of text. */
+static int
+j_session_get(struct memory *m, json_t *params, json_t **result, struct agentd_error *err)
+{
+	int rc = AGENTD_OK;
+
+	*result = session_full(m, ajson_int(params, "id", 0), ajson_int(params, "after_seq", 0),
+	    ajson_int(params, "limit", PAGE_DEFAULT), &rc, err);
+	return *result ? AGENTD_OK : rc;
+}
+
 static enum rpc_status
 m_session_get(void *ctx, struct rpc_call *call)
 {
-	struct agentd_error err;
 	int64_t after, limit;
-	int rc;
 
 	if (page_params(call, &after, &limit) != RPC_DONE)
 		return RPC_FAILED;
-	agentd_error_clear(&err);
-	call->result = session_full(D(ctx), ajson_int(call->params, "id", 0), after, limit, &rc,
-	    &err);
-	return call->result ? RPC_DONE : fail_err(call, rc, &err);
+	return defer_read(D(ctx), call, j_session_get, NULL);
 }
 
 static enum rpc_status
@@ -987,27 +1054,22 @@ static const struct rpc_param p_export[] = {
 	{ "limit", RPC_T_INT, 0 }, { NULL, 0, 0 }
 };
 
-static enum rpc_status
-m_session_export(void *ctx, struct rpc_call *call)
+/* On a journal worker: rendering a page of a long transcript takes time. */
+static int
+j_session_export(struct memory *m, json_t *params, json_t **result, struct agentd_error *err)
 {
-	struct agentd *d = D(ctx);
-	struct agentd_error err;
-	const char *fmt = ajson_str(call->params, "format", "markdown");
-	int64_t id = ajson_int(call->params, "id", 0), after, limit, prev_run = -1, next;
+	const char *fmt = ajson_str(params, "format", "markdown");
+	int64_t id = ajson_int(params, "id", 0), after = ajson_int(params, "after_seq", 0);
+	int64_t limit = ajson_int(params, "limit", PAGE_DEFAULT), prev_run = -1, next;
 	json_t *s, *prev = NULL;
 	char *text;
-	int rc;
+	int rc = AGENTD_OK;
 
-	if (strcmp(fmt, "markdown") != 0 && strcmp(fmt, "jsonl") != 0)
-		return rpc_fail(call, RPC_INVALID_PARAMS, "format must be \"markdown\" or \"jsonl\"");
-	if (page_params(call, &after, &limit) != RPC_DONE)
-		return RPC_FAILED;
-	agentd_error_clear(&err);
-	s = session_full(d, id, after, limit, &rc, &err);
+	s = session_full(m, id, after, limit, &rc, err);
 	if (s == NULL)
-		return fail_err(call, rc, &err);
+		return rc;
 	/* A later page goes on under the run heading the last page ended in. */
-	if (after > 0 && memory_msg_page(d->mem, id, after - 1, 1, &prev, &err) == AGENTD_OK &&
+	if (after > 0 && memory_msg_page(m, id, after - 1, 1, &prev, err) == AGENTD_OK &&
 	    ajson_int(json_array_get(prev, 0), "seq", 0) == after)
 		prev_run = ajson_int(json_array_get(prev, 0), "run_id", 0);
 	json_decref(prev);
@@ -1016,16 +1078,29 @@ m_session_export(void *ctx, struct rpc_call *call)
 	    export_markdown(s, after == 0, prev_run);
 	json_decref(s);
 	if (text == NULL)
-		return rpc_fail(call, RPC_INTERNAL_ERROR,
+		return agentd_seterr(err, AGENTD_ENOMEM,
 		    "session %lld: a page of the transcript is over %u bytes, too large for one "
 		    "reply (or memory ran out); try a smaller limit", (long long)id, EXPORT_MAX);
-	call->result = json_pack("{s:s, s:s%}", "format", fmt, "text", text, strlen(text));
-	if (call->result != NULL && next > 0)
-		json_object_set_new(call->result, "next_seq", json_integer(next));
+	*result = json_pack("{s:s, s:s%}", "format", fmt, "text", text, strlen(text));
+	if (*result != NULL && next > 0)
+		json_object_set_new(*result, "next_seq", json_integer(next));
 	free(text);
-	if (call->result == NULL)
-		return rpc_fail(call, RPC_INTERNAL_ERROR, "the transcript is not valid UTF-8");
-	return RPC_DONE;
+	if (*result == NULL)
+		return agentd_seterr(err, AGENTD_EINVAL, "the transcript is not valid UTF-8");
+	return AGENTD_OK;
+}
+
+static enum rpc_status
+m_session_export(void *ctx, struct rpc_call *call)
+{
+	const char *fmt = ajson_str(call->params, "format", "markdown");
+	int64_t after, limit;
+
+	if (strcmp(fmt, "markdown") != 0 && strcmp(fmt, "jsonl") != 0)
+		return rpc_fail(call, RPC_INVALID_PARAMS, "format must be \"markdown\" or \"jsonl\"");
+	if (page_params(call, &after, &limit) != RPC_DONE)
+		return RPC_FAILED;
+	return defer_read(D(ctx), call, j_session_export, NULL);
 }
 
 /* ---- tools ---- */
@@ -1101,23 +1176,36 @@ static const struct rpc_param p_search[] = {
 	{ NULL, 0, 0 }
 };
 
+/* On a journal worker (runner_journal_call): a search may read much. */
+static int
+j_search(struct memory *m, json_t *params, json_t **result, struct agentd_error *err)
+{
+	char real[PATH_MAX];
+	const char *ws = param_workspace(params, real);
+	json_t *out = NULL;
+	int rc;
+
+	rc = memory_search(m, ajson_str(params, "query", ""), ws, param_limit(params, 20), &out,
+	    err);
+	if (rc != AGENTD_OK)
+		return rc;
+	*result = json_pack("{s:o}", "results", out);
+	return AGENTD_OK;
+}
+
 static enum rpc_status
 m_memory_search(void *ctx, struct rpc_call *call)
 {
 	struct agentd *d = D(ctx);
-	struct agentd_error err;
-	char real[PATH_MAX];
-	const char *ws = param_workspace(call->params, real);
-	json_t *out = NULL;
-	int rc;
+	const char *q = ajson_str(call->params, "query", "");
 
-	agentd_error_clear(&err);
-	rc = memory_search(d->mem, ajson_str(call->params, "query", ""), ws,
-	    param_limit(call->params, 20), &out, &err);
-	if (rc != AGENTD_OK)
-		return fail_err(call, rc, &err);
-	call->result = json_pack("{s:o}", "results", out);
-	return RPC_DONE;
+	/* What is wrong with the request is said at once, not after a thread. */
+	if (strlen(q) > MEMORY_MAX_QUERY_BYTES)
+		return rpc_fail(call, RPC_INVALID_PARAMS, "query: longer than %d bytes",
+		    MEMORY_MAX_QUERY_BYTES);
+	if (strspn(q, " \t\n\r\f\v") == strlen(q))
+		return rpc_fail(call, RPC_INVALID_PARAMS, "the search query has no words");
+	return defer_read(d, call, j_search, NULL);
 }
 
 /* ---- approvals ---- */

@@ -9,6 +9,22 @@
 #include <string.h>
 #include <unistd.h>
 
+int
+rpc_code_for_err(int rc)
+{
+	switch (rc) {
+	case AGENTD_ENOTFOUND: return RPC_NOT_FOUND;
+	case AGENTD_EINVAL: case AGENTD_ETOOBIG: return RPC_INVALID_PARAMS;
+	case AGENTD_ENOTIMPL: return RPC_NOT_IMPLEMENTED;
+	case AGENTD_EBUSY: case AGENTD_EEXIST: return RPC_BUSY;
+	case AGENTD_EDENIED: return RPC_DENIED;
+	case AGENTD_EDB: case AGENTD_EIO: case AGENTD_ENOSPC: case AGENTD_ECORRUPT:
+	case AGENTD_ECANCELLED: case AGENTD_ETIMEOUT:
+		return RPC_UNAVAILABLE;
+	default: return RPC_INTERNAL_ERROR;
+	}
+}
+
 void
 rpc_framer_init(struct rpc_framer *f, size_t max_line)
 {
@@ -55,6 +71,12 @@ rpc_framer_feed(struct rpc_framer *f, const char *p, size_t n,
 
 void
 rpc_framer_free(struct rpc_framer *f)
+{
+	abuf_free(&f->buf);
+}
+
+void
+rpc_framer_shrink(struct rpc_framer *f)
 {
 	abuf_free(&f->buf);
 }

@@ -49,6 +49,9 @@ void rpc_framer_init(struct rpc_framer *f, size_t max_line);
 int rpc_framer_feed(struct rpc_framer *f, const char *p, size_t n,
     int (*fn)(void *ud, char *line, size_t len), void *ud);
 void rpc_framer_free(struct rpc_framer *f);
+/* Free the framer's buffer (a partial line in it is discarded); it is
+ * allocated again, small, by the next feed. */
+void rpc_framer_shrink(struct rpc_framer *f);
 
 /* Lines to send (malloc'd, '\n'-terminated). They steal the result, params and data
  * passed; the id is borrowed. */
@@ -85,6 +88,10 @@ struct rpc_method {
 	enum rpc_status (*handler)(void *ctx, struct rpc_call *call);
 	const char *summary;
 };
+
+/* The JSON-RPC error code for a module's agentd_err (a value over a cap in
+ * the params, AGENTD_ETOOBIG, is invalid params like AGENTD_EINVAL). */
+int rpc_code_for_err(int agentd_err);
 
 /* Fail a call with a code and message; returns RPC_FAILED. */
 enum rpc_status rpc_fail(struct rpc_call *call, int code, const char *fmt, ...)

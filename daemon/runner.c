@@ -21,8 +21,10 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,12 +56,21 @@ struct slot {
 	struct slot *next;
 };
 
+struct toolcall;
+static void toolcall_free(struct toolcall *t);
+
 struct runner {
 	struct agentd *d;
 	struct slot *slots;
 	atomic_llong next_appr;		/* approval request ids, unique in the daemon */
 	atomic_int tool_threads;	/* tools.call threads still running */
 	atomic_int stopping;		/* runner_free has begun: tools stop, no hand-over */
+	/* the journal read pool (runner_journal_call) */
+	pthread_mutex_t jmu;
+	pthread_cond_t jcv;
+	struct toolcall *jhead, *jtail;	/* waiting reads, oldest first */
+	int jqueued, jbusy, jthreads;
+	pthread_t jth[RUNNER_JOURNAL_CALLS];
 };
 
 static int
@@ -78,6 +89,8 @@ runner_new(struct agentd *d, struct runner **out)
 	if (r == NULL)
 		return AGENTD_ENOMEM;
 	r->d = d;
+	pthread_mutex_init(&r->jmu, NULL);
+	pthread_cond_init(&r->jcv, NULL);
 	*out = r;
 	return AGENTD_OK;
 }
@@ -577,17 +590,29 @@ runner_approvals(struct runner *r)
 	return out;
 }
 
+static void journal_drop_queued(struct runner *r);
+
 void
 runner_free(struct runner *r)
 {
 	struct slot *s, *n;
+	int i;
 
 	if (r == NULL)
 		return;
 	atomic_store(&r->stopping, 1);
-	/* Tool calls see `stopping` and end; they post their replies first. */
+	/* Tool calls and journal reads see `stopping` and end; they post their
+	 * replies first. Reads still waiting are dropped with their clients. */
 	while (atomic_load(&r->tool_threads) > 0)
 		usleep(10000);
+	pthread_mutex_lock(&r->jmu);
+	pthread_cond_broadcast(&r->jcv);
+	pthread_mutex_unlock(&r->jmu);
+	for (i = 0; i < r->jthreads; i++)
+		pthread_join(r->jth[i], NULL);
+	journal_drop_queued(r);
+	pthread_mutex_destroy(&r->jmu);
+	pthread_cond_destroy(&r->jcv);
 	for (s = r->slots; s; s = s->next) {
 		atomic_store(&s->shutdown, 1);
 		pthread_mutex_lock(&s->mu);
@@ -661,6 +686,13 @@ struct toolcall {
 	int network;
 	int git_writable;
 	char *author, *email;
+	/* journal reads */
+	runner_journal_fn jfn;
+	runner_journal_post jpost;
+	char *jdb;
+	double deadline;	/* mono_now() past which the read is abandoned */
+	struct toolcall *jnext;
+	char *line;		/* the reply, made on the worker (no post step) */
 	/* doctor */
 	struct llm_config llm;
 	char *db_path, *state_dir;
@@ -679,6 +711,8 @@ toolcall_free(struct toolcall *t)
 	llm_config_free(&t->llm);
 	free(t->db_path);
 	free(t->state_dir);
+	free(t->jdb);
+	free(t->line);
 	free(t);
 }
 
@@ -693,7 +727,12 @@ do_tool_reply(void *ud)
 {
 	struct toolcall *t = ud;
 
-	if (t->code == 0) {
+	if (t->code == 0 && t->jpost != NULL)
+		t->jpost(t->r->d, t->conn_id, t->params, t->result);
+	if (t->code == 0 && t->line != NULL) {
+		server_reply_line(t->r->d->srv, t->conn_id, t->line);
+		t->line = NULL;
+	} else if (t->code == 0) {
 		server_reply(t->r->d->srv, t->conn_id, t->id, t->result);
 		t->result = NULL;
 	} else {
@@ -940,4 +979,180 @@ runner_tool_call(struct runner *r, uint64_t conn_id, json_t *id, json_t *params,
 	t->id = json_incref(id);
 	t->params = json_incref(params);
 	return start_detached(r, tool_worker, t, err);
+}
+
+/* ---- journal reads off the loop thread ---- */
+
+/* At shutdown: reads never started are dropped (their clients go too). */
+static void
+journal_drop_queued(struct runner *r)
+{
+	while (r->jhead != NULL) {
+		struct toolcall *t = r->jhead;
+
+		r->jhead = t->jnext;
+		toolcall_free(t);
+	}
+	r->jtail = NULL;
+	r->jqueued = 0;
+}
+
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int
+journal_stop(void *ud)
+{
+	struct toolcall *t = ud;
+
+	return atomic_load(&t->r->stopping) || mono_now() > t->deadline;
+}
+
+/* One read on a pool thread's connection (m NULL: it could not open). */
+static void
+journal_run(struct toolcall *t, struct memory *m, const struct agentd_error *open_err)
+{
+	struct agentd_error err;
+	int rc;
+
+	agentd_error_clear(&err);
+	if (m == NULL) {
+		rc = open_err->code != AGENTD_OK ? open_err->code : AGENTD_EIO;
+		err = *open_err;
+	} else {
+		t->deadline = mono_now() + RUNNER_JOURNAL_MAX_S;
+		memory_set_interrupt(m, journal_stop, t);
+		rc = t->jfn(m, t->params, &t->result, &err);
+		memory_set_interrupt(m, NULL, NULL);
+		if (rc == AGENTD_ECANCELLED)
+			agentd_seterr(&err, rc, "%s (the journal read took over %d s, or agentd is "
+			    "stopping)", agentd_errmsg(&err), RUNNER_JOURNAL_MAX_S);
+	}
+	if (rc != AGENTD_OK) {
+		json_decref(t->result);
+		t->result = NULL;
+		t->code = rpc_code_for_err(rc);
+		snprintf(t->msg, sizeof(t->msg), "%s", agentd_errmsg(&err));
+	} else if (t->result == NULL) {
+		t->code = RPC_INTERNAL_ERROR;
+		snprintf(t->msg, sizeof(t->msg), "out of memory");
+	} else if (t->jpost == NULL) {
+		/* Serialized here: a reply of megabytes costs the loop a copy only. */
+		t->line = rpc_result_line(t->id, t->result);
+		t->result = NULL;
+		if (t->line != NULL && strlen(t->line) > RPC_MAX_REPLY) {
+			free(t->line);
+			t->line = NULL;
+		}
+		if (t->line == NULL) {
+			t->code = RPC_INTERNAL_ERROR;
+			snprintf(t->msg, sizeof(t->msg), "the reply could not be made (too large, "
+			    "over %u bytes, or out of memory)", RPC_MAX_REPLY);
+		}
+	}
+	if (server_post(t->r->d->srv, do_tool_reply, drop_toolcall, t) != AGENTD_OK)
+		toolcall_free(t);
+}
+
+/* A pool thread: its own journal connection, reads taken from the queue
+ * oldest first until agentd stops. */
+static void *
+journal_worker(void *arg)
+{
+	struct runner *r = arg;
+	struct memory *m = NULL;
+	struct agentd_error err;
+	struct toolcall *t;
+
+	/* The loop answers first: a big read yields the CPU to it (Linux
+	 * gives a thread its own nice value). */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 5) != 0)
+		log_debug("journal reads keep the loop's priority: %s", strerror(errno));
+	for (;;) {
+		pthread_mutex_lock(&r->jmu);
+		while (r->jhead == NULL && !atomic_load(&r->stopping))
+			pthread_cond_wait(&r->jcv, &r->jmu);
+		if (atomic_load(&r->stopping)) {
+			pthread_mutex_unlock(&r->jmu);
+			break;
+		}
+		t = r->jhead;
+		r->jhead = t->jnext;
+		if (r->jhead == NULL)
+			r->jtail = NULL;
+		r->jqueued--;
+		r->jbusy++;
+		pthread_mutex_unlock(&r->jmu);
+		agentd_error_clear(&err);
+		if (m == NULL && memory_open_more(t->jdb, &m, &err) != AGENTD_OK)
+			m = NULL;
+		/* Reads show run ends kept beside the journal, as the main
+		 * connection's do. */
+		if (m != NULL)
+			memory_attach_ends(m, r->d->ends);
+		journal_run(t, m, &err);
+		pthread_mutex_lock(&r->jmu);
+		r->jbusy--;
+		pthread_mutex_unlock(&r->jmu);
+	}
+	memory_close(m);
+	return NULL;
+}
+
+int
+runner_journal_call(struct runner *r, uint64_t conn_id, json_t *id, json_t *params,
+    runner_journal_fn fn, runner_journal_post post, struct agentd_error *err)
+{
+	struct toolcall *t;
+	int rc = AGENTD_OK;
+
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	t->r = r;
+	t->conn_id = conn_id;
+	/* copies, not references: the thread must not share the request's refcounts */
+	t->id = json_deep_copy(id);
+	t->params = json_deep_copy(params);
+	t->jfn = fn;
+	t->jpost = post;
+	t->jdb = dup_or_null(r->d->db_path);
+	if (t->id == NULL || t->params == NULL || t->jdb == NULL) {
+		toolcall_free(t);
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
+	pthread_mutex_lock(&r->jmu);
+	if (r->jqueued >= RUNNER_JOURNAL_QUEUE) {
+		rc = agentd_seterr(err, AGENTD_EBUSY, "%d journal reads are already waiting; try "
+		    "again when they are answered", RUNNER_JOURNAL_QUEUE);
+	} else {
+		/* Another thread while all are busy, up to the pool's size. */
+		if (r->jthreads < RUNNER_JOURNAL_CALLS && r->jbusy + r->jqueued >= r->jthreads) {
+			int e = pthread_create(&r->jth[r->jthreads], NULL, journal_worker, r);
+
+			if (e == 0)
+				r->jthreads++;
+			else if (r->jthreads == 0)
+				rc = agentd_seterr(err, AGENTD_EIO, "cannot start a thread: %s", strerror(e));
+		}
+		if (rc == AGENTD_OK) {
+			if (r->jtail)
+				r->jtail->jnext = t;
+			else
+				r->jhead = t;
+			r->jtail = t;
+			r->jqueued++;
+			pthread_cond_signal(&r->jcv);
+		}
+	}
+	pthread_mutex_unlock(&r->jmu);
+	if (rc != AGENTD_OK)
+		toolcall_free(t);
+	return rc;
 }

@@ -52,4 +52,26 @@ int runner_tool_call(struct runner *r, uint64_t conn_id, json_t *id, json_t *par
  */
 int runner_doctor(struct runner *r, uint64_t conn_id, json_t *id, struct agentd_error *err);
 
+/*
+ * Read the journal off the loop thread: fn(m, params, &result, err) runs on
+ * one of a pool of RUNNER_JOURNAL_CALLS threads, each with a journal
+ * connection of its own, oldest request first, and the deferred call (conn_id, id) is answered with result or with
+ * fn's error. post (may be NULL) runs on the loop thread first, with the
+ * result, for what only the loop knows (active runs, subscriptions). params (borrowed) is deep-copied for the thread. A statement
+ * still running after RUNNER_JOURNAL_MAX_S, or when agentd stops, is
+ * abandoned (-32005). At most RUNNER_JOURNAL_QUEUE reads wait; past that
+ * AGENTD_EBUSY.
+ */
+#define RUNNER_JOURNAL_CALLS 2
+#define RUNNER_JOURNAL_QUEUE 1024
+#define RUNNER_JOURNAL_MAX_S 30
+
+struct memory;
+typedef int (*runner_journal_fn)(struct memory *m, json_t *params, json_t **result,
+    struct agentd_error *err);
+typedef void (*runner_journal_post)(struct agentd *d, uint64_t conn_id, json_t *params,
+    json_t *result);
+int runner_journal_call(struct runner *r, uint64_t conn_id, json_t *id, json_t *params,
+    runner_journal_fn fn, runner_journal_post post, struct agentd_error *err);
+
 #endif

@@ -20,6 +20,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -40,6 +43,20 @@
 #define OUT_CAP		(2 * RPC_MAX_REPLY)	/* a client that reads nothing is dropped past this */
 #define READ_CHUNK	65536
 #define MAX_CONNS	1024
+/*
+ * Memory for clients is bounded in total, not only per connection: when
+ * the replies queued for all clients together pass OUT_TOTAL_CAP, the
+ * client with the most unread output (the slowest reader) is dropped, and
+ * again until the total is under the cap; partial request lines are capped
+ * the same way (in_total_cap: IN_TOTAL_CAP, or two of the longest lines
+ * allowed when max_line_bytes is larger).
+ */
+#define OUT_TOTAL_CAP	(4 * RPC_MAX_REPLY)
+#define IN_TOTAL_CAP	(64u * 1024 * 1024)
+/* A buffer that grew past this is freed once drained instead of kept. */
+#define KEEP_BUF	65536
+/* After freeing this much, hand the heap's free pages back (malloc_trim). */
+#define TRIM_AFTER	(8u * 1024 * 1024)
 
 struct conn {
 	uint64_t id;
@@ -48,7 +65,9 @@ struct conn {
 	pid_t pid;
 	struct rpc_framer in;
 	struct abuf out;
-	int closing;		/* close once the output is flushed */
+	size_t out_off;		/* bytes of out already sent */
+	size_t in_counted;	/* partial input counted in the server's in_total */
+	int closing;		/* 1: close once the output is flushed and nothing is pending; 2: now */
 	int pending;		/* deferred calls not answered yet */
 	double last_in;		/* when it last sent us something (mono_now) */
 	int64_t *subs;
@@ -83,6 +102,10 @@ struct server {
 	int ends_warned;	/* the failure to store them was logged */
 	int max_conns;		/* MAX_CONNS, less when the fd limit is lower */
 	double accept_paused;	/* out of fds: leave the listener alone until then */
+	size_t out_total;	/* unsent reply bytes of all connections */
+	size_t in_total;	/* partial request bytes of all connections */
+	size_t freed;		/* big buffers freed since the last malloc_trim */
+	uint64_t dropped;	/* clients dropped for the caps */
 };
 
 static double
@@ -336,6 +359,32 @@ server_new(struct agentd *d, const char *path, size_t max_line, struct server **
 	return AGENTD_OK;
 }
 
+/* Unsent output of a connection. */
+static size_t
+conn_queued(const struct conn *c)
+{
+	return c->out.len - c->out_off;
+}
+
+/* Free a connection's output now (it is being dropped), keeping the count. */
+static void
+conn_drop_output(struct server *s, struct conn *c)
+{
+	s->out_total -= conn_queued(c);
+	s->freed += c->out.cap;
+	abuf_free(&c->out);
+	c->out_off = 0;
+}
+
+/* Forget a connection's partial input in the count (it is being freed). */
+static void
+conn_uncount_input(struct server *s, struct conn *c)
+{
+	s->in_total -= c->in_counted;
+	s->freed += c->in.buf.cap;
+	c->in_counted = 0;
+}
+
 static void
 conn_free(struct conn *c)
 {
@@ -431,25 +480,66 @@ find_conn(struct server *s, uint64_t id)
 	return NULL;
 }
 
+/*
+ * Past the daemon-wide cap, drop the connections with the most unread
+ * output (never `keep` while another one holds more) until under it.
+ */
 static void
-conn_queue(struct conn *c, const char *line, size_t n)
+enforce_out_cap(struct server *s)
+{
+	struct conn *c, *victim;
+
+	while (s->out_total > OUT_TOTAL_CAP) {
+		victim = NULL;
+		for (c = s->conns; c; c = c->next)
+			if (c->closing != 2 && (victim == NULL || conn_queued(c) > conn_queued(victim)))
+				victim = c;
+		if (victim == NULL)
+			return;
+		log_warn("dropping client %llu (pid %d): it is not reading its replies (%zu bytes "
+		    "unread) and all clients together had %zu bytes queued, over the cap of %u",
+		    (unsigned long long)victim->id, (int)victim->pid, conn_queued(victim),
+		    s->out_total, (unsigned)OUT_TOTAL_CAP);
+		victim->closing = 2;
+		s->dropped++;
+		conn_drop_output(s, victim);
+	}
+}
+
+static void
+conn_queue(struct server *s, struct conn *c, const char *line, size_t n)
 {
 	if (c->closing == 2)
 		return;
-	if (abuf_append(&c->out, line, n) != AGENTD_OK) {
-		log_warn("client %llu is not reading its replies (over %u bytes queued); dropping it",
-		    (unsigned long long)c->id, OUT_CAP);
-		c->closing = 2;	/* drop without flushing */
+	/* Sent bytes at the front go before the buffer grows for more. */
+	if (c->out_off > 0 && c->out.len + n >= c->out.cap) {
+		memmove(c->out.data, c->out.data + c->out_off, conn_queued(c));
+		c->out.len -= c->out_off;
+		c->out.data[c->out.len] = '\0';
+		c->out_off = 0;
 	}
+	if (abuf_append(&c->out, line, n) != AGENTD_OK) {
+		log_warn("dropping client %llu (pid %d): it is not reading its replies (over %u "
+		    "bytes queued)", (unsigned long long)c->id, (int)c->pid, OUT_CAP);
+		c->closing = 2;	/* drop without flushing */
+		s->dropped++;
+		conn_drop_output(s, c);
+		return;
+	}
+	s->out_total += n;
+	enforce_out_cap(s);
 }
 
 void
 server_send(struct server *s, uint64_t conn_id, char *line)
 {
 	struct conn *c = find_conn(s, conn_id);
+	size_t n = line ? strlen(line) : 0;
 
 	if (c && line)
-		conn_queue(c, line, strlen(line));
+		conn_queue(s, c, line, n);
+	if (n > KEEP_BUF)
+		s->freed += n;
 	free(line);
 }
 
@@ -466,8 +556,22 @@ answered(struct server *s, uint64_t conn_id)
 void
 server_reply(struct server *s, uint64_t conn_id, json_t *id, json_t *result)
 {
+	char *line = rpc_result_line(id, result);
+
+	if (line == NULL || strlen(line) > RPC_MAX_REPLY) {
+		free(line);
+		line = rpc_error_line(id, RPC_INTERNAL_ERROR, "the reply could not be made (over "
+		    "the reply cap, or out of memory); ask for less", NULL);
+	}
 	answered(s, conn_id);
-	server_send(s, conn_id, rpc_result_line(id, result));
+	server_send(s, conn_id, line);
+}
+
+void
+server_reply_line(struct server *s, uint64_t conn_id, char *line)
+{
+	answered(s, conn_id);
+	server_send(s, conn_id, line);
 }
 
 void
@@ -516,7 +620,7 @@ server_publish(struct server *s, int64_t run_id, const char *line)
 
 	for (c = s->conns; c; c = c->next)
 		if (conn_subscribed(c, run_id) && !c->closing) {
-			conn_queue(c, line, n);
+			conn_queue(s, c, line, n);
 			count++;
 		}
 	return count;
@@ -538,6 +642,14 @@ int
 server_conn_count(struct server *s)
 {
 	return s->nconns;
+}
+
+void
+server_stats(struct server *s, struct server_stats *out)
+{
+	out->queued_out = s->out_total;
+	out->queued_in = s->in_total;
+	out->dropped = s->dropped;
 }
 
 int
@@ -603,7 +715,7 @@ evict_idle(struct server *s)
 	double now = mono_now();
 
 	for (pp = &s->conns; (c = *pp) != NULL; pp = &c->next) {
-		if (c->closing || c->nsubs > 0 || c->pending > 0 || c->out.len > 0 ||
+		if (c->closing || c->nsubs > 0 || c->pending > 0 || conn_queued(c) > 0 ||
 		    now - c->last_in < IDLE_EVICT_S)
 			continue;
 		if (victim == NULL || c->last_in < (*victim)->last_in)
@@ -614,6 +726,7 @@ evict_idle(struct server *s)
 	c = *victim;
 	*victim = c->next;
 	s->nconns--;
+	conn_uncount_input(s, c);
 	log_info("%d connections (the limit): closed client %llu (pid %d), silent for %.0f s, "
 	    "to serve a new one", s->max_conns, (unsigned long long)c->id, (int)c->pid,
 	    now - c->last_in);
@@ -697,10 +810,43 @@ handle_line(void *ud, char *line, size_t len)
 		lc->c->pending++;
 	json_decref(deferred);
 	if (out) {
-		conn_queue(lc->c, out, strlen(out));
+		conn_queue(lc->s, lc->c, out, strlen(out));
 		free(out);
 	}
 	return lc->c->closing ? 1 : 0;
+}
+
+/*
+ * Keep the count of partial request bytes; past the daemon-wide cap drop
+ * the clients holding the most (a line that never ends is not a request).
+ */
+static void
+count_input(struct server *s, struct conn *c)
+{
+	size_t cap = 2 * (size_t)s->max_line > IN_TOTAL_CAP ? 2 * (size_t)s->max_line : IN_TOTAL_CAP;
+	struct conn *v, *victim;
+
+	s->in_total = s->in_total - c->in_counted + c->in.buf.len;
+	c->in_counted = c->in.buf.len;
+	if (c->in.buf.len == 0 && c->in.buf.cap > KEEP_BUF) {
+		s->freed += c->in.buf.cap;
+		rpc_framer_shrink(&c->in);
+	}
+	while (s->in_total > cap) {
+		victim = NULL;
+		for (v = s->conns; v; v = v->next)
+			if (v->closing != 2 && (victim == NULL || v->in_counted > victim->in_counted))
+				victim = v;
+		if (victim == NULL)
+			return;
+		log_warn("dropping client %llu (pid %d): %zu bytes of an unfinished request, and "
+		    "all clients together had %zu, over the cap of %zu", (unsigned long long)victim->id,
+		    (int)victim->pid, victim->in_counted, s->in_total, cap);
+		victim->closing = 2;
+		s->dropped++;
+		conn_uncount_input(s, victim);
+		rpc_framer_shrink(&victim->in);
+	}
 }
 
 static void
@@ -715,7 +861,9 @@ conn_read(struct server *s, struct conn *c)
 	for (;;) {
 		n = read(c->fd, buf, sizeof(buf));
 		if (n == 0) {
-			c->closing = 2;
+			/* The client is done sending (it may only have shut down its
+			 * writing side): what it asked is still answered. */
+			c->closing = c->pending > 0 || conn_queued(c) > 0 ? 1 : 2;
 			return;
 		}
 		if (n < 0) {
@@ -725,6 +873,7 @@ conn_read(struct server *s, struct conn *c)
 		}
 		c->last_in = mono_now();
 		rc = rpc_framer_feed(&c->in, buf, (size_t)n, handle_line, &lc);
+		count_input(s, c);
 		if (rc == AGENTD_ETOOBIG) {
 			snprintf(msg, sizeof(msg), "invalid request: line exceeds %zu bytes; closing",
 			    c->in.max_line);
@@ -732,7 +881,7 @@ conn_read(struct server *s, struct conn *c)
 			    (unsigned long long)c->id, c->in.max_line);
 			out = rpc_error_line(NULL, RPC_INVALID_REQUEST, msg, NULL);
 			if (out)
-				conn_queue(c, out, strlen(out));
+				conn_queue(s, c, out, strlen(out));
 			free(out);
 			c->closing = 1;
 			return;
@@ -746,19 +895,31 @@ conn_read(struct server *s, struct conn *c)
 }
 
 static void
-conn_write(struct conn *c)
+conn_write(struct server *s, struct conn *c)
 {
 	ssize_t n;
 
-	while (c->out.len > 0) {
-		n = send(c->fd, c->out.data, c->out.len, MSG_NOSIGNAL);
+	while (conn_queued(c) > 0) {
+		n = send(c->fd, c->out.data + c->out_off, conn_queued(c), MSG_NOSIGNAL);
 		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 				c->closing = 2;
+				conn_drop_output(s, c);
+			}
 			return;
 		}
-		abuf_consume(&c->out, (size_t)n);
+		/* An offset, not a memmove of the rest after every send: a 64 MiB
+		 * reply sent in socket-buffer pieces stays linear. */
+		c->out_off += (size_t)n;
+		s->out_total -= (size_t)n;
 	}
+	if (c->out.cap > KEEP_BUF) {
+		s->freed += c->out.cap;
+		abuf_free(&c->out);	/* drained: a big buffer is given back */
+	} else {
+		abuf_reset(&c->out);
+	}
+	c->out_off = 0;
 }
 
 static void
@@ -767,15 +928,30 @@ reap_conns(struct server *s)
 	struct conn **pp = &s->conns, *c;
 
 	while ((c = *pp) != NULL) {
-		if (c->closing == 2 || (c->closing == 1 && c->out.len == 0)) {
+		if (c->closing == 2 || (c->closing == 1 && conn_queued(c) == 0 && c->pending == 0)) {
 			*pp = c->next;
 			s->nconns--;
 			log_debug("client %llu disconnected", (unsigned long long)c->id);
+			conn_drop_output(s, c);
+			conn_uncount_input(s, c);
 			conn_free(c);
 			continue;
 		}
 		pp = &c->next;
 	}
+}
+
+/* Give the heap's free pages back once big buffers were freed (glibc keeps
+ * them otherwise: a daemon that served a burst would stay at its peak). */
+static void
+maybe_trim(struct server *s)
+{
+	if (s->freed < TRIM_AFTER)
+		return;
+	s->freed = 0;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
 }
 
 static void
@@ -891,7 +1067,7 @@ server_run(struct server *s)
 		pfd[2] = (struct pollfd){ .fd = s->sigfd, .events = POLLIN };
 		for (i = 3, c = s->conns; c; c = c->next, i++) {
 			pfd[i].fd = c->fd;
-			pfd[i].events = (c->closing ? 0 : POLLIN) | (c->out.len ? POLLOUT : 0);
+			pfd[i].events = (c->closing ? 0 : POLLIN) | (conn_queued(c) ? POLLOUT : 0);
 			pfd[i].revents = 0;
 			idx[i] = c;
 		}
@@ -926,19 +1102,25 @@ server_run(struct server *s)
 			drain_posted(s);
 		for (i = 3; i < n; i++) {
 			c = idx[i];
-			if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR))
+			if (c->closing && (pfd[i].revents & (POLLHUP | POLLERR))) {
+				/* Gone both ways while an answer was pending: nobody to answer. */
+				c->closing = 2;
+				conn_drop_output(s, c);
+			} else if (pfd[i].revents & (POLLIN | POLLHUP | POLLERR)) {
 				conn_read(s, c);
-			if (c->out.len && c->closing != 2)
-				conn_write(c);
+			}
+			if (conn_queued(c) && c->closing != 2)
+				conn_write(s, c);
 		}
 		if (pfd[0].revents & POLLIN)
 			accept_conns(s);
 		reap_conns(s);
+		maybe_trim(s);
 	}
 	/* Flush what we can before leaving. */
 	for (c = s->conns; c; c = c->next)
-		if (c->out.len && c->closing != 2)
-			conn_write(c);
+		if (conn_queued(c) && c->closing != 2)
+			conn_write(s, c);
 	free(pfd);
 	free(idx);
 	return status;

@@ -59,6 +59,9 @@ void server_send(struct server *s, uint64_t conn_id, char *line);
 /* Answer a deferred call (steals result) / fail it. id borrowed. */
 void server_reply(struct server *s, uint64_t conn_id, json_t *id, json_t *result);
 void server_reply_error(struct server *s, uint64_t conn_id, json_t *id, int code, const char *msg);
+/* Answer a deferred call with a line already made (takes ownership; may be
+ * made on another thread, so that a big reply is not serialized here). */
+void server_reply_line(struct server *s, uint64_t conn_id, char *line);
 /* Subscribe a connection to a run's notifications. */
 void server_subscribe(struct server *s, uint64_t conn_id, int64_t run_id);
 /* Send a line (borrowed) to every subscriber of run_id; returns how many. */
@@ -66,6 +69,13 @@ int server_publish(struct server *s, int64_t run_id, const char *line);
 /* Number of connections subscribed to run_id. */
 int server_subscribers(struct server *s, int64_t run_id);
 int server_conn_count(struct server *s);
+/* Memory held for clients: unsent replies and partial requests of all
+ * connections, and how many clients were dropped for the caps. */
+struct server_stats {
+	size_t queued_out, queued_in;
+	uint64_t dropped;
+};
+void server_stats(struct server *s, struct server_stats *out);
 
 /*
  * Thread-safe: run fn(ud) on the loop's thread soon. If the server is freed

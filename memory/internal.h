@@ -16,7 +16,7 @@
 /* Upper bound on one stored text (message content, tool result, JSON). */
 #define MEMORY_MAX_TEXT (16u * 1024 * 1024)
 /* Search: longest query accepted, most results returned. */
-#define MEMORY_MAX_QUERY 1024
+#define MEMORY_MAX_QUERY MEMORY_MAX_QUERY_BYTES
 #define MEMORY_MAX_TERMS 32
 #define MEMORY_SEARCH_MAX 100
 /* Ranking looks at the newest this-many matches of each index (bounds cost). */
@@ -96,6 +96,7 @@ struct memory {
 	int aborted;	/* SQLite rolled the whole transaction back under us */
 	int prep_err;	/* agentd_err of the last failed statement preparation */
 	struct memory_ends *ends;	/* borrowed: kept run ends shown in run reads, or NULL */
+	struct memory_stop *stop;	/* memory_set_interrupt's poll, or NULL */
 };
 
 /* ends.c: the kept end of run_id, if any: 1 with status (and reason, cut to

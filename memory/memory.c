@@ -37,9 +37,9 @@
 	"FROM jobs j LEFT JOIN runs r ON r.id = j.last_run_id "
 
 /*
- * Recall: the best of each FTS index by BM25 (memory_bm25), then merged. ?1 and ?2 are the
- * FTS queries for messages and tool results (words, and the workspace's tag
- * when filtered, so the filter is applied inside the index). To keep a
+ * Recall: the best of each FTS index by BM25 (memory_bm25), then merged. ?1, ?2 and ?5 are
+ * the FTS queries for messages, tool results and tool calls (words, and the
+ * workspace's tag when filtered, so the filter is applied inside the index). To keep a
  * query's cost bounded however common its words, ranking considers only the
  * newest ?4 (MEMORY_SEARCH_WINDOW) matches of each index: the inner query
  * walks matches newest first and stops there; the outer one scores only rows
@@ -48,20 +48,21 @@
  */
 #define SEARCH_SQL "SELECT * FROM (" \
 	" SELECT s.id AS sid, m.run_id, m.seq, m.role," \
-	"  snippet(messages_fts, 0, '[', ']', '...', 12) AS snip," \
-	"  memory_bm25(messages_fts, (SELECT max(id) FROM messages)) AS rank," \
-	"  m.created, s.workspace, m.tool_call_id AS call_id, NULL AS tool" \
+	"  memory_snippet(messages_fts, 1) AS snip," \
+	"  memory_bm25(messages_fts, (SELECT max(id) FROM messages), 1) AS rank," \
+	"  m.created, s.workspace, m.tool_call_id AS call_id, tc.name AS tool, m.step" \
 	" FROM messages_fts CROSS JOIN messages m ON m.id = messages_fts.rowid" \
 	" CROSS JOIN sessions s ON s.id = m.session_id" \
+	" LEFT JOIN tool_calls tc ON tc.run_id = m.run_id AND tc.call_id = m.tool_call_id" \
 	" WHERE messages_fts MATCH ?1" \
 	"  AND messages_fts.rowid >= coalesce((SELECT min(r) FROM (SELECT rowid AS r" \
 	"   FROM messages_fts WHERE messages_fts MATCH ?1 ORDER BY rowid DESC LIMIT ?4)), 0)" \
 	" ORDER BY rank LIMIT ?3)" \
 	" UNION ALL SELECT * FROM (" \
 	" SELECT s.id, t.run_id, NULL, 'tool'," \
-	"  snippet(tool_fts, 0, '[', ']', '...', 12)," \
-	"  memory_bm25(tool_fts, (SELECT max(id) FROM tool_calls)) AS rank," \
-	"  coalesce(t.finished, t.created), s.workspace, t.call_id, t.name" \
+	"  memory_snippet(tool_fts, 1)," \
+	"  memory_bm25(tool_fts, (SELECT max(id) FROM tool_calls), 1) AS rank," \
+	"  coalesce(t.finished, t.created), s.workspace, t.call_id, t.name, t.step" \
 	" FROM tool_fts CROSS JOIN tool_calls t ON t.id = tool_fts.rowid" \
 	" CROSS JOIN runs r ON r.id = t.run_id CROSS JOIN sessions s ON s.id = r.session_id" \
 	" WHERE tool_fts MATCH ?2" \
@@ -69,6 +70,17 @@
 	"   AND mm.tool_call_id = t.call_id)" \
 	"  AND tool_fts.rowid >= coalesce((SELECT min(r) FROM (SELECT rowid AS r" \
 	"   FROM tool_fts WHERE tool_fts MATCH ?2 ORDER BY rowid DESC LIMIT ?4)), 0)" \
+	" ORDER BY rank LIMIT ?3)" \
+	" UNION ALL SELECT * FROM (" \
+	" SELECT s.id, t.run_id, NULL, 'call'," \
+	"  memory_snippet(call_fts, 2)," \
+	"  memory_bm25(call_fts, (SELECT max(id) FROM tool_calls), 2) AS rank," \
+	"  t.created, s.workspace, t.call_id, t.name, t.step" \
+	" FROM call_fts CROSS JOIN tool_calls t ON t.id = call_fts.rowid" \
+	" CROSS JOIN runs r ON r.id = t.run_id CROSS JOIN sessions s ON s.id = r.session_id" \
+	" WHERE call_fts MATCH ?5" \
+	"  AND call_fts.rowid >= coalesce((SELECT min(r) FROM (SELECT rowid AS r" \
+	"   FROM call_fts WHERE call_fts MATCH ?5 ORDER BY rowid DESC LIMIT ?4)), 0)" \
 	" ORDER BY rank LIMIT ?3)" \
 	" ORDER BY rank LIMIT ?3"
 
@@ -199,6 +211,8 @@ memory_sqlerr(sqlite3 *db, int rc, const char *what, struct agentd_error *err)
 		return agentd_seterr(err, AGENTD_EBUSY, "%s: %s", what, text);
 	case SQLITE_TOOBIG:
 		return agentd_seterr(err, AGENTD_ETOOBIG, "%s: %s", what, text);
+	case SQLITE_INTERRUPT:
+		return agentd_seterr(err, AGENTD_ECANCELLED, "%s: stopped before it finished", what);
 	case SQLITE_CONSTRAINT:
 		if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
 			return agentd_seterr(err, AGENTD_ENOTFOUND, "%s: a referenced record does not exist",
@@ -520,7 +534,8 @@ fetch_one(struct memory *m, sqlite3_stmt *st, json_t *(*row)(sqlite3_stmt *), co
 /* ranking                                                            */
 
 /*
- * memory_bm25(fts, max_rowid): Okapi BM25 over the text column (k1 1.2,
+ * memory_bm25(fts, max_rowid, ntext): Okapi BM25 over the first ntext
+ * columns (the text; default 1) taken as one (k1 1.2,
  * b 0.75), negated like FTS5's bm25() so that lower is better. FTS5's own
  * bm25() counts every document holding each query word to get its IDF, a
  * walk over the whole posting list of a common word (40 ms for a word in
@@ -537,6 +552,7 @@ struct rank_df {
 
 struct rank_data {
 	int nphrase;
+	int ntext;	/* leading columns that hold text */
 	double avgdl;
 	double idf[];
 };
@@ -553,20 +569,27 @@ rank_df_cb(const Fts5ExtensionApi *api, Fts5Context *fts, void *arg)
 }
 
 static struct rank_data *
-rank_prepare(const Fts5ExtensionApi *api, Fts5Context *fts, int64_t max_rowid)
+rank_prepare(const Fts5ExtensionApi *api, Fts5Context *fts, int64_t max_rowid, int ntext)
 {
 	struct rank_data *rd;
-	sqlite3_int64 nrow = 0, ntok = 0;
+	sqlite3_int64 nrow = 0, ntok = 0, coltok;
 	int i, n = api->xPhraseCount(fts);
 
 	rd = calloc(1, sizeof(*rd) + (size_t)n * sizeof(double));
 	if (rd == NULL)
 		return NULL;
 	rd->nphrase = n;
-	if (api->xRowCount(fts, &nrow) != SQLITE_OK || api->xColumnTotalSize(fts, 0, &ntok) !=
-	    SQLITE_OK) {
+	rd->ntext = ntext;
+	if (api->xRowCount(fts, &nrow) != SQLITE_OK) {
 		free(rd);
 		return NULL;
+	}
+	for (i = 0; i < ntext; i++) {
+		if (api->xColumnTotalSize(fts, i, &coltok) != SQLITE_OK) {
+			free(rd);
+			return NULL;
+		}
+		ntok += coltok;
 	}
 	if (nrow < 1)
 		nrow = 1;
@@ -596,24 +619,35 @@ rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx, int
 {
 	struct rank_data *rd = api->xGetAuxdata(fts, 0);
 	double tf[64] = { 0 }, score = 0, dl;
-	int i, ninst = 0, ntok = 0;
+	int i, ninst = 0, ntok = 0, coltok;
 
 	if (rd == NULL) {
-		rd = rank_prepare(api, fts, nval > 0 ? sqlite3_value_int64(val[0]) : 0);
+		int ntext = nval > 1 ? sqlite3_value_int(val[1]) : 1;
+
+		if (ntext < 1 || ntext > api->xColumnCount(fts))
+			ntext = 1;
+		rd = rank_prepare(api, fts, nval > 0 ? sqlite3_value_int64(val[0]) : 0, ntext);
 		if (rd == NULL || api->xSetAuxdata(fts, rd, free) != SQLITE_OK) {
 			sqlite3_result_error(ctx, "memory_bm25: cannot prepare", -1);
 			return;
 		}
 	}
-	if (api->xInstCount(fts, &ninst) != SQLITE_OK || api->xColumnSize(fts, 0, &ntok) != SQLITE_OK) {
+	if (api->xInstCount(fts, &ninst) != SQLITE_OK) {
 		sqlite3_result_error(ctx, "memory_bm25: cannot read the row", -1);
 		return;
+	}
+	for (i = 0; i < rd->ntext; i++) {
+		if (api->xColumnSize(fts, i, &coltok) != SQLITE_OK) {
+			sqlite3_result_error(ctx, "memory_bm25: cannot read the row", -1);
+			return;
+		}
+		ntok += coltok;
 	}
 	for (i = 0; i < ninst; i++) {
 		int phrase, col, off;
 
-		if (api->xInst(fts, i, &phrase, &col, &off) == SQLITE_OK && col == 0 && phrase >= 0 &&
-		    phrase < 64)
+		if (api->xInst(fts, i, &phrase, &col, &off) == SQLITE_OK && col < rd->ntext &&
+		    phrase >= 0 && phrase < 64)
 			tf[phrase] += 1;
 	}
 	dl = (double)ntok;
@@ -621,6 +655,184 @@ rank_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx, int
 		if (tf[i] > 0)
 			score += rd->idf[i] * tf[i] * 2.2 / (tf[i] + 1.2 * (0.25 + 0.75 * dl / rd->avgdl));
 	sqlite3_result_double(ctx, -score);
+}
+
+/*
+ * memory_snippet(fts, ntext): a short excerpt of the best-matching text
+ * column among the first ntext ones, hits in [brackets], "..." where text
+ * was left out. FTS5's snippet() scores every candidate window against
+ * every hit, quadratic in the hits of a row (14 s for one message of
+ * 40,000 matching words); this one slides one window of SNIP_TOKENS tokens
+ * over the hits once, then tokenizes the column only up to the window's end,
+ * and never returns more than SNIP_MAX_BYTES however long a token is.
+ */
+#define SNIP_TOKENS 12
+#define SNIP_MAX_BYTES 600
+
+struct snip_tok {
+	int start;		/* first position of the window */
+	int pos;		/* position of the next token */
+	int n;			/* tokens of the window seen */
+	int more;		/* a token follows the window */
+	int bstart[SNIP_TOKENS], bend[SNIP_TOKENS];
+};
+
+static int
+snip_token_cb(void *ud, int tflags, const char *tok, int ntok, int bstart, int bend)
+{
+	struct snip_tok *t = ud;
+	int pos;
+
+	(void)tok;
+	(void)ntok;
+	if (tflags & FTS5_TOKEN_COLOCATED)
+		return SQLITE_OK;	/* a synonym at the same position */
+	pos = t->pos++;
+	if (pos < t->start)
+		return SQLITE_OK;
+	if (pos >= t->start + SNIP_TOKENS) {
+		t->more = 1;
+		return SQLITE_DONE;	/* the rest of the text is not read */
+	}
+	t->bstart[t->n] = bstart;
+	t->bend[t->n] = bend;
+	t->n++;
+	return SQLITE_OK;
+}
+
+struct snip_out {
+	char buf[SNIP_MAX_BYTES + 16];
+	size_t len;
+	int full;
+};
+
+/* Append at most what fits under SNIP_MAX_BYTES, cut on a UTF-8 boundary. */
+static void
+snip_put(struct snip_out *o, const char *p, size_t n)
+{
+	if (o->full)
+		return;
+	if (o->len + n > SNIP_MAX_BYTES) {
+		n = SNIP_MAX_BYTES - o->len;
+		while (n > 0 && ((unsigned char)p[n] & 0xC0) == 0x80)
+			n--;
+		o->full = 1;
+	}
+	memcpy(o->buf + o->len, p, n);
+	o->len += n;
+}
+
+static void
+snippet_fn(const Fts5ExtensionApi *api, Fts5Context *fts, sqlite3_context *ctx, int nval,
+    sqlite3_value **val)
+{
+	int ntext = nval > 0 ? sqlite3_value_int(val[0]) : 1, nphrase = api->xPhraseCount(fts);
+	int ninst = 0, i, lo, col, best_col = 0, best_first = 0, best_span = 1, best_score = -1;
+	int *ph = NULL, *off = NULL, *cnt = NULL, ncol_tok = 0, start, text_len = 0, k, opened;
+	char hit[SNIP_TOKENS];
+	const char *text = NULL;
+	struct snip_tok t;
+	struct snip_out *o = NULL;
+	int rc;
+
+	if (api->xInstCount(fts, &ninst) != SQLITE_OK)
+		goto fail;
+	ph = malloc(((size_t)ninst + 1) * sizeof(int));
+	off = malloc(((size_t)ninst + 1) * sizeof(int));
+	cnt = calloc((size_t)nphrase + 1, sizeof(int));
+	o = calloc(1, sizeof(*o));
+	if (ph == NULL || off == NULL || cnt == NULL || o == NULL)
+		goto fail;
+	/* Hits come ordered by column, then position: one pass per column,
+	 * two pointers, the window holding the most distinct phrases wins. */
+	for (lo = 0; lo < ninst; ) {
+		int c, j, distinct = 0, first = 0;
+
+		if (api->xInst(fts, lo, &ph[lo], &c, &off[lo]) != SQLITE_OK)
+			goto fail;
+		for (j = lo; j < ninst; j++) {
+			int pj, cj;
+
+			if (j > lo && (api->xInst(fts, j, &ph[j], &cj, &off[j]) != SQLITE_OK || cj != c))
+				break;
+			pj = ph[j];
+			if (c >= ntext || pj < 0 || pj >= nphrase)
+				continue;
+			if (cnt[pj]++ == 0)
+				distinct++;
+			while (off[j] - off[first + lo] >= SNIP_TOKENS) {
+				int pf = ph[first + lo];
+
+				if (pf >= 0 && pf < nphrase && --cnt[pf] == 0)
+					distinct--;
+				first++;
+			}
+			if (distinct * (SNIP_TOKENS + 1) + (j - lo - first) > best_score) {
+				best_score = distinct * (SNIP_TOKENS + 1) + (j - lo - first);
+				best_col = c;
+				best_first = off[first + lo];
+				best_span = off[j] - off[first + lo] + 1;
+			}
+		}
+		memset(cnt, 0, ((size_t)nphrase + 1) * sizeof(int));
+		lo = j;
+	}
+	col = best_col;
+	if (api->xColumnSize(fts, col, &ncol_tok) != SQLITE_OK)
+		ncol_tok = 0;
+	start = best_first - (SNIP_TOKENS - best_span) / 2;
+	if (ncol_tok > 0 && start + SNIP_TOKENS > ncol_tok)
+		start = ncol_tok - SNIP_TOKENS;
+	if (start < 0)
+		start = 0;
+	memset(hit, 0, sizeof(hit));
+	for (i = 0; i < ninst; i++) {
+		int c;
+
+		if (api->xInst(fts, i, &k, &c, &off[i]) == SQLITE_OK && c == col &&
+		    off[i] >= start && off[i] < start + SNIP_TOKENS)
+			hit[off[i] - start] = 1;
+	}
+	if (api->xColumnText(fts, col, &text, &text_len) != SQLITE_OK || text == NULL) {
+		sqlite3_result_null(ctx);
+		goto out;
+	}
+	memset(&t, 0, sizeof(t));
+	t.start = start;
+	rc = api->xTokenize(fts, text, text_len, &t, snip_token_cb);
+	if (rc != SQLITE_OK && rc != SQLITE_DONE)
+		goto fail;
+	if (t.n == 0) {
+		sqlite3_result_text(ctx, "", 0, SQLITE_STATIC);
+		goto out;
+	}
+	if (start > 0)
+		snip_put(o, "...", 3);
+	for (i = 0; i < t.n; i++) {
+		if (i > 0)
+			snip_put(o, text + t.bend[i - 1], (size_t)(t.bstart[i] - t.bend[i - 1]));
+		opened = hit[i] && !o->full && o->len < SNIP_MAX_BYTES;
+		if (opened)
+			snip_put(o, "[", 1);
+		snip_put(o, text + t.bstart[i], (size_t)(t.bend[i] - t.bstart[i]));
+		if (opened)
+			o->buf[o->len++] = ']';	/* a bracket opened is closed (the slack holds it) */
+	}
+	if (!t.more)
+		snip_put(o, text + t.bend[t.n - 1], (size_t)(text_len - t.bend[t.n - 1]));
+	if (t.more || o->full) {
+		memcpy(o->buf + o->len, "...", 3);
+		o->len += 3;
+	}
+	sqlite3_result_text(ctx, o->buf, (int)o->len, SQLITE_TRANSIENT);
+	goto out;
+fail:
+	sqlite3_result_error(ctx, "memory_snippet: cannot read the row", -1);
+out:
+	free(ph);
+	free(off);
+	free(cnt);
+	free(o);
 }
 
 /* Register memory_bm25 on a connection. */
@@ -638,7 +850,8 @@ rank_register(sqlite3 *db, struct agentd_error *err)
 	sqlite3_finalize(st);
 	if (api == NULL)
 		return agentd_seterr(err, AGENTD_EUNAVAIL, "this SQLite has no FTS5");
-	if (api->xCreateFunction(api, "memory_bm25", NULL, rank_fn, NULL) != SQLITE_OK)
+	if (api->xCreateFunction(api, "memory_bm25", NULL, rank_fn, NULL) != SQLITE_OK ||
+	    api->xCreateFunction(api, "memory_snippet", NULL, snippet_fn, NULL) != SQLITE_OK)
 		return memory_sqlerr(db, SQLITE_ERROR, "registering memory_bm25", err);
 	return AGENTD_OK;
 }
@@ -1056,6 +1269,37 @@ memory_open_more(const char *path, struct memory **out, struct agentd_error *err
 	return open_db(path, 0, out, err);
 }
 
+struct memory_stop {
+	int (*fn)(void *ud);
+	void *ud;
+};
+
+static int
+progress_cb(void *ud)
+{
+	struct memory_stop *st = ud;
+
+	return st->fn(st->ud) ? 1 : 0;
+}
+
+void
+memory_set_interrupt(struct memory *m, int (*stop)(void *ud), void *ud)
+{
+	if (m == NULL)
+		return;
+	if (stop == NULL) {
+		sqlite3_progress_handler(m->db, 0, NULL, NULL);
+		free(m->stop);
+		m->stop = NULL;
+		return;
+	}
+	if (m->stop == NULL && (m->stop = malloc(sizeof(*m->stop))) == NULL)
+		return;
+	m->stop->fn = stop;
+	m->stop->ud = ud;
+	sqlite3_progress_handler(m->db, 4096, progress_cb, m->stop);
+}
+
 void
 memory_close(struct memory *m)
 {
@@ -1068,6 +1312,7 @@ memory_close(struct memory *m)
 	for (i = 0; i < ST__COUNT; i++)
 		sqlite3_finalize(m->stmt[i]);
 	sqlite3_close(m->db);
+	free(m->stop);
 	free(m);
 }
 
@@ -2250,12 +2495,13 @@ hit_row(sqlite3_stmt *st)
 	o = obj_set(o, "workspace", col_text(st, 7));
 	o = obj_set(o, "call_id", col_text(st, 8));
 	o = obj_set(o, "tool", col_text(st, 9));
+	o = obj_set(o, "step", col_int(st, 10));
 	return o;
 }
 
 static int
-search_run(struct memory *m, const char *msgq, const char *toolq, int limit, json_t **out,
-    struct agentd_error *err)
+search_run(struct memory *m, const char *msgq, const char *toolq, const char *callq, int limit,
+    json_t **out, struct agentd_error *err)
 {
 	sqlite3_stmt *st = stmt(m, ST_SEARCH, err);
 	int ret;
@@ -2264,6 +2510,7 @@ search_run(struct memory *m, const char *msgq, const char *toolq, int limit, jso
 		return m->prep_err;
 	bind_text(st, 1, msgq);
 	bind_text(st, 2, toolq);
+	bind_text(st, 5, callq);
 	sqlite3_bind_int(st, 3, limit);
 	sqlite3_bind_int(st, 4, MEMORY_SEARCH_WINDOW);
 	ret = collect(m, st, hit_row, "searching", out, err);
@@ -2275,7 +2522,7 @@ int
 memory_search(struct memory *m, const char *query, const char *workspace, int limit,
     json_t **out, struct agentd_error *err)
 {
-	struct abuf mq, tq;
+	struct abuf mq, tq, cq;
 	char tag[WS_TAG_LEN], *terms;
 	int ret;
 
@@ -2292,17 +2539,21 @@ memory_search(struct memory *m, const char *query, const char *workspace, int li
 		return err != NULL ? err->code : AGENTD_EINVAL;
 	abuf_init(&mq, 8 * MEMORY_MAX_QUERY);
 	abuf_init(&tq, 8 * MEMORY_MAX_QUERY);
+	abuf_init(&cq, 8 * MEMORY_MAX_QUERY);
 	if (workspace != NULL)
 		ws_tag(workspace, tag);
 	if (abuf_printf(&mq, "{content} : (%s)", terms) != AGENTD_OK ||
 	    abuf_printf(&tq, "{result} : (%s)", terms) != AGENTD_OK ||
+	    abuf_printf(&cq, "{name args} : (%s)", terms) != AGENTD_OK ||
 	    (workspace != NULL && (abuf_printf(&mq, " AND {ws} : \"%s\"", tag) != AGENTD_OK ||
-	    abuf_printf(&tq, " AND {ws} : \"%s\"", tag) != AGENTD_OK)))
+	    abuf_printf(&tq, " AND {ws} : \"%s\"", tag) != AGENTD_OK ||
+	    abuf_printf(&cq, " AND {ws} : \"%s\"", tag) != AGENTD_OK)))
 		ret = agentd_seterr(err, AGENTD_ENOMEM, NULL);
 	else
-		ret = search_run(m, mq.data, tq.data, limit, out, err);
+		ret = search_run(m, mq.data, tq.data, cq.data, limit, out, err);
 	abuf_free(&mq);
 	abuf_free(&tq);
+	abuf_free(&cq);
 	free(terms);
 	return ret;
 }

@@ -29,7 +29,7 @@
 
 struct memory;
 
-#define MEMORY_SCHEMA_VERSION 3
+#define MEMORY_SCHEMA_VERSION 4
 
 /*
  * Open (creating when absent) the database at path, run migrations.
@@ -64,6 +64,12 @@ int memory_set_aside(const char *path, char *aside, size_t aside_len, struct age
  * kept it from finishing (nothing is lost: the WAL stays as it was).
  */
 int memory_checkpoint(struct memory *m, struct agentd_error *err);
+/*
+ * Let a long statement on this connection be abandoned: stop(ud) is polled
+ * every few thousand SQLite steps, and a statement running when it returns
+ * non-zero fails with AGENTD_ECANCELLED. NULL removes it.
+ */
+void memory_set_interrupt(struct memory *m, int (*stop)(void *ud), void *ud);
 /* PRAGMA integrity_check: AGENTD_OK when "ok". */
 int memory_integrity_check(struct memory *m, struct agentd_error *err);
 
@@ -217,8 +223,16 @@ int memory_event_list(struct memory *m, int64_t run_id, int64_t after_seq,
 int memory_audit(struct memory *m, int64_t run_id, int *ok, int64_t *bad_seq,
     int64_t *count, struct agentd_error *err);
 
-/* ---- recall: FTS5 over message text and tool results ----
- * [{session_id,run_id,seq,role,snippet,rank,created,workspace}], best first. */
+/* The longest search query accepted (AGENTD_ETOOBIG past it). */
+#define MEMORY_MAX_QUERY_BYTES 1024
+
+/* ---- recall: FTS5 over message text, tool results, and tool calls (the
+ * tool's name and the first 4,096 characters of its arguments) ----
+ * [{session_id,run_id,seq,role,snippet,rank,created,workspace,call_id,tool,
+ *   step}], best first. role is the message's, "tool" for a tool result
+ * that never went back as a message, "call" for a tool call's arguments;
+ * tool names the call's tool (for a call, a tool result, or a tool
+ * message), step the run's step (null when unknown). */
 int memory_search(struct memory *m, const char *query, const char *workspace,
     int limit, json_t **out, struct agentd_error *err);
 

@@ -184,10 +184,38 @@ static const char schema_v2[] =
 static const char schema_v3[] =
 	"ALTER TABLE runs ADD COLUMN start_state TEXT;";
 
+/* v4: what the agent did is found, not only what was said: the tool's
+ * name and the first 4,096 characters of its arguments (the command run,
+ * the text written, the commit message) are indexed for every call, and
+ * the calls already journaled are indexed now. The view is the index's
+ * content, so that snippets read the same capped text that was indexed. */
+static const char schema_v4[] =
+	"CREATE VIEW tool_call_text AS"
+	"  SELECT id, name, substr(arguments, 1, 4096) AS args, ws FROM tool_calls;"
+	"CREATE VIRTUAL TABLE call_fts USING fts5("
+	"  name, args, ws, content='tool_call_text', content_rowid='id',"
+	"  tokenize='porter unicode61');"
+	"CREATE TRIGGER call_fts_ai AFTER INSERT ON tool_calls BEGIN"
+	"  INSERT INTO call_fts(rowid, name, args, ws)"
+	"    VALUES (new.id, new.name, substr(new.arguments, 1, 4096), new.ws);"
+	"END;"
+	"CREATE TRIGGER call_fts_ad AFTER DELETE ON tool_calls BEGIN"
+	"  INSERT INTO call_fts(call_fts, rowid, name, args, ws)"
+	"    VALUES ('delete', old.id, old.name, substr(old.arguments, 1, 4096), old.ws);"
+	"END;"
+	"CREATE TRIGGER call_fts_au AFTER UPDATE OF name, arguments, ws ON tool_calls BEGIN"
+	"  INSERT INTO call_fts(call_fts, rowid, name, args, ws)"
+	"    VALUES ('delete', old.id, old.name, substr(old.arguments, 1, 4096), old.ws);"
+	"  INSERT INTO call_fts(rowid, name, args, ws)"
+	"    VALUES (new.id, new.name, substr(new.arguments, 1, 4096), new.ws);"
+	"END;"
+	"INSERT INTO call_fts(call_fts) VALUES ('rebuild');";
+
 static const char *const migrations[MEMORY_SCHEMA_VERSION] = {
 	schema_v1,
 	schema_v2,
 	schema_v3,
+	schema_v4,
 };
 
 int

@@ -10,12 +10,14 @@ INTEGRATION_TESTS = \
 	tests/integration/test_daemon.sh \
 	tests/integration/test_disk_full.sh \
 	tests/integration/test_doctor.sh \
+	tests/integration/test_eventloop.sh \
 	tests/integration/test_exit_codes.sh \
 	tests/integration/test_gitdir.sh \
 	tests/integration/test_gitsafe.sh \
 	tests/integration/test_headless.sh \
 	tests/integration/test_hooks.sh \
 	tests/integration/test_install.sh \
+	tests/integration/test_lifetimes.sh \
 	tests/integration/test_instructions.sh \
 	tests/integration/test_journal_fail.sh \
 	tests/integration/test_journal_open.sh \

@@ -82,6 +82,17 @@ for mode in stream nostream; do
 	fi
 	check "$mode: search finds a word from a tool output" \
 		sh -c "'$AGENTCTL' --socket '$SOCK' search hello | grep -q 'session $sid'"
+	# The command the shell ran is found, with its run, step and tool: it
+	# was only in the call's arguments, never in a message or an output.
+	ctl search 'echo ran marker' > "$T/search-$mode.out" 2>&1
+	check "$mode: search finds the shell command with its run, step and tool" \
+		grep -qE "^session $sid run $run_id step [0-9]+ \[call shell\] .*\[echo\] \[ran\] >> \[marker\]" \
+		"$T/search-$mode.out"
+	ctl search 'echo ran marker' --json > "$T/search-$mode.json"
+	check "$mode: search --json names the call's run, step and tool" test "$(json_get \
+		"$(cat "$T/search-$mode.json")" \
+		'[(h["role"], h["tool"], h["run_id"], type(h["step"]).__name__) for h in j if h["run_id"] == '"$run_id"']')" = \
+		"[('call', 'shell', $run_id, 'int')]"
 	stop_agentd
 	stop_mock
 done

@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "common/buf.h"
 #include "common/json.h"
 #include "memory/internal.h"
 #include "memory/memory.h"
@@ -272,6 +273,43 @@ test_open_more(void **state)
 	assert_int_equal(memory_open(f->path, &f->m, &err), AGENTD_OK);
 }
 
+/* What version 4 added, taken away again (a journal as version 3 left it). */
+#define V4_UNDO "DROP TRIGGER call_fts_ai; DROP TRIGGER call_fts_ad; DROP TRIGGER call_fts_au; " \
+	"DROP TABLE call_fts; DROP VIEW tool_call_text; "
+
+/* A version 3 journal is migrated forward: the tool calls it holds become
+ * searchable by their tool and arguments (the index is filled from them). */
+static void
+test_migrate_v3_indexes_calls(void **state)
+{
+	struct fx *f = *state;
+	struct agentd_error err = { 0 };
+	json_t *list = NULL, *h;
+	int64_t sid, rid;
+
+	sid = new_session(f->m, "/w");
+	rid = new_run(f->m, sid, 0);
+	assert_int_equal(memory_tool_add(f->m, rid, "c1", "shell",
+	    "{\"command\":\"git push origin topicbranch\"}", 0, 3, &err), AGENTD_OK);
+	memory_close(f->m);
+	f->m = NULL;
+	raw_exec(f->path, V4_UNDO "PRAGMA user_version = 3");
+	assert_int_equal(memory_open(f->path, &f->m, &err), AGENTD_OK);
+	assert_int_equal(raw_int(f->m, "PRAGMA user_version"), MEMORY_SCHEMA_VERSION);
+	assert_int_equal(memory_search(f->m, "git push", NULL, 0, &list, &err), AGENTD_OK);
+	assert_int_equal(json_array_size(list), 1);
+	h = json_array_get(list, 0);
+	assert_string_equal(ajson_str(h, "role", ""), "call");
+	assert_string_equal(ajson_str(h, "tool", ""), "shell");
+	assert_string_equal(ajson_str(h, "call_id", ""), "c1");
+	assert_int_equal(ajson_int(h, "run_id", 0), rid);
+	assert_int_equal(ajson_int(h, "step", 0), 3);
+	assert_non_null(strstr(ajson_str(h, "snippet", ""), "[git] [push] origin topicbranch"));
+	json_decref(list);
+	assert_int_equal(sqlite3_exec(memory_internal_db(f->m),
+	    "INSERT INTO call_fts(call_fts) VALUES('integrity-check')", NULL, NULL, NULL), SQLITE_OK);
+}
+
 /* A version 1 journal (as the first release wrote it) is migrated forward
  * on open, its data kept; the migration runs once. */
 static void
@@ -291,7 +329,7 @@ test_migrate_from_v1(void **state)
 	memory_close(f->m);
 	f->m = NULL;
 	/* Take the database back to version 1: the columns v2 and v3 added go. */
-	raw_exec(f->path, "ALTER TABLE runs DROP COLUMN active_s; "
+	raw_exec(f->path, V4_UNDO "ALTER TABLE runs DROP COLUMN active_s; "
 	    "ALTER TABLE runs DROP COLUMN start_state; PRAGMA user_version = 1");
 	assert_int_equal(memory_open(f->path, &f->m, &err), AGENTD_OK);
 	assert_int_equal(raw_int(f->m, "PRAGMA user_version"), MEMORY_SCHEMA_VERSION);
@@ -1134,6 +1172,137 @@ test_search(void **state)
 	json_decref(list);
 }
 
+/* Snippets: a window of words around the hits, bounded whatever the text. */
+static void
+test_search_snippet(void **state)
+{
+	struct fx *f = *state;
+	struct agentd_error err = { 0 };
+	json_t *list = NULL;
+	const char *snip;
+	struct abuf b;
+	char *text;
+	int64_t s1, r1;
+	int i;
+
+	s1 = new_session(f->m, "/repo/snip");
+	r1 = new_run(f->m, s1, 0);
+	/* A hit in the middle of a long text: "..." on both sides, the hit
+	 * bracketed, its neighbours kept. */
+	abuf_init(&b, 1 << 20);
+	for (i = 0; i < 500; i++)
+		assert_int_equal(abuf_printf(&b, "%s w%d", i == 250 ? " pivotword," : "", i), AGENTD_OK);
+	text = abuf_steal(&b);
+	add_msg(f->m, s1, r1, "user", text, NULL);
+	free(text);
+	assert_int_equal(memory_search(f->m, "pivotword", NULL, 0, &list, &err), AGENTD_OK);
+	assert_int_equal(json_array_size(list), 1);
+	snip = json_string_value(json_object_get(json_array_get(list, 0), "snippet"));
+	assert_non_null(snip);
+	assert_non_null(strstr(snip, "w249 [pivotword], w250"));
+	assert_memory_equal(snip, "...", 3);
+	assert_string_equal(snip + strlen(snip) - 3, "...");
+	json_decref(list);
+	/* Two words: the window that holds both wins over one that holds more
+	 * of one of them. */
+	add_msg(f->m, s1, r1, "user", "kiwi kiwi kiwi kiwi filler filler filler filler filler "
+	    "filler filler filler filler filler filler filler mango then kiwi", NULL);
+	assert_int_equal(memory_search(f->m, "kiwi mango", NULL, 0, &list, &err), AGENTD_OK);
+	snip = json_string_value(json_object_get(json_array_get(list, 0), "snippet"));
+	assert_non_null(strstr(snip, "[mango] then [kiwi]"));
+	json_decref(list);
+	/* One word matched 40,000 times in one message (FTS5's snippet() spent
+	 * seconds on it) and a single 200 KB word: short snippets, hits closed. */
+	abuf_init(&b, 1 << 20);
+	for (i = 0; i < 40000; i++)
+		assert_int_equal(abuf_append(&b, "zap ", 4), AGENTD_OK);
+	text = abuf_steal(&b);
+	add_msg(f->m, s1, r1, "user", text, NULL);
+	free(text);
+	assert_int_equal(memory_search(f->m, "zap", NULL, 0, &list, &err), AGENTD_OK);
+	snip = json_string_value(json_object_get(json_array_get(list, 0), "snippet"));
+	assert_string_equal(snip, "[zap] [zap] [zap] [zap] [zap] [zap] [zap] [zap] [zap] [zap] "
+	    "[zap] [zap]...");
+	json_decref(list);
+	text = malloc(200001);
+	assert_non_null(text);
+	memcpy(text, "longword ", 9);
+	memset(text + 9, 'x', 200000 - 9);
+	text[200000] = '\0';
+	add_msg(f->m, s1, r1, "user", text, NULL);
+	free(text);
+	assert_int_equal(memory_search(f->m, "longword", NULL, 0, &list, &err), AGENTD_OK);
+	snip = json_string_value(json_object_get(json_array_get(list, 0), "snippet"));
+	assert_true(strlen(snip) <= 620);
+	assert_memory_equal(snip, "[longword] xxx", 14);
+	assert_string_equal(snip + strlen(snip) - 3, "...");
+	json_decref(list);
+}
+
+static void fts_consistent(struct memory *m);
+
+/* Tool calls are found by their tool and arguments, capped at 4,096
+ * characters; hits name the run, the step and the tool. */
+static void
+test_search_calls(void **state)
+{
+	struct fx *f = *state;
+	struct agentd_error err = { 0 };
+	json_t *list = NULL, *h;
+	struct abuf b;
+	char *args;
+	int64_t s1, r1;
+	int i;
+
+	s1 = new_session(f->m, "/repo/calls");
+	r1 = new_run(f->m, s1, 0);
+	assert_int_equal(memory_tool_add(f->m, r1, "k1", "git_commit",
+	    "{\"message\":\"Fix the flumoxed parser\"}", 0, 2, &err), AGENTD_OK);
+	abuf_init(&b, 1 << 20);
+	assert_int_equal(abuf_puts(&b, "{\"path\":\"a.txt\",\"content\":\"early "), AGENTD_OK);
+	for (i = 0; i < 1000; i++)
+		assert_int_equal(abuf_puts(&b, "filler "), AGENTD_OK);
+	assert_int_equal(abuf_puts(&b, "latecomer\"}"), AGENTD_OK);
+	args = abuf_steal(&b);
+	assert_int_equal(memory_tool_add(f->m, r1, "k2", "write_file", args, 0, 5, &err), AGENTD_OK);
+	free(args);
+	/* The tool result message of k1 names its tool and step too. */
+	add_msg(f->m, s1, r1, "tool", "committed quizzical abc123", "k1");
+
+	assert_int_equal(memory_search(f->m, "flumoxed", NULL, 0, &list, &err), AGENTD_OK);
+	assert_int_equal(json_array_size(list), 1);
+	h = json_array_get(list, 0);
+	assert_string_equal(ajson_str(h, "role", ""), "call");
+	assert_string_equal(ajson_str(h, "tool", ""), "git_commit");
+	assert_int_equal(ajson_int(h, "step", 0), 2);
+	assert_int_equal(ajson_int(h, "run_id", 0), r1);
+	assert_non_null(strstr(ajson_str(h, "snippet", ""), "[flumoxed]"));
+	json_decref(list);
+	/* By the tool's name. */
+	assert_int_equal(memory_search(f->m, "git_commit", NULL, 0, &list, &err), AGENTD_OK);
+	assert_int_equal(json_array_size(list), 1);
+	json_decref(list);
+	/* The start of long arguments is indexed, what lies past 4,096 is not. */
+	assert_int_equal(memory_search(f->m, "early", NULL, 0, &list, &err), AGENTD_OK);
+	assert_int_equal(json_array_size(list), 1);
+	assert_string_equal(ajson_str(json_array_get(list, 0), "tool", ""), "write_file");
+	json_decref(list);
+	assert_int_equal(memory_search(f->m, "latecomer", NULL, 0, &list, &err), AGENTD_OK);
+	assert_int_equal(json_array_size(list), 0);
+	json_decref(list);
+	assert_int_equal(memory_search(f->m, "quizzical", NULL, 0, &list, &err), AGENTD_OK);
+	assert_int_equal(json_array_size(list), 1);
+	h = json_array_get(list, 0);
+	assert_string_equal(ajson_str(h, "role", ""), "tool");
+	assert_string_equal(ajson_str(h, "tool", ""), "git_commit");
+	json_decref(list);
+	/* The workspace filter applies to calls too. */
+	assert_int_equal(memory_search(f->m, "flumoxed", "/repo/other", 0, &list, &err), AGENTD_OK);
+	assert_int_equal(json_array_size(list), 0);
+	json_decref(list);
+	fts_consistent(f->m);
+}
+
 /* ---- deletion and retention ---- */
 
 static void
@@ -1142,7 +1311,8 @@ fts_consistent(struct memory *m)
 	sqlite3 *db = memory_internal_db(m);
 
 	assert_int_equal(sqlite3_exec(db, "INSERT INTO messages_fts(messages_fts) VALUES('integrity-check');"
-	    "INSERT INTO tool_fts(tool_fts) VALUES('integrity-check');", NULL, NULL, NULL), SQLITE_OK);
+	    "INSERT INTO tool_fts(tool_fts) VALUES('integrity-check');"
+	    "INSERT INTO call_fts(call_fts) VALUES('integrity-check');", NULL, NULL, NULL), SQLITE_OK);
 }
 
 static void
@@ -1451,6 +1621,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_plans, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_and_audit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_search, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_search_snippet, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_search_calls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v3_indexes_calls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cascade_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
