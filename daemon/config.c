@@ -7,10 +7,12 @@
 #include "daemon/log.h"
 #include "daemon/rpc.h"
 #include "common/json.h"
+#include "common/num.h"
 #include "tools/mcp.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +67,10 @@ defaults(struct config *c)
  * checks (hooks, mcp_servers) has sub == NULL and K_OBJ_ELSEWHERE. To add a
  * key, add a row.
  */
-enum key_type { K_STR, K_BOOL, K_INT, K_NUM, K_OBJ, K_OBJ_ELSEWHERE, K_ANY };
+enum key_type { K_STR, K_BOOL, K_INT, K_NUM, K_OBJ, K_OBJ_ELSEWHERE, K_ANY,
+	/* Durations: a number in the key's unit, or a string with a unit
+	 * ("90s", "5m", "2h", "1d") turned into that number when checked. */
+	K_SECS, K_SECS_INT, K_MS_INT, K_DAYS };
 
 struct key_spec {
 	const char *name;
@@ -77,7 +82,7 @@ struct key_spec {
 #define KEY_END { NULL, K_ANY, 0, 0, NULL }
 
 static const struct key_spec retention_keys[] = {
-	{ "max_age_days", K_NUM, 0, 36500, NULL }, { "max_count", K_INT, 0, 1e9, NULL },
+	{ "max_age_days", K_DAYS, 0, 36500, NULL }, { "max_count", K_INT, 0, 1e9, NULL },
 	KEY_END
 };
 
@@ -86,11 +91,11 @@ static const struct key_spec author_keys[] = {
 };
 
 static const struct key_spec llm_keys[] = {
-	{ "connect_timeout_ms", K_INT, 1, 3600000, NULL },
-	{ "idle_timeout_ms", K_INT, 1, 86400000, NULL },
+	{ "connect_timeout_ms", K_MS_INT, 1, 3600000, NULL },
+	{ "idle_timeout_ms", K_MS_INT, 1, 86400000, NULL },
 	{ "max_retries", K_INT, 0, 100, NULL },
-	{ "backoff_base_ms", K_INT, 0, 3600000, NULL },
-	{ "backoff_max_ms", K_INT, 0, 3600000, NULL },
+	{ "backoff_base_ms", K_MS_INT, 0, 3600000, NULL },
+	{ "backoff_max_ms", K_MS_INT, 0, 3600000, NULL },
 	{ "temperature", K_NUM, 0, 10, NULL },
 	{ "max_tokens", K_INT, 1, 1e9, NULL },
 	{ "parallel_tool_calls", K_BOOL, 0, 0, NULL },
@@ -110,13 +115,13 @@ static const struct key_spec known_keys[] = {
 	{ "model", K_STR, 0, 0, NULL }, { "api_key", K_STR, 0, 0, NULL },
 	{ "stream", K_BOOL, 0, 0, NULL }, { "context_window", K_INT, 1, 1e9, NULL },
 	{ "context_low_water", K_INT, 10, 100, NULL },
-	{ "max_steps", K_INT, 1, 1e6, NULL }, { "max_wall_s", K_NUM, 0.001, 1e9, NULL },
+	{ "max_steps", K_INT, 1, 1e6, NULL }, { "max_wall_s", K_SECS, 0.001, 1e9, NULL },
 	{ "max_tokens", K_INT, 1, 1e12, NULL },
 	{ "tool_output_cap", K_INT, 1, 1073741824, NULL },
 	{ "repeat_fail_limit", K_INT, 1, 1000, NULL },
 	{ "resume", K_BOOL, 0, 0, NULL }, { "policy", K_STR, 0, 0, NULL },
 	{ "network", K_BOOL, 0, 0, NULL }, { "git_writable", K_BOOL, 0, 0, NULL },
-	{ "approval", K_STR, 0, 0, NULL }, { "approval_timeout_s", K_INT, 1, 86400, NULL },
+	{ "approval", K_STR, 0, 0, NULL }, { "approval_timeout_s", K_SECS_INT, 1, 86400, NULL },
 	{ "system_prompt_file", K_STR, 0, 0, NULL },
 	{ "max_line_bytes", K_INT, 1024, RPC_MAX_LINE_LIMIT, NULL },
 	{ "max_concurrent_runs", K_INT, 1, 1024, NULL },
@@ -230,6 +235,9 @@ type_word(enum key_type t)
 	case K_BOOL: return "true or false";
 	case K_INT: return "a whole number";
 	case K_NUM: return "a number";
+	case K_SECS: case K_SECS_INT: return "a number of seconds or a duration like \"90s\", \"5m\", \"2h\"";
+	case K_MS_INT: return "a number of milliseconds or a duration like \"30s\", \"5m\"";
+	case K_DAYS: return "a number of days or a duration like \"12h\", \"90d\"";
 	default: return "an object";
 	}
 }
@@ -251,6 +259,41 @@ json_word(const json_t *v)
 #define KEY_MAX_DEPTH 4
 
 /* Check obj's keys against spec; path[0..depth-1] names obj. */
+/*
+ * A duration written with a unit ("90s", "5m", "2h", "1d"): replaced in obj
+ * by the number of the key's unit (*v then points at it), so that the range
+ * check and the reading of the value see a number.
+ */
+static int
+duration_value(const char *where, const char *name, json_t *obj, const char *key,
+    const struct key_spec *k, json_t **v, struct agentd_error *err)
+{
+	const char *s = json_string_value(*v);
+	size_t n = strlen(s);
+	struct agentd_error e;
+	double secs, x;
+	json_t *nv;
+
+	agentd_error_clear(&e);
+	if (n == 0 || strchr("smhd", s[n - 1]) == NULL ||
+	    anum_duration(s, 1e12, &secs, &e) != AGENTD_OK)
+		return agentd_seterr(err, AGENTD_EINVAL, "%s: '%s' must be %s, not \"%.40s\"",
+		    where, name, type_word(k->type), s);
+	x = k->type == K_MS_INT ? secs * 1000.0 : k->type == K_DAYS ? secs / 86400.0 : secs;
+	if (k->type == K_SECS_INT || k->type == K_MS_INT) {
+		if (x != floor(x))
+			return agentd_seterr(err, AGENTD_EINVAL, "%s: '%s' must be a whole number of "
+			    "%s, not %.15g", where, name, k->type == K_MS_INT ? "milliseconds" :
+			    "seconds", x);
+		nv = json_integer((json_int_t)x);
+	} else
+		nv = json_real(x);
+	if (nv == NULL || json_object_set_new(obj, key, nv) != 0)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	*v = nv;
+	return AGENTD_OK;
+}
+
 static int
 check_object(const char *file, const char *text, size_t len, const json_t *obj,
     const struct key_spec *spec, const char **path, int depth, struct agentd_error *err)
@@ -283,18 +326,24 @@ check_object(const char *file, const char *text, size_t len, const json_t *obj,
 			return agentd_seterr(err, AGENTD_EINVAL, "%s: unknown key '%s' (known: %s)",
 			    where, name, known);
 		}
+		if ((k->type == K_SECS || k->type == K_SECS_INT || k->type == K_MS_INT ||
+		    k->type == K_DAYS) && json_is_string(v)) {
+			if ((rc = duration_value(where, name, (json_t *)obj, key, k, &v, err)))
+				return rc;
+		}
 		switch (k->type) {
 		case K_STR: ok = json_is_string(v); break;
 		case K_BOOL: ok = json_is_boolean(v); break;
-		case K_INT: ok = json_is_integer(v); break;
-		case K_NUM: ok = json_is_number(v); break;
+		case K_INT: case K_SECS_INT: case K_MS_INT: ok = json_is_integer(v); break;
+		case K_NUM: case K_SECS: case K_DAYS: ok = json_is_number(v); break;
 		case K_OBJ: case K_OBJ_ELSEWHERE: ok = json_is_object(v); break;
 		default: ok = 1; break;
 		}
 		if (!ok)
 			return agentd_seterr(err, AGENTD_EINVAL, "%s: '%s' must be %s, not %s",
 			    where, name, type_word(k->type), json_word(v));
-		if (k->type == K_INT || k->type == K_NUM) {
+		if (k->type != K_STR && k->type != K_BOOL && k->type != K_OBJ &&
+		    k->type != K_OBJ_ELSEWHERE && k->type != K_ANY) {
 			x = json_number_value(v);
 			if (!(x >= k->min && x <= k->max))
 				return agentd_seterr(err, AGENTD_EINVAL, "%s: '%s' must be from %.15g "

@@ -397,12 +397,12 @@ agentd_run_pending(struct agentd *d, int64_t id)
 }
 
 static const struct rpc_param p_run_start[] = {
-	{ "workspace", RPC_T_STR, 0 }, { "task", RPC_T_STR, 0 }, { "session_id", RPC_T_INT, 0 },
-	{ "branch", RPC_T_STR_OR_BOOL, 0 }, { "policy", RPC_T_STR, 0 }, { "network", RPC_T_BOOL, 0 },
-	{ "approval", RPC_T_STR, 0 }, { "max_steps", RPC_T_INT, 0 }, { "max_wall_s", RPC_T_NUM, 0 },
-	{ "max_tokens", RPC_T_INT, 0 }, { "model", RPC_T_STR, 0 }, { "tools", RPC_T_ARR, 0 },
-	{ "chore", RPC_T_OBJ, 0 }, { "detach", RPC_T_BOOL, 0 }, { "stream", RPC_T_BOOL, 0 },
-	{ "context_window", RPC_T_INT, 0 }, { "project_doc", RPC_T_BOOL, 0 }, { NULL, 0, 0 }
+	{ "workspace", RPC_T_STR, 0, 0, 0 }, { "task", RPC_T_STR, 0, 0, 0 }, { "session_id", RPC_T_INT, 0, RPC_ID },
+	{ "branch", RPC_T_STR_OR_BOOL, 0, 0, 0 }, { "policy", RPC_T_STR, 0, 0, 0 }, { "network", RPC_T_BOOL, 0, 0, 0 },
+	{ "approval", RPC_T_STR, 0, 0, 0 }, { "max_steps", RPC_T_INT, 0, 0, 0 }, { "max_wall_s", RPC_T_NUM, 0, 0, 0 },
+	{ "max_tokens", RPC_T_INT, 0, 0, 0 }, { "model", RPC_T_STR, 0, 0, 0 }, { "tools", RPC_T_ARR, 0, 0, 0 },
+	{ "chore", RPC_T_OBJ, 0, 0, 0 }, { "detach", RPC_T_BOOL, 0, 0, 0 }, { "stream", RPC_T_BOOL, 0, 0, 0 },
+	{ "context_window", RPC_T_INT, 0, 0, 0 }, { "project_doc", RPC_T_BOOL, 0, 0, 0 }, { NULL, 0, 0, 0, 0 }
 };
 
 static enum rpc_status
@@ -436,9 +436,9 @@ m_run_start(void *ctx, struct rpc_call *call)
 	return RPC_DONE;
 }
 
-static const struct rpc_param p_id[] = { { "id", RPC_T_INT, 1 }, { NULL, 0, 0 } };
+static const struct rpc_param p_id[] = { { "id", RPC_T_INT, 1, RPC_ID }, { NULL, 0, 0, 0, 0 } };
 /* Methods without params: an unknown one is refused (-32602), as for the others. */
-static const struct rpc_param p_none[] = { { NULL, 0, 0 } };
+static const struct rpc_param p_none[] = { { NULL, 0, 0, 0, 0 } };
 
 static enum rpc_status
 m_run_cancel(void *ctx, struct rpc_call *call)
@@ -512,8 +512,8 @@ m_run_get(void *ctx, struct rpc_call *call)
 }
 
 static const struct rpc_param p_run_list[] = {
-	{ "status", RPC_T_STR, 0 }, { "session_id", RPC_T_INT, 0 }, { "job_id", RPC_T_INT, 0 },
-	{ "limit", RPC_T_INT, 0 }, { NULL, 0, 0 }
+	{ "status", RPC_T_STR, 0, 0, 0 }, { "session_id", RPC_T_INT, 0, RPC_ID }, { "job_id", RPC_T_INT, 0, RPC_ID },
+	{ "limit", RPC_T_INT, 0, RPC_LIMIT }, { NULL, 0, 0, 0, 0 }
 };
 
 /* A running run that waits for an approval says so: "waiting": "approval N"
@@ -567,7 +567,7 @@ m_run_list(void *ctx, struct rpc_call *call)
 }
 
 static const struct rpc_param p_events[] = {
-	{ "id", RPC_T_INT, 1 }, { "after", RPC_T_INT, 0 }, { NULL, 0, 0 }
+	{ "id", RPC_T_INT, 1, RPC_ID }, { "after", RPC_T_INT, 0, RPC_OFFSET }, { NULL, 0, 0, 0, 0 }
 };
 
 /* On a journal worker: a long run has many events. */
@@ -725,7 +725,7 @@ fail:
 /* ---- sessions ---- */
 
 static const struct rpc_param p_session_list[] = {
-	{ "workspace", RPC_T_STR, 0 }, { "limit", RPC_T_INT, 0 }, { NULL, 0, 0 }
+	{ "workspace", RPC_T_STR, 0, 0, 0 }, { "limit", RPC_T_INT, 0, RPC_LIMIT }, { NULL, 0, 0, 0, 0 }
 };
 
 static enum rpc_status
@@ -747,7 +747,7 @@ m_session_list(void *ctx, struct rpc_call *call)
 }
 
 static const struct rpc_param p_session_create[] = {
-	{ "workspace", RPC_T_STR, 1 }, { "title", RPC_T_STR, 0 }, { NULL, 0, 0 }
+	{ "workspace", RPC_T_STR, 1, 0, 0 }, { "title", RPC_T_STR, 0, 0, 0 }, { NULL, 0, 0, 0, 0 }
 };
 
 /* An empty session (editors open one before the first prompt). */
@@ -878,8 +878,8 @@ session_full(struct memory *m, int64_t id, int64_t after_seq, int64_t limit, int
 }
 
 static const struct rpc_param p_session_get[] = {
-	{ "id", RPC_T_INT, 1 }, { "after_seq", RPC_T_INT, 0 }, { "limit", RPC_T_INT, 0 },
-	{ NULL, 0, 0 }
+	{ "id", RPC_T_INT, 1, RPC_ID }, { "after_seq", RPC_T_INT, 0, RPC_OFFSET }, { "limit", RPC_T_INT, 0, RPC_LIMIT },
+	{ NULL, 0, 0, 0, 0 }
 };
 
 /* On a journal worker: a page may hold megabytes of text. */
@@ -1050,8 +1050,8 @@ export_jsonl(json_t *s, int first)
 }
 
 static const struct rpc_param p_export[] = {
-	{ "id", RPC_T_INT, 1 }, { "format", RPC_T_STR, 0 }, { "after_seq", RPC_T_INT, 0 },
-	{ "limit", RPC_T_INT, 0 }, { NULL, 0, 0 }
+	{ "id", RPC_T_INT, 1, RPC_ID }, { "format", RPC_T_STR, 0, 0, 0 }, { "after_seq", RPC_T_INT, 0, RPC_OFFSET },
+	{ "limit", RPC_T_INT, 0, RPC_LIMIT }, { NULL, 0, 0, 0, 0 }
 };
 
 /* On a journal worker: rendering a page of a long transcript takes time. */
@@ -1113,8 +1113,8 @@ m_tools_list(void *ctx, struct rpc_call *call)
 }
 
 static const struct rpc_param p_tools_call[] = {
-	{ "name", RPC_T_STR, 1 }, { "workspace", RPC_T_STR, 1 }, { "args", RPC_T_OBJ, 0 },
-	{ "policy", RPC_T_STR, 0 }, { "network", RPC_T_BOOL, 0 }, { NULL, 0, 0 }
+	{ "name", RPC_T_STR, 1, 0, 0 }, { "workspace", RPC_T_STR, 1, 0, 0 }, { "args", RPC_T_OBJ, 0, 0, 0 },
+	{ "policy", RPC_T_STR, 0, 0, 0 }, { "network", RPC_T_BOOL, 0, 0, 0 }, { NULL, 0, 0, 0, 0 }
 };
 
 static enum rpc_status
@@ -1172,8 +1172,8 @@ m_doctor(void *ctx, struct rpc_call *call)
 /* ---- memory ---- */
 
 static const struct rpc_param p_search[] = {
-	{ "query", RPC_T_STR, 1 }, { "workspace", RPC_T_STR, 0 }, { "limit", RPC_T_INT, 0 },
-	{ NULL, 0, 0 }
+	{ "query", RPC_T_STR, 1, 0, 0 }, { "workspace", RPC_T_STR, 0, 0, 0 }, { "limit", RPC_T_INT, 0, RPC_LIMIT },
+	{ NULL, 0, 0, 0, 0 }
 };
 
 /* On a journal worker (runner_journal_call): a search may read much. */
@@ -1213,9 +1213,9 @@ m_memory_search(void *ctx, struct rpc_call *call)
 #define MAX_DENY_REASON 280	/* what the model is told of a person's denial */
 
 static const struct rpc_param p_approval[] = {
-	{ "run_id", RPC_T_INT, 0 }, { "request_id", RPC_T_INT, 1 }, { "allow", RPC_T_BOOL, 1 },
-	{ "reason", RPC_T_STR, 0 },
-	{ NULL, 0, 0 }
+	{ "run_id", RPC_T_INT, 0, RPC_ID }, { "request_id", RPC_T_INT, 1, RPC_ID }, { "allow", RPC_T_BOOL, 1, 0, 0 },
+	{ "reason", RPC_T_STR, 0, 0, 0 },
+	{ NULL, 0, 0, 0, 0 }
 };
 
 static enum rpc_status
@@ -1305,10 +1305,10 @@ job_git_warning(json_t *job)
 }
 
 static const struct rpc_param p_sched_add[] = {
-	{ "cron", RPC_T_STR, 0 }, { "tz", RPC_T_STR, 0 }, { "workspace", RPC_T_STR, 1 },
-	{ "task", RPC_T_STR, 0 }, { "chore", RPC_T_OBJ, 0 }, { "branch", RPC_T_STR_OR_BOOL, 0 },
-	{ "policy", RPC_T_STR, 0 }, { "catchup", RPC_T_STR, 0 }, { "paused", RPC_T_BOOL, 0 },
-	{ NULL, 0, 0 }
+	{ "cron", RPC_T_STR, 0, 0, 0 }, { "tz", RPC_T_STR, 0, 0, 0 }, { "workspace", RPC_T_STR, 1, 0, 0 },
+	{ "task", RPC_T_STR, 0, 0, 0 }, { "chore", RPC_T_OBJ, 0, 0, 0 }, { "branch", RPC_T_STR_OR_BOOL, 0, 0, 0 },
+	{ "policy", RPC_T_STR, 0, 0, 0 }, { "catchup", RPC_T_STR, 0, 0, 0 }, { "paused", RPC_T_BOOL, 0, 0, 0 },
+	{ NULL, 0, 0, 0, 0 }
 };
 
 static enum rpc_status

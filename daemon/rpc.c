@@ -211,7 +211,18 @@ rpc_check_params(const json_t *params, const struct rpc_param *spec, char *msg, 
 			continue;
 		}
 		if (!type_ok(v, p->type)) {
-			snprintf(msg, len, "param '%s' must be %s", p->name, type_name(p->type));
+			size_t n = strlen(p->name);
+
+			/* Durations travel as numbers of seconds (the _s suffix). */
+			snprintf(msg, len, "param '%s' must be %s%s", p->name, type_name(p->type),
+			    n > 2 && strcmp(p->name + n - 2, "_s") == 0 ? " of seconds (not a string "
+			    "with a unit)" : "");
+			return RPC_INVALID_PARAMS;
+		}
+		if (p->min < p->max && json_is_number(v) &&
+		    !(json_number_value(v) >= p->min && json_number_value(v) <= p->max)) {
+			snprintf(msg, len, "param '%s' must be from %.15g to %.15g, not %.15g", p->name,
+			    p->min, p->max, json_number_value(v));
 			return RPC_INVALID_PARAMS;
 		}
 	}

@@ -66,7 +66,15 @@ struct rpc_param {
 	const char *name;
 	enum rpc_type type;
 	int required;
+	/* RPC_T_INT, RPC_T_NUM: the value must be within [min, max] when
+	 * min < max (both 0: any value of the type). */
+	double min, max;
 };
+
+/* Common ranges, for the tables. */
+#define RPC_ID 1, 9007199254740991.0		/* ids: positive, exact in a double */
+#define RPC_LIMIT 1, 10000			/* a listing's limit */
+#define RPC_OFFSET 0, 9007199254740991.0	/* after, after_seq */
 
 /* What a handler answers. */
 enum rpc_status { RPC_DONE = 0, RPC_FAILED = 1, RPC_DEFERRED = 2 };

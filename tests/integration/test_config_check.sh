@@ -21,7 +21,7 @@ refused "llm.idle_timeout (unknown nested key)" '{"llm": {"idle_timeout": 5}}' \
 refused "retention.max_age_days as a string" \
 	'{
   "retention": {"max_age_days": "90"}
-}' "bad.json:2:17:" "'retention.max_age_days' must be a number, not a string"
+}' "bad.json:2:17:" "'retention.max_age_days' must be a number of days or a duration like"
 refused "author.nmae" '{"author": {"nmae": "x"}}' "'author.nmae'" "known: name, email"
 refused "author.name not a string" '{"author": {"name": 5}}' "'author.name' must be a string"
 refused "llm.max_retries -1" '{"llm": {"max_retries": -1}}' "'llm.max_retries' must be from 0"
@@ -37,6 +37,21 @@ refused "an llm_url entry's unknown key" '{"llm_url": [{"url": "http://h/v1", "m
 	"unknown key 'llm_url[0].modle'"
 refused "context_low_water 5" '{"context_low_water": 5}' "'context_low_water' must be from 10 to 100"
 refused "llm_url ftp" '{"llm_url": "ftp://h/v1"}' "is not an http:// or https:// URL"
+
+# Durations: a number in the key's unit, or a string with a unit.
+refused "max_wall_s \"5 minutes\"" '{"max_wall_s": "5 minutes"}' \
+	"'max_wall_s' must be a number of seconds or a duration like \"90s\", \"5m\", \"2h\", not \"5 minutes\""
+refused "llm.idle_timeout_ms \"30\" (no unit)" '{"llm": {"idle_timeout_ms": "30"}}' \
+	"'llm.idle_timeout_ms' must be a number of milliseconds or a duration"
+refused "approval_timeout_s \"1.5s\"" '{"approval_timeout_s": "1.5s"}' \
+	"'approval_timeout_s' must be a whole number of seconds, not 1.5"
+refused "retention.max_age_days \"200y\"" '{"retention": {"max_age_days": "200y"}}' \
+	"'retention.max_age_days' must be a number of days or a duration"
+printf '{"max_wall_s": "5m", "approval_timeout_s": "2m", "retention": {"max_age_days": "36h"}, "llm": {"idle_timeout_ms": "90s"}}\n' >"$T/dur.json"
+start_agentd --config "$T/dur.json" || exit 1
+st=$(ctl status --json)
+check "max_wall_s \"5m\" is 300 s" has "$st" '"max_wall_s":300'
+stop_agentd
 
 # The documented example starts.
 cat >"$T/good.json" <<J

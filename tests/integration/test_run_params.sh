@@ -65,6 +65,24 @@ check "no job was stored" has "$r" '"jobs":[]'
 r=$(rpc '{"jsonrpc":"2.0","id":1,"method":"run.list","params":{}}')
 check "no run was stored" has "$r" '"runs":[]'
 
+# Every method's counts and ids are range-checked, not clamped or ignored.
+bad() { # bad METHOD params-json field
+	r=$(rpc "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$1\",\"params\":$2}")
+	check "$1 $2 answers -32602" has "$r" '"code":-32602'
+	check "$1 $2 names '$3'" has "$r" "'$3' must be from"
+}
+bad run.list '{"limit":-5}' limit
+bad run.list '{"limit":0}' limit
+bad run.list '{"limit":20000}' limit
+bad run.list '{"session_id":-1}' session_id
+bad session.list '{"limit":-3}' limit
+bad memory.search '{"query":"x","limit":-1}' limit
+bad run.events '{"id":1,"after":-1}' after
+bad run.get '{"id":0}' id
+bad session.get '{"id":1,"after_seq":-4}' after_seq
+r=$(rpc '{"jsonrpc":"2.0","id":1,"method":"run.list","params":{"limit":10}}')
+check "an in-range limit is taken" has "$r" '"result"'
+
 # A well-formed run still starts.
 r=$(rpc "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"run.start\",\"params\":{$W,\"tools\":[\"read_file\",\"update_plan\"],\"max_steps\":3,\"max_wall_s\":30}}")
 check "a valid run.start is accepted" has "$r" '"run_id"'

@@ -1146,13 +1146,13 @@ h_defer(void *ctx, struct rpc_call *call)
 }
 
 static const struct rpc_param p_run[] = {
-	{ "prompt", RPC_T_STR, 1 }, { "workspace", RPC_T_STR, 0 }, { "max_steps", RPC_T_INT, 0 },
-	{ "network", RPC_T_BOOL, 0 }, { "limits", RPC_T_OBJ, 0 }, { "tools", RPC_T_ARR, 0 },
-	{ "temperature", RPC_T_NUM, 0 }, { "branch", RPC_T_STR_OR_BOOL, 0 },
-	{ "extra", RPC_T_ANY, 0 }, { NULL, 0, 0 }
+	{ "prompt", RPC_T_STR, 1, 0, 0 }, { "workspace", RPC_T_STR, 0, 0, 0 }, { "max_steps", RPC_T_INT, 0, 0, 0 },
+	{ "network", RPC_T_BOOL, 0, 0, 0 }, { "limits", RPC_T_OBJ, 0, 0, 0 }, { "tools", RPC_T_ARR, 0, 0, 0 },
+	{ "temperature", RPC_T_NUM, 0, 0, 0 }, { "branch", RPC_T_STR_OR_BOOL, 0, 0, 0 },
+	{ "extra", RPC_T_ANY, 0, 0, 0 }, { NULL, 0, 0, 0, 0 }
 };
 
-static const struct rpc_param p_id[] = { { "id", RPC_T_INT, 1 }, { NULL, 0, 0 } };
+static const struct rpc_param p_id[] = { { "id", RPC_T_INT, 1, 0, 0 }, { NULL, 0, 0, 0, 0 } };
 
 static const struct rpc_method methods[] = {
 	{ "ping", NULL, h_echo, "" },

@@ -48,8 +48,8 @@ h_big(void *ctx, struct rpc_call *call)
 }
 
 static const struct rpc_param p_typed[] = {
-	{ "name", RPC_T_STR, 1 }, { "n", RPC_T_INT, 0 }, { "flag", RPC_T_BOOL, 0 },
-	{ "obj", RPC_T_OBJ, 0 }, { "b", RPC_T_STR_OR_BOOL, 0 }, { NULL, 0, 0 }
+	{ "name", RPC_T_STR, 1, 0, 0 }, { "n", RPC_T_INT, 0, 0, 0 }, { "flag", RPC_T_BOOL, 0, 0, 0 },
+	{ "obj", RPC_T_OBJ, 0, 0, 0 }, { "b", RPC_T_STR_OR_BOOL, 0, 0, 0 }, { NULL, 0, 0, 0, 0 }
 };
 
 static const struct rpc_method table[] = {
