@@ -115,29 +115,6 @@ slot_write(struct memory_ends *e, int i, const struct end_rec *rec, struct agent
 	return AGENTD_OK;
 }
 
-/* fsync the directory holding path (best effort). */
-static void
-sync_dir(const char *path)
-{
-	char dir[PATH_MAX];
-	char *slash;
-	int fd;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == dir)
-		slash[1] = '\0';
-	else
-		*slash = '\0';
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-}
-
 int
 memory_ends_open(const char *db_path, struct memory_ends **out, struct agentd_error *err)
 {
@@ -179,7 +156,7 @@ memory_ends_open(const char *db_path, struct memory_ends **out, struct agentd_er
 	if (sb.st_size < (off_t)MEMORY_ENDS_SLOTS * ENDS_SLOT) {
 		(void)posix_fallocate(e->fd, 0, (off_t)MEMORY_ENDS_SLOTS * ENDS_SLOT);
 		(void)fsync(e->fd);
-		sync_dir(e->path);
+		(void)memory_sync_parent(e->path);	/* best effort */
 	}
 	pthread_mutex_init(&e->mu, NULL);
 	*out = e;

@@ -104,6 +104,9 @@ struct memory {
 int memory_ends_lookup(struct memory_ends *e, int64_t run_id, char status[16], char *reason,
     size_t reason_len);
 
+/* memory.c: fsync the directory that holds path; -1 with errno on failure. */
+int memory_sync_parent(const char *path);
+
 /* schema.c: bring the schema from its user_version up to
  * MEMORY_SCHEMA_VERSION inside one write transaction. */
 int memory_schema_migrate(sqlite3 *db, struct agentd_error *err);

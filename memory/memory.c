@@ -918,8 +918,8 @@ journal_private(const char *path, struct agentd_error *err)
 }
 
 /* fsync the directory that holds path (its new names made durable). */
-static int
-sync_parent(const char *path)
+int
+memory_sync_parent(const char *path)
 {
 	char dir[PATH_MAX];
 	char *slash;
@@ -990,7 +990,7 @@ create_journal(const char *path, struct agentd_error *err)
 	}
 	close(fd);
 	unlink(tmp);
-	if (sync_parent(path) != 0)
+	if (memory_sync_parent(path) != 0)
 		return agentd_seterr(err, AGENTD_EIO, "cannot create database %s: %s", path,
 		    strerror(errno));
 	return AGENTD_OK;
@@ -1248,7 +1248,7 @@ memory_set_aside(const char *path, char *aside, size_t aside_len, struct agentd_
 			    strerror(errno));
 		any = 1;
 	}
-	if (any && sync_parent(path) != 0)
+	if (any && memory_sync_parent(path) != 0)
 		return agentd_seterr(err, AGENTD_EIO, "cannot set %s aside: %s", path, strerror(errno));
 	if (!any)
 		return agentd_seterr(err, AGENTD_ENOTFOUND, "%s: no journal to set aside", path);

@@ -67,6 +67,23 @@ wait_for() {
 	done
 }
 
+# small_disk DIR SIZE: a tmpfs of SIZE (e.g. 4m) mounted on DIR for the
+# test (root only: skips otherwise), unmounted at exit after agentd is
+# killed; umount_small_disk does it earlier.
+small_disk() {
+	command -v "$PYTHON3" >/dev/null || skip_all "python3 is needed"
+	[ "$(id -u)" = 0 ] || skip_all "needs root to mount a small tmpfs"
+	SMALL_DISK=$1
+	mkdir -p "$SMALL_DISK"
+	mount -t tmpfs -o "size=$2" tmpfs "$SMALL_DISK" 2>/dev/null || skip_all "cannot mount a tmpfs here"
+	trap 'umount_small_disk; cleanup' EXIT
+}
+umount_small_disk() {
+	[ -n "$AGENTD_PID" ] && kill -9 "$AGENTD_PID" 2>/dev/null && wait "$AGENTD_PID" 2>/dev/null
+	AGENTD_PID=
+	umount "$SMALL_DISK" 2>/dev/null || umount -l "$SMALL_DISK" 2>/dev/null
+}
+
 # start_mock SCENARIO-FILE: sets MOCK_URL and MOCK_PID
 start_mock() {
 	rm -f "$T/mock.port"

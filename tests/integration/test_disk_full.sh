@@ -3,16 +3,7 @@
 # fail with a clear reason (never hang), the daemon keeps serving what it can,
 # and the database stays intact. Needs root for a small tmpfs.
 . "$(dirname "$0")/lib.sh"
-command -v "$PYTHON3" >/dev/null || skip_all "python3 is needed"
-[ "$(id -u)" = 0 ] || skip_all "needs root to mount a small tmpfs"
-mkdir -p "$T/full"
-mount -t tmpfs -o size=2m tmpfs "$T/full" 2>/dev/null || skip_all "cannot mount a tmpfs here"
-umount_full() {
-	[ -n "$AGENTD_PID" ] && kill -9 "$AGENTD_PID" 2>/dev/null && wait "$AGENTD_PID" 2>/dev/null
-	AGENTD_PID=
-	umount "$T/full" 2>/dev/null || umount -l "$T/full" 2>/dev/null
-}
-trap 'umount_full; cleanup' EXIT
+small_disk "$T/full" 2m
 export GIT_CONFIG_NOSYSTEM=1 HOME="$T/home"
 mkdir -p "$HOME"
 W="$T/repo"

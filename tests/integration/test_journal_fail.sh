@@ -6,16 +6,7 @@
 # failed, and nothing of it runs again: the scripted model's second step
 # would write step2.txt. Needs root for the tmpfs.
 . "$(dirname "$0")/lib.sh"
-command -v "$PYTHON3" >/dev/null || skip_all "python3 is needed"
-[ "$(id -u)" = 0 ] || skip_all "needs root to mount a small tmpfs"
-mkdir -p "$T/full"
-mount -t tmpfs -o size=4m tmpfs "$T/full" 2>/dev/null || skip_all "cannot mount a tmpfs here"
-umount_full() {
-	[ -n "$AGENTD_PID" ] && kill -9 "$AGENTD_PID" 2>/dev/null && wait "$AGENTD_PID" 2>/dev/null
-	AGENTD_PID=
-	umount "$T/full" 2>/dev/null || umount -l "$T/full" 2>/dev/null
-}
-trap 'umount_full; cleanup' EXIT
+small_disk "$T/full" 4m
 export GIT_CONFIG_NOSYSTEM=1 HOME="$T/home"
 mkdir -p "$HOME"
 W="$T/repo"

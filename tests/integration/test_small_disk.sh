@@ -3,16 +3,7 @@
 # on a 4 MiB tmpfs: the journal's WAL is checkpointed and kept small instead
 # of growing until the disk is full. Prints the largest WAL seen. Needs root.
 . "$(dirname "$0")/lib.sh"
-command -v "$PYTHON3" >/dev/null || skip_all "python3 is needed"
-[ "$(id -u)" = 0 ] || skip_all "needs root to mount a small tmpfs"
-mkdir -p "$T/small"
-mount -t tmpfs -o size=4m tmpfs "$T/small" 2>/dev/null || skip_all "cannot mount a tmpfs here"
-umount_small() {
-	[ -n "$AGENTD_PID" ] && kill -9 "$AGENTD_PID" 2>/dev/null && wait "$AGENTD_PID" 2>/dev/null
-	AGENTD_PID=
-	umount "$T/small" 2>/dev/null || umount -l "$T/small" 2>/dev/null
-}
-trap 'umount_small; cleanup' EXIT
+small_disk "$T/small" 4m
 export GIT_CONFIG_NOSYSTEM=1 HOME="$T/home"
 mkdir -p "$HOME"
 W="$T/repo"
