@@ -1094,7 +1094,11 @@ open_db(const char *path, int full, struct memory **out, struct agentd_error *er
 		return rc;
 	if ((rc = journal_private(path, err)) != AGENTD_OK)
 		return rc;
-	if ((rc = check_side_files(path, err)) != AGENTD_OK)
+	/* Only before the process has a connection (memory_open): closing a
+	 * descriptor of -shm or -wal drops every POSIX lock this process holds
+	 * on it, SQLite's included, and a connection opened later could then
+	 * take the file for its own and truncate it under the others' map. */
+	if (full && (rc = check_side_files(path, err)) != AGENTD_OK)
 		return rc;
 	if (!exists && full) {
 		if ((rc = create_journal(path, err)) != AGENTD_OK)
