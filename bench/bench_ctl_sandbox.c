@@ -6,9 +6,14 @@
  * launchers take turns (one of each per round), so a noisy neighbour
  * slows them alike; medians and the ratio to bwrap come from one run.
  *
- *   bench/bench_ctl_sandbox [ROUNDS]    (default 300; run from the build
- *                                        dir, or set AGENTCTL; BWRAP to
- *                                        point at bwrap, skipped if absent)
+ *   bench/bench_ctl_sandbox [ROUNDS [NESTED]]
+ *     ROUNDS default 300; run from the build dir, or set AGENTCTL; BWRAP to
+ *     point at bwrap, skipped if absent. NESTED > 0 gives the workspace a
+ *     .git and NESTED nested repositories (vendor/rN/.git), whose git dirs
+ *     the sandbox finds and binds read-only. BENCH_WS=DIR runs in DIR
+ *     instead of an empty temporary workspace. AGENTCTL_BEFORE=PATH adds
+ *     that client (a previous build) to the turns, for before/after ratios
+ *     measured in one run.
  * Not a test.
  */
 #include <errno.h>
@@ -24,7 +29,7 @@
 
 extern char **environ;
 
-#define N_LAUNCHERS 4
+#define N_LAUNCHERS 5
 
 static double
 run_once(char *const argv[])
@@ -55,11 +60,13 @@ main(int argc, char **argv)
 {
 	const char *ctl = getenv("AGENTCTL") ? getenv("AGENTCTL") : "./agentctl";
 	const char *bw = getenv("BWRAP") ? getenv("BWRAP") : "/usr/bin/bwrap";
-	int n = argc > 1 ? atoi(argv[1]) : 300, i, k, have_bw;
-	char ws[] = "/var/tmp/bench_ctl_sandbox.XXXXXX";
+	const char *before = getenv("AGENTCTL_BEFORE");
+	int n = argc > 1 ? atoi(argv[1]) : 300, nested = argc > 2 ? atoi(argv[2]) : 0, i, k, have_bw;
+	char tmpws[] = "/var/tmp/bench_ctl_sandbox.XXXXXX", cmd[256];
+	char *ws = getenv("BENCH_WS") ? getenv("BENCH_WS") : tmpws;
 	static const char *const names[N_LAUNCHERS] = { "fork/exec /bin/true",
 	    "agentctl --version", "agentctl sandbox --workspace W -- true",
-	    "bwrap ... --bind W W ... true" };
+	    "bwrap ... --bind W W ... true", "before: agentctl sandbox ... true" };
 	double *t[N_LAUNCHERS], med[N_LAUNCHERS], mean[N_LAUNCHERS];
 
 	if (n < 1)
@@ -68,9 +75,15 @@ main(int argc, char **argv)
 		fprintf(stderr, "bench_ctl_sandbox: run from the build directory (or set AGENTCTL)\n");
 		return 2;
 	}
-	if (!mkdtemp(ws)) {
+	if (ws == tmpws && !mkdtemp(ws)) {
 		perror("mkdtemp");
 		return 1;
+	}
+	for (i = 0; i < nested && ws == tmpws; i++) {
+		snprintf(cmd, sizeof cmd, "cd %s && for d in .git vendor/r%d/.git; do mkdir -p $d/objects "
+		    "$d/refs $d/hooks && echo 'ref: refs/heads/main' > $d/HEAD; done", ws, i);
+		if (system(cmd) != 0)
+			return 1;
 	}
 	have_bw = access(bw, X_OK) == 0;
 	{
@@ -80,7 +93,8 @@ main(int argc, char **argv)
 		char *bv[] = { (char *)bw, "--unshare-all", "--die-with-parent", "--new-session",
 			"--ro-bind", "/", "/", "--bind", ws, ws, "--dev", "/dev", "--proc", "/proc",
 			"/bin/true", NULL };
-		char *const *av[N_LAUNCHERS] = { tv, vv, sv, bv };
+		char *ov[] = { (char *)before, "sandbox", "--workspace", ws, "--", "/bin/true", NULL };
+		char *const *av[N_LAUNCHERS] = { tv, vv, sv, bv, ov };
 
 		for (k = 0; k < N_LAUNCHERS; k++)
 			if (!(t[k] = calloc((size_t)n, sizeof(double))))
@@ -89,19 +103,22 @@ main(int argc, char **argv)
 			for (k = 0; k < N_LAUNCHERS; k++) {
 				double d;
 
-				if (k == 3 && !have_bw)
+				if ((k == 3 && !have_bw) || (k == 4 && !before))
 					continue;
 				d = run_once(av[k]);
 				if (i >= 0)
 					t[k][i] = d;
 			}
 	}
-	printf("bench_ctl_sandbox: %d rounds, uid %u (median / mean ms)\n", n, (unsigned)geteuid());
+	printf("bench_ctl_sandbox: %d rounds, uid %u, workspace %s with %d nested repositories "
+	    "(median / mean ms)\n", n, (unsigned)geteuid(), ws == tmpws ? "(temporary)" : ws, nested);
 	for (k = 0; k < N_LAUNCHERS; k++) {
 		if (k == 3 && !have_bw) {
 			printf("%-40s (no %s)\n", names[k], bw);
 			continue;
 		}
+		if (k == 4 && !before)
+			continue;
 		mean[k] = 0;
 		for (i = 0; i < n; i++)
 			mean[k] += t[k][i];
@@ -112,8 +129,14 @@ main(int argc, char **argv)
 	}
 	if (have_bw)
 		printf("agentctl sandbox / bwrap (medians)       %7.2f\n", med[2] / med[3]);
+	if (before)
+		printf("agentctl sandbox / before (medians)      %7.2f\n", med[2] / med[4]);
 	for (k = 0; k < N_LAUNCHERS; k++)
 		free(t[k]);
-	rmdir(ws);
+	if (ws == tmpws) {
+		snprintf(cmd, sizeof cmd, "rm -rf %s", ws);
+		if (system(cmd) != 0)
+			return 1;
+	}
 	return 0;
 }

@@ -1,7 +1,7 @@
 # sandbox/: confine one command (Landlock, seccomp, namespaces, rlimits).
 noinst_LIBRARIES += libsandbox.a
 libsandbox_a_SOURCES = sandbox/sandbox.c sandbox/sandbox.h sandbox/sandbox_int.h \
-	sandbox/sandbox_child.c sandbox/sandbox_filter.h
+	sandbox/sandbox_child.c sandbox/sandbox_git.c sandbox/sandbox_filter.h
 nodist_libsandbox_a_SOURCES = sandbox/sandbox_filter_bpf.c
 SANDBOX_LIBS = libsandbox.a libcommon.a -lpthread
 

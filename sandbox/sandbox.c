@@ -481,6 +481,10 @@ struct prep {
 	char ws[PATH_MAX];
 	char workdir[PATH_MAX];
 	char tmpdir[PATH_MAX];	/* fallback private tmp, "" = none */
+	struct sbx_gitdirs git;	/* the workspace's git dirs before the run */
+	int git_walked;		/* looked for (workspace-write, git dirs read-only) */
+	struct sbx_bind *binds;	/* p.git_binds, owned */
+	const char **rw;	/* p.ws_entries, owned (the strings are in strs) */
 };
 
 static const char *
@@ -497,6 +501,14 @@ is_dir(const char *p)
 	struct stat st;
 
 	return lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int
+is_link(const char *p)
+{
+	struct stat st;
+
+	return lstat(p, &st) < 0 || S_ISLNK(st.st_mode);
 }
 
 static int
@@ -588,6 +600,244 @@ list_dir(struct prep *pp, const char *dir, const char *skip, const char **out, i
 	return 0;
 }
 
+/* ---- git dirs ------------------------------------------------------- */
+
+/* Is i of the git dirs below (or equal to) another one? It is covered then. */
+static int
+git_covered(const struct sbx_gitdirs *g, size_t i)
+{
+	size_t j;
+
+	for (j = 0; j < g->n; j++)
+		if (j != i && under(g->v[i].path, g->v[j].path) &&
+		    (strcmp(g->v[i].path, g->v[j].path) != 0 || j < i))
+			return 1;
+	return 0;
+}
+
+/* Every folder strictly between the workspace and a git dir (uncovered
+ * ones), each once; with_ws adds the workspace itself. Strings in pp->strs. */
+static int
+git_ancestors(struct prep *pp, int with_ws, const char ***out, int *n)
+{
+	const struct sbx_gitdirs *g = &pp->git;
+	size_t i, k, wl = strlen(pp->ws), cap = 0;
+	const char **v = NULL;
+	int m = 0, j;
+
+	for (i = 0; i < g->n; i++) {
+		const char *gp = g->v[i].path;
+
+		if (git_covered(g, i))
+			continue;
+		for (k = wl; gp[k]; k++) {
+			char *a;
+
+			if (gp[k] != '/' || (k == wl && !with_ws))
+				continue;
+			for (j = 0; j < m; j++)
+				if (strlen(v[j]) == k && strncmp(v[j], gp, k) == 0)
+					break;
+			if (j < m)
+				continue;
+			if ((size_t)m == cap) {
+				const char **nv = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof *nv);
+
+				if (!nv)
+					goto nomem;
+				v = nv;
+			}
+			if (!(a = strndup(gp, k)) || !keep(pp, a))
+				goto nomem;
+			v[m++] = a;
+		}
+	}
+	*out = v;
+	*n = m;
+	return 0;
+nomem:
+	free(v);
+	return -1;
+}
+
+static int
+bind_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct sbx_bind *)a)->path, ((const struct sbx_bind *)b)->path);
+}
+
+/*
+ * Namespace modes: each git dir (folder or .git file) is bound read-only
+ * onto itself, and every folder between it and the workspace is bound onto
+ * itself too: a mount point cannot be renamed or removed, so the command
+ * cannot move a nested repository aside and put a new one in its place.
+ * Sorted, so a folder is mounted before what lies below it.
+ */
+static int
+plan_git_binds(struct prep *pp, struct agentd_error *err)
+{
+	const struct sbx_gitdirs *g = &pp->git;
+	const char **anc = NULL;
+	int n_anc = 0, n = 0, i;
+	size_t k;
+
+	if (git_ancestors(pp, 0, &anc, &n_anc) < 0 ||
+	    !(pp->binds = calloc(g->n + (size_t)n_anc + 1, sizeof *pp->binds))) {
+		free(anc);
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
+	for (i = 0; i < n_anc; i++)
+		pp->binds[n++].path = anc[i];
+	free(anc);
+	for (k = 0; k < g->n; k++) {
+		/* A symlinked .git cannot be a mount point (its target, when in
+		 * the workspace, is in the list itself). */
+		if (git_covered(g, k) || !(S_ISDIR(g->v[k].mode) || S_ISREG(g->v[k].mode)))
+			continue;
+		pp->binds[n].path = g->v[k].path;
+		pp->binds[n++].ro = 1;
+	}
+	qsort(pp->binds, (size_t)n, sizeof *pp->binds, bind_cmp);
+	pp->p.git_binds = pp->binds;
+	pp->p.n_git_binds = n;
+	return 0;
+}
+
+/*
+ * Fallback: a Landlock rule on a folder covers everything below it, and no
+ * rule can take a path back out. So the workspace and every folder on the
+ * way to a git dir get read rights only, and each of their other entries
+ * gets the write rights: the git dirs get none, and nothing can be
+ * created, removed or renamed directly in the folders on the way (the cost:
+ * new files go one level down, docs/sandbox.md).
+ */
+static int
+plan_git_landlock(struct prep *pp, struct agentd_error *err)
+{
+	const struct sbx_gitdirs *g = &pp->git;
+	const char **anc = NULL;
+	int n_anc = 0, n = 0, cap = 0, i, j;
+	size_t k;
+
+	if (git_ancestors(pp, 1, &anc, &n_anc) < 0)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	for (i = 0; i < n_anc; i++) {
+		DIR *d = opendir(anc[i]);
+		struct dirent *de;
+
+		if (!d) {
+			int rc = agentd_seterr(err, AGENTD_EIO, "cannot list %s: %s", anc[i],
+			    strerror(errno));
+
+			free(anc);
+			return rc;
+		}
+		while ((de = readdir(d))) {
+			char *c;
+			int skip = 0;
+
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			if (!(c = xasprintf("%s/%s", anc[i], de->d_name)))
+				goto nomem;
+			/* A rule is made on what its path opens: through a symlink,
+			 * that would be its target, anywhere. It gets no rule; it
+			 * cannot be replaced either (its folder has none). */
+			if (de->d_type == DT_LNK || (de->d_type == DT_UNKNOWN && is_link(c)))
+				skip = 1;
+			for (k = 0; k < g->n && !skip; k++)
+				skip = strcmp(g->v[k].path, c) == 0;
+			for (j = 0; j < n_anc && !skip; j++)
+				skip = strcmp(anc[j], c) == 0;
+			if (skip) {
+				free(c);
+				continue;
+			}
+			if (n >= SBX_GIT_MAX_RULES) {
+				free(c);
+				closedir(d);
+				free(anc);
+				return agentd_seterr(err, AGENTD_ETOOBIG, "the folders leading to the "
+				    "workspace's git directories hold more than %d entries; without "
+				    "namespaces (%s) the sandbox cannot keep those git directories "
+				    "read-only here (set git_writable, or use user namespaces)",
+				    SBX_GIT_MAX_RULES, probe.ns_why);
+			}
+			if (n + 1 >= cap) {
+				const char **nv = realloc(pp->rw, (size_t)(cap = cap ? cap * 2 : 64) *
+				    sizeof *nv);
+
+				if (!nv) {
+					free(c);
+					goto nomem;
+				}
+				pp->rw = nv;
+			}
+			if (!keep(pp, c))
+				goto nomem;
+			pp->rw[n++] = c;
+		}
+		closedir(d);
+		continue;
+nomem:
+		closedir(d);
+		free(anc);
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
+	free(anc);
+	if (n == 0) {	/* nothing writable: still take the per-entry path */
+		if (!(pp->rw = calloc(1, sizeof *pp->rw)))
+			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		pp->rw[n++] = "/nonexistent";
+	}
+	pp->p.ws_entries = pp->rw;
+	pp->p.n_ws_entries = n;
+	return 0;
+}
+
+/* Workspace-write with git dirs read-only: find them (bounded walk). */
+static int
+find_git_dirs(struct prep *pp, struct agentd_error *err)
+{
+	if (sbx_gitdirs_find(pp->ws, &pp->git) < 0)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	pp->git_walked = 1;
+	if (pp->git.too_many)
+		return agentd_seterr(err, AGENTD_ETOOBIG, "the workspace holds more than %d git "
+		    "directories (nested repositories, submodules); the sandbox keeps each one "
+		    "read-only and will not run with that many (set git_writable to let commands "
+		    "write them)", SBX_GIT_MAX_FOUND);
+	return 0;
+}
+
+/* After the run: the git dirs that were not there before (a `git init`, a
+ * planted .git), and whether the walk saw everything, as one note. */
+static int
+git_note(struct prep *pp, char *out, size_t cap)
+{
+	struct sbx_gitdirs after;
+	char list[1024];
+	int n, len = 0;
+
+	out[0] = '\0';
+	if (!pp->git_walked)
+		return 0;
+	if (pp->git.truncated)
+		len = snprintf(out, cap, "\n[sandbox: only the first %d folders of the workspace, "
+		    "%d levels deep, were searched for git directories; any beyond are not kept "
+		    "read-only]\n", SBX_GIT_MAX_DIRS, SBX_GIT_MAX_DEPTH);
+	if (len < 0 || (size_t)len >= cap || sbx_gitdirs_find(pp->ws, &after) < 0)
+		return len > 0;
+	n = sbx_gitdirs_new_since(&pp->git, &after, pp->ws, list, sizeof list);
+	sbx_gitdirs_free(&after);
+	if (n > 0)
+		snprintf(out + len, cap - (size_t)len, "%s[sandbox: this command made %d git "
+		    "director%s: %s. git runs their hooks and config outside any sandbox when "
+		    "used there; they are read-only to later commands]\n", len ? "" : "\n", n,
+		    n == 1 ? "y" : "ies", list);
+	return out[0] != '\0';
+}
+
 static int
 rm_cb(const char *path, const struct stat *st, int flag, struct FTW *f)
 {
@@ -604,6 +854,12 @@ prep_free(struct prep *pp)
 	pp->tmpdir[0] = '\0';
 	strv_free(&pp->env);
 	strv_free(&pp->strs);
+	sbx_gitdirs_free(&pp->git);
+	pp->git_walked = 0;
+	free(pp->binds);
+	free(pp->rw);
+	pp->binds = NULL;
+	pp->rw = NULL;
 }
 
 static int
@@ -667,9 +923,9 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 	p->rl_nproc = o->max_procs;
 	p->rl_fsize = (uint64_t)o->max_file_mb << 20;
 	p->rl_nofile = o->max_open_files;
-	snprintf(buf, sizeof buf, "%s/.git", pp->ws);
-	p->git_ro = o->policy == SANDBOX_WORKSPACE_WRITE && !o->git_writable &&
-	    access(buf, F_OK) == 0;
+	if (o->policy == SANDBOX_WORKSPACE_WRITE && !o->git_writable &&
+	    (rc = find_git_dirs(pp, err)) != 0)
+		return rc;
 
 	/* Refuse rather than run weaker. */
 	if (p->mode == SBX_MODE_FALLBACK) {
@@ -716,13 +972,8 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 		p->tmp = pp->tmpdir;
 		if ((rc = list_dir(pp, "/", "proc", p->ro_roots, SBX_MAX_PATHS, &p->n_ro_roots, err)))
 			return rc;
-		if (p->git_ro && (rc = list_dir(pp, pp->ws, ".git", p->ws_entries,
-		    SBX_MAX_PATHS * 4, &p->n_ws_entries, err)))
+		if (pp->git.n > 0 && (rc = plan_git_landlock(pp, err)))
 			return rc;
-		p->git_ro = 0;
-		if (p->n_ws_entries == 0 && o->policy == SANDBOX_WORKSPACE_WRITE &&
-		    !o->git_writable && access(buf, F_OK) == 0)
-			p->ws_entries[p->n_ws_entries++] = "/nonexistent";
 	} else {
 		p->tmp = "/tmp";
 		p->use_init = 1;
@@ -739,6 +990,8 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 			return rc;
 		}
 		if (p->idmap_fd >= 0 && (rc = hide_closed_ancestor(pp, err)))
+			return rc;
+		if (pp->git.n > 0 && (rc = plan_git_binds(pp, err)))
 			return rc;
 	}
 	p->seccomp = &sbx_filter_progs[SBX_FILTER_INDEX(p->network, p->mode == SBX_MODE_FALLBACK)];
@@ -1022,6 +1275,12 @@ sandbox_run(const struct sandbox_opts *o, char *const argv[], struct sandbox_res
 
 		htbuf_append(&hb[1], note, sizeof note - 1);
 	}
+	{
+		char gn[1536];
+
+		if (git_note(&pp, gn, sizeof gn))
+			htbuf_append(&hb[1], gn, strlen(gn));
+	}
 	out = htbuf_render(&hb[0], &out_len);
 	errs = htbuf_render(&hb[1], &err_len);
 	if (!out || !errs) {
@@ -1109,6 +1368,12 @@ sandbox_exec_inherit(const struct sandbox_opts *o, char *const argv[], int *stat
 		}
 	}
 	reap(&pr, got_sig, &code, &sig);
+	{
+		char gn[1536];
+
+		if (git_note(&pp, gn, sizeof gn))	/* the command's stderr is ours */
+			(void)!write(STDERR_FILENO, gn + 1, strlen(gn + 1));
+	}
 	*status = code;
 	if (ended_by)
 		*ended_by = got_sig;
@@ -1185,8 +1450,9 @@ sandbox_explain(void)
 		    abi >= 4 ? " + Landlock TCP rules" : "");
 		abuf_printf(&b, "  host IPC: socket(AF_UNIX) denied (socketpair still works)\n");
 		abuf_printf(&b, "  private tmp: fresh directory as TMPDIR and HOME\n");
-		abuf_printf(&b, "  .git: read-only by leaving it out of Landlock write rules "
-		    "(new top-level files cannot be created then)\n");
+		abuf_printf(&b, "  git dirs (every .git, nested, submodule, bare): read-only by leaving "
+		    "them out of Landlock write rules (nothing new can be created directly in the "
+		    "folders that lead to them)\n");
 	} else {
 		abuf_printf(&b, "  namespaces: mount, pid (own /proc), ipc, uts, user (%s)\n",
 		    m == SBX_MODE_NS_USER ? "mapping your uid to itself" :
@@ -1195,7 +1461,8 @@ sandbox_explain(void)
 		    "none (seccomp leaves only AF_UNIX sockets, Landlock scopes abstract ones)" :
 		    "a fresh empty one per run (Landlock cannot scope abstract sockets here)");
 		abuf_printf(&b, "  filesystem: every host mount read-only and nosuid, fresh /dev, "
-		    "workspace writable per policy, .git read-only bind\n");
+		    "workspace writable per policy, every git dir in it a read-only bind (nested "
+		    "repositories and submodules too, their folders pinned)\n");
 		abuf_printf(&b, "  host IPC and tmp: empty tmpfs over /tmp /var/tmp /run /dev/shm "
 		    "$HOME%s\n", probe.euid_root ? " /root" : "");
 	}

@@ -30,7 +30,9 @@ struct sandbox_opts {
 	const char *workdir;	/* borrowed; cwd, relative to or inside the workspace; NULL = workspace */
 	enum sandbox_policy policy;
 	int network;		/* 1 = network allowed */
-	int git_writable;	/* 1 = workspace .git writable (default 0) */
+	int git_writable;	/* 1 = the workspace's git dirs writable (default 0: every
+				 * one found, nested repositories and submodules too,
+				 * is read-only; see docs/sandbox.md) */
 	unsigned timeout_ms;	/* wall clock for the whole tree */
 	unsigned memory_mb;	/* address-space limit */
 	unsigned max_procs;	/* processes */
@@ -68,13 +70,17 @@ struct sandbox_result {
  * Run argv[0] (looked up in PATH) with argv under the policy. Blocks until
  * the whole process tree has ended. Returns AGENTD_OK when the command ran
  * (whatever its exit status) and fills *r (free with sandbox_result_free);
- * otherwise an error with the detail in err and *r untouched.
+ * otherwise an error with the detail in err and *r untouched. With the
+ * git dirs read-only, r->err ends with a "[sandbox: ...]" note when the
+ * command made a new git dir, or when the workspace was too large to search
+ * whole; AGENTD_ETOOBIG when it holds more git dirs than the sandbox binds.
  */
 int sandbox_run(const struct sandbox_opts *o, char *const argv[],
     struct sandbox_result *r, struct agentd_error *err);
 
 /* Run with stdin/stdout/stderr inherited (for `agentctl sandbox`): no
- * capture; returns the exit status (128+signal) in *status, and in
+ * capture (the note naming git dirs the command made, which sandbox_run
+ * appends to r->err, goes to our stderr); returns the exit status (128+signal) in *status, and in
  * *ended_by (may be NULL) 0, or SIGKILL when the timeout killed the tree,
  * or the signal (SIGINT, SIGTERM, SIGHUP, SIGQUIT) that the caller got and
  * passed on by killing it. */

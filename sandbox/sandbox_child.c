@@ -5,7 +5,7 @@
  *
  * Order matters: map ids (userns), new session, mounts (private /tmp,
  * /dev, hidden IPC dirs, read-only everything else, workspace back
- * (idmapped as root), .git read-only, own /proc), cwd, close fds, as root
+ * (idmapped as root), git dirs read-only, own /proc), cwd, close fds, as root
  * become the run uid in a user namespace of its own, rlimits,
  * no_new_privs, Landlock, drop capabilities, then fork the command under a
  * tiny init (pid namespace), seccomp last, execve.
@@ -214,29 +214,37 @@ setup_mounts(const struct sbx_plan *p)
 	if (sys_move_mount(wsfd, p->ws) < 0)
 		child_fail(p, "move_mount", p->ws, errno);
 	close(wsfd);
-	if (p->git_ro) {
-		snprintf(path, sizeof path, "%s/.git", p->ws);
-		if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-		    sys_setattr(AT_FDCWD, path, AT_RECURSIVE, MOUNT_ATTR_RDONLY) < 0)
-			child_fail(p, "bind read-only", path, errno);
+	for (i = 0; i < p->n_git_binds; i++) {
+		const char *b = p->git_binds[i].path;
+
+		if (mount(b, b, NULL, MS_BIND | MS_REC, NULL) < 0 || (p->git_binds[i].ro &&
+		    sys_setattr(AT_FDCWD, b, AT_RECURSIVE, MOUNT_ATTR_RDONLY) < 0))
+			child_fail(p, p->git_binds[i].ro ? "bind read-only" : "bind", b, errno);
 	}
 	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		child_fail(p, "mount", "/proc", errno);
 }
 
+#define LL_OPTIONAL 1	/* a path that is gone gets no rule */
+#define LL_NOFOLLOW 2	/* never the target of a symlink put there since the plan */
+
 static void
-ll_add(const struct sbx_plan *p, int rfd, const char *path, uint64_t access, int optional)
+ll_add(const struct sbx_plan *p, int rfd, const char *path, uint64_t access, int flags)
 {
 	struct sbx_ll_path_beneath pb;
 	struct stat st;
 
-	pb.parent_fd = open(path, O_PATH | O_CLOEXEC);
+	pb.parent_fd = open(path, O_PATH | O_CLOEXEC | (flags & LL_NOFOLLOW ? O_NOFOLLOW : 0));
 	if (pb.parent_fd < 0) {
-		if (optional)
+		if (flags & LL_OPTIONAL)
 			return;
 		child_fail(p, "landlock: open", path, errno);
 	}
 	/* Rights that only make sense on directories are refused on files. */
+	if ((flags & LL_NOFOLLOW) && fstat(pb.parent_fd, &st) == 0 && S_ISLNK(st.st_mode)) {
+		close(pb.parent_fd);
+		return;
+	}
 	if (fstat(pb.parent_fd, &st) == 0 && !S_ISDIR(st.st_mode))
 		access &= SBX_LL_FS_EXECUTE | SBX_LL_FS_WRITE_FILE | SBX_LL_FS_READ_FILE |
 		    SBX_LL_FS_TRUNCATE | SBX_LL_FS_IOCTL_DEV;
@@ -276,7 +284,7 @@ setup_landlock(const struct sbx_plan *p)
 	if (p->policy != 2) {
 		if (p->mode == SBX_MODE_FALLBACK) {
 			for (i = 0; i < p->n_ro_roots; i++)
-				ll_add(p, rfd, p->ro_roots[i], rd, 1);
+				ll_add(p, rfd, p->ro_roots[i], rd, LL_OPTIONAL);
 		} else {
 			ll_add(p, rfd, "/", rd, 0);
 		}
@@ -285,12 +293,12 @@ setup_landlock(const struct sbx_plan *p)
 			ll_add(p, rfd, "/dev/shm", rd | wr, 0);
 		for (i = 0; i < (int)N_DEV_NODES; i++) {
 			snprintf(path, sizeof path, "/dev/%s", dev_nodes[i]);
-			ll_add(p, rfd, path, dev, 1);
+			ll_add(p, rfd, path, dev, LL_OPTIONAL);
 		}
 		if (p->policy == 1 && p->n_ws_entries > 0) {
 			ll_add(p, rfd, p->ws, rd, 0);
 			for (i = 0; i < p->n_ws_entries; i++)
-				ll_add(p, rfd, p->ws_entries[i], rd | wr, 1);
+				ll_add(p, rfd, p->ws_entries[i], rd | wr, LL_OPTIONAL | LL_NOFOLLOW);
 		} else {
 			ll_add(p, rfd, p->ws, p->policy == 1 ? rd | wr : rd, 0);
 		}

@@ -33,7 +33,8 @@ struct sbx_plan {
 	enum sbx_mode mode;
 	int policy;			/* enum sandbox_policy */
 	int network;
-	int git_ro;			/* bind <ws>/.git read-only (ns) / skip it (fallback) */
+	const struct sbx_bind *git_binds;	/* ns: git dirs read-only, their ancestors pinned */
+	int n_git_binds;
 	const char *ws;			/* realpath of the workspace */
 	const char *workdir;		/* realpath of the cwd, inside ws */
 	const char *tmp;		/* private tmp: "/tmp" (ns) or a fresh dir (fallback) */
@@ -41,7 +42,8 @@ struct sbx_plan {
 	int n_hide;
 	const char *ro_roots[SBX_MAX_PATHS];	/* fallback: Landlock read roots ("/" minus /proc) */
 	int n_ro_roots;
-	const char *ws_entries[SBX_MAX_PATHS * 4];	/* fallback+git_ro: writable top-level entries */
+	const char **ws_entries;	/* fallback, git dirs present: the only writable paths of the
+					 * workspace (all but the git dirs and their ancestors) */
 	int n_ws_entries;
 	char tmpfs_opts[64];
 	int landlock_abi;
@@ -62,6 +64,49 @@ struct sbx_plan {
 	int out_fd, errout_fd;		/* capture pipes, -1 = inherit */
 	int stdin_null;
 	int use_init;			/* pid ns: a tiny init forks the command and reaps */
+};
+
+/*
+ * The git dirs of a workspace (sandbox_git.c): `.git` folders, files and
+ * symlinks at any level, where a `.git` file or symlink leads when that is
+ * in the workspace, and folders that are git dirs by content. Bounded:
+ * SBX_GIT_MAX_DIRS folders, SBX_GIT_MAX_DEPTH levels (past them: truncated),
+ * SBX_GIT_MAX_FOUND git dirs (past it: too_many).
+ */
+#define SBX_GIT_MAX_DIRS 4096
+#define SBX_GIT_MAX_DEPTH 64
+#define SBX_GIT_MAX_FOUND 256
+#define SBX_GIT_MAX_RULES 4096	/* fallback: writable entries beside them */
+
+struct sbx_gitdir {
+	char *path;		/* absolute, owned */
+	dev_t dev;
+	ino_t ino;
+	mode_t mode;		/* lstat's: folder, file or symlink */
+};
+
+struct sbx_gitdirs {
+	struct sbx_gitdir *v;
+	size_t n, cap;
+	size_t dirs_seen;
+	int truncated;		/* folders past the caps, or unreadable, not looked at */
+	int too_many;		/* more than SBX_GIT_MAX_FOUND */
+};
+
+/* Walk ws (a realpath) and fill *g; -1 on out of memory (*g then empty). */
+int sbx_gitdirs_find(const char *ws, struct sbx_gitdirs *g);
+void sbx_gitdirs_free(struct sbx_gitdirs *g);
+/* How many git dirs of after were not in before (same path and inode);
+ * their paths, relative to ws, comma-separated into out (cap bytes). */
+int sbx_gitdirs_new_since(const struct sbx_gitdirs *before, const struct sbx_gitdirs *after,
+    const char *ws, char *out, size_t cap);
+
+/* One bind of the git dirs' set-up (namespace modes): the folder onto
+ * itself, made read-only when ro; without ro it only pins the folder (a
+ * mount point cannot be renamed or removed). Ancestors come first. */
+struct sbx_bind {
+	const char *path;
+	int ro;
 };
 
 /* Runs in the clone3 child; never returns. */

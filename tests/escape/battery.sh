@@ -334,6 +334,98 @@ identity_cases() {
 }
 identity_cases
 
+# -- git dirs below the workspace's top: git runs their config and hooks
+# outside any sandbox when the user works there (a nested repository, a
+# submodule's .git file, a --separate-git-dir or bare repository found by
+# content). Each is written, replaced or moved away directly, then through
+# the sandbox. A fresh workspace per case, so no case hides another.
+nested_git_ws() {	# a workspace G with one of each
+	rm -rf "$B/wsg"
+	G=$B/wsg
+	mkdir -p "$G/.git/modules/mod" "$G/vendor/lib/.git/hooks" "$G/vendor/lib/.git/objects" \
+		"$G/vendor/lib/.git/refs" "$G/mod" "$G/sep" "$G/sepgit/objects" "$G/sepgit/refs" \
+		"$G/bare.git/objects" "$G/bare.git/refs" "$G/src"
+	for d in "$G/vendor/lib/.git" "$G/sepgit" "$G/bare.git" "$G/.git/modules/mod"; do
+		echo "ref: refs/heads/main" > "$d/HEAD"
+		echo "[core]" > "$d/config"
+	done
+	echo "[core]" > "$G/.git/config"
+	echo "gitdir: ../.git/modules/mod" > "$G/mod/.git"
+	echo "gitdir: ../sepgit" > "$G/sep/.git"
+	echo lib > "$G/vendor/lib/file"
+	rm -f "$O/viagit"
+	ln -s "$O" "$G/link"	# as an earlier run may have left it
+	chmod -R a+rwX "$G"	# the sandbox's uid as root is nobody's
+}
+gsbx() { timeout 30 "$S" sandbox --workspace "$G" "$@" >/dev/null 2>"$T/sbx.err"; RC=$?; }
+# git_case NAME CHECK_UNTOUCHED -- COMMAND...: works directly, contained in the sandbox
+git_case() {
+	name=$1 chk=$2
+	shift 3
+	nested_git_ws
+	base sh -c "cd '$G' && $*"; b=$(yes_if [ "$RC" = 0 ] && ! sh -c "cd '$G' && $chk")
+	nested_git_ws
+	gsbx -- sh -c "cd '$G' && $*"; s=$(yes_if sh -c "cd '$G' && $chk")
+	verdict "$name" "$b" "$s"
+}
+nested_git_cases() {
+	git_case "write a nested repository's config" "! grep -q fsmonitor vendor/lib/.git/config" -- \
+		"echo '	fsmonitor = touch /tmp/x' >> vendor/lib/.git/config"
+	git_case "plant a hook in a nested repository" "test ! -e vendor/lib/.git/hooks/pre-commit" -- \
+		"printf '#!/bin/sh\n' > vendor/lib/.git/hooks/pre-commit"
+	git_case "replace a nested repository's .git" "test -f vendor/lib/.git/HEAD -a ! -e vendor/lib/.git.old" -- \
+		"mv vendor/lib/.git vendor/lib/.git.old && mkdir vendor/lib/.git"
+	git_case "move a nested repository away and make a new one in its place" \
+		"test -f vendor/lib/.git/HEAD -a ! -e vendor/lib.old -a ! -e vendor.old" -- \
+		"{ mv vendor/lib vendor/lib.old || mv vendor vendor.old; } && mkdir -p vendor/lib/.git"
+	git_case "rewrite a submodule's .git file" "grep -qx 'gitdir: ../.git/modules/mod' mod/.git" -- \
+		"echo 'gitdir: ../evil' > mod/.git"
+	git_case "replace a submodule's .git file" "grep -qx 'gitdir: ../.git/modules/mod' mod/.git" -- \
+		"rm -f mod/.git; echo 'gitdir: ../evil' > mod/.git"
+	git_case "write the git dir a .git file names (in the workspace)" "! grep -q fsmonitor sepgit/config" -- \
+		"echo '	fsmonitor = touch /tmp/x' >> sepgit/config"
+	git_case "write a bare repository's config" "! grep -q fsmonitor bare.git/config" -- \
+		"echo '	fsmonitor = touch /tmp/x' >> bare.git/config"
+	# The fallback grants its write rules per entry of those folders: a
+	# symlink among them (left by an earlier run) must not carry one outside.
+	git_case "write outside through a symlink beside the git dirs" "test ! -e '$O/viagit'" -- \
+		"echo x > link/viagit"
+	rm -f "$O/viagit"
+	# control: the nested work trees and the rest stay writable
+	nested_git_ws
+	gsbx -- sh -c "cd '$G' && echo new > vendor/lib/file && echo x > src/f && mkdir src/d && echo x > src/d/f"
+	if [ "$RC" = 0 ] && grep -qx new "$G/vendor/lib/file" && [ -f "$G/src/d/f" ]; then
+		pass=$((pass + 1)); say "PASS [$MODE] control: nested work trees stay writable"
+	else
+		fail=$((fail + 1)); say "FAIL [$MODE] control: nested work trees (exit $RC; $(head -c 300 "$T/sbx.err"))"
+	fi
+	# A new file beside a nested .git: fine with namespaces; the fallback
+	# (Landlock alone) cannot grant it without granting the .git (documented).
+	gsbx -- sh -c "cd '$G' && echo x > vendor/lib/new"
+	if [ "$MODE" != fallback ] && [ "$RC" = 0 ] && [ -f "$G/vendor/lib/new" ]; then
+		pass=$((pass + 1)); say "PASS [$MODE] control: a new file beside a nested .git"
+	elif [ "$MODE" = fallback ] && [ "$RC" != 0 ] && [ ! -e "$G/vendor/lib/new" ]; then
+		pass=$((pass + 1)); say "PASS [$MODE] control: a new file beside a nested .git is refused (the fallback's documented cost)"
+	else
+		fail=$((fail + 1)); say "FAIL [$MODE] control: a new file beside a nested .git (exit $RC; $(head -c 300 "$T/sbx.err"))"
+	fi
+	# A new git dir cannot be stopped (any folder may get a .git); the run
+	# names it on stderr, and the next run keeps it read-only.
+	gsbx -- sh -c "cd '$G' && mkdir -p src/.git/hooks src/.git/objects src/.git/refs && echo 'ref: refs/heads/main' > src/.git/HEAD"
+	if [ "$RC" = 0 ] && grep -q "made 1 git directory: src/.git" "$T/sbx.err"; then
+		pass=$((pass + 1)); say "PASS [$MODE] control: a new .git in a subfolder is named on stderr"
+	else
+		fail=$((fail + 1)); say "FAIL [$MODE] control: a new .git in a subfolder was not named (exit $RC; $(head -c 300 "$T/sbx.err"))"
+	fi
+	gsbx -- sh -c "cd '$G' && printf '#!/bin/sh\n' > src/.git/hooks/pre-commit"
+	if [ "$RC" != 0 ] && [ ! -e "$G/src/.git/hooks/pre-commit" ]; then
+		pass=$((pass + 1)); say "PASS [$MODE] control: ... and the next run cannot write it"
+	else
+		fail=$((fail + 1)); say "FAIL [$MODE] control: the next run wrote the new .git (exit $RC; $(head -c 300 "$T/sbx.err"))"
+	fi
+}
+nested_git_cases
+
 # -- user namespaces refused only at run time (as under AppArmor's userns
 # restriction): a non-dumpable client (an execute-only copy) cannot write
 # its child's uid map. The run must still happen, in the fallback mode.

@@ -172,6 +172,71 @@ check "git_commit with the nested repository in paths commits nothing" sh -c "te
 check "nothing was staged or committed (git ls-files, git log)" \
 	test "$(git -C "$N" ls-files -s sub)$(git -C "$N" log --format=%s)" = "initial commit"
 check "top-level git status runs nothing" sh -c "! { rm -f '$M'; git -C '$N' status >/dev/null 2>&1; test -e '$M'; }"
+# ---- git dirs below the top, through the shell tool ----------------------
+# A nested repository, a real submodule and a worktree checked out inside
+# the workspace, as a user has them. Each attack is first run directly on a
+# copy (git then runs the planted command), then through the shell tool.
+E="$T/outer"
+make_repo "$E"
+make_repo "$E/vendor/lib"
+make_repo "$T/subsrc"
+git -C "$E" -c protocol.file.allow=always submodule add -q "$T/subsrc" mod >/dev/null 2>&1
+git -C "$E" commit -q -m "add mod"
+git -C "$E" worktree add -q -b inner "$E/wt-in" 2>/dev/null
+check "set-up: a submodule (.git file) and a worktree inside the workspace" \
+	sh -c "grep -q 'gitdir: ../.git/modules/mod' '$E/mod/.git' && grep -q gitdir '$E/wt-in/.git'"
+FSM="core.fsmonitor 'touch $M #'"
+EVIL="mkdir -p evil/objects evil/refs && echo 'ref: refs/heads/main' > evil/HEAD && git config -f evil/config $FSM"
+sh_args() { "$PYTHON3" -c 'import json,sys; print(json.dumps({"command": sys.argv[1]}))' "$1"; }
+st_lib() { ran_status "$1/vendor/lib"; }
+commit_lib() { ran_commit "$1/vendor/lib"; }
+st_top() { ran_status "$1"; }
+st_wt() { ran_status "$1/wt-in"; }
+# shell_case NAME CHECK COMMAND: CHECK DIR says whether git runs the planted command
+shell_case() {
+	name=$1 chk=$2 cmd=$3
+	rm -rf "$T/direct"
+	cp -a "$E" "$T/direct"
+	echo "gitdir: $T/direct/.git/worktrees/wt-in" > "$T/direct/wt-in/.git"
+	(cd "$T/direct" && sh -c "$cmd") >/dev/null 2>&1
+	if $chk "$T/direct"; then
+		ok "$name: done directly, git then runs the planted command"
+	else
+		not_ok "$name: the attack does not work even WITHOUT the sandbox"
+	fi
+	out=$(ctl tool shell --workspace "$E" "$(sh_args "$cmd")")
+	if ! $chk "$E"; then
+		ok "$name: through the shell tool it fails; git runs nothing"
+	else
+		not_ok "$name: NOT contained by the shell tool ($out)"
+	fi
+}
+shell_case "a nested repository's config" st_lib "git -C vendor/lib config $FSM"
+shell_case "a nested repository's hook" commit_lib \
+	"printf '#!/bin/sh\ntouch $M\n' > vendor/lib/.git/hooks/pre-commit && chmod 755 vendor/lib/.git/hooks/pre-commit"
+shell_case "a nested repository moved aside, a new one in its place" st_lib \
+	"mv vendor/lib vendor/lib.old && git init -q vendor/lib && git -C vendor/lib config $FSM"
+shell_case "a submodule's .git file rewritten" st_top "$EVIL && echo 'gitdir: ../evil' > mod/.git"
+shell_case "a submodule's folder moved aside, a new .git file in its place" st_top \
+	"$EVIL && mv mod mod.old && mkdir mod && echo 'gitdir: ../evil' > mod/.git"
+shell_case "a worktree's .git file rewritten" st_wt "$EVIL && echo 'gitdir: ../evil' > wt-in/.git"
+shell_case "the worktree's own git dir (in the top .git)" st_wt \
+	"printf '[core]\n\tfsmonitor = \"touch $M #\"\n' >> .git/worktrees/wt-in/config.worktree && git config extensions.worktreeConfig true"
+out=$(ctl tool shell --workspace "$E" "$(sh_args "echo new > vendor/lib/README.md && echo new > mod/README.md && echo new > wt-in/README.md")")
+check "the nested work trees stay writable through the shell tool" \
+	sh -c "grep -qx new '$E/vendor/lib/README.md' && grep -qx new '$E/mod/README.md' && grep -qx new '$E/wt-in/README.md'"
+# A new repository in a subfolder of the work tree cannot be stopped (any
+# folder may get a .git); git runs its config when the user works in that
+# folder. The run names it, and later runs cannot write it.
+rm -f "$M"
+out=$(ctl tool shell --workspace "$E" "$(sh_args "git init -q src && git -C src config $FSM")")
+check "a new repository in a subfolder: the shell tool's result names it" \
+	has "$out" "made 1 git directory: src/.git"
+check "... (it is there, with the planted config: git in src/ would run it)" ran_status "$E/src"
+out=$(ctl tool shell --workspace "$E" "$(sh_args "git -C src config core.pager 'touch $M #'; printf '#!/bin/sh\n' > src/.git/hooks/pre-commit")")
+check "... and a later run cannot change it" \
+	sh -c "! grep -q pager '$E/src/.git/config' && test ! -e '$E/src/.git/hooks/pre-commit'"
+git -C "$E" worktree remove --force "$E/wt-in"
 out=$(ctl tool git_add --workspace "$N" '{"paths":[".git/config"]}'); rc=$?
 check "git_add of a path in .git is refused (libgit2: invalid path)" sh -c "test $rc = 1 && test -z \"\$(git -C '$N' ls-files .git)\""
 stop_agentd

@@ -22,6 +22,7 @@
 
 #include "sandbox/sandbox.h"
 #include "sandbox/sandbox_filter.h"
+#include "sandbox/sandbox_int.h"
 
 struct fx {
 	char ws[64];
@@ -435,6 +436,157 @@ test_filter_is_current(void **state)
 	assert_int_not_equal(sbx_filter_progs[0].len, sbx_filter_progs[1].len);
 }
 
+/* mkdir -p and write files below the fixture's workspace: "d/" a folder, "f=text" a file. */
+static void
+mk(struct fx *f, const char *const *spec)
+{
+	char cmd[8192];
+	size_t n = 0;
+
+	n += (size_t)snprintf(cmd + n, sizeof cmd - n, "cd '%s'", f->ws);
+	for (; *spec; spec++) {
+		const char *eq = strchr(*spec, '=');
+
+		if (eq)
+			n += (size_t)snprintf(cmd + n, sizeof cmd - n, " && mkdir -p \"$(dirname '%.*s')\" && "
+			    "printf '%%s\\n' '%s' > '%.*s'", (int)(eq - *spec), *spec, eq + 1,
+			    (int)(eq - *spec), *spec);
+		else
+			n += (size_t)snprintf(cmd + n, sizeof cmd - n, " && mkdir -p '%s'", *spec);
+		assert_true(n < sizeof cmd);
+	}
+	assert_int_equal(system(cmd), 0);
+}
+
+static int
+found(const struct sbx_gitdirs *g, const char *ws, const char *rel)
+{
+	char p[PATH_MAX * 2];
+	size_t i;
+
+	snprintf(p, sizeof p, "%s/%s", ws, rel);
+	for (i = 0; i < g->n; i++)
+		if (strcmp(g->v[i].path, p) == 0)
+			return 1;
+	return 0;
+}
+
+/* Every kind of git dir is found, none is entered, and the walk is bounded. */
+static void
+test_gitdirs_find(void **state)
+{
+	static const char *const tree[] = { ".git/objects/", "a/b/.git/hooks/",
+	    "mod/.git=gitdir: ../sep", "sep/HEAD=ref: refs/heads/main", "sep/objects/", "sep/refs/",
+	    "bare.git/HEAD=ref: refs/heads/main", "bare.git/objects/x/.git/", "bare.git/refs/",
+	    "wt/.git=gitdir: ../.git/worktrees/wt", "src/lib/code.c=x", "outside/.git=gitdir: /nonexistent",
+	    NULL };
+	struct fx *f = *state;
+	struct sbx_gitdirs g, g2;
+	char ws[PATH_MAX], p[PATH_MAX * 2], list[256], cmd[PATH_MAX * 4];
+	int i;
+
+	mk(f, tree);
+	assert_non_null(realpath(f->ws, ws));
+	snprintf(p, sizeof p, "%s/ln", ws);
+	assert_int_equal(mkdir(p, 0755), 0);
+	snprintf(p, sizeof p, "%s/ln/.git", ws);
+	assert_int_equal(symlink("../a/b/.git", p), 0);
+	assert_int_equal(sbx_gitdirs_find(ws, &g), 0);
+	assert_true(found(&g, ws, ".git"));
+	assert_true(found(&g, ws, "a/b/.git"));
+	assert_true(found(&g, ws, "mod/.git"));
+	assert_true(found(&g, ws, "sep"));		/* named by a .git file, and by content */
+	assert_true(found(&g, ws, "bare.git"));		/* by content */
+	assert_false(found(&g, ws, "bare.git/objects/x/.git"));	/* never entered */
+	assert_true(found(&g, ws, "wt/.git"));
+	assert_true(found(&g, ws, ".git/worktrees/wt") == 0);	/* not there: nothing added */
+	assert_true(found(&g, ws, "ln/.git"));		/* the symlink itself */
+	assert_true(found(&g, ws, "outside/.git"));
+	assert_int_equal(g.n, 8);
+	assert_false(g.truncated);
+	assert_false(g.too_many);
+
+	/* The same tree again: nothing new. A new .git: named. */
+	assert_int_equal(sbx_gitdirs_find(ws, &g2), 0);
+	assert_int_equal(sbx_gitdirs_new_since(&g, &g2, ws, list, sizeof list), 0);
+	sbx_gitdirs_free(&g2);
+	snprintf(p, sizeof p, "%s/src/lib/.git", ws);
+	assert_int_equal(mkdir(p, 0755), 0);
+	assert_int_equal(sbx_gitdirs_find(ws, &g2), 0);
+	assert_int_equal(sbx_gitdirs_new_since(&g, &g2, ws, list, sizeof list), 1);
+	assert_string_equal(list, "src/lib/.git");
+	sbx_gitdirs_free(&g2);
+	sbx_gitdirs_free(&g);
+
+	/* Deeper than SBX_GIT_MAX_DEPTH: not looked at, and said so. */
+	snprintf(p, sizeof p, "%s/deep", ws);
+	assert_int_equal(mkdir(p, 0755), 0);
+	for (i = 0; i <= SBX_GIT_MAX_DEPTH; i++) {
+		strcat(p, "/d");
+		assert_int_equal(mkdir(p, 0755), 0);
+	}
+	strcat(p, "/.git");
+	assert_int_equal(mkdir(p, 0755), 0);
+	assert_int_equal(sbx_gitdirs_find(ws, &g), 0);
+	assert_true(g.truncated);
+	assert_int_equal(g.n, 9);	/* the new src/lib/.git, not the deep one */
+	sbx_gitdirs_free(&g);
+	sbx_gitdirs_free(NULL);
+
+	/* More than SBX_GIT_MAX_DIRS folders: breadth first, the deepest are
+	 * left out, and said so. */
+	snprintf(cmd, sizeof cmd, "rm -rf '%s/deep' && mkdir -p '%s/many/x/y/.git' && cd '%s/many' && "
+	    "seq 1 %d | xargs mkdir", ws, ws, ws, SBX_GIT_MAX_DIRS);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(sbx_gitdirs_find(ws, &g), 0);
+	assert_true(g.truncated);
+	assert_int_equal(g.dirs_seen, SBX_GIT_MAX_DIRS);
+	assert_true(found(&g, ws, "a/b/.git"));
+	assert_false(found(&g, ws, "many/x/y/.git"));
+	sbx_gitdirs_free(&g);
+}
+
+/* Through sandbox_run: nested git dirs read-only and not movable, their
+ * work trees writable, a new one named, too many refused. */
+static void
+test_nested_git_readonly(void **state)
+{
+	static const char *const tree[] = { ".git/objects/", "sub/.git/config=[core]",
+	    "sub/file=x", "src/", NULL };
+	struct fx *f = *state;
+	struct sandbox_result r;
+	struct agentd_error err;
+	char path[PATH_MAX], *argv[] = { "/bin/sh", "-c", "true", NULL };
+	int i;
+
+	mk(f, tree);
+	assert_int_equal(run_sh(f, "echo x >> sub/.git/config", &r), AGENTD_OK);
+	assert_int_not_equal(r.exit_code, 0);
+	sandbox_result_free(&r);
+	assert_int_equal(run_sh(f, "mv sub sub2 || mv sub/.git sub/g", &r), AGENTD_OK);
+	assert_int_not_equal(r.exit_code, 0);
+	sandbox_result_free(&r);
+	assert_int_equal(run_sh(f, "echo y > sub/file && mkdir src/.git", &r), AGENTD_OK);
+	assert_int_equal(r.exit_code, 0);
+	assert_non_null(strstr(r.err, "made 1 git directory: src/.git"));
+	sandbox_result_free(&r);
+	f->o.git_writable = 1;
+	assert_int_equal(run_sh(f, "echo x >> sub/.git/config", &r), AGENTD_OK);
+	assert_int_equal(r.exit_code, 0);
+	assert_null(strstr(r.err, "[sandbox:"));	/* not looked for */
+	sandbox_result_free(&r);
+	f->o.git_writable = 0;
+	for (i = 0; i < SBX_GIT_MAX_FOUND; i++) {
+		snprintf(path, sizeof path, "%s/r%d", f->ws, i);
+		assert_int_equal(mkdir(path, 0755), 0);
+		strcat(path, "/.git");
+		assert_int_equal(mkdir(path, 0755), 0);
+	}
+	agentd_error_clear(&err);
+	assert_int_equal(sandbox_run(&f->o, argv, &r, &err), AGENTD_ETOOBIG);
+	assert_non_null(strstr(agentd_errmsg(&err), "git_writable"));
+}
+
 static void
 test_explain(void **state)
 {
@@ -462,6 +614,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_write_confinement, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_root_workspace_owned, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_git_readonly_unless_writable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gitdirs_find, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nested_git_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test(test_filter_is_current),
 		cmocka_unit_test(test_explain),
