@@ -110,6 +110,7 @@ agent_default_system_prompt(void)
 int
 agent_emit(struct arun *r, const char *type, json_t *data, int how, struct agentd_error *err)
 {
+	int64_t seq = 0;
 	int rc = AGENTD_OK;
 
 	if (data == NULL)
@@ -117,11 +118,59 @@ agent_emit(struct arun *r, const char *type, json_t *data, int how, struct agent
 	if (data == NULL)
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 	if (how & EMIT_STORE)
-		rc = memory_event_add(r->m, r->run_id, type, data, err);
-	if ((how & EMIT_HOOK) && r->hooks != NULL && r->hooks->event != NULL)
-		r->hooks->event(r->hooks->ud, r->run_id, type, data);
+		rc = memory_event_add(r->m, r->run_id, type, data, &seq, err);
+	if (rc == AGENTD_OK && (how & EMIT_HOOK) && r->hooks != NULL && r->hooks->event != NULL) {
+		int level = memory_txn_depth(r->m);
+
+		if (level == 0) {
+			r->hooks->event(r->hooks->ud, r->run_id, seq, type, data);
+		} else if (r->n_held < HELD_MAX) {
+			/* held until the transaction commits (agent_txn_ended) */
+			if (r->n_held == r->cap_held) {
+				size_t nc = r->cap_held ? r->cap_held * 2 : 8;
+				struct held_event *v = realloc(r->held, nc * sizeof(*v));
+
+				if (v == NULL) {
+					json_decref(data);
+					return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+				}
+				r->held = v;
+				r->cap_held = nc;
+			}
+			r->held[r->n_held++] = (struct held_event){ level, seq, type,
+			    json_incref(data) };
+		}
+	}
 	json_decref(data);
 	return rc;
+}
+
+/* memory's transaction hook: a level ended. Committed at depth 0: tell the
+ * held events, in order; committed deeper: they now belong to the level
+ * below; rolled back: the events of the levels that ended are dropped. */
+static void
+agent_txn_ended(void *ud, int depth, int committed)
+{
+	struct arun *r = ud;
+	size_t i, k = 0;
+
+	for (i = 0; i < r->n_held; i++) {
+		struct held_event *h = &r->held[i];
+
+		if (h->level <= depth) {
+			r->held[k++] = *h;
+		} else if (!committed) {
+			json_decref(h->data);
+		} else if (depth > 0) {
+			h->level = depth;
+			r->held[k++] = *h;
+		} else {
+			if (r->hooks != NULL && r->hooks->event != NULL)
+				r->hooks->event(r->hooks->ud, r->run_id, h->seq, h->type, h->data);
+			json_decref(h->data);
+		}
+	}
+	r->n_held = k;
 }
 
 int
@@ -2317,6 +2366,11 @@ static void
 arun_free(struct arun *r)
 {
 	int i;
+	size_t k;
+
+	for (k = 0; k < r->n_held; k++)
+		json_decref(r->held[k].data);
+	free(r->held);
 
 	json_decref(r->run);
 	if (r->llm_owned)
@@ -2792,6 +2846,7 @@ agent_run(struct memory *m, int64_t run_id, const struct agent_config *cfg,
 	r->run_id = run_id;
 	r->cfg = cfg;
 	r->hooks = hooks;
+	memory_set_txn_hook(m, agent_txn_ended, r);
 	ctx_init(&r->ctx);
 	clock_gettime(CLOCK_MONOTONIC, &r->t0);
 	rc = setup(r, err);
@@ -2806,6 +2861,7 @@ agent_run(struct memory *m, int64_t run_id, const struct agent_config *cfg,
 		memory_rollback(m);
 		memory_run_set_status(m, run_id, "failed", reason, &e2);
 	}
+	memory_set_txn_hook(m, NULL, NULL);
 	arun_free(r);
 	free(r);
 	return rc;

@@ -78,7 +78,9 @@ void agent_config_init(struct agent_config *c);
 #define AGENT_INTERRUPTED_REASON "agentd was stopped during the run"
 
 struct agent_hooks {
-	void (*event)(void *ud, int64_t run_id, const char *type, json_t *data);
+	/* An event of the run, told once the journal has it: seq is its
+	 * number there (0 for the ones not stored, such as streamed text). */
+	void (*event)(void *ud, int64_t run_id, int64_t seq, const char *type, json_t *data);
 	/* Polled: 0 goes on; AGENT_STOP_CANCEL (1) cancels the run (it ends
 	 * "cancelled"); AGENT_STOP_INTERRUPT (2) stops it because agentd is
 	 * stopping: the run is left "interrupted" with AGENT_INTERRUPTED_REASON

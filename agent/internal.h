@@ -52,6 +52,17 @@ struct arun {
 	int64_t run_id, session_id;
 	const struct agent_config *cfg;
 	const struct agent_hooks *hooks;
+	/* Events told while a journal transaction is open wait here until it
+	 * commits (dropped when it rolls back): a client that attaches reads
+	 * the journal, so it must never be told of an event the journal does
+	 * not have yet. */
+	struct held_event {
+		int level;		/* memory_txn_depth when it was told */
+		int64_t seq;		/* 0: not stored */
+		const char *type;	/* static */
+		json_t *data;		/* owned */
+	} *held;
+	size_t n_held, cap_held;
 	json_t *run;			/* run record */
 	const json_t *opts;		/* borrowed from run */
 	struct llm_config llm;		/* own copy (model override applied) */
@@ -118,6 +129,7 @@ struct arun {
 
 #define EMIT_STORE	1	/* memory_event_add */
 #define EMIT_HOOK	2	/* hooks->event */
+#define HELD_MAX	4096	/* events held in one transaction; past it only stored */
 #define EMIT_BOTH	3
 
 /* Emit an event to the hooks and/or the journal (EMIT_*). Steals data.

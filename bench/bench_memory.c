@@ -188,8 +188,8 @@ one_step(struct memory *m, int64_t sid, int64_t run, int step)
 	    memory_tool_started(m, run, id, &err) != AGENTD_OK ||
 	    memory_tool_finished(m, run, id, text, 1, &err) != AGENTD_OK ||
 	    memory_msg_add(m, sid, &t, NULL, &err) != AGENTD_OK ||
-	    memory_event_add(m, run, "tool.call", ev, &err) != AGENTD_OK ||
-	    memory_event_add(m, run, "tool.result", ev, &err) != AGENTD_OK ||
+	    memory_event_add(m, run, "tool.call", ev, NULL, &err) != AGENTD_OK ||
+	    memory_event_add(m, run, "tool.result", ev, NULL, &err) != AGENTD_OK ||
 	    memory_commit(m, &err) != AGENTD_OK)
 		die("step", &err);
 	json_decref(calls);

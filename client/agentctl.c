@@ -818,6 +818,8 @@ struct follow {
 	char *warning;
 	char *call_args;	/* the last tool call's arguments, escaped once */
 	int answer_streamed;	/* text was streamed since the last tool call */
+	int64_t last_seq;	/* the newest stored event shown: a live one at or
+				 * below it was already replayed */
 };
 
 /* The steps of a plan: an array, {"steps": [...]}, or run.get's
@@ -972,6 +974,11 @@ on_event(json_t *msg, void *ud)
 	}
 	if (strcmp(method, "run.event") != 0)
 		return;
+	if (ajson_int(p, "seq", 0) > 0) {
+		if (ajson_int(p, "seq", 0) <= f->last_seq)
+			return;
+		f->last_seq = ajson_int(p, "seq", 0);
+	}
 	type = ajson_str(p, "type", "");
 	data = json_object_get(p, "data");
 	if (!f->json && strcmp(type, "tool_call") == 0) {
@@ -1404,9 +1411,9 @@ cmd_attach(int argc, char **argv)
 	r = call("run.attach", json_pack("{s:I}", "id", (json_int_t)f.run_id));
 	ev = json_object_get(r, "events");
 	json_array_foreach(ev, i, e) {
-		json_t *n = json_pack("{s:s, s:{s:I, s:O, s:O}}", "method", "run.event", "params",
-		    "run_id", (json_int_t)f.run_id, "type", json_object_get(e, "type"), "data",
-		    json_object_get(e, "data"));
+		json_t *n = json_pack("{s:s, s:{s:I, s:I, s:O, s:O}}", "method", "run.event", "params",
+		    "run_id", (json_int_t)f.run_id, "seq", (json_int_t)ajson_int(e, "seq", 0), "type",
+		    json_object_get(e, "type"), "data", json_object_get(e, "data"));
 
 		on_event(n, &f);
 		json_decref(n);

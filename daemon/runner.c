@@ -195,7 +195,7 @@ do_finished(void *ud)
 /* ---- hooks (worker thread) ---- */
 
 static void
-hook_event(void *ud, int64_t run_id, const char *type, json_t *data)
+hook_event(void *ud, int64_t run_id, int64_t seq, const char *type, json_t *data)
 {
 	struct slot *s = ud;
 	json_t *params = json_pack("{s:I, s:s, s:O?, s:f}", "run_id", (json_int_t)run_id,
@@ -203,6 +203,9 @@ hook_event(void *ud, int64_t run_id, const char *type, json_t *data)
 
 	if (params == NULL)
 		return;
+	/* seq: a client that read the stored events skips what it has */
+	if (seq > 0)
+		json_object_set_new(params, "seq", json_integer((json_int_t)seq));
 	post_line(s->r, run_id, rpc_notify_line("run.event", params));
 }
 
@@ -273,11 +276,12 @@ hook_approve(void *ud, int64_t run_id, json_t *request, int timeout_s)
 	    ajson_str(request, "reason", ""), "timeout_s", timeout_s > 0 ? timeout_s : 60);
 	if (wait != NULL) {
 		struct agentd_error err;
+		int64_t seq = 0;
 
 		agentd_error_clear(&err);
 		if (s->mem != NULL)
-			(void)memory_event_add(s->mem, run_id, "waiting", wait, &err);
-		hook_event(s, run_id, "waiting", wait);
+			(void)memory_event_add(s->mem, run_id, "waiting", wait, &seq, &err);
+		hook_event(s, run_id, seq, "waiting", wait);
 		json_decref(wait);
 	}
 	params = json_pack("{s:I, s:I, s:O, s:i}", "run_id", (json_int_t)run_id,
@@ -397,7 +401,7 @@ worker(void *arg)
 		atomic_store(&s->ended, 1);
 		end = json_pack("{s:s, s:s}", "status", "failed", "reason", msg);
 		if (end != NULL)
-			hook_event(s, s->run_id, "end", end);
+			hook_event(s, s->run_id, 0, "end", end);
 		json_decref(end);
 	} else {
 		s->mem = m;
@@ -414,7 +418,7 @@ worker(void *arg)
 			atomic_store(&s->ended, 1);
 			end = json_pack("{s:s, s:s}", "status", "failed", "reason", msg);
 			if (end != NULL)
-				hook_event(s, s->run_id, "end", end);
+				hook_event(s, s->run_id, 0, "end", end);
 			json_decref(end);
 		}
 		atomic_store(&s->ended, 1);

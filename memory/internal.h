@@ -94,6 +94,8 @@ struct memory {
 	sqlite3_stmt *stmt[ST__COUNT];
 	int depth;	/* open memory_begin calls */
 	int aborted;	/* SQLite rolled the whole transaction back under us */
+	void (*txn_hook)(void *ud, int depth, int committed);	/* memory_set_txn_hook */
+	void *txn_ud;
 	int prep_err;	/* agentd_err of the last failed statement preparation */
 	struct memory_ends *ends;	/* borrowed: kept run ends shown in run reads, or NULL */
 	struct memory_stop *stop;	/* memory_set_interrupt's poll, or NULL */

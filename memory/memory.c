@@ -1374,6 +1374,28 @@ memory_begin(struct memory *m, struct agentd_error *err)
 	return AGENTD_OK;
 }
 
+static void
+txn_ended(struct memory *m, int committed)
+{
+	if (m->txn_hook != NULL)
+		m->txn_hook(m->txn_ud, m->depth, committed);
+}
+
+int
+memory_txn_depth(const struct memory *m)
+{
+	return m != NULL ? m->depth : 0;
+}
+
+void
+memory_set_txn_hook(struct memory *m, void (*fn)(void *ud, int depth, int committed), void *ud)
+{
+	if (m == NULL)
+		return;
+	m->txn_hook = fn;
+	m->txn_ud = ud;
+}
+
 int
 memory_commit(struct memory *m, struct agentd_error *err)
 {
@@ -1385,13 +1407,17 @@ memory_commit(struct memory *m, struct agentd_error *err)
 	if (m->aborted) {
 		if (m->depth == 0)
 			m->aborted = 0;
+		txn_ended(m, 0);
 		return agentd_seterr(err, AGENTD_EDB,
 		    "the transaction was rolled back after an earlier error");
 	}
 	if (m->depth > 0) {
 		rc = sqlite3_exec(m->db, "RELEASE memory_sp", NULL, NULL, NULL);
-		if (rc != SQLITE_OK)
+		if (rc != SQLITE_OK) {
+			txn_ended(m, 0);
 			return dberr(m, rc, "committing a nested transaction", err);
+		}
+		txn_ended(m, 1);
 		return AGENTD_OK;
 	}
 	rc = sqlite3_exec(m->db, "COMMIT", NULL, NULL, NULL);
@@ -1400,8 +1426,10 @@ memory_commit(struct memory *m, struct agentd_error *err)
 
 		if (!sqlite3_get_autocommit(m->db))
 			sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+		txn_ended(m, 0);
 		return ret;
 	}
+	txn_ended(m, 1);
 	return AGENTD_OK;
 }
 
@@ -1414,16 +1442,19 @@ memory_rollback(struct memory *m)
 	if (m->aborted) {
 		if (m->depth == 0)
 			m->aborted = 0;
+		txn_ended(m, 0);
 		return;
 	}
 	if (m->depth == 0) {
 		if (!sqlite3_get_autocommit(m->db))
 			sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+		txn_ended(m, 0);
 		return;
 	}
 	if (sqlite3_exec(m->db, "ROLLBACK TO memory_sp; RELEASE memory_sp", NULL, NULL, NULL) !=
 	    SQLITE_OK && sqlite3_get_autocommit(m->db))
 		m->aborted = 1;
+	txn_ended(m, 0);
 }
 
 /* Finish a write started with memory_begin: commit on success, else roll
@@ -2266,7 +2297,7 @@ valid_event_type(const char *type)
 
 int
 memory_event_add(struct memory *m, int64_t run_id, const char *type, json_t *data,
-    struct agentd_error *err)
+    int64_t *seq_out, struct agentd_error *err)
 {
 	char prev[65], hash[65];
 	sqlite3_stmt *st;
@@ -2325,6 +2356,8 @@ memory_event_add(struct memory *m, int64_t run_id, const char *type, json_t *dat
 out:
 	ret = finish(m, ret, err);
 	free(text);
+	if (ret == AGENTD_OK && seq_out != NULL)
+		*seq_out = seq;
 	return ret;
 }
 

@@ -77,6 +77,14 @@ int memory_integrity_check(struct memory *m, struct agentd_error *err);
 int memory_begin(struct memory *m, struct agentd_error *err);
 int memory_commit(struct memory *m, struct agentd_error *err);
 void memory_rollback(struct memory *m);
+/* Open memory_begin levels (0: none). */
+int memory_txn_depth(const struct memory *m);
+/* Called when a level ends: depth = the levels still open; committed 1 when
+ * its writes stand (durably when depth is 0), 0 when they were rolled back.
+ * Lets a caller hold back what it tells others until its writes are
+ * visible to them. NULL removes it. */
+void memory_set_txn_hook(struct memory *m, void (*fn)(void *ud, int depth, int committed),
+    void *ud);
 
 /* ---- sessions: {id,title,workspace,created,updated} ---- */
 int memory_session_create(struct memory *m, const char *title, const char *workspace,
@@ -215,8 +223,9 @@ int memory_plan_latest(struct memory *m, int64_t run_id, json_t **out, struct ag
 
 /* ---- events: {seq,type,data,created,hash} hash-chained per run ----
  * hash = SHA-256(prev_hash || run_id || seq || type || data-json). */
+/* *seq (may be NULL): the event's number in its run. */
 int memory_event_add(struct memory *m, int64_t run_id, const char *type, json_t *data,
-    struct agentd_error *err);
+    int64_t *seq, struct agentd_error *err);
 int memory_event_list(struct memory *m, int64_t run_id, int64_t after_seq,
     json_t **out, struct agentd_error *err);
 /* Recompute the chain: *ok 1 when intact, else *bad_seq = first bad row. */

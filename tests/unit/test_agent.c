@@ -322,15 +322,38 @@ struct fx {
 	struct agent_config cfg;
 	json_t *events;		/* [[type, data]…] from the hooks */
 	struct agent_hooks hooks;
+	struct memory *reader;	/* a second connection, as an attaching client's */
+	int told_early;		/* events told before that connection could read them */
+	int64_t last_run, last_seq;
 };
 
 static void
-on_event(void *ud, int64_t run_id, const char *type, json_t *data)
+on_event(void *ud, int64_t run_id, int64_t seq, const char *type, json_t *data)
 {
 	struct fx *f = ud;
 
-	(void)run_id;
 	json_array_append_new(f->events, json_pack("[s, O]", type, data));
+	/* A client that attaches reads the stored events and then follows the
+	 * live ones: an event it is told of must already be readable by
+	 * another connection, in order, or that client loses it. */
+	if (seq > 0 && f->reader != NULL) {
+		json_t *ev = NULL;
+		struct agentd_error err;
+
+		agentd_error_clear(&err);
+		if (run_id != f->last_run)
+			f->last_seq = 0;
+		f->last_run = run_id;
+		if (memory_event_list(f->reader, run_id, seq - 1, &ev, &err) != AGENTD_OK ||
+		    json_array_size(ev) == 0 ||
+		    ajson_int(json_array_get(ev, 0), "seq", 0) != seq || seq <= f->last_seq) {
+			fprintf(stderr, "# event %lld (%s) told before it was stored\n",
+			    (long long)seq, type);
+			f->told_early++;
+		}
+		f->last_seq = seq;
+		json_decref(ev);
+	}
 }
 
 static int
@@ -375,6 +398,7 @@ setup(void **state)
 	    f->repo);
 	snprintf(db, sizeof(db), "%s/agentd.db", f->state);
 	assert_int_equal(memory_open(db, &f->m, &err), AGENTD_OK);
+	assert_int_equal(memory_open_more(db, &f->reader, &err), AGENTD_OK);
 	agent_config_init(&f->cfg);
 	f->cfg.state_dir = f->state;
 	f->cfg.author_name = "agentd";
@@ -395,6 +419,8 @@ teardown(void **state)
 	struct fx *f = *state;
 
 	q_reset();
+	assert_int_equal(f->told_early, 0);
+	memory_close(f->reader);
 	memory_close(f->m);
 	json_decref(f->events);
 	sh("rm -rf %s", f->dir);

@@ -967,12 +967,12 @@ test_events_and_audit(void **state)
 	run2 = new_run(f->m, new_session(f->m, "/w"), 0);
 	for (i = 1; i <= 6; i++) {
 		d = json_pack("{s:i,s:s}", "i", i, "tool", "shell");
-		assert_int_equal(memory_event_add(f->m, run, "tool.call", d, &err), AGENTD_OK);
-		assert_int_equal(memory_event_add(f->m, run2, "text", d, &err), AGENTD_OK);
+		assert_int_equal(memory_event_add(f->m, run, "tool.call", d, NULL, &err), AGENTD_OK);
+		assert_int_equal(memory_event_add(f->m, run2, "text", d, NULL, &err), AGENTD_OK);
 		json_decref(d);
 	}
-	assert_int_equal(memory_event_add(f->m, run, "bad\ntype", NULL, &err), AGENTD_EINVAL);
-	assert_int_equal(memory_event_add(f->m, 999, "x", NULL, &err), AGENTD_ENOTFOUND);
+	assert_int_equal(memory_event_add(f->m, run, "bad\ntype", NULL, NULL, &err), AGENTD_EINVAL);
+	assert_int_equal(memory_event_add(f->m, 999, "x", NULL, NULL, &err), AGENTD_ENOTFOUND);
 	assert_int_equal(memory_event_list(f->m, run, 4, &list, &err), AGENTD_OK);
 	assert_int_equal(json_array_size(list), 2);
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(list, 0), "seq")), 5);
@@ -1326,7 +1326,7 @@ fill_session(struct memory *m, int64_t sid, const char *word)
 	assert_int_equal(memory_tool_add(m, run, "c", "shell", "{}", 0, 1, &err), AGENTD_OK);
 	assert_int_equal(memory_tool_finished(m, run, "c", word, 1, &err), AGENTD_OK);
 	assert_int_equal(memory_plan_add(m, run, plan, NULL, &err), AGENTD_OK);
-	assert_int_equal(memory_event_add(m, run, "x", plan, &err), AGENTD_OK);
+	assert_int_equal(memory_event_add(m, run, "x", plan, NULL, &err), AGENTD_OK);
 	assert_int_equal(memory_run_set_status(m, run, "succeeded", NULL, &err), AGENTD_OK);
 	json_decref(plan);
 }
@@ -1549,7 +1549,7 @@ writer_main(void *arg)
 		if (ret == AGENTD_OK)
 			ret = memory_msg_add(m, w->sid, &msg, NULL, &err);
 		if (ret == AGENTD_OK)
-			ret = memory_event_add(m, w->run, "step", d, &err);
+			ret = memory_event_add(m, w->run, "step", d, NULL, &err);
 		ret = ret == AGENTD_OK ? memory_commit(m, &err) : (memory_rollback(m), ret);
 		if (ret == AGENTD_OK) {
 			json_t *list = NULL;
