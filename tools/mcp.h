@@ -12,7 +12,8 @@
 #include <jansson.h>
 #include "common/error.h"
 
-#define MCP_PROTOCOL_VERSION "2025-06-18"	/* offered in initialize */
+#define MCP_PROTOCOL_VERSION "2025-11-25"	/* offered in initialize */
+#define MCP_PROTOCOL_MODERN "2026-07-28"	/* per-request _meta, probed with server/discover */
 #define MCP_NAME_MAX 64				/* model-visible tool name, bytes */
 #define MCP_LINE_MAX (4u << 20)			/* one stdout line from a server */
 #define MCP_STDERR_MAX (64u << 10)		/* stderr bytes forwarded per server */
@@ -28,9 +29,11 @@ void mcp_tool_name(const char *server, const char *tool, char out[MCP_NAME_MAX +
 
 struct mcp_client;
 
-/* Start the stdio server NAME described by cfg (one entry of mcp_servers) and
- * do the initialize handshake within startup_timeout_s. stderr_fd receives
- * the server's stderr (-1 drops it). url servers: AGENTD_ENOTIMPL. */
+/* Start the server NAME described by cfg (one entry of mcp_servers): run
+ * its command (stdio) or reach its url (Streamable HTTP), then settle the
+ * protocol within startup_timeout_s: server/discover for 2026-07-28, else the
+ * initialize handshake (2025-11-25, 2025-06-18, 2025-03-26). stderr_fd
+ * receives a stdio server's stderr (-1 drops it). */
 int mcp_client_start(const char *name, const json_t *cfg, int stderr_fd,
     struct mcp_client **out, struct agentd_error *err);
 /* All tools (tools/list, following nextCursor), filtered by enabled_tools /
@@ -41,7 +44,10 @@ int mcp_client_list_tools(struct mcp_client *c, json_t **out, struct agentd_erro
  * *is_error from isError. */
 int mcp_client_call(struct mcp_client *c, const char *tool, json_t *args, size_t cap,
     char **text, int *is_error, struct agentd_error *err);
-/* Close stdin, then SIGTERM, then SIGKILL, a second apart; reap. NULL ok. */
+/* Close stdin, then SIGTERM, then SIGKILL, a second apart; reap. A url
+ * server's session is DELETEd. NULL ok. */
 void mcp_client_free(struct mcp_client *c);
+/* The protocol version in use, e.g. "2025-06-18" or "2026-07-28" (borrowed). */
+const char *mcp_client_protocol(const struct mcp_client *c);
 
 #endif
