@@ -23,3 +23,14 @@ tests_unit_test_mcp_LDADD = $(TOOLS_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_mcp
 EXTRA_DIST += tests/mcp/fake_server.py tests/mcp/fake_http_server.py \
 	tests/mcp/package.json tests/mcp/package-lock.json
+
+# The official MCP conformance suite against the client, through a small
+# client program it runs (tests/mcp-conformance/run.sh skips when npm ci in
+# tests/mcp-conformance has not run).
+check_PROGRAMS += tests/mcp/mcp_probe
+tests_mcp_mcp_probe_SOURCES = tests/mcp/mcp_probe.c
+tests_mcp_mcp_probe_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS)
+tests_mcp_mcp_probe_LDADD = $(TOOLS_LIBS)
+TESTS += tests/mcp-conformance/run.sh
+EXTRA_DIST += tests/mcp-conformance/run.sh tests/mcp-conformance/client.sh \
+	tests/mcp-conformance/package.json tests/mcp-conformance/package-lock.json
