@@ -2,7 +2,7 @@
 noinst_LIBRARIES += libtools.a
 libtools_a_SOURCES = tools/tools.h tools/registry.c tools/schema.c tools/path.c \
 	tools/file_tools.c tools/git_tools.c tools/shell_tool.c tools/internal.h \
-	tools/mcp.h tools/mcp.c tools/mcp_internal.h tools/mcp_http.c
+	tools/mcp.h tools/mcp.c tools/mcp_internal.h tools/mcp_http.c tools/mcp_servers.c
 libtools_a_CFLAGS = $(AM_CFLAGS) $(LIBGIT2_CFLAGS) $(CURL_CFLAGS)
 TOOLS_LIBS = libtools.a $(SANDBOX_LIBS) $(LIBGIT2_LIBS) $(JANSSON_LIBS) $(CURL_LIBS)
 

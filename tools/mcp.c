@@ -29,7 +29,7 @@ static const struct mcp_key mcp_keys[] = {
 	{ "cwd", JSON_STRING }, { "startup_timeout_s", JSON_REAL }, { "tool_timeout_s", JSON_REAL },
 	{ "enabled", JSON_TRUE }, { "enabled_tools", JSON_NULL }, { "disabled_tools", JSON_NULL },
 	{ "url", JSON_STRING }, { "bearer_token_env", JSON_STRING }, { "network", JSON_TRUE },
-	{ "approve", JSON_STRING }, { NULL, JSON_NULL }
+	{ "approve", JSON_TRUE }, { NULL, JSON_NULL }
 };
 
 static int
@@ -90,10 +90,6 @@ mcp_config_check(const json_t *servers, struct agentd_error *err)
 		if (!json_object_get(s, "command") == !json_object_get(s, "url"))
 			return agentd_seterr(err, AGENTD_EINVAL,
 			    "mcp_servers.%s needs exactly one of \"command\" or \"url\"", name);
-		if ((v = json_object_get(s, "approve")) && strcmp(json_string_value(v), "never") &&
-		    strcmp(json_string_value(v), "always"))
-			return agentd_seterr(err, AGENTD_EINVAL,
-			    "mcp_servers.%s.approve must be \"never\" or \"always\"", name);
 	}
 	return AGENTD_OK;
 }
@@ -149,9 +145,14 @@ struct mcp_client {
 	double tool_timeout;
 	json_t *cfg;
 	char name[33];
+	/* mcp_client_set_hooks: notifications and cancellation (NULL = none) */
+	void (*on_note)(void *ud, const json_t *msg);
+	int (*cancelled)(void *ud);
+	void *hook_ud;
 };
 
 static void on_server_msg(struct mcp_client *c, json_t *m);
+static int cancel_request(struct mcp_client *c, long id, struct agentd_error *err);
 
 static double
 now_s(void)
@@ -243,6 +244,10 @@ wait_answer(struct mcp_client *c, long id, double deadline, json_t **out, struct
 		t = (int)((deadline - now_s()) * 1000);
 		if (t <= 0)
 			return agentd_seterr(err, AGENTD_ETIMEOUT, "mcp %s: no answer in time", c->name);
+		if (c->cancelled && c->cancelled(c->hook_ud))
+			return cancel_request(c, id, err);
+		if (c->cancelled && t > 200)
+			t = 200;	/* look at the cancel flag five times a second */
 		p[0].fd = c->out;
 		p[0].events = POLLIN;
 		if (c->errfd >= 0) {
@@ -301,6 +306,8 @@ on_server_msg(struct mcp_client *c, json_t *m)
 	const char *method = ajson_str(m, "method", NULL);
 	struct agentd_error ignored;
 
+	if (method != NULL && id == NULL && c->on_note)
+		c->on_note(c->hook_ud, m);	/* progress, list_changed, log messages */
 	if (method == NULL || id == NULL)
 		return;
 	if (strcmp(method, "ping") == 0)
@@ -317,6 +324,14 @@ static void
 http_on_msg(void *ud, json_t *m)
 {
 	on_server_msg(ud, m);
+}
+
+static int
+http_cancelled(void *ud)
+{
+	struct mcp_client *c = ud;
+
+	return c->cancelled != NULL && c->cancelled(c->hook_ud);
 }
 
 /* The per-request metadata of the 2026-07-28 revision, merged into params. */
@@ -361,9 +376,11 @@ rpc(struct mcp_client *c, const char *method, json_t *params, double deadline, j
 	if (msg == NULL)
 		return agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
 	if (c->http) {
-		struct mcp_http_io io = { http_on_msg, NULL, c };
+		struct mcp_http_io io = { http_on_msg, http_cancelled, c };
 
 		rc = mcp_http_post(c->http, msg, id, deadline, &io, ans, status, err);
+		if (rc == AGENTD_ECANCELLED)
+			rc = cancel_request(c, id, err);
 	} else {
 		rc = send_msg(c, msg, err);
 		if (rc == AGENTD_OK)
@@ -730,13 +747,16 @@ int
 mcp_client_call(struct mcp_client *c, const char *tool, json_t *args, size_t cap,
     char **text, int *is_error, struct agentd_error *err)
 {
-	json_t *res = NULL, *item, *sc;
+	json_t *res = NULL, *item, *sc, *params;
 	size_t i, len = 0;
 	char *s;
 	int rc;
 
-	rc = request(c, "tools/call", json_pack("{s:s,s:O}", "name", tool, "arguments",
-	    args ? args : json_object()), c->tool_timeout, &res, err);
+	params = json_pack("{s:s,s:O}", "name", tool, "arguments", args ? args : json_object());
+	if (params && c->on_note)	/* ask for notifications/progress about this call */
+		json_object_set_new(params, "_meta", json_pack("{s:I}", "progressToken",
+		    (json_int_t)c->next_id + 1));
+	rc = request(c, "tools/call", params, c->tool_timeout, &res, err);
 	if (rc != AGENTD_OK)
 		return rc;
 	if ((s = malloc(cap + 1)) == NULL) {
@@ -774,4 +794,34 @@ mcp_client_call(struct mcp_client *c, const char *tool, json_t *args, size_t cap
 	*text = s;
 	json_decref(res);
 	return AGENTD_OK;
+}
+
+void
+mcp_client_set_hooks(struct mcp_client *c, void (*on_note)(void *ud, const json_t *msg),
+    int (*cancelled)(void *ud), void *ud)
+{
+	c->on_note = on_note;
+	c->cancelled = cancelled;
+	c->hook_ud = ud;
+}
+
+/* The caller gave up on request id: tell the server so it can stop. */
+static int
+cancel_request(struct mcp_client *c, long id, struct agentd_error *err)
+{
+	json_t *note = json_pack("{s:s,s:s,s:{s:I,s:s}}", "jsonrpc", "2.0", "method",
+	    "notifications/cancelled", "params", "requestId", (json_int_t)id, "reason",
+	    "the run was cancelled");
+	struct agentd_error ignored;
+
+	if (note)
+		(void)send_one(c, note, &ignored);
+	json_decref(note);
+	return agentd_seterr(err, AGENTD_ECANCELLED, "mcp %s: cancelled", c->name);
+}
+
+pid_t
+mcp_client_pid(const struct mcp_client *c)
+{
+	return c ? c->pid : 0;
 }

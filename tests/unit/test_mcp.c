@@ -58,8 +58,9 @@ test_config(void **state)
 	assert_int_equal(check("{\"s\":{\"command\":\"x\",\"url\":\"http://127.0.0.1/\"}}", &err),
 	    AGENTD_EINVAL);
 	assert_int_equal(check("{\"s\":{\"url\":\"http://127.0.0.1/\",\"bearer_token_env\":\"T\","
-	    "\"network\":true,\"approve\":\"always\"}}", &err), AGENTD_OK);
-	assert_int_equal(check("{\"s\":{\"command\":\"x\",\"approve\":\"sometimes\"}}", &err),
+	    "\"network\":true,\"approve\":true}}", &err), AGENTD_OK);
+	/* approve is a boolean (each side-effecting call asks, or none does) */
+	assert_int_equal(check("{\"s\":{\"command\":\"x\",\"approve\":\"always\"}}", &err),
 	    AGENTD_EINVAL);
 	assert_int_equal(check("[]", &err), AGENTD_EINVAL);
 }
