@@ -1308,7 +1308,12 @@ runner_mcp(struct runner *r, uint64_t conn_id, json_t *id, json_t *params,
 	}
 	t->r = r;
 	t->conn_id = conn_id;
-	t->id = json_incref(id);
-	t->params = json_incref(params);
+	/* copies, not references: the thread must not share the request's refcounts */
+	t->id = json_deep_copy(id);
+	t->params = json_deep_copy(params);
+	if (t->id == NULL || t->params == NULL) {
+		toolcall_free(t);
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
 	return start_detached(r, mcp_worker, t, err);
 }

@@ -139,6 +139,8 @@ struct mcp_client {
 	pid_t pid;
 	int in, out, errfd, logfd;
 	size_t err_logged;	/* stderr bytes forwarded so far */
+	char err_tail[241];	/* the last stderr bytes: a failed start quotes them */
+	size_t tail_len;
 	char *buf;		/* pending stdout bytes */
 	size_t len;
 	long next_id;
@@ -196,7 +198,20 @@ drain_stderr(struct mcp_client *c)
 {
 	char b[1024];
 	ssize_t r = read(c->errfd, b, sizeof(b));
+	size_t keep = sizeof(c->err_tail) - 1;
 
+	if (r > 0) {
+		size_t n = (size_t)r < keep ? (size_t)r : keep;
+
+		if (c->tail_len + n > keep) {
+			memmove(c->err_tail, c->err_tail + (c->tail_len + n - keep),
+			    keep - n);
+			c->tail_len = keep - n;
+		}
+		memcpy(c->err_tail + c->tail_len, b + (size_t)r - n, n);
+		c->tail_len += n;
+		c->err_tail[c->tail_len] = '\0';
+	}
 	if (r > 0 && c->logfd >= 0 && c->err_logged < MCP_STDERR_MAX) {
 		size_t n = (size_t)r < MCP_STDERR_MAX - c->err_logged ? (size_t)r :
 		    MCP_STDERR_MAX - c->err_logged;
@@ -649,6 +664,39 @@ connect_http(struct mcp_client *c, const json_t *cfg, struct agentd_error *err)
 	    &c->http, err);
 }
 
+/* A start that failed: what the server said on stderr (a missing command,
+ * a crash) is the best explanation, so the error ends with its last line. */
+static void
+start_failed(struct mcp_client *c, struct agentd_error *err)
+{
+	char msg[sizeof(err->msg)], *p, *end;
+	double until = now_s() + 0.5;
+	struct pollfd pf;
+
+	if (err == NULL)
+		return;
+	while (c->errfd >= 0 && now_s() < until) {	/* what it wrote as it died */
+		pf.fd = c->errfd;
+		pf.events = POLLIN;
+		if (poll(&pf, 1, 100) <= 0)
+			break;
+		drain_stderr(c);
+	}
+	end = c->err_tail + c->tail_len;
+	while (end > c->err_tail && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+		end--;
+	*end = '\0';
+	for (p = end; p > c->err_tail && p[-1] != '\n'; p--)
+		;
+	for (end = p; *end; end++)	/* one printable line */
+		if ((unsigned char)*end < 0x20)
+			*end = ' ';
+	if (*p == '\0')
+		return;
+	snprintf(msg, sizeof(msg), "%s; its stderr ends: %s", agentd_errmsg(err), p);
+	snprintf(err->msg, sizeof(err->msg), "%s", msg);
+}
+
 int
 mcp_client_start(const char *name, const json_t *cfg, int stderr_fd,
     struct mcp_client **out, struct agentd_error *err)
@@ -687,6 +735,7 @@ mcp_client_start(const char *name, const json_t *cfg, int stderr_fd,
 	*out = c;
 	return AGENTD_OK;
 fail:
+	start_failed(c, err);
 	mcp_client_free(c);
 	return rc;
 }
