@@ -21,7 +21,7 @@
 #include "common/json.h"
 
 #define INST_MAX	32	/* live instances in all; the least recently used stops */
-#define RESTART_MAX	5	/* starts after a death or a failed start, then "failed" */
+#define RESTART_MAX	5	/* failures in a row (deaths, failed starts), then "failed" */
 #define DESC_MAX	2000	/* bytes of a tool description offered to the model */
 #define SCHEMA_MAX	(64u << 10)	/* bytes of an inputSchema */
 
@@ -37,6 +37,7 @@ struct inst {
 	struct mcp_client *cl;
 	json_t *tools;		/* the last tools/list (owned; under mu) */
 	int state, starts, relist;
+	int fails;		/* failures since the last call that was answered */
 	double retry_at, last_used;
 	char err[512];
 	int gone;		/* a reload dropped it: freed by its last user */
@@ -335,7 +336,7 @@ relist(struct inst *in, struct agentd_error *err)
 	return AGENTD_OK;
 }
 
-/* Backoff before start n (1-based) after a failure: 0, 1, 2, 4, 8 s. */
+/* Backoff after failure n in a row: 0, 1, 2, 4 s. */
 static double
 backoff_s(int n)
 {
@@ -348,11 +349,11 @@ inst_fail(struct inst *in, const char *why)
 	mcp_client_free(in->cl);
 	in->cl = NULL;
 	snprintf(in->err, sizeof(in->err), "%s", why);
-	if (in->starts >= RESTART_MAX) {
+	if (++in->fails >= RESTART_MAX) {
 		in->state = ST_FAILED;
 	} else {
 		in->state = ST_BACKOFF;
-		in->retry_at = now_s() + backoff_s(in->starts + 1);
+		in->retry_at = now_s() + backoff_s(in->fails);
 	}
 }
 
@@ -366,9 +367,9 @@ ensure(struct inst *in, struct agentd_error *err)
 	if (in->cl != NULL && in->state == ST_RUNNING)
 		return in->relist ? relist(in, err) : AGENTD_OK;
 	if (in->state == ST_FAILED)
-		return agentd_seterr(err, AGENTD_EUNAVAIL, "MCP server %s failed %d times and is not "
-		    "started again until the configuration is reloaded; last error: %s",
-		    in->name, in->starts, in->err);
+		return agentd_seterr(err, AGENTD_EUNAVAIL, "MCP server %s failed %d times in a row "
+		    "and is not started again until the configuration is reloaded (SIGHUP); last "
+		    "error: %s", in->name, in->fails, in->err);
 	if (in->state == ST_BACKOFF && now_s() < in->retry_at)
 		return agentd_seterr(err, AGENTD_EUNAVAIL, "MCP server %s is restarting (in %.0f s); "
 		    "last error: %s", in->name, in->retry_at - now_s() + 0.5, in->err);
@@ -615,6 +616,7 @@ mcp_servers_call(const struct tool_ctx *ctx, const char *name, json_t *args, jso
 		rc = mcp_client_call(in->cl, tool, args, tools_cap(ctx), &text, &is_error, &ce);
 		in->ctx = NULL;
 		if (rc == AGENTD_OK) {
+			in->fails = 0;	/* it answers: failures before were not in a row */
 			*result = tools_result(!is_error, text);
 			if (in->relist && relist(in, &ce) != AGENTD_OK && is_death(ce.code))
 				inst_fail(in, agentd_errmsg(&ce));
