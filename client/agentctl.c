@@ -697,6 +697,41 @@ doctor_endpoint(const json_t *e)
 	abuf_free(&b);
 }
 
+/* The MCP servers and their state, as agentd knows them (none is started
+ * here). A server that cannot start is a warning: runs go on without it. */
+static void
+doctor_mcp(void)
+{
+	const char *msg = NULL;
+	json_t *r, *s;
+	size_t i;
+	int code = 0;
+
+	r = shown(call_ex("mcp.list", NULL, NULL, NULL, &code, &msg));
+	if (r == NULL) {
+		doctor_line(1, "mcp", "mcp.list: %s", msg ? msg : "?");
+		return;
+	}
+	json_array_foreach(json_object_get(r, "servers"), i, s) {
+		const char *st = ajson_str(s, "state", "?"), *e = ajson_str(s, "error", "");
+		int bad = strcmp(st, "failed") == 0 || strcmp(st, "restarting") == 0;
+
+		doctor_line(bad, "mcp", "%s (%s%s): %s, %lld tools, %lld starts%s%s%s%s",
+		    ajson_str(s, "name", "?"), ajson_str(s, "transport", "?"),
+		    ajson_bool(s, "enabled", 1) ? "" : ", disabled", st,
+		    (long long)ajson_int(s, "tools", 0), (long long)ajson_int(s, "starts", 0),
+		    ajson_str(s, "workspace", NULL) ? " in " : "", ajson_str(s, "workspace", ""),
+		    *e ? ": " : "", e);
+		if (bad)
+			doctor_fix("agentctl mcp test %s says why it cannot start; after fixing "
+			    "mcp_servers.%s in the config file, reload agentd (SIGHUP)",
+			    ajson_str(s, "name", "?"), ajson_str(s, "name", "?"));
+	}
+	if (json_array_size(json_object_get(r, "servers")) == 0)
+		doctor_line(0, "mcp", "no MCP servers configured");
+	json_decref(r);
+}
+
 static int
 cmd_doctor(int argc, char **argv)
 {
@@ -787,6 +822,7 @@ cmd_doctor(int argc, char **argv)
 		doctor_bad -= failed_models;
 		doctor_warn += failed_models;
 	}
+	doctor_mcp();
 	printf("\n%s\n", doctor_bad ? "A run cannot work yet: fix what FAILs above." :
 	    doctor_warn ? "A run can work (see the warnings)." : "All good: a run can work.");
 	json_decref(st);
@@ -1610,6 +1646,33 @@ print_messages(json_t *msgs, int64_t only_run)
 	}
 }
 
+/* A run's "tools" event: which MCP tools were offered, and why. */
+static void
+print_tools_note(const json_t *d)
+{
+	json_t *s;
+	size_t i;
+	char err[200];
+
+	if (ajson_bool(d, "search", 0))
+		printf("  MCP tools: %lld behind tool_search: with them all tool definitions would "
+		    "take %lld tokens, over the budget of %lld (offered: %lld tools, %lld tokens)\n",
+		    (long long)ajson_int(d, "mcp_tools", 0), (long long)(ajson_int(d, "builtin_tokens", 0) +
+		    ajson_int(d, "mcp_tokens", 0)), (long long)ajson_int(d, "budget", 0),
+		    (long long)ajson_int(d, "offered", 0), (long long)ajson_int(d, "tokens", 0));
+	else
+		printf("  MCP tools: %lld listed one by one (all %lld tool definitions: %lld tokens of "
+		    "a budget of %lld)\n", (long long)ajson_int(d, "mcp_tools", 0),
+		    (long long)ajson_int(d, "offered", 0), (long long)ajson_int(d, "tokens", 0),
+		    (long long)ajson_int(d, "budget", 0));
+	json_array_foreach(json_object_get(d, "servers"), i, s) {
+		one_line(ajson_str(s, "error", ""), 160, err, sizeof(err));
+		printf("    %s: %s, %lld tools%s%s\n", ajson_str(s, "name", "?"),
+		    ajson_str(s, "state", "?"), (long long)ajson_int(s, "tools", 0),
+		    err[0] ? " — " : "", err);
+	}
+}
+
 /*
  * What a run's events say beside its transcript: the repository
  * instructions it was given (its first "running" event; not with
@@ -1667,6 +1730,16 @@ print_run_notes(int64_t run_id, int hooks_only)
 						    sizeof(cold_steps) - cl, ", ...");
 				}
 			}
+		} else if (!hooks_only && strcmp(type, "tools") == 0) {
+			print_tools_note(d);
+		} else if (!hooks_only && strcmp(type, "tool_search") == 0) {
+			char q[100];
+
+			one_line(ajson_str(d, "query", ""), 80, q, sizeof(q));
+			printf("  tool_search \"%s\" offered:", q);
+			json_array_foreach(json_object_get(d, "found"), j, p)
+				printf(" %s", json_string_value(p) ? json_string_value(p) : "?");
+			printf("%s\n", json_array_size(json_object_get(d, "found")) ? "" : " nothing");
 		} else if (strcmp(type, "hook") == 0) {
 			if (nhooks++ == 0)
 				printf("  hooks:\n");

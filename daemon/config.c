@@ -114,7 +114,7 @@ static const struct key_spec known_keys[] = {
 	{ "log_level", K_STR, 0, 0, NULL }, { "llm_url", K_ANY, 0, 0, NULL },
 	{ "model", K_STR, 0, 0, NULL }, { "api_key", K_STR, 0, 0, NULL },
 	{ "stream", K_BOOL, 0, 0, NULL }, { "context_window", K_INT, 1, 1e9, NULL },
-	{ "context_low_water", K_INT, 10, 100, NULL },
+	{ "context_low_water", K_INT, 10, 100, NULL }, { "tool_budget", K_INT, 0, 1e9, NULL },
 	{ "max_steps", K_INT, 1, 1e6, NULL }, { "max_wall_s", K_SECS, 0.001, 1e9, NULL },
 	{ "max_tokens", K_INT, 1, 1e12, NULL },
 	{ "tool_output_cap", K_INT, 1, 1073741824, NULL },
@@ -540,6 +540,7 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 		goto out;
 	c->agent.llm.stream = ajson_bool(root, "stream", c->agent.llm.stream);
 	c->agent.context_window = (int)ajson_int(root, "context_window", c->agent.context_window);
+	c->agent.tool_budget = ajson_int(root, "tool_budget", c->agent.tool_budget);
 	c->agent.max_steps = (int)ajson_int(root, "max_steps", c->agent.max_steps);
 	c->agent.max_wall_s = ajson_num(root, "max_wall_s", c->agent.max_wall_s);
 	c->agent.max_tokens = ajson_int(root, "max_tokens", c->agent.max_tokens);
