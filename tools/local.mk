@@ -21,7 +21,7 @@ tests_unit_test_mcp_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_mcp_CPPFLAGS = $(AM_CPPFLAGS) -DTEST_SRCDIR='"$(abs_top_srcdir)"'
 tests_unit_test_mcp_LDADD = $(TOOLS_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_mcp
-EXTRA_DIST += tests/mcp/fake_server.py tests/mcp/fake_http_server.py \
+EXTRA_DIST += tests/mcp/fake_server.py tests/mcp/fake_http_server.py tests/mcp/fault_server.py \
 	tests/mcp/package.json tests/mcp/package-lock.json
 
 # The official MCP conformance suite against the client, through a small
