@@ -1964,7 +1964,8 @@ cmd_mcp(int argc, char **argv)
 				printf("%-16s %-10s %5lld %6lld  %s\n", ajson_str(t, "name", ""),
 				    ajson_bool(t, "enabled", 1) ? ajson_str(t, "state", "") : "disabled",
 				    (long long)ajson_int(t, "tools", 0), (long long)ajson_int(t, "starts", 0),
-				    ajson_str(t, "workspace", "-"));
+				    ajson_str(t, "workspace", strcmp(ajson_str(t, "state", ""), "stopped") ?
+				    "(every workspace)" : "-"));
 				if (*ajson_str(t, "error", ""))
 					printf("%-16s %s\n", "", ajson_str(t, "error", ""));
 			}

@@ -65,9 +65,10 @@ pid_t mcp_client_pid(const struct mcp_client *c);
 
 /*
  * The live servers of this process (mcp_servers.c): one instance per
- * (server, workspace), started on first use, shared by every run and call
- * in that workspace, started again after a death (backoff 0, 1, 2, 4 s; 5
- * starts, then "failed" until a reload). Thread-safe.
+ * (stdio server, workspace) — it runs in that workspace's sandbox — and one
+ * per url server for all workspaces; started on first use, shared by every
+ * run and call there, started again after a death (backoff 0, 1, 2, 4 s;
+ * after 5 failures in a row "failed" until a reload). Thread-safe.
  */
 struct tool_ctx;
 struct tool_entry;

@@ -1,8 +1,9 @@
 /*
  * mcp_servers.c — the live MCP servers of a process: one instance per
- * (server, workspace), started on first use and shared by every run and
- * by-hand call in that workspace (a server runs inside the sandbox of its
- * workspace, so two workspaces never share one). An instance that dies is
+ * (stdio server, workspace), started on first use and shared by every run
+ * and by-hand call in that workspace (a stdio server runs inside the
+ * sandbox of its workspace, so two workspaces never share one); one for
+ * each url server, shared by all (nothing of it runs here). An instance that dies is
  * started again on its next use, after a backoff, a bounded number of
  * times; a reload stops the instances whose configuration changed. Their
  * tools reach the tool registry as mcp__SERVER__TOOL entries (tools_find,
@@ -157,6 +158,10 @@ acquire(const char *name, const char *ws, struct agentd_error *err)
 		agentd_seterr(err, AGENTD_ENOTFOUND, "no MCP server named '%.40s' is configured", name);
 		return NULL;
 	}
+	/* A url server runs elsewhere, outside any sandbox of ours: one session
+	 * serves every workspace. */
+	if (json_object_get(cfg, "url") != NULL)
+		ws = "";
 	for (in = g_insts; in; in = in->next) {
 		if (strcmp(in->name, name) == 0 && strcmp(in->workspace, ws) == 0)
 			break;
@@ -676,7 +681,8 @@ mcp_servers_status(void)
 			    "starts", in->starts, "error", in->err, "approve",
 			    ajson_bool(cfg, "approve", 0));
 			if (o) {
-				ajson_set_str(o, "workspace", in->workspace);
+				if (in->workspace[0] != '\0')	/* "": shared (a url server) */
+					ajson_set_str(o, "workspace", in->workspace);
 				json_array_append_new(out, o);
 			}
 		}

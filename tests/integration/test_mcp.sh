@@ -47,7 +47,7 @@ fault_up() { wait_for sh -c "'$AGENTCTL' --socket '$SOCK' tool mcp__fault__whoam
 
 start_mock "$S/mcp_run.json" || exit 1
 config everything filesystem fault hang
-start_agentd --llm-url "$MOCK_URL" --config "$T/config.json" || exit 1
+MCP_TEST_TOKEN=sekret start_agentd --llm-url "$MOCK_URL" --config "$T/config.json" || exit 1
 
 # ---- by hand: tools, tool, mcp list/test
 out=$(cd "$W" && ctl tools 2>"$T/tools.err")
@@ -107,6 +107,28 @@ check "after three faults in a row and good calls between, it is still restarted
 	sh -c "'$AGENTCTL' --socket '$SOCK' mcp list | grep -q '^fault *running'"
 check "agentd stays up through the faults" ctl status
 check "a server's stderr reaches agentd's log" grep -q "agentctl sandbox: exec /nonexistent/mcp-server" "$T/agentd.log"
+
+# ---- a url server (Streamable HTTP, loopback): one session for every workspace
+"$PYTHON3" "$MCPDIR/fake_http_server.py" legacy "$T/http.log" >"$T/http.port" 2>/dev/null &
+HTTP_PID=$!
+wait_for test -s "$T/http.port"
+W2="$T/other"
+mkdir -p "$W2"
+"$PYTHON3" - "$T/config.json" "$(cat "$T/http.port")" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+c["mcp_servers"]["remote"] = {"url": "http://127.0.0.1:%s/mcp" % sys.argv[2], "bearer_token_env": "MCP_TEST_TOKEN"}
+json.dump(c, open(sys.argv[1], "w"))
+PY
+kill -HUP "$AGENTD_PID"
+wait_for sh -c "'$AGENTCTL' --socket '$SOCK' mcp list | grep -q remote"
+out1=$(ctl tool mcp__remote__echo --workspace "$W" '{}')
+out2=$(ctl tool mcp__remote__echo --workspace "$W2" '{}')
+check "a url server answers from two workspaces" sh -c "printf '%s %s' \"\$1\" \"\$2\" | grep -q '\"ok\":true.*\"ok\":true'" _ "$out1" "$out2"
+check "a url server is one shared instance (one session, one row)" \
+	test "$(ctl mcp list --json | json_get "$(cat)" 'len([s for s in j if s["name"] == "remote"])')" = 1
+check "it was initialized once" test "$(grep -c '^POST initialize' "$T/http.log")" = 1
+kill "$HTTP_PID" 2>/dev/null
 
 # ---- a scripted run calls MCP tools and uses their results
 run=$(cd "$W" && ctl run --detach --mcp everything,fault,hang "echo and note it")
