@@ -1184,15 +1184,18 @@ m_tools_call(void *ctx, struct rpc_call *call)
 	const struct tool_entry *t = tools_find(name);
 	int rc;
 
-	if (t == NULL)
+	/* An MCP tool is known once its server has listed it; the runner's
+	 * thread starts the servers and looks again (not here: it may take the
+	 * servers' start-up time). */
+	if (t == NULL && strncmp(name, "mcp__", 5) != 0)
 		return rpc_fail(call, RPC_NOT_FOUND, "no tool named '%.100s' (agentctl tools "
 		    "lists them)", name);
-	if (t->flags & TOOL_AGENT)
+	if (t != NULL && (t->flags & TOOL_AGENT))
 		return rpc_fail(call, RPC_INVALID_PARAMS,
 		    "'%s' only makes sense inside a run (it talks to the loop)", name);
 	{
 		/* Arguments the tool would refuse are a bad request, answered here. */
-		json_t *schema = json_loads(t->schema, 0, NULL), *args = json_object_get(call->params, "args");
+		json_t *schema = t ? json_loads(t->schema, 0, NULL) : NULL, *args = json_object_get(call->params, "args");
 		json_t *empty = json_object();
 
 		agentd_error_clear(&err);

@@ -800,6 +800,18 @@ tool_worker(void *arg)
 	agentd_error_clear(&err);
 	rc = by_hand_denied(t, args, &ctx.sandbox.policy, &t->result) ? AGENTD_OK :
 	    tools_call(&ctx, name, args ? args : empty, &t->result, &err);
+	if (rc == AGENTD_ENOTFOUND && strncmp(name, "mcp__", 5) == 0) {
+		/* An MCP tool is known once its server listed it: start the
+		 * enabled servers for this workspace, then look again. */
+		json_t *defs = NULL;
+
+		if (mcp_servers_tools(t->workspace, NULL, &defs, NULL, &err) == AGENTD_OK) {
+			json_decref(defs);
+			agentd_error_clear(&err);
+			rc = by_hand_denied(t, args, &ctx.sandbox.policy, &t->result) ? AGENTD_OK :
+			    tools_call(&ctx, name, args ? args : empty, &t->result, &err);
+		}
+	}
 	json_decref(empty);
 	if (rc == AGENTD_ENOTFOUND) {
 		t->code = RPC_NOT_FOUND;

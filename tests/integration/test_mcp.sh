@@ -19,13 +19,17 @@ export GIT_CONFIG_NOSYSTEM=1 HOME="$T/home"
 mkdir -p "$HOME"
 S="$(dirname "$0")/scenarios"
 FAULT="$MCPDIR/fault_server.py"
+# The fault server runs inside the sandbox, which hides /root and /home: a
+# python3 found through a shim there (pyenv) cannot start. Debian's can.
+SBX_PY=$PYTHON3
+[ -x /usr/bin/python3 ] && SBX_PY=/usr/bin/python3
 W="$T/repo"
 make_repo "$W"
 W=$(cd "$W" && pwd -P)
 
 # config NAME...: a config file with these servers, at $T/config.json
 config() {
-	"$PYTHON3" - "$T/config.json" "$EVERYTHING" "$FILESYSTEM" "$FAULT" "$PYTHON3" "$@" <<'PY'
+	"$PYTHON3" - "$T/config.json" "$EVERYTHING" "$FILESYSTEM" "$FAULT" "$SBX_PY" "$@" <<'PY'
 import json, sys
 out, everything, filesystem, fault, py = sys.argv[1:6]
 all = {
