@@ -4,7 +4,10 @@
 set -e
 PKGS="build-essential autoconf automake libtool pkg-config git ca-certificates curl \
 libcurl4-openssl-dev libjansson-dev libgit2-dev libsqlite3-dev libseccomp-dev libcmocka-dev \
-python3 socat tzdata util-linux procps"
+python3 socat tzdata util-linux procps nodejs"
+# The reference MCP servers the tests run (tests/mcp, npm ci) need Node and
+# npm. NodeSource's nodejs carries its own npm and conflicts with Debian's.
+command -v npm >/dev/null 2>&1 || PKGS="$PKGS npm"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -12,6 +12,8 @@ if command -v npm >/dev/null 2>&1; then
 		echo "test.sh: npm ci in tests/acp failed: the ACP schema check will be skipped" >&2
 	( cd tests/mcp && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 ) ||
 		echo "test.sh: npm ci in tests/mcp failed: the MCP reference-server test will be skipped" >&2
+	( cd tests/mcp-conformance && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 ) ||
+		echo "test.sh: npm ci in tests/mcp-conformance failed: the MCP conformance test will be skipped" >&2
 fi
 ./autogen.sh >/dev/null 2>&1 || ./autogen.sh
 JOBS=$(nproc 2>/dev/null || echo 2)

@@ -390,6 +390,8 @@ static const struct tool_entry agent_tools[] = {
 	    "\"file\", read one of its files (e.g. references/api.md).", skill_schema,
 	    TOOL_AGENT | TOOL_READ_ONLY, NULL,
 	    "Load a skill by name; with file, one of its files.", NULL },
+	{ "tool_search", "Find tools of the connected MCP servers by what they do.",
+	    TOOL_SEARCH_SCHEMA, TOOL_AGENT | TOOL_READ_ONLY, NULL, NULL, NULL },
 	{ NULL, NULL, NULL, 0, NULL, NULL, NULL }
 };
 
@@ -1118,6 +1120,22 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 		}
 		tc.sandbox.policy = want;
 	}
+	if (c->te->flags & TOOL_APPROVE) {
+		char why[200];
+
+		snprintf(why, sizeof(why), "a side-effecting call to an MCP server whose "
+		    "configuration asks for approval of each (%.64s)", c->name);
+		rc = approve_escalation(r, c, why, &granted, err);
+		if (rc != AGENTD_OK || interrupted(r))
+			return rc;	/* interrupted: left open for the resume */
+		if (!granted) {
+			snprintf(msg, sizeof(msg), "Denied: calls to this MCP tool need approval and it "
+			    "was not given (approval: %s%s). Do the work without it, or explain in your "
+			    "answer what needs it.%s", r->approval, r->unattended ? ", unattended run" : "",
+			    r->deny_said);
+			return finish_error(r, c, msg, 0, err);
+		}
+	}
 	/* A side-effecting call is durably "started" before it runs; a
 	 * read-only one may run again after a crash anyway, so its start is
 	 * recorded with its end (one commit less per step). */
@@ -1130,6 +1148,9 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 	agentd_error_clear(&te);
 	if (strcmp(c->name, "skill") == 0) {
 		res = do_skill(r, c);
+		rc = res ? AGENTD_OK : agentd_seterr(&te, AGENTD_ENOMEM, NULL);
+	} else if (strcmp(c->name, "tool_search") == 0) {
+		res = agent_tool_search(r, c->args);
 		rc = res ? AGENTD_OK : agentd_seterr(&te, AGENTD_ENOMEM, NULL);
 	} else if (strcmp(c->name, "recall") == 0 && tools_find("recall") == NULL) {
 		json_t *hits = NULL;
@@ -1145,7 +1166,10 @@ run_call(struct arun *r, struct call *c, int started, struct agentd_error *err)
 			agentd_seterr(&te, rc, "search failed");
 		}
 	} else {
+		r->cur_call = c->id;	/* for an MCP server's progress */
+		r->progress_n = 0;
 		rc = tools_call(&tc, c->name, c->args, &res, &te);
+		r->cur_call = NULL;
 	}
 	if (rc == AGENTD_ECANCELLED || (rc == AGENTD_OK && agent_is_cancelled(r) &&
 	    json_is_true(json_object_get(res, "cancelled")))) {
@@ -2078,6 +2102,8 @@ setup_workspace(struct arun *r, int fresh, struct agentd_error *err)
 	r->tctx.author_email = r->cfg->author_email;
 	r->tctx.recall = cb_recall;
 	r->tctx.recall_ud = r;
+	r->tctx.progress = agent_mcp_progress;
+	r->tctx.progress_ud = r;
 	r->tctx.start_state = json_is_object(r->tctx_start) ? r->tctx_start : NULL;
 	return AGENTD_OK;
 }
@@ -2389,6 +2415,8 @@ arun_free(struct arun *r)
 	free(r->cut_text);
 	free(r->answer);
 	json_decref(r->tools);
+	json_decref(r->mcp_defs);
+	json_decref(r->mcp_found);
 	json_decref(r->allowed);
 	json_decref(r->plan);
 	json_decref(r->schemas);
@@ -2794,6 +2822,8 @@ agent_loop(struct arun *r, struct agentd_error *err)
 	}
 	if (r->end_status == NULL) {
 		rc = ctx_window(r, err);
+		if (rc == AGENTD_OK)
+			rc = agent_mcp_offer(r, err);
 		if (rc == AGENTD_OK && fresh)
 			rc = skills_catalog_make(r, err);
 		if (rc == AGENTD_OK)

@@ -51,6 +51,8 @@ struct agent_config {
 	int skills;			/* 1 (default): offer the skills found (agent_skills_discover) */
 	const json_t *hooks;		/* borrowed {EVENT: [{matcher, command, timeout_s}]} or NULL;
 					 * checked with agent_hooks_check */
+	int64_t tool_budget;		/* tokens for all tool definitions offered (built-in and
+					 * MCP); 0 = a quarter of the context window */
 };
 
 void agent_config_init(struct agent_config *c);
@@ -68,6 +70,11 @@ void agent_config_init(struct agent_config *c);
  *   "retry"       {"attempt","delay_ms","reason"}
  *   "approval"    {"id","request","granted","by"}
  *   "hook"        {"event","subject"?,"command","exit_code","timed_out","ms","outcome","stderr"}
+ *   "tools"       {"servers":[{name,state,tools,error?}],"mcp_tools","offered","builtin_tokens",
+ *                  "mcp_tokens","budget","search","tokens"} the MCP tools offered
+ *   "tool_search" {"query","found":[names]}  tools offered from the next step on
+ *   "progress"    {"id","server","progress"?,"total"?,"message"?} an MCP call's progress
+ *   "warning"     {"message"}          e.g. an MCP server that could not start
  *   "error"       {"message"}
  *   "end"         {"status","reason"?,"answer"?,"branch"?}
  */

@@ -82,6 +82,13 @@ struct arun {
 	char *task;
 	json_t *tools;			/* OpenAI tools array offered to the model */
 	json_t *allowed;		/* array of names, or NULL = all */
+	/* MCP tools (toolsearch.c): over the budget, their definitions wait
+	 * here for tool_search (NULL: all are in tools) */
+	json_t *mcp_defs;
+	json_t *mcp_found;		/* names tool_search added to tools, oldest first */
+	int64_t tool_budget;		/* tokens for all tool definitions */
+	const char *cur_call;		/* id of the call running (for progress events) */
+	int progress_n;			/* progress events of that call */
 	/* effective limits and policy */
 	int max_steps;
 	double max_wall_s;
@@ -166,6 +173,23 @@ struct hook_result {
 int hooks_fire(struct arun *r, const char *event, const char *subject, json_t *fields,
     struct hook_result *h, struct agentd_error *err);
 void hook_result_free(struct hook_result *h);
+
+/* ---- toolsearch.c ---- */
+/* Offer the tools of the run's MCP servers (option "mcp": names, [] none,
+ * absent: the enabled ones) after the built-in ones: all of them while the
+ * definitions fit the budget (agent_config.tool_budget, else a quarter of
+ * the window), else a tool_search tool. Emits "tools" (what was offered)
+ * and a "warning" per server that could not start. Needs r->workspace and
+ * the window. An error only when the journal failed or memory ran out. */
+int agent_mcp_offer(struct arun *r, struct agentd_error *err);
+/* Answer tool_search {query}: the best-matching definitions, offered from
+ * the next step on (within the budget). New result object; NULL on ENOMEM. */
+json_t *agent_tool_search(struct arun *r, const json_t *args);
+#define TOOL_SEARCH_SCHEMA "{\"type\":\"object\",\"properties\":{\"query\":{\"type\":" \
+	"\"string\",\"description\":\"words for what the tool should do\"}},\"required\":[\"query\"]}"
+/* tool_ctx.progress: a server's notifications/progress as a "progress"
+ * event of the running call (at most 100 per call). */
+void agent_mcp_progress(void *ud, const char *server, const json_t *params);
 
 /* ---- context.c ---- */
 void ctx_init(struct agent_context *c);

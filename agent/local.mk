@@ -2,7 +2,7 @@
 noinst_LIBRARIES += libagent.a
 libagent_a_SOURCES = agent/llm.h agent/llm.c agent/sse.c agent/toolparse.c agent/llm_internal.h \
 	agent/llm_probe.c \
-	agent/agent.h agent/agent.c agent/context.c agent/instructions.c agent/hooks.c agent/skills.c agent/internal.h
+	agent/agent.h agent/agent.c agent/context.c agent/instructions.c agent/hooks.c agent/skills.c agent/toolsearch.c agent/internal.h
 libagent_a_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(SQLITE_CFLAGS)
 AGENT_LIBS = libagent.a $(TOOLS_LIBS) libmemory.a $(SQLITE_LIBS) $(CURL_LIBS)
 

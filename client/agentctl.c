@@ -697,6 +697,41 @@ doctor_endpoint(const json_t *e)
 	abuf_free(&b);
 }
 
+/* The MCP servers and their state, as agentd knows them (none is started
+ * here). A server that cannot start is a warning: runs go on without it. */
+static void
+doctor_mcp(void)
+{
+	const char *msg = NULL;
+	json_t *r, *s;
+	size_t i;
+	int code = 0;
+
+	r = shown(call_ex("mcp.list", NULL, NULL, NULL, &code, &msg));
+	if (r == NULL) {
+		doctor_line(1, "mcp", "mcp.list: %s", msg ? msg : "?");
+		return;
+	}
+	json_array_foreach(json_object_get(r, "servers"), i, s) {
+		const char *st = ajson_str(s, "state", "?"), *e = ajson_str(s, "error", "");
+		int bad = strcmp(st, "failed") == 0 || strcmp(st, "restarting") == 0;
+
+		doctor_line(bad, "mcp", "%s (%s%s): %s, %lld tools, %lld starts%s%s%s%s",
+		    ajson_str(s, "name", "?"), ajson_str(s, "transport", "?"),
+		    ajson_bool(s, "enabled", 1) ? "" : ", disabled", st,
+		    (long long)ajson_int(s, "tools", 0), (long long)ajson_int(s, "starts", 0),
+		    ajson_str(s, "workspace", NULL) ? " in " : "", ajson_str(s, "workspace", ""),
+		    *e ? ": " : "", e);
+		if (bad)
+			doctor_fix("agentctl mcp test %s says why it cannot start; after fixing "
+			    "mcp_servers.%s in the config file, reload agentd (SIGHUP)",
+			    ajson_str(s, "name", "?"), ajson_str(s, "name", "?"));
+	}
+	if (json_array_size(json_object_get(r, "servers")) == 0)
+		doctor_line(0, "mcp", "no MCP servers configured");
+	json_decref(r);
+}
+
 static int
 cmd_doctor(int argc, char **argv)
 {
@@ -787,6 +822,7 @@ cmd_doctor(int argc, char **argv)
 		doctor_bad -= failed_models;
 		doctor_warn += failed_models;
 	}
+	doctor_mcp();
 	printf("\n%s\n", doctor_bad ? "A run cannot work yet: fix what FAILs above." :
 	    doctor_warn ? "A run can work (see the warnings)." : "All good: a run can work.");
 	json_decref(st);
@@ -1228,6 +1264,8 @@ static const char run_usage[] =
     "  --max-steps N, --max-wall DURATION, --max-tokens N   limits for this run\n"
     "  --model NAME        model to ask for\n"
     "  --no-project-doc    do not give the model the repository's AGENTS.md files\n"
+    "  --mcp NAME[,NAME]   offer the tools of these MCP servers only (repeatable;\n"
+    "                      default: every enabled server); --no-mcp: none\n"
     "  -q, --quiet         print only the answer (and why a run failed); on a\n"
     "                      terminal a status line shows otherwise what the run does\n"
     "  --detach            start the run and print its id without following it\n"
@@ -1252,6 +1290,7 @@ cmd_run(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' }, { "help", no_argument, NULL, 'h' },
 		{ "no-project-doc", no_argument, NULL, 'P' }, { "quiet", no_argument, NULL, 'q' },
 		{ "continue", no_argument, NULL, 'C' }, { "output-format", required_argument, NULL, 'O' },
+		{ "mcp", required_argument, NULL, 'M' }, { "no-mcp", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct follow f;
@@ -1300,6 +1339,17 @@ again:
 		case 'm': ajson_set_str(params, "model", optarg); break;
 		case 'd': detach = 1; break;
 		case 'P': json_object_set_new(params, "project_doc", json_false()); break;
+		case 'M': {
+			char *dup = strdup(optarg), *tok, *save = NULL;
+
+			if (!json_is_array(json_object_get(params, "mcp")))
+				json_object_set_new(params, "mcp", json_array());
+			for (tok = dup ? strtok_r(dup, ",", &save) : NULL; tok; tok = strtok_r(NULL, ",", &save))
+				json_array_append_new(json_object_get(params, "mcp"), json_string(tok));
+			free(dup);
+			break;
+		}
+		case 'N': json_object_set_new(params, "mcp", json_array()); break;
 		case 'j': f.json = 1; break;
 		case 'h': fputs(run_usage, stdout); return 0;
 		default: fputs(run_usage, stderr); return EXIT_USAGE;
@@ -1603,6 +1653,33 @@ print_messages(json_t *msgs, int64_t only_run)
 	}
 }
 
+/* A run's "tools" event: which MCP tools were offered, and why. */
+static void
+print_tools_note(const json_t *d)
+{
+	json_t *s;
+	size_t i;
+	char err[200];
+
+	if (ajson_bool(d, "search", 0))
+		printf("  MCP tools: %lld behind tool_search: with them all tool definitions would "
+		    "take %lld tokens, over the budget of %lld (offered: %lld tools, %lld tokens)\n",
+		    (long long)ajson_int(d, "mcp_tools", 0), (long long)(ajson_int(d, "builtin_tokens", 0) +
+		    ajson_int(d, "mcp_tokens", 0)), (long long)ajson_int(d, "budget", 0),
+		    (long long)ajson_int(d, "offered", 0), (long long)ajson_int(d, "tokens", 0));
+	else
+		printf("  MCP tools: %lld listed one by one (all %lld tool definitions: %lld tokens of "
+		    "a budget of %lld)\n", (long long)ajson_int(d, "mcp_tools", 0),
+		    (long long)ajson_int(d, "offered", 0), (long long)ajson_int(d, "tokens", 0),
+		    (long long)ajson_int(d, "budget", 0));
+	json_array_foreach(json_object_get(d, "servers"), i, s) {
+		one_line(ajson_str(s, "error", ""), 160, err, sizeof(err));
+		printf("    %s: %s, %lld tools%s%s\n", ajson_str(s, "name", "?"),
+		    ajson_str(s, "state", "?"), (long long)ajson_int(s, "tools", 0),
+		    err[0] ? " — " : "", err);
+	}
+}
+
 /*
  * What a run's events say beside its transcript: the repository
  * instructions it was given (its first "running" event; not with
@@ -1660,6 +1737,16 @@ print_run_notes(int64_t run_id, int hooks_only)
 						    sizeof(cold_steps) - cl, ", ...");
 				}
 			}
+		} else if (!hooks_only && strcmp(type, "tools") == 0) {
+			print_tools_note(d);
+		} else if (!hooks_only && strcmp(type, "tool_search") == 0) {
+			char q[100];
+
+			one_line(ajson_str(d, "query", ""), 80, q, sizeof(q));
+			printf("  tool_search \"%s\" offered:", q);
+			json_array_foreach(json_object_get(d, "found"), j, p)
+				printf(" %s", json_string_value(p) ? json_string_value(p) : "?");
+			printf("%s\n", json_array_size(json_object_get(d, "found")) ? "" : " nothing");
 		} else if (strcmp(type, "hook") == 0) {
 			if (nhooks++ == 0)
 				printf("  hooks:\n");
@@ -1760,11 +1847,17 @@ cmd_tools(int argc, char **argv)
 	size_t i;
 	char desc[90];
 
+	char real[PATH_MAX];
+	json_t *p;
+
 	if (has_help(argc, argv)) {
-		puts("usage: agentctl tools [--json]\n\nList the tools the model can call, with their JSON Schemas (--json).");
+		puts("usage: agentctl tools [--json]\n\nList the tools the model can call, with their JSON Schemas (--json):\n"
+		    "the built-in ones and those of the MCP servers (mcp__SERVER__TOOL), started\n"
+		    "for the current folder as a run there would start them.");
 		return 0;
 	}
-	r = call("tools.list", NULL);
+	p = realpath(".", real) ? json_pack("{s:s}", "workspace", real) : NULL;
+	r = call("tools.list", p);
 	if (has_json(argc, argv)) {
 		print_json(json_object_get(r, "tools"));
 	} else {
@@ -1773,6 +1866,10 @@ cmd_tools(int argc, char **argv)
 			one_line(ajson_str(t, "description", ""), 80, desc, sizeof(desc));
 			printf("%-14s %s\n", ajson_str(t, "name", ""), desc);
 		}
+		json_array_foreach(json_object_get(r, "mcp"), i, t)
+			if (ajson_str(t, "error", NULL) != NULL)
+				fprintf(stderr, "agentctl: MCP server %s is not available: %s\n",
+				    ajson_str(t, "name", ""), ajson_str(t, "error", ""));
 	}
 	json_decref(r);
 	return 0;
@@ -1835,6 +1932,93 @@ cmd_skills(int argc, char **argv)
 	}
 	json_decref(skills);
 	json_decref(refused);
+	return 0;
+}
+
+/* agentctl mcp list | test NAME */
+static int
+cmd_mcp(int argc, char **argv)
+{
+	const char *sub = argc > 1 ? argv[1] : "list", *msg = NULL;
+	json_t *r, *t, *p;
+	char real[PATH_MAX], desc[90];
+	int code = 0;
+	size_t i;
+
+	if (has_help(argc, argv) || (strcmp(sub, "list") != 0 && strcmp(sub, "test") != 0)) {
+		fputs("usage: agentctl mcp list [--json]\n"
+		    "       agentctl mcp test NAME [--workspace DIR] [--json]\n\n"
+		    "list: the MCP servers of agentd's configuration, each with its state\n"
+		    "(stopped, running, restarting, failed), the workspace it runs for, its\n"
+		    "number of tools, how often it was started and its last error.\n"
+		    "test: start server NAME afresh in the sandbox of DIR (default: here), do the\n"
+		    "handshake, list its tools with their schemas, stop it. Exit 1 with the\n"
+		    "reason when it cannot start.\n", has_help(argc, argv) ? stdout : stderr);
+		return has_help(argc, argv) ? 0 : EXIT_USAGE;
+	}
+	if (strcmp(sub, "list") == 0) {
+		r = call("mcp.list", NULL);
+		if (has_json(argc, argv)) {
+			print_json(json_object_get(r, "servers"));
+		} else {
+			shown(r);
+			if (json_array_size(json_object_get(r, "servers")) == 0)
+				printf("no MCP servers configured (mcp_servers in config.json)\n");
+			else
+				printf("%-16s %-10s %5s %6s  %s\n", "SERVER", "STATE", "TOOLS", "STARTS",
+				    "WORKSPACE / LAST ERROR");
+			json_array_foreach(json_object_get(r, "servers"), i, t) {
+				printf("%-16s %-10s %5lld %6lld  %s\n", ajson_str(t, "name", ""),
+				    ajson_bool(t, "enabled", 1) ? ajson_str(t, "state", "") : "disabled",
+				    (long long)ajson_int(t, "tools", 0), (long long)ajson_int(t, "starts", 0),
+				    ajson_str(t, "workspace", strcmp(ajson_str(t, "state", ""), "stopped") ?
+				    "(every workspace)" : "-"));
+				if (*ajson_str(t, "error", ""))
+					printf("%-16s %s\n", "", ajson_str(t, "error", ""));
+			}
+		}
+		json_decref(r);
+		return 0;
+	}
+	{
+		const char *ws = ".", *name = NULL;
+		int k;
+
+		for (k = 2; k < argc; k++) {
+			if (strcmp(argv[k], "--workspace") == 0 && k + 1 < argc)
+				ws = argv[++k];
+			else if (strcmp(argv[k], "--json") == 0)
+				;
+			else if (name == NULL && argv[k][0] != '-')
+				name = argv[k];
+			else
+				die_usage("mcp test: unexpected argument '%s'", argv[k]);
+		}
+		if (name == NULL)
+			die_usage("mcp test: a server NAME is required (see agentctl mcp list)");
+		if (realpath(ws, real) == NULL)
+			die_usage("mcp test: workspace '%s': %s", ws, strerror(errno));
+		p = json_pack("{s:s, s:s}", "name", name, "workspace", real);
+		r = call_ex("mcp.test", p, NULL, NULL, &code, &msg);
+		if (r == NULL) {
+			fprintf(stderr, "agentctl: mcp test %s: %s\n", name, msg);
+			return code == RPC_NOT_FOUND ? EXIT_USAGE : EXIT_FAIL;
+		}
+		if (has_json(argc, argv)) {
+			print_json(r);
+		} else {
+			shown(r);
+			printf("%s: started, %zu tools\n", name, json_array_size(json_object_get(r, "tools")));
+			json_array_foreach(json_object_get(r, "tools"), i, t) {
+				char *sch = ajson_dumps(json_object_get(t, "inputSchema"));
+
+				one_line(ajson_str(t, "description", ""), 80, desc, sizeof(desc));
+				printf("%s\n  %s\n  %s\n", ajson_str(t, "name", ""), desc, sch ? sch : "{}");
+				free(sch);
+			}
+		}
+		json_decref(r);
+	}
 	return 0;
 }
 
@@ -2329,6 +2513,7 @@ static const struct command commands[] = {
 	{ "tools", cmd_tools, "list the tools the model can call" },
 	{ "skills", cmd_skills, "list the skills a workspace offers, and the files refused" },
 	{ "tool", cmd_tool, "run one tool by hand, as the agent would" },
+	{ "mcp", cmd_mcp, "list the MCP servers and their state, or test one" },
 	{ "search", cmd_search, "search earlier sessions" },
 	{ "audit", cmd_audit, "verify that a run's record was not altered" },
 	{ "export", cmd_export, "print a session as markdown or JSON lines" },

@@ -22,7 +22,7 @@ usage(FILE *f)
 {
 	fputs("usage: agentctl sandbox --workspace DIR [--policy P] [--network]\n"
 	    "                        [--timeout S] [--memory MB] [--max-procs N]\n"
-	    "                        [--max-file-size MB] -- CMD [ARG...]\n"
+	    "                        [--max-file-size MB] [--env NAME=VALUE]... -- CMD [ARG...]\n"
 	    "       agentctl sandbox --explain\n"
 	    "\n"
 	    "Run CMD confined exactly as the shell tool runs commands: writes only in\n"
@@ -40,6 +40,8 @@ usage(FILE *f)
 	    "  --memory MB          address-space limit (default 2048)\n"
 	    "  --max-procs N        processes (default 256)\n"
 	    "  --max-file-size MB   largest file written (default 256)\n"
+	    "  --env NAME=VALUE     one more environment variable (names that look like\n"
+	    "                       secrets are dropped, as for every sandboxed command)\n"
 	    "  --explain            say which confinement layers work on this machine\n"
 	    "\n"
 	    "Exit status: CMD's own; 128+N when killed by signal N (timeout: 137);\n"
@@ -75,9 +77,14 @@ ctl_sandbox_main(int argc, char **argv)
 	struct agentd_error err;
 	struct stat st;
 	unsigned v;
-	int i, status = 0, rc, ended_by = 0;
+	int i, status = 0, rc, ended_by = 0, nenv = 0;
+	static char **env;	/* the --env strings (borrowed from argv); lives until exit */
 
+	env = calloc((size_t)argc + 1, sizeof(*env));
+	if (env == NULL)
+		return 125;
 	sandbox_opts_init(&o);
+	o.extra_env = env;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -113,6 +120,12 @@ ctl_sandbox_main(int argc, char **argv)
 			o.policy = p;
 		} else if (strcmp(a, "--network") == 0) {
 			o.network = 1;
+		} else if (strcmp(a, "--env") == 0) {
+			if (++i >= argc || strchr(argv[i], '=') == NULL || argv[i][0] == '=') {
+				fputs("agentctl sandbox: --env needs NAME=VALUE\n", stderr);
+				return 2;
+			}
+			env[nenv++] = argv[i];
 		} else if (strcmp(a, "--timeout") == 0) {
 			if (num(a, i + 1 < argc ? argv[++i] : NULL, 86400, &v) < 0)
 				return 2;

@@ -14,6 +14,7 @@
 #include "daemon/notify.h"
 #include "agent/llm.h"
 #include "common/json.h"
+#include "tools/mcp.h"
 #include "common/safetext.h"
 
 #include <errno.h>
@@ -289,6 +290,9 @@ main(int argc, char **argv)
 	}
 	if (open_journal(&d, new_journal) != AGENTD_OK)
 		goto out;
+	mcp_servers_init(STDERR_FILENO, runner_mcp_wrap, &d);
+	if (mcp_servers_configure(d.cfg.mcp_servers, NULL, &err) != AGENTD_OK)
+		log_error("mcp_servers: %s", agentd_errmsg(&err));
 	if (runner_new(&d, &d.runner) != AGENTD_OK) {
 		log_error("out of memory");
 		goto out;
@@ -318,6 +322,7 @@ main(int argc, char **argv)
 	notify_send("STOPPING=1\nSTATUS=stopping: recording runs");
 out:
 	runner_free(d.runner);	/* stops runs and records them */
+	mcp_servers_shutdown();	/* no run is left to use a server */
 	if (d.mem != NULL && memory_ends_pending(d.ends) > 0) {
 		int stored = 0;
 

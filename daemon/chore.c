@@ -24,7 +24,7 @@
 #define CHORE_MAX_NAME 64
 
 static const char *const chore_keys[] = { "name", "description", "prompt", "tools",
-	"policy", "network", "limits", "branch", "schedule", "tz", "skills", NULL };
+	"policy", "network", "limits", "branch", "schedule", "tz", "skills", "mcp", NULL };
 static const char *const limit_keys[] = { "max_steps", "max_wall_s", "max_tokens", NULL };
 
 static int
@@ -172,6 +172,18 @@ chore_validate(const json_t *chore, struct agentd_error *err)
 	v = json_object_get(chore, "tools");
 	if (v != NULL && !json_is_null(v) && (rc = check_tools(v, err)) != AGENTD_OK)
 		return rc;
+	if ((v = json_object_get(chore, "mcp")) != NULL) {	/* MCP server names */
+		size_t k;
+		json_t *e;
+
+		if (!json_is_array(v) || json_array_size(v) > CHORE_MAX_TOOLS)
+			return agentd_seterr(err, AGENTD_EINVAL, "'mcp' must be an array of at most %d "
+			    "MCP server names", CHORE_MAX_TOOLS);
+		json_array_foreach(v, k, e)
+			if (!json_is_string(e) || json_string_length(e) == 0 || json_string_length(e) > 32)
+				return agentd_seterr(err, AGENTD_EINVAL, "'mcp'[%zu] must be an MCP server "
+				    "name (1..32 bytes)", k);
+	}
 	if ((rc = ajson_opt_str(chore, "policy", &s, err)) == AGENTD_OK) {
 		if (strcmp(s, "read-only") != 0 && strcmp(s, "workspace-write") != 0 &&
 		    strcmp(s, "full-access") != 0)

@@ -114,7 +114,7 @@ static const struct key_spec known_keys[] = {
 	{ "log_level", K_STR, 0, 0, NULL }, { "llm_url", K_ANY, 0, 0, NULL },
 	{ "model", K_STR, 0, 0, NULL }, { "api_key", K_STR, 0, 0, NULL },
 	{ "stream", K_BOOL, 0, 0, NULL }, { "context_window", K_INT, 1, 1e9, NULL },
-	{ "context_low_water", K_INT, 10, 100, NULL },
+	{ "context_low_water", K_INT, 10, 100, NULL }, { "tool_budget", K_INT, 0, 1e9, NULL },
 	{ "max_steps", K_INT, 1, 1e6, NULL }, { "max_wall_s", K_SECS, 0.001, 1e9, NULL },
 	{ "max_tokens", K_INT, 1, 1e12, NULL },
 	{ "tool_output_cap", K_INT, 1, 1073741824, NULL },
@@ -540,6 +540,7 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 		goto out;
 	c->agent.llm.stream = ajson_bool(root, "stream", c->agent.llm.stream);
 	c->agent.context_window = (int)ajson_int(root, "context_window", c->agent.context_window);
+	c->agent.tool_budget = ajson_int(root, "tool_budget", c->agent.tool_budget);
 	c->agent.max_steps = (int)ajson_int(root, "max_steps", c->agent.max_steps);
 	c->agent.max_wall_s = ajson_num(root, "max_wall_s", c->agent.max_wall_s);
 	c->agent.max_tokens = ajson_int(root, "max_tokens", c->agent.max_tokens);
@@ -630,6 +631,8 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 			rc = agentd_seterr(err, AGENTD_EINVAL, "%s: %s", file, agentd_errmsg(&me));
 			goto out;
 		}
+		json_decref(c->mcp_servers);
+		c->mcp_servers = json_incref(v);
 	}
 	if ((o = json_object_get(root, "retention"))) {
 		/* Key by key, so that a later file changes only what it names. */
@@ -807,6 +810,7 @@ config_free(struct config *c)
 	free(c->config_dir);
 	json_decref(c->project_doc_fallbacks);
 	json_decref(c->hooks);
+	json_decref(c->mcp_servers);
 	llm_config_free(&c->agent.llm);
 	memset(c, 0, sizeof(*c));
 }
@@ -824,12 +828,13 @@ config_summary(const struct config *c)
 		ajson_set_bool(o, "api_key", c->agent.llm.endpoints[i].api_key != NULL);
 		json_array_append_new(eps, o);
 	}
-	return json_pack("{s:s?, s:s?, s:s, s:s, s:o, s:b, s:i, s:i, s:f, s:I, s:s, s:b, s:s, s:b}",
+	return json_pack("{s:s?, s:s?, s:s, s:s, s:o, s:b, s:i, s:i, s:f, s:I, s:s, s:b, s:s, s:b, s:i}",
 	    "system_config_file", c->system_config_file,
 	    "config_file", c->config_file, "socket", c->socket_path, "state_dir", c->state_dir,
 	    "endpoints", eps, "stream", c->agent.llm.stream,
 	    "context_window", c->agent.context_window, "max_steps", c->agent.max_steps,
 	    "max_wall_s", c->agent.max_wall_s, "max_tokens", (json_int_t)c->agent.max_tokens,
 	    "policy", sandbox_policy_name(c->agent.policy), "network", c->agent.network,
-	    "approval", c->agent.approval ? c->agent.approval : "never", "resume", c->agent.resume);
+	    "approval", c->agent.approval ? c->agent.approval : "never", "resume", c->agent.resume,
+	    "mcp_servers", (int)json_object_size(c->mcp_servers));
 }

@@ -31,6 +31,7 @@ struct config {
 	char *config_dir;	/* agentd's config dir: the global AGENTS.md lives there */
 	json_t *project_doc_fallbacks;	/* array of file names or NULL */
 	json_t *hooks;		/* the user's hooks (checked) or NULL */
+	json_t *mcp_servers;	/* the user's "mcp_servers" (checked) or NULL */
 	char *file_model;	/* "model" and "api_key" of the file, for endpoints without one */
 	char *file_api_key;
 };

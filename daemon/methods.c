@@ -13,6 +13,7 @@
 #include "daemon/chore.h"
 #include "daemon/log.h"
 #include "tools/tools.h"
+#include "tools/mcp.h"
 #include "common/buf.h"
 #include "common/json.h"
 
@@ -120,7 +121,7 @@ valid_branch_name(const char *b)
 
 static const char *const option_keys[] = {
 	"policy", "network", "approval", "max_steps", "max_wall_s", "max_tokens", "model",
-	"tools", "stream", "unattended", "context_window", "project_doc", NULL
+	"tools", "stream", "unattended", "context_window", "project_doc", "mcp", NULL
 };
 
 /* Tools the loop itself answers, besides those in the tools table. */
@@ -261,6 +262,8 @@ start_run(struct agentd *d, json_t *spec, int64_t job_id, int64_t *run_id,
 			json_object_set(spec, "branch", v);
 		if ((v = json_object_get(chore, "name")))
 			json_object_set(options, "chore", v);
+		if ((v = json_object_get(chore, "mcp")))
+			json_object_set(options, "mcp", v);
 		if (json_is_array(v = json_object_get(chore, "skills")))
 			json_object_set(options, "load_skills", v);
 	}
@@ -277,6 +280,9 @@ start_run(struct agentd *d, json_t *spec, int64_t job_id, int64_t *run_id,
 	}
 	if ((rc = check_run_options(options, err)) != AGENTD_OK ||
 	    (rc = check_workspace(d, ws, options, err)) != AGENTD_OK)
+		goto out;
+	if (json_is_array(v = json_object_get(options, "mcp")) &&
+	    (rc = mcp_servers_check_names(v, err)) != AGENTD_OK)
 		goto out;
 	if ((pol = ajson_str(options, "approval", NULL)) && strcmp(pol, "never") && strcmp(pol, "ask")) {
 		rc = agentd_seterr(err, AGENTD_EINVAL, "approval must be \"never\" or \"ask\"");
@@ -402,7 +408,8 @@ static const struct rpc_param p_run_start[] = {
 	{ "approval", RPC_T_STR, 0, 0, 0 }, { "max_steps", RPC_T_INT, 0, 0, 0 }, { "max_wall_s", RPC_T_NUM, 0, 0, 0 },
 	{ "max_tokens", RPC_T_INT, 0, 0, 0 }, { "model", RPC_T_STR, 0, 0, 0 }, { "tools", RPC_T_ARR, 0, 0, 0 },
 	{ "chore", RPC_T_OBJ, 0, 0, 0 }, { "detach", RPC_T_BOOL, 0, 0, 0 }, { "stream", RPC_T_BOOL, 0, 0, 0 },
-	{ "context_window", RPC_T_INT, 0, 0, 0 }, { "project_doc", RPC_T_BOOL, 0, 0, 0 }, { NULL, 0, 0, 0, 0 }
+	{ "context_window", RPC_T_INT, 0, 0, 0 }, { "project_doc", RPC_T_BOOL, 0, 0, 0 },
+	{ "mcp", RPC_T_ARR, 0, 0, 0 }, { NULL, 0, 0, 0, 0 }
 };
 
 static enum rpc_status
@@ -1105,11 +1112,62 @@ m_session_export(void *ctx, struct rpc_call *call)
 
 /* ---- tools ---- */
 
+static const struct rpc_param p_tools_list[] = {
+	{ "workspace", RPC_T_STR, 0, 0, 0 }, { NULL, 0, 0, 0, 0 }
+};
+
+/* With a workspace and MCP servers configured, their tools too: the servers
+ * may need starting, so off the loop thread. */
 static enum rpc_status
 m_tools_list(void *ctx, struct rpc_call *call)
 {
-	call->result = json_pack("{s:o}", "tools", tools_list_json());
-	return RPC_DONE;
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	json_t *p;
+	int rc;
+
+	if (json_object_size(d->cfg.mcp_servers) == 0 || call->id == NULL ||
+	    ajson_str(call->params, "workspace", NULL) == NULL) {
+		call->result = json_pack("{s:o}", "tools", tools_list_json());
+		return RPC_DONE;
+	}
+	p = json_pack("{s:s, s:s}", "what", "tools", "workspace",
+	    ajson_str(call->params, "workspace", ""));
+	agentd_error_clear(&err);
+	rc = p ? runner_mcp(d->runner, server_conn_id(call->conn), call->id, p, &err) :
+	    agentd_seterr(&err, AGENTD_ENOMEM, NULL);
+	json_decref(p);
+	return rc == AGENTD_OK ? RPC_DEFERRED : fail_err(call, rc, &err);
+}
+
+static enum rpc_status
+m_mcp_list(void *ctx, struct rpc_call *call)
+{
+	call->result = json_pack("{s:o?}", "servers", mcp_servers_status());
+	return call->result ? RPC_DONE : rpc_fail(call, RPC_INTERNAL_ERROR, "out of memory");
+}
+
+static const struct rpc_param p_mcp_test[] = {
+	{ "name", RPC_T_STR, 1, 0, 0 }, { "workspace", RPC_T_STR, 1, 0, 0 }, { NULL, 0, 0, 0, 0 }
+};
+
+static enum rpc_status
+m_mcp_test(void *ctx, struct rpc_call *call)
+{
+	struct agentd *d = D(ctx);
+	struct agentd_error err;
+	json_t *p;
+	int rc;
+
+	if (call->id == NULL)
+		return rpc_fail(call, RPC_INVALID_REQUEST, "mcp.test needs an id");
+	p = json_pack("{s:s, s:s, s:s}", "what", "test", "name", ajson_str(call->params, "name", ""),
+	    "workspace", ajson_str(call->params, "workspace", ""));
+	agentd_error_clear(&err);
+	rc = p ? runner_mcp(d->runner, server_conn_id(call->conn), call->id, p, &err) :
+	    agentd_seterr(&err, AGENTD_ENOMEM, NULL);
+	json_decref(p);
+	return rc == AGENTD_OK ? RPC_DEFERRED : fail_err(call, rc, &err);
 }
 
 static const struct rpc_param p_tools_call[] = {
@@ -1126,15 +1184,18 @@ m_tools_call(void *ctx, struct rpc_call *call)
 	const struct tool_entry *t = tools_find(name);
 	int rc;
 
-	if (t == NULL)
+	/* An MCP tool is known once its server has listed it; the runner's
+	 * thread starts the servers and looks again (not here: it may take the
+	 * servers' start-up time). */
+	if (t == NULL && strncmp(name, "mcp__", 5) != 0)
 		return rpc_fail(call, RPC_NOT_FOUND, "no tool named '%.100s' (agentctl tools "
 		    "lists them)", name);
-	if (t->flags & TOOL_AGENT)
+	if (t != NULL && (t->flags & TOOL_AGENT))
 		return rpc_fail(call, RPC_INVALID_PARAMS,
 		    "'%s' only makes sense inside a run (it talks to the loop)", name);
 	{
 		/* Arguments the tool would refuse are a bad request, answered here. */
-		json_t *schema = json_loads(t->schema, 0, NULL), *args = json_object_get(call->params, "args");
+		json_t *schema = t ? json_loads(t->schema, 0, NULL) : NULL, *args = json_object_get(call->params, "args");
 		json_t *empty = json_object();
 
 		agentd_error_clear(&err);
@@ -1473,7 +1534,10 @@ const struct rpc_method agentd_methods[] = {
 	{ "session.get", p_session_get, m_session_get, "a session with its runs and a page of its messages" },
 	{ "session.delete", p_id, m_session_delete, "delete a session and all it holds" },
 	{ "session.export", p_export, m_session_export, "a session as markdown or JSON lines" },
-	{ "tools.list", p_none, m_tools_list, "the tools and their JSON Schemas" },
+	{ "tools.list", p_tools_list, m_tools_list, "the tools and their JSON Schemas (with a "
+	  "workspace: the MCP servers' tools too)" },
+	{ "mcp.list", p_none, m_mcp_list, "the MCP servers: state, tools, last error" },
+	{ "mcp.test", p_mcp_test, m_mcp_test, "start an MCP server afresh and list its tools" },
 	{ "tools.call", p_tools_call, m_tools_call, "run one tool as the agent would" },
 	{ "memory.search", p_search, m_memory_search, "full-text search of earlier sessions" },
 	{ "approval.respond", p_approval, m_approval_respond, "answer an approval.request" },

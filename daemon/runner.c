@@ -13,6 +13,7 @@
 #include "daemon/log.h"
 #include "agent/agent.h"
 #include "tools/tools.h"
+#include "tools/mcp.h"
 #include "common/json.h"
 
 #include <errno.h>
@@ -803,6 +804,18 @@ tool_worker(void *arg)
 	agentd_error_clear(&err);
 	rc = by_hand_denied(t, args, &ctx.sandbox.policy, &t->result) ? AGENTD_OK :
 	    tools_call(&ctx, name, args ? args : empty, &t->result, &err);
+	if (rc == AGENTD_ENOTFOUND && strncmp(name, "mcp__", 5) == 0) {
+		/* An MCP tool is known once its server listed it: start the
+		 * enabled servers for this workspace, then look again. */
+		json_t *defs = NULL;
+
+		if (mcp_servers_tools(t->workspace, NULL, &defs, NULL, &err) == AGENTD_OK) {
+			json_decref(defs);
+			agentd_error_clear(&err);
+			rc = by_hand_denied(t, args, &ctx.sandbox.policy, &t->result) ? AGENTD_OK :
+			    tools_call(&ctx, name, args ? args : empty, &t->result, &err);
+		}
+	}
 	json_decref(empty);
 	if (rc == AGENTD_ENOTFOUND) {
 		t->code = RPC_NOT_FOUND;
@@ -1159,4 +1172,164 @@ runner_journal_call(struct runner *r, uint64_t conn_id, json_t *id, json_t *para
 	if (rc != AGENTD_OK)
 		toolcall_free(t);
 	return rc;
+}
+
+/* ---- MCP servers: started in the sandbox of their workspace ---- */
+
+static char launcher[PATH_MAX];
+static pthread_once_t launcher_once = PTHREAD_ONCE_INIT;
+
+static void
+launcher_find(void)
+{
+	char self[PATH_MAX - 16];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return;
+	self[n] = '\0';
+	if ((slash = strrchr(self, '/')) == NULL)
+		return;
+	*slash = '\0';
+	snprintf(launcher, sizeof(launcher), "%s/agentctl", self);
+	if (access(launcher, X_OK) != 0)
+		launcher[0] = '\0';
+}
+
+/*
+ * An MCP stdio server runs as `agentctl sandbox --workspace W -- CMD ARGS`
+ * (the agentctl installed beside agentd): the shell tool's sandbox, policy
+ * workspace-write on W, the network only with "network": true, its "env"
+ * passed with --env; stdin and stdout pass through to the server, and a
+ * SIGTERM to the supervisor ends the whole tree.
+ */
+int
+runner_mcp_wrap(const char *name, const json_t *cfg, const char *workspace, void *ud,
+    json_t **out, struct agentd_error *err)
+{
+	json_t *c, *args, *v;
+	const char *k;
+	size_t i;
+
+	(void)ud;
+	if (json_object_get(cfg, "url") != NULL)	/* nothing runs here */
+		return (*out = json_deep_copy(cfg)) ? AGENTD_OK : agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	pthread_once(&launcher_once, launcher_find);
+	if (launcher[0] == '\0')
+		return agentd_seterr(err, AGENTD_EUNAVAIL, "mcp %s: agentctl (the sandbox for MCP "
+		    "servers) is not installed beside agentd", name);
+	c = json_deep_copy(cfg);
+	args = json_pack("[s, s, s, s, s, s, s]", "sandbox", "--workspace", workspace, "--policy",
+	    "workspace-write", "--timeout", "86400");
+	if (c == NULL || args == NULL) {
+		json_decref(c);
+		json_decref(args);
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
+	if (json_is_true(json_object_get(cfg, "network")))
+		json_array_append_new(args, json_string("--network"));
+	json_object_foreach((json_t *)json_object_get(cfg, "env"), k, v) {
+		char *kv = NULL;
+
+		if (asprintf(&kv, "%s=%s", k, json_string_value(v)) < 0)
+			kv = NULL;
+		json_array_append_new(args, json_string("--env"));
+		json_array_append_new(args, kv ? json_string(kv) : json_null());
+		free(kv);
+	}
+	json_array_append_new(args, json_string("--"));
+	json_array_append_new(args, json_string(ajson_str(cfg, "command", "")));
+	json_array_foreach(json_object_get(cfg, "args"), i, v)
+		json_array_append(args, v);
+	json_object_set_new(c, "command", json_string(launcher));
+	json_object_set_new(c, "args", args);
+	json_object_del(c, "env");
+	json_object_del(c, "cwd");	/* the sandbox starts it in the workspace */
+	*out = c;
+	return AGENTD_OK;
+}
+
+static void *
+mcp_worker(void *arg)
+{
+	struct toolcall *t = arg;
+	struct runner *r = t->r;
+	struct agentd_error e;
+	const char *what = ajson_str(t->params, "what", "");
+	json_t *defs = NULL, *report = NULL;
+	int rc;
+
+	agentd_error_clear(&e);
+	if (strcmp(what, "test") == 0) {
+		rc = mcp_servers_test(ajson_str(t->params, "name", ""), t->workspace, &t->result, &e);
+		if (rc != AGENTD_OK) {
+			t->code = rc == AGENTD_ENOTFOUND ? RPC_NOT_FOUND : RPC_UNAVAILABLE;
+			snprintf(t->msg, sizeof(t->msg), "%s", agentd_errmsg(&e));
+		}
+	} else {	/* tools.list: the built-in tools and those of the servers */
+		rc = mcp_servers_tools(t->workspace, NULL, &defs, &report, &e);
+		t->result = tools_list_json();
+		if (rc == AGENTD_OK && t->result != NULL) {
+			size_t i;
+			json_t *d;
+
+			json_array_foreach(defs, i, d) {
+				const struct tool_entry *te = tools_find(ajson_str(d, "name", ""));
+				json_t *fl = json_array();
+
+				json_array_append_new(fl, json_string("mcp"));
+				if (json_is_true(json_object_get(d, "read_only")))
+					json_array_append_new(fl, json_string("read_only"));
+				if (te && (te->flags & TOOL_APPROVE))
+					json_array_append_new(fl, json_string("approve"));
+				json_array_append_new(t->result, json_pack("{s:O, s:O, s:O, s:o}", "name",
+				    json_object_get(d, "name"), "description", json_object_get(d,
+				    "description"), "parameters", json_object_get(d, "parameters"),
+				    "flags", fl));
+			}
+		}
+		t->result = json_pack("{s:o?, s:o?}", "tools", t->result, "mcp", report);
+		json_decref(defs);
+	}
+	if (t->code == 0 && t->result == NULL) {
+		t->code = RPC_INTERNAL_ERROR;
+		snprintf(t->msg, sizeof(t->msg), "out of memory");
+	}
+	if (server_post(r->d->srv, do_tool_reply, drop_toolcall, t) != AGENTD_OK)
+		toolcall_free(t);
+	atomic_fetch_sub(&r->tool_threads, 1);
+	return NULL;
+}
+
+int
+runner_mcp(struct runner *r, uint64_t conn_id, json_t *id, json_t *params,
+    struct agentd_error *err)
+{
+	struct toolcall *t;
+	const char *ws = ajson_str(params, "workspace", "/");
+	struct stat st;
+
+	if (atomic_load(&r->tool_threads) >= MAX_TOOL_CALLS)
+		return agentd_seterr(err, AGENTD_EBUSY,
+		    "%d tool calls are already running; try again when one ends", MAX_TOOL_CALLS);
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	if (realpath(ws, t->workspace) == NULL || stat(t->workspace, &st) != 0 ||
+	    !S_ISDIR(st.st_mode)) {
+		free(t);
+		return agentd_seterr(err, AGENTD_EINVAL, "workspace '%s' is not an existing directory",
+		    ws);
+	}
+	t->r = r;
+	t->conn_id = conn_id;
+	/* copies, not references: the thread must not share the request's refcounts */
+	t->id = json_deep_copy(id);
+	t->params = json_deep_copy(params);
+	if (t->id == NULL || t->params == NULL) {
+		toolcall_free(t);
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
+	return start_detached(r, mcp_worker, t, err);
 }

@@ -74,4 +74,17 @@ typedef void (*runner_journal_post)(struct agentd *d, uint64_t conn_id, json_t *
 int runner_journal_call(struct runner *r, uint64_t conn_id, json_t *id, json_t *params,
     runner_journal_fn fn, runner_journal_post post, struct agentd_error *err);
 
+/*
+ * MCP work off the loop thread (servers may take seconds to start), answering
+ * the deferred call (conn_id, id). params: {what: "tools" | "test", workspace,
+ * name?}. "tools": {tools: built-in and MCP tools (tools.list form), mcp:
+ * [server reports]}; "test": mcp_servers_test's object, or an error with
+ * the reason the server could not start.
+ */
+int runner_mcp(struct runner *r, uint64_t conn_id, json_t *id, json_t *params,
+    struct agentd_error *err);
+/* mcp_wrap_fn: stdio servers run under `agentctl sandbox` on their workspace. */
+int runner_mcp_wrap(const char *name, const json_t *cfg, const char *workspace, void *ud,
+    json_t **out, struct agentd_error *err);
+
 #endif

@@ -16,6 +16,7 @@
 #include "daemon/sched.h"
 #include "common/buf.h"
 #include "common/json.h"
+#include "tools/mcp.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -954,6 +955,28 @@ maybe_trim(struct server *s)
 #endif
 }
 
+/* Servers whose entry changed or went away stop; new ones start on use. */
+static void
+reload_mcp(const json_t *servers)
+{
+	struct agentd_error err;
+	json_t *ch = NULL;
+	char *txt;
+
+	agentd_error_clear(&err);
+	if (mcp_servers_configure(servers, &ch, &err) != AGENTD_OK) {
+		log_error("mcp_servers: %s", agentd_errmsg(&err));
+		return;
+	}
+	if (json_array_size(json_object_get(ch, "added")) || json_array_size(json_object_get(ch,
+	    "removed")) || json_array_size(json_object_get(ch, "changed"))) {
+		txt = ajson_dumps(ch);
+		log_info("mcp servers: %s", txt ? txt : "changed");
+		free(txt);
+	}
+	json_decref(ch);
+}
+
 static void
 handle_signal(struct server *s)
 {
@@ -980,6 +1003,7 @@ handle_signal(struct server *s)
 			nc.agent.state_dir = nc.state_dir;
 			config_free(&s->d->cfg);
 			s->d->cfg = nc;
+			reload_mcp(nc.mcp_servers);
 			log_set_level(nc.log_level);
 			server_set_max_line(s, nc.max_line);
 			sched_set_max_concurrent(s->d->sched, nc.max_concurrent_runs);

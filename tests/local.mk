@@ -22,6 +22,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test_journal_fail.sh \
 	tests/integration/test_journal_open.sh \
 	tests/integration/test_llm_servers.sh \
+	tests/integration/test_mcp.sh \
 	tests/integration/test_nongit.sh \
 	tests/integration/test_private_state.sh \
 	tests/integration/test_progress.sh \

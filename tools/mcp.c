@@ -1,6 +1,8 @@
 /*
- * mcp.c — the MCP client: configuration checks, tool naming, and the stdio
- * transport (one child process, newline-delimited JSON-RPC 2.0).
+ * mcp.c — the MCP client: configuration checks, tool naming, the protocol
+ * (the eras' handshakes, requests, results) and the stdio transport (one
+ * child process, newline-delimited JSON-RPC 2.0). The Streamable HTTP
+ * transport is in mcp_http.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "tools/mcp.h"
+#include "tools/mcp_internal.h"
 #include "common/json.h"
 
 struct mcp_key {
@@ -26,7 +29,7 @@ static const struct mcp_key mcp_keys[] = {
 	{ "cwd", JSON_STRING }, { "startup_timeout_s", JSON_REAL }, { "tool_timeout_s", JSON_REAL },
 	{ "enabled", JSON_TRUE }, { "enabled_tools", JSON_NULL }, { "disabled_tools", JSON_NULL },
 	{ "url", JSON_STRING }, { "bearer_token_env", JSON_STRING }, { "network", JSON_TRUE },
-	{ "approve", JSON_STRING }, { NULL, JSON_NULL }
+	{ "approve", JSON_TRUE }, { NULL, JSON_NULL }
 };
 
 static int
@@ -87,10 +90,6 @@ mcp_config_check(const json_t *servers, struct agentd_error *err)
 		if (!json_object_get(s, "command") == !json_object_get(s, "url"))
 			return agentd_seterr(err, AGENTD_EINVAL,
 			    "mcp_servers.%s needs exactly one of \"command\" or \"url\"", name);
-		if ((v = json_object_get(s, "approve")) && strcmp(json_string_value(v), "never") &&
-		    strcmp(json_string_value(v), "always"))
-			return agentd_seterr(err, AGENTD_EINVAL,
-			    "mcp_servers.%s.approve must be \"never\" or \"always\"", name);
 	}
 	return AGENTD_OK;
 }
@@ -131,19 +130,31 @@ mcp_tool_name(const char *server, const char *tool, char out[MCP_NAME_MAX + 1])
 	snprintf(out, MCP_NAME_MAX + 1, "%.*s_%08x", MCP_NAME_MAX - 9, full, (unsigned)h);
 }
 
-/* ---- stdio client ---- */
+/* ---- the client ---- */
 
 struct mcp_client {
+	struct mcp_http *http;	/* a url server; NULL for stdio */
+	char version[16];	/* the protocol version in use */
+	int modern;		/* 2026-07-28 or later: _meta on every request, no handshake */
 	pid_t pid;
 	int in, out, errfd, logfd;
 	size_t err_logged;	/* stderr bytes forwarded so far */
+	char err_tail[241];	/* the last stderr bytes: a failed start quotes them */
+	size_t tail_len;
 	char *buf;		/* pending stdout bytes */
 	size_t len;
 	long next_id;
 	double tool_timeout;
 	json_t *cfg;
 	char name[33];
+	/* mcp_client_set_hooks: notifications and cancellation (NULL = none) */
+	void (*on_note)(void *ud, const json_t *msg);
+	int (*cancelled)(void *ud);
+	void *hook_ud;
 };
+
+static void on_server_msg(struct mcp_client *c, json_t *m);
+static int cancel_request(struct mcp_client *c, long id, struct agentd_error *err);
 
 static double
 now_s(void)
@@ -187,7 +198,20 @@ drain_stderr(struct mcp_client *c)
 {
 	char b[1024];
 	ssize_t r = read(c->errfd, b, sizeof(b));
+	size_t keep = sizeof(c->err_tail) - 1;
 
+	if (r > 0) {
+		size_t n = (size_t)r < keep ? (size_t)r : keep;
+
+		if (c->tail_len + n > keep) {
+			memmove(c->err_tail, c->err_tail + (c->tail_len + n - keep),
+			    keep - n);
+			c->tail_len = keep - n;
+		}
+		memcpy(c->err_tail + c->tail_len, b + (size_t)r - n, n);
+		c->tail_len += n;
+		c->err_tail[c->tail_len] = '\0';
+	}
 	if (r > 0 && c->logfd >= 0 && c->err_logged < MCP_STDERR_MAX) {
 		size_t n = (size_t)r < MCP_STDERR_MAX - c->err_logged ? (size_t)r :
 		    MCP_STDERR_MAX - c->err_logged;
@@ -226,7 +250,8 @@ wait_answer(struct mcp_client *c, long id, double deadline, json_t **out, struct
 				*out = m;
 				return AGENTD_OK;
 			}
-			json_decref(m);	/* notifications and server requests: ignored for now */
+			on_server_msg(c, m);
+			json_decref(m);
 		}
 		if (c->len >= MCP_LINE_MAX)
 			return agentd_seterr(err, AGENTD_ETOOBIG, "mcp %s: a line over %u bytes",
@@ -234,6 +259,10 @@ wait_answer(struct mcp_client *c, long id, double deadline, json_t **out, struct
 		t = (int)((deadline - now_s()) * 1000);
 		if (t <= 0)
 			return agentd_seterr(err, AGENTD_ETIMEOUT, "mcp %s: no answer in time", c->name);
+		if (c->cancelled && c->cancelled(c->hook_ud))
+			return cancel_request(c, id, err);
+		if (c->cancelled && t > 200)
+			t = 200;	/* look at the cancel flag five times a second */
 		p[0].fd = c->out;
 		p[0].events = POLLIN;
 		if (c->errfd >= 0) {
@@ -261,21 +290,131 @@ wait_answer(struct mcp_client *c, long id, double deadline, json_t **out, struct
 }
 
 static int
+is_known_legacy(const char *v)
+{
+	return strcmp(v, "2025-11-25") == 0 || strcmp(v, "2025-06-18") == 0 ||
+	    strcmp(v, "2025-03-26") == 0;
+}
+
+/* Send a message that awaits no answer. */
+static int
+send_one(struct mcp_client *c, json_t *msg, struct agentd_error *err)
+{
+	json_t *ans = NULL;
+	long st;
+	int rc;
+
+	if (c->http == NULL)
+		return send_msg(c, msg, err);
+	rc = mcp_http_post(c->http, msg, -1, now_s() + 10, NULL, &ans, &st, err);
+	json_decref(ans);
+	return rc;
+}
+
+/* A message from the server that is not our answer. Its requests get an
+ * answer: ping an empty result, everything else "method not found" (agentd
+ * offers no sampling, roots or elicitation). Notifications are dropped. */
+static void
+on_server_msg(struct mcp_client *c, json_t *m)
+{
+	json_t *id = json_object_get(m, "id"), *reply;
+	const char *method = ajson_str(m, "method", NULL);
+	struct agentd_error ignored;
+
+	if (method != NULL && id == NULL && c->on_note)
+		c->on_note(c->hook_ud, m);	/* progress, list_changed, log messages */
+	if (method == NULL || id == NULL)
+		return;
+	if (strcmp(method, "ping") == 0)
+		reply = json_pack("{s:s,s:O,s:{}}", "jsonrpc", "2.0", "id", id, "result");
+	else
+		reply = json_pack("{s:s,s:O,s:{s:i,s:s+}}", "jsonrpc", "2.0", "id", id, "error", "code",
+		    -32601, "message", "agentd does not provide ", method);
+	if (reply)
+		(void)send_one(c, reply, &ignored);
+	json_decref(reply);
+}
+
+static void
+http_on_msg(void *ud, json_t *m)
+{
+	on_server_msg(ud, m);
+}
+
+static int
+http_cancelled(void *ud)
+{
+	struct mcp_client *c = ud;
+
+	return c->cancelled != NULL && c->cancelled(c->hook_ud);
+}
+
+/* The per-request metadata of the 2026-07-28 revision, merged into params. */
+static int
+add_modern_meta(json_t *params)
+{
+	json_t *meta = json_object_get(params, "_meta"), *add;
+	int rc;
+
+	if (meta == NULL) {
+		if ((meta = json_object()) == NULL || json_object_set_new(params, "_meta", meta))
+			return -1;
+	}
+	add = json_pack("{s:s,s:{s:s,s:s},s:{}}",
+	    "io.modelcontextprotocol/protocolVersion", MCP_PROTOCOL_MODERN,
+	    "io.modelcontextprotocol/clientInfo", "name", "agentd", "version", PACKAGE_VERSION,
+	    "io.modelcontextprotocol/clientCapabilities");
+	rc = add ? json_object_update(meta, add) : -1;
+	json_decref(add);
+	return rc;
+}
+
+/* One request on either transport; *ans is the whole JSON-RPC response,
+ * *status the HTTP status (0 on stdio). Takes params. */
+static int
+rpc(struct mcp_client *c, const char *method, json_t *params, double deadline, json_t **ans,
+    long *status, struct agentd_error *err)
+{
+	long id = ++c->next_id;
+	json_t *msg;
+	int rc;
+
+	*status = 0;
+	if (params == NULL)
+		params = json_object();
+	if (params && c->modern && add_modern_meta(params) != 0) {
+		json_decref(params);
+		params = NULL;
+	}
+	msg = params ? json_pack("{s:s,s:I,s:s,s:o}", "jsonrpc", "2.0", "id", (json_int_t)id,
+	    "method", method, "params", params) : NULL;
+	if (msg == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
+	if (c->http) {
+		struct mcp_http_io io = { http_on_msg, http_cancelled, c };
+
+		rc = mcp_http_post(c->http, msg, id, deadline, &io, ans, status, err);
+		if (rc == AGENTD_ECANCELLED)
+			rc = cancel_request(c, id, err);
+	} else {
+		rc = send_msg(c, msg, err);
+		if (rc == AGENTD_OK)
+			rc = wait_answer(c, id, deadline, ans, err);
+	}
+	json_decref(msg);
+	return rc;
+}
+
+static int
 request(struct mcp_client *c, const char *method, json_t *params, double timeout,
     json_t **result, struct agentd_error *err)
 {
-	long id = ++c->next_id;
-	json_t *msg = json_pack("{s:s,s:I,s:s,s:o}", "jsonrpc", "2.0", "id", (json_int_t)id,
-	    "method", method, "params", params ? params : json_object());
 	json_t *ans = NULL, *e;
+	const char *rt;
+	long status;
 	int rc;
 
-	if (msg == NULL)
-		return agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
-	rc = send_msg(c, msg, err);
-	json_decref(msg);
-	if (rc == AGENTD_OK)
-		rc = wait_answer(c, id, now_s() + timeout, &ans, err);
+	rc = rpc(c, method, params, now_s() + timeout, &ans, &status, err);
 	if (rc != AGENTD_OK)
 		return rc;
 	if ((e = json_object_get(ans, "error")) != NULL) {
@@ -286,8 +425,22 @@ request(struct mcp_client *c, const char *method, json_t *params, double timeout
 	}
 	*result = json_incref(json_object_get(ans, "result"));
 	json_decref(ans);
-	return *result ? AGENTD_OK : agentd_seterr(err, AGENTD_EPROTO, "mcp %s: %s: no result",
-	    c->name, method);
+	if (!json_is_object(*result)) {
+		json_decref(*result);
+		*result = NULL;
+		return agentd_seterr(err, AGENTD_EPROTO, "mcp %s: %s: no result", c->name, method);
+	}
+	/* 2026-07-28: a result says what it is; an absent resultType is "complete". */
+	rt = ajson_str(*result, "resultType", "complete");
+	if (strcmp(rt, "complete") != 0) {
+		rc = agentd_seterr(err, AGENTD_EPROTO, strcmp(rt, "input_required") == 0 ?
+		    "mcp %s: %s: the server asks the client for input (sampling, elicitation or "
+		    "roots), which agentd does not provide" :
+		    "mcp %s: %s: unknown resultType '%.40s'", c->name, method, rt);
+		json_decref(*result);
+		*result = NULL;
+	}
+	return rc;
 }
 
 void
@@ -318,6 +471,7 @@ mcp_client_free(struct mcp_client *c)
 		close(c->out);
 	if (c->errfd >= 0)
 		close(c->errfd);
+	mcp_http_free(c->http);	/* DELETEs the session */
 	json_decref(c->cfg);
 	free(c->buf);
 	free(c);
@@ -368,18 +522,191 @@ spawn(struct mcp_client *c, const json_t *cfg, struct agentd_error *err)
 	return AGENTD_OK;
 }
 
+static int
+has_string(const json_t *list, const char *v)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(list, i, e)
+		if (json_is_string(e) && strcmp(json_string_value(e), v) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+lists_legacy(const json_t *list)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(list, i, e)
+		if (json_is_string(e) && is_known_legacy(json_string_value(e)))
+			return 1;
+	return 0;
+}
+
+enum era { ERA_MODERN, ERA_LEGACY, ERA_FAILED };
+
+/*
+ * The probe of a client that speaks both eras (2026-07-28 "Versioning and
+ * Compatibility"): server/discover in the modern form. A DiscoverResult
+ * listing 2026-07-28 means modern. A recognized modern error means a modern
+ * server: UnsupportedProtocolVersion (-32022) that lists a version of the
+ * handshake era falls back to it, otherwise it is an error, as are
+ * HeaderMismatch (-32020) and MissingRequiredClientCapability (-32021).
+ * Anything else — another JSON-RPC error, an HTTP 4xx without such a body,
+ * no answer in time, a result that is no DiscoverResult — means legacy.
+ * A broken transport (not JSON, closed, refused, over a cap) is an error.
+ */
+static enum era
+probe(struct mcp_client *c, double deadline, int *rcp, struct agentd_error *err)
+{
+	json_t *ans = NULL, *e, *res, *sup;
+	struct agentd_error perr;
+	enum era era = ERA_LEGACY;
+	long status = 0, code;
+	int rc;
+
+	agentd_error_clear(&perr);
+	c->modern = 1;
+	if (c->http)
+		mcp_http_set_version(c->http, MCP_PROTOCOL_MODERN);
+	rc = rpc(c, "server/discover", NULL, deadline, &ans, &status, &perr);
+	c->modern = 0;
+	if (c->http)
+		mcp_http_set_version(c->http, "");
+	if (rc == AGENTD_ETIMEOUT)
+		return ERA_LEGACY;	/* a legacy server may say nothing before initialize */
+	if (rc == AGENTD_EPROTO && status / 100 == 4)
+		return ERA_LEGACY;	/* an HTTP 4xx that is no modern error */
+	if (rc != AGENTD_OK) {
+		*rcp = agentd_seterr(err, rc, "%s", agentd_errmsg(&perr));
+		return ERA_FAILED;
+	}
+	e = json_object_get(ans, "error");
+	res = json_object_get(ans, "result");
+	code = json_is_integer(json_object_get(e, "code")) ?
+	    (long)json_integer_value(json_object_get(e, "code")) : 0;
+	sup = json_object_get(res, "supportedVersions");
+	if (res && has_string(sup, MCP_PROTOCOL_MODERN)) {
+		era = ERA_MODERN;
+	} else if (res && json_is_array(sup) && !lists_legacy(sup)) {
+		agentd_seterr(err, AGENTD_EPROTO, "mcp %s: the server speaks none of the protocol "
+		    "versions agentd knows (%s, 2025-11-25, 2025-06-18, 2025-03-26)", c->name,
+		    MCP_PROTOCOL_MODERN);
+		era = ERA_FAILED;
+	} else if (code == -32022) {
+		sup = json_object_get(json_object_get(e, "data"), "supported");
+		if (!lists_legacy(sup)) {
+			char *l = json_dumps(sup ? sup : json_null(), JSON_COMPACT | JSON_ENCODE_ANY);
+
+			agentd_seterr(err, AGENTD_EPROTO, "mcp %s: the server supports protocol versions "
+			    "%.200s; agentd knows %s, 2025-11-25, 2025-06-18 and 2025-03-26", c->name,
+			    l ? l : "?", MCP_PROTOCOL_MODERN);
+			free(l);
+			era = ERA_FAILED;
+		}
+	} else if (code == -32020 || code == -32021) {
+		agentd_seterr(err, AGENTD_EPROTO, "mcp %s: server/discover: %s", c->name,
+		    ajson_str(e, "message", "error"));
+		era = ERA_FAILED;
+	}
+	json_decref(ans);
+	*rcp = era == ERA_FAILED ? AGENTD_EPROTO : AGENTD_OK;
+	return era;
+}
+
+/* initialize / notifications/initialized, offering MCP_PROTOCOL_VERSION. */
+static int
+initialize(struct mcp_client *c, double deadline, struct agentd_error *err)
+{
+	json_t *res = NULL, *note;
+	const char *ver;
+	int rc;
+
+	if (c->http)
+		mcp_http_reset_session(c->http);
+	rc = request(c, "initialize", json_pack("{s:s,s:{},s:{s:s,s:s}}", "protocolVersion",
+	    MCP_PROTOCOL_VERSION, "capabilities", "clientInfo", "name", "agentd", "version",
+	    PACKAGE_VERSION), deadline - now_s(), &res, err);
+	if (rc != AGENTD_OK)
+		return rc;
+	ver = ajson_str(res, "protocolVersion", "");
+	if (!is_known_legacy(ver)) {
+		rc = agentd_seterr(err, AGENTD_EPROTO, "mcp %s: the server speaks protocol version "
+		    "'%.40s'; agentd knows 2025-11-25, 2025-06-18 and 2025-03-26", c->name, ver);
+		json_decref(res);
+		return rc;
+	}
+	snprintf(c->version, sizeof(c->version), "%s", ver);
+	json_decref(res);
+	if (c->http)
+		mcp_http_set_version(c->http, c->version);
+	note = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", "notifications/initialized");
+	rc = note ? send_one(c, note, err) : agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
+	json_decref(note);
+	return rc;
+}
+
+static int
+connect_http(struct mcp_client *c, const json_t *cfg, struct agentd_error *err)
+{
+	const char *var = ajson_str(cfg, "bearer_token_env", NULL), *tok = NULL;
+
+	if (var) {
+		tok = getenv(var);
+		if (tok == NULL || *tok == '\0')
+			return agentd_seterr(err, AGENTD_EINVAL, "mcp %s: bearer_token_env names %s, "
+			    "which is not set", c->name, var);
+	}
+	return mcp_http_new(c->name, ajson_str(cfg, "url", ""), tok, ajson_bool(cfg, "network", 0),
+	    &c->http, err);
+}
+
+/* A start that failed: what the server said on stderr (a missing command,
+ * a crash) is the best explanation, so the error ends with its last line. */
+static void
+start_failed(struct mcp_client *c, struct agentd_error *err)
+{
+	char msg[sizeof(err->msg)], *p, *end;
+	double until = now_s() + 0.5;
+	struct pollfd pf;
+
+	if (err == NULL)
+		return;
+	while (c->errfd >= 0 && now_s() < until) {	/* what it wrote as it died */
+		pf.fd = c->errfd;
+		pf.events = POLLIN;
+		if (poll(&pf, 1, 100) <= 0)
+			break;
+		drain_stderr(c);
+	}
+	end = c->err_tail + c->tail_len;
+	while (end > c->err_tail && (end[-1] == '\n' || end[-1] == '\r' || end[-1] == ' '))
+		end--;
+	*end = '\0';
+	for (p = end; p > c->err_tail && p[-1] != '\n'; p--)
+		;
+	for (end = p; *end; end++)	/* one printable line */
+		if ((unsigned char)*end < 0x20)
+			*end = ' ';
+	if (*p == '\0')
+		return;
+	snprintf(msg, sizeof(msg), "%s; its stderr ends: %s", agentd_errmsg(err), p);
+	snprintf(err->msg, sizeof(err->msg), "%s", msg);
+}
+
 int
 mcp_client_start(const char *name, const json_t *cfg, int stderr_fd,
     struct mcp_client **out, struct agentd_error *err)
 {
 	struct mcp_client *c;
-	json_t *res = NULL, *note;
-	const char *ver;
+	double timeout = ajson_num(cfg, "startup_timeout_s", 10), t0 = now_s();
+	double probe_wait = timeout / 2 < 5 ? timeout / 2 : 5;
+	enum era era;
 	int rc;
 
-	if (json_object_get(cfg, "url"))
-		return agentd_seterr(err, AGENTD_ENOTIMPL,
-		    "mcp %s: servers with a url (Streamable HTTP) are not implemented yet", name);
 	if ((c = calloc(1, sizeof(*c))) == NULL || (c->buf = malloc(MCP_LINE_MAX)) == NULL) {
 		free(c);
 		return agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
@@ -389,31 +716,34 @@ mcp_client_start(const char *name, const json_t *cfg, int stderr_fd,
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->cfg = json_deep_copy(cfg);
 	c->tool_timeout = ajson_num(cfg, "tool_timeout_s", 60);
-	if ((rc = spawn(c, cfg, err)) != AGENTD_OK)
-		goto fail;
-	rc = request(c, "initialize", json_pack("{s:s,s:{},s:{s:s,s:s}}", "protocolVersion",
-	    MCP_PROTOCOL_VERSION, "capabilities", "clientInfo", "name", "agentd", "version",
-	    PACKAGE_VERSION), ajson_num(cfg, "startup_timeout_s", 10), &res, err);
+	if (json_object_get(cfg, "url"))
+		rc = connect_http(c, cfg, err);
+	else
+		rc = spawn(c, cfg, err);
 	if (rc != AGENTD_OK)
 		goto fail;
-	ver = ajson_str(res, "protocolVersion", "");
-	if (strcmp(ver, "2025-11-25") && strcmp(ver, "2025-06-18") && strcmp(ver, "2025-03-26")) {
-		rc = agentd_seterr(err, AGENTD_EPROTO, "mcp %s: the server speaks protocol version "
-		    "'%.40s'; agentd knows 2025-11-25, 2025-06-18 and 2025-03-26", name, ver);
+	if ((era = probe(c, t0 + probe_wait, &rc, err)) == ERA_FAILED)
+		goto fail;
+	if (era == ERA_MODERN) {
+		c->modern = 1;
+		snprintf(c->version, sizeof(c->version), "%s", MCP_PROTOCOL_MODERN);
+		if (c->http)
+			mcp_http_set_version(c->http, c->version);
+	} else if ((rc = initialize(c, t0 + timeout, err)) != AGENTD_OK) {
 		goto fail;
 	}
-	note = json_pack("{s:s,s:s}", "jsonrpc", "2.0", "method", "notifications/initialized");
-	rc = note ? send_msg(c, note, err) : agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
-	json_decref(note);
-	if (rc != AGENTD_OK)
-		goto fail;
-	json_decref(res);
 	*out = c;
 	return AGENTD_OK;
 fail:
-	json_decref(res);
+	start_failed(c, err);
 	mcp_client_free(c);
 	return rc;
+}
+
+const char *
+mcp_client_protocol(const struct mcp_client *c)
+{
+	return c->version;
 }
 
 static int
@@ -466,13 +796,16 @@ int
 mcp_client_call(struct mcp_client *c, const char *tool, json_t *args, size_t cap,
     char **text, int *is_error, struct agentd_error *err)
 {
-	json_t *res = NULL, *item, *sc;
+	json_t *res = NULL, *item, *sc, *params;
 	size_t i, len = 0;
 	char *s;
 	int rc;
 
-	rc = request(c, "tools/call", json_pack("{s:s,s:O}", "name", tool, "arguments",
-	    args ? args : json_object()), c->tool_timeout, &res, err);
+	params = json_pack("{s:s,s:O}", "name", tool, "arguments", args ? args : json_object());
+	if (params && c->on_note)	/* ask for notifications/progress about this call */
+		json_object_set_new(params, "_meta", json_pack("{s:I}", "progressToken",
+		    (json_int_t)c->next_id + 1));
+	rc = request(c, "tools/call", params, c->tool_timeout, &res, err);
 	if (rc != AGENTD_OK)
 		return rc;
 	if ((s = malloc(cap + 1)) == NULL) {
@@ -510,4 +843,34 @@ mcp_client_call(struct mcp_client *c, const char *tool, json_t *args, size_t cap
 	*text = s;
 	json_decref(res);
 	return AGENTD_OK;
+}
+
+void
+mcp_client_set_hooks(struct mcp_client *c, void (*on_note)(void *ud, const json_t *msg),
+    int (*cancelled)(void *ud), void *ud)
+{
+	c->on_note = on_note;
+	c->cancelled = cancelled;
+	c->hook_ud = ud;
+}
+
+/* The caller gave up on request id: tell the server so it can stop. */
+static int
+cancel_request(struct mcp_client *c, long id, struct agentd_error *err)
+{
+	json_t *note = json_pack("{s:s,s:s,s:{s:I,s:s}}", "jsonrpc", "2.0", "method",
+	    "notifications/cancelled", "params", "requestId", (json_int_t)id, "reason",
+	    "the run was cancelled");
+	struct agentd_error ignored;
+
+	if (note)
+		(void)send_one(c, note, &ignored);
+	json_decref(note);
+	return agentd_seterr(err, AGENTD_ECANCELLED, "mcp %s: cancelled", c->name);
+}
+
+pid_t
+mcp_client_pid(const struct mcp_client *c)
+{
+	return c ? c->pid : 0;
 }

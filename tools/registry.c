@@ -12,6 +12,7 @@
 
 #include "common/buf.h"
 #include "common/json.h"
+#include "tools/mcp.h"
 
 static TOOL_EXEC(tool_update_plan);
 static TOOL_EXEC(tool_recall);
@@ -248,7 +249,7 @@ tools_find(const char *name)
 	for (i = 0; i < NTOOLS; i++)
 		if (strcmp(tool_table[i].name, name) == 0)
 			return &tool_table[i];
-	return NULL;
+	return mcp_servers_find(name);	/* a tool an MCP server listed */
 }
 
 static json_t *
@@ -266,6 +267,10 @@ flags_json(unsigned f)
 		json_array_append_new(a, json_string("git"));
 	if (f & TOOL_AGENT)
 		json_array_append_new(a, json_string("agent"));
+	if (f & TOOL_MCP)
+		json_array_append_new(a, json_string("mcp"));
+	if (f & TOOL_APPROVE)
+		json_array_append_new(a, json_string("approve"));
 	return a;
 }
 
@@ -445,6 +450,23 @@ tools_call(const struct tool_ctx *ctx, const char *name, json_t *args,
 	json_t *res = NULL, *empty = NULL;
 	int rc;
 
+	if (t != NULL && (t->flags & TOOL_MCP)) {
+		if (ctx == NULL || ctx->workspace == NULL)
+			return agentd_seterr(err, AGENTD_EINVAL, "no workspace given for tool '%s'", name);
+		if (args == NULL || json_is_null(args))
+			args = empty = json_object();
+		rc = args ? mcp_servers_call(ctx, name, args, &res, err) :
+		    agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		json_decref(empty);
+		if (rc == AGENTD_OK && cap_output(ctx, res) != AGENTD_OK)
+			rc = agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		if (rc != AGENTD_OK) {
+			json_decref(res);
+			return rc;
+		}
+		*result = res;
+		return AGENTD_OK;
+	}
 	if (t == NULL) {
 		struct abuf b;
 		size_t i;

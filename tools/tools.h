@@ -25,6 +25,8 @@
 #define TOOL_NEEDS_NETWORK	0x02
 #define TOOL_GIT		0x04	/* touches the repository through libgit2 */
 #define TOOL_AGENT		0x08	/* handled by the loop (update_plan, recall) */
+#define TOOL_MCP		0x10	/* a tool of an MCP server (mcp__SERVER__TOOL) */
+#define TOOL_APPROVE		0x20	/* each call goes through approvals (server "approve": true) */
 
 struct tool_ctx {
 	const char *workspace;		/* borrowed; absolute, resolved path */
@@ -43,6 +45,10 @@ struct tool_ctx {
 	/* Answers the `recall` tool (provided by the loop, which owns memory). */
 	int (*recall)(void *ud, const char *query, int limit, json_t **result);
 	void *recall_ud;
+	/* Told of an MCP server's notifications/progress params (borrowed) during
+	 * a call; may be NULL. */
+	void (*progress)(void *ud, const char *server, const json_t *params);
+	void *progress_ud;
 };
 
 struct tool_entry {

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A scripted MCP server over stdio for the client's fault tests.
-argv[1]: ok | hang | garbage | badversion"""
+argv[1]: ok | hang | garbage | badversion | modern
+(modern: the 2026-07-28 revision, no initialize, _meta on every request)"""
 import json, sys, time
 mode = sys.argv[1] if len(sys.argv) > 1 else "ok"
 for line in sys.stdin:
@@ -13,6 +14,20 @@ for line in sys.stdin:
         print("this is not json", flush=True)
         continue
     meth = m["method"]
+    if mode == "modern":
+        meta = m.get("params", {}).get("_meta", {})
+        if meth == "initialize" or meta.get("io.modelcontextprotocol/protocolVersion") != "2026-07-28":
+            print(json.dumps({"jsonrpc": "2.0", "id": m["id"], "error": {"code": -32600,
+                  "message": "no _meta or an initialize: " + meth}}), flush=True)
+            continue
+        if meth == "server/discover":
+            print(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": {"resultType": "complete",
+                  "supportedVersions": ["2026-07-28"], "capabilities": {"tools": {}},
+                  "serverInfo": {"name": "fake", "version": "1"}}}), flush=True)
+            continue
+    elif meth == "server/discover":  # a legacy server knows no such method
+        print(json.dumps({"jsonrpc": "2.0", "id": m["id"], "error": {"code": -32601, "message": "no"}}), flush=True)
+        continue
     if meth == "initialize":
         r = {"protocolVersion": "1999-01-01" if mode == "badversion" else "2025-06-18",
              "capabilities": {"tools": {}}, "serverInfo": {"name": "fake", "version": "1"}}
