@@ -338,6 +338,7 @@ ctx_window(struct arun *r, struct agentd_error *err)
 			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 		json_decref(r->tools);
 		r->tools = small;
+		c->compact_tools = 1;
 		if (r->default_prompt) {
 			char *p = strdup(agent_small_system_prompt());
 
@@ -385,7 +386,7 @@ ctx_fixed_prompt(struct arun *r, struct agentd_error *err)
 	}
 	return agent_emit(r, "context", json_pack("{s:i, s:i, s:I, s:s, s:b, s:i}", "window",
 	    c->window, "reserve", c->reserve, "fixed_tokens", (json_int_t)(counted ? n : est),
-	    "counted_by", counted ? "server" : "estimate", "compact", c->window < SMALL_WINDOW,
+	    "counted_by", counted ? "server" : "estimate", "compact", c->compact_tools,
 	    "tools", (int)json_array_size(r->tools)), EMIT_BOTH, err);
 }
 

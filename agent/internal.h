@@ -40,6 +40,7 @@ struct agent_context {
 	int reserve;
 	double factor;		/* calibration: server tokens / our estimate */
 	int64_t tools_est;
+	int compact_tools;	/* the built-in tools' short descriptions are offered */
 	int64_t body_est;	/* sum of v[].est */
 	int64_t last_est;	/* raw estimate of the last request */
 	int summaries;		/* summaries written by this run */

@@ -113,6 +113,21 @@ agent_mcp_offer(struct arun *r, struct agentd_error *err)
 	}
 	budget = r->cfg->tool_budget > 0 ? r->cfg->tool_budget : r->ctx.window / 4;
 	builtin = tools_tokens(r->tools);
+	if (!r->ctx.compact_tools && builtin + tools_tokens(mine) > budget) {
+		/* Room first from the built-in tools' short descriptions (what
+		 * small windows get anyway), then from tool_search. */
+		json_t *small = agent_compact_tools(r->tools);
+
+		if (small == NULL) {
+			json_decref(mine);
+			json_decref(report);
+			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		}
+		json_decref(r->tools);
+		r->tools = small;
+		r->ctx.compact_tools = 1;
+		builtin = tools_tokens(r->tools);
+	}
 	if (json_array_extend(r->tools, mine) != 0) {
 		json_decref(mine);
 		json_decref(report);
