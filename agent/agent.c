@@ -1459,6 +1459,8 @@ do_step(struct arun *r, struct agentd_error *err)
 	size_t i, ncalls = 0;
 	int rc, rc2, step, shrunk, before;
 
+	if ((rc = agent_mcp_refresh(r, err)) != AGENTD_OK)
+		return rc;
 	for (shrunk = 0; ; shrunk++) {
 		agentd_error_clear(&e);
 		ov.n_prompt_tokens = ov.n_ctx = -1;

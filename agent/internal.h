@@ -87,6 +87,8 @@ struct arun {
 	 * here for tool_search (NULL: all are in tools) */
 	json_t *mcp_defs;
 	json_t *mcp_found;		/* names tool_search added to tools, oldest first */
+	int mcp_on;			/* MCP servers were offered (agent_mcp_offer) */
+	uint64_t mcp_gen;		/* mcp_servers_generation() of what is offered */
 	int64_t tool_budget;		/* tokens for all tool definitions */
 	const char *cur_call;		/* id of the call running (for progress events) */
 	int progress_n;			/* progress events of that call */
@@ -183,6 +185,9 @@ void hook_result_free(struct hook_result *h);
  * and a "warning" per server that could not start. Needs r->workspace and
  * the window. An error only when the journal failed or memory ran out. */
 int agent_mcp_offer(struct arun *r, struct agentd_error *err);
+/* Before a step: when a server's tool list changed since they were offered
+ * (tools/list_changed), offer them again (a "tools" event with changed). */
+int agent_mcp_refresh(struct arun *r, struct agentd_error *err);
 /* Answer tool_search {query}: the best-matching definitions, offered from
  * the next step on (within the budget). New result object; NULL on ENOMEM. */
 json_t *agent_tool_search(struct arun *r, const json_t *args);

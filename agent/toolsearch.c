@@ -79,15 +79,40 @@ server_names(const json_t *report)
 	return b;
 }
 
+static int offer_matches(struct arun *r, json_t *matches, json_t **offered_out);
+
+/* Take the MCP tools and tool_search out of the offered ones (a server's
+ * list changed: they are offered again). *found: the names tool_search had
+ * found, oldest first (new reference). */
+static json_t *
+take_back(struct arun *r)
+{
+	json_t *found = r->mcp_found ? r->mcp_found : json_array();
+	size_t i;
+
+	for (i = json_array_size(r->tools); i-- > 0;) {
+		const char *n = ajson_str(json_object_get(json_array_get(r->tools, i), "function"),
+		    "name", "");
+
+		if (strncmp(n, "mcp__", 5) == 0 || strcmp(n, "tool_search") == 0)
+			json_array_remove(r->tools, i);
+	}
+	json_decref(r->mcp_defs);
+	r->mcp_defs = NULL;
+	r->mcp_found = NULL;
+	return found;
+}
+
+static int offer_defs(struct arun *r, json_t *defs, json_t *report, int again,
+    struct agentd_error *err);
+
 int
 agent_mcp_offer(struct arun *r, struct agentd_error *err)
 {
 	const json_t *only = json_object_get(r->opts, "mcp");
-	json_t *defs = NULL, *report = NULL, *mine = NULL, *d, *ev;
+	json_t *defs = NULL, *report = NULL;
 	struct agentd_error me;
-	int64_t builtin, all, budget;
-	size_t i;
-	int rc;
+	uint64_t gen = mcp_servers_generation();
 
 	if (r->workspace == NULL || (json_is_array(only) && json_array_size(only) == 0))
 		return AGENTD_OK;
@@ -101,6 +126,63 @@ agent_mcp_offer(struct arun *r, struct agentd_error *err)
 		json_decref(report);
 		return AGENTD_OK;
 	}
+	r->mcp_on = 1;
+	r->mcp_gen = gen;
+	return offer_defs(r, defs, report, 0, err);
+}
+
+int
+agent_mcp_refresh(struct arun *r, struct agentd_error *err)
+{
+	const json_t *only = json_object_get(r->opts, "mcp");
+	json_t *defs = NULL, *report = NULL, *found, *again, *d, *shown = NULL;
+	struct agentd_error me;
+	size_t i, k;
+	int rc;
+
+	if (!r->mcp_on)
+		return AGENTD_OK;
+	/* Looking at the servers reads what they said since the last call: a
+	 * tools/list_changed makes them list again, which moves the number. */
+	agentd_error_clear(&me);
+	if (mcp_servers_tools(r->workspace, json_is_array(only) ? only : NULL, &defs, &report,
+	    &me) != AGENTD_OK)
+		return AGENTD_OK;	/* said at the start; the calls will say it again */
+	if (mcp_servers_generation() == r->mcp_gen) {
+		json_decref(defs);
+		json_decref(report);
+		return AGENTD_OK;
+	}
+	r->mcp_gen = mcp_servers_generation();
+	found = take_back(r);
+	rc = offer_defs(r, defs, report, 1, err);
+	if (rc == AGENTD_OK && r->mcp_defs != NULL && json_array_size(found) > 0) {
+		/* what tool_search had found and still exists stays offered */
+		again = json_array();
+		json_array_foreach(found, i, d)
+			for (k = 0; again && k < json_array_size(r->mcp_defs); k++)
+				if (strcmp(ajson_str(json_object_get(json_array_get(r->mcp_defs, k),
+				    "function"), "name", ""), json_string_value(d)) == 0)
+					json_array_append(again, json_array_get(r->mcp_defs, k));
+		if (again == NULL || offer_matches(r, again, &shown) != 0)
+			rc = agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		json_decref(again);
+		json_decref(shown);
+	}
+	json_decref(found);
+	return rc;
+}
+
+/* Offer defs (takes both references): all of them when the definitions fit
+ * the budget, else tool_search; the "tools" event says what was done. */
+static int
+offer_defs(struct arun *r, json_t *defs, json_t *report, int again, struct agentd_error *err)
+{
+	json_t *mine = NULL, *d, *ev;
+	int64_t builtin, all, budget;
+	size_t i;
+	int rc;
+
 	mine = json_array();
 	json_array_foreach(defs, i, d)
 		if (mine == NULL || json_array_append_new(mine, openai_def(d)) != 0)
@@ -162,14 +244,15 @@ agent_mcp_offer(struct arun *r, struct agentd_error *err)
 		r->mcp_found = json_array();
 	}
 	r->ctx.tools_est = tools_tokens(r->tools);
-	ev = json_pack("{s:O, s:i, s:i, s:I, s:I, s:I, s:b, s:I}", "servers", report,
+	ev = json_pack("{s:O, s:i, s:i, s:I, s:I, s:I, s:b, s:I, s:b}", "servers", report,
 	    "mcp_tools", (int)(r->mcp_defs ? json_array_size(r->mcp_defs) : json_array_size(mine)),
 	    "offered", (int)json_array_size(r->tools), "builtin_tokens", (json_int_t)builtin,
 	    "mcp_tokens", (json_int_t)(all - builtin), "budget", (json_int_t)budget,
-	    "search", r->mcp_defs != NULL, "tokens", (json_int_t)r->ctx.tools_est);
+	    "search", r->mcp_defs != NULL, "tokens", (json_int_t)r->ctx.tools_est,
+	    "changed", again);
 	json_decref(mine);
 	rc = agent_emit(r, "tools", ev, EMIT_BOTH, err);
-	if (rc == AGENTD_OK)
+	if (rc == AGENTD_OK && !again)
 		rc = warn_unavailable(r, report, err);
 	json_decref(report);
 	return rc;

@@ -225,37 +225,54 @@ drain_stderr(struct mcp_client *c)
 	}
 }
 
+/* Handle the whole lines read so far: *out = the answer with this id (id -1:
+ * none is awaited) and stop there; the server's other messages go to
+ * on_server_msg. AGENTD_OK with *out NULL: no answer yet. */
+static int
+take_lines(struct mcp_client *c, long id, json_t **out, struct agentd_error *err)
+{
+	char *nl;
+
+	while ((nl = memchr(c->buf, '\n', c->len)) != NULL) {
+		size_t ln = (size_t)(nl - c->buf);
+		json_t *m = json_loadb(c->buf, ln, 0, NULL);
+
+		memmove(c->buf, nl + 1, c->len - ln - 1);
+		c->len -= ln + 1;
+		if (m == NULL)
+			return agentd_seterr(err, AGENTD_EPROTO,
+			    "mcp %s: the server wrote a line that is not JSON", c->name);
+		if (id >= 0 && json_is_integer(json_object_get(m, "id")) &&
+		    json_integer_value(json_object_get(m, "id")) == id &&
+		    !json_object_get(m, "method")) {
+			*out = m;
+			return AGENTD_OK;
+		}
+		on_server_msg(c, m);
+		json_decref(m);
+	}
+	if (c->len >= MCP_LINE_MAX)
+		return agentd_seterr(err, AGENTD_ETOOBIG, "mcp %s: a line over %u bytes",
+		    c->name, MCP_LINE_MAX);
+	return AGENTD_OK;
+}
+
 /* Read messages until the answer with this id comes, or the deadline. */
 static int
 wait_answer(struct mcp_client *c, long id, double deadline, json_t **out, struct agentd_error *err)
 {
 	for (;;) {
-		char *nl;
 		struct pollfd p[2];
-		int np = 1, t;
+		int np = 1, t, rc;
+		json_t *m = NULL;
 		ssize_t r;
 
-		while ((nl = memchr(c->buf, '\n', c->len)) != NULL) {
-			size_t ln = (size_t)(nl - c->buf);
-			json_t *m = json_loadb(c->buf, ln, 0, NULL);
-
-			memmove(c->buf, nl + 1, c->len - ln - 1);
-			c->len -= ln + 1;
-			if (m == NULL)
-				return agentd_seterr(err, AGENTD_EPROTO,
-				    "mcp %s: the server wrote a line that is not JSON", c->name);
-			if (json_is_integer(json_object_get(m, "id")) &&
-			    json_integer_value(json_object_get(m, "id")) == id &&
-			    !json_object_get(m, "method")) {
-				*out = m;
-				return AGENTD_OK;
-			}
-			on_server_msg(c, m);
-			json_decref(m);
+		if ((rc = take_lines(c, id, &m, err)) != AGENTD_OK)
+			return rc;
+		if (m != NULL) {
+			*out = m;
+			return AGENTD_OK;
 		}
-		if (c->len >= MCP_LINE_MAX)
-			return agentd_seterr(err, AGENTD_ETOOBIG, "mcp %s: a line over %u bytes",
-			    c->name, MCP_LINE_MAX);
 		t = (int)((deadline - now_s()) * 1000);
 		if (t <= 0)
 			return agentd_seterr(err, AGENTD_ETIMEOUT, "mcp %s: no answer in time", c->name);
@@ -279,6 +296,36 @@ wait_answer(struct mcp_client *c, long id, double deadline, json_t **out, struct
 			drain_stderr(c);
 		if (!(p[0].revents & (POLLIN | POLLHUP)))
 			continue;
+		r = read(c->out, c->buf + c->len, MCP_LINE_MAX - c->len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return agentd_seterr(err, AGENTD_EPROTO, "mcp %s: the server closed its output",
+			    c->name);
+		c->len += (size_t)r;
+	}
+}
+
+int
+mcp_client_poll(struct mcp_client *c, struct agentd_error *err)
+{
+	json_t *none = NULL;
+	int rc;
+
+	if (c == NULL || c->http != NULL)
+		return AGENTD_OK;	/* over HTTP only a GET stream would carry them */
+	for (;;) {
+		struct pollfd p = { .fd = c->out, .events = POLLIN };
+		ssize_t r;
+		int n;
+
+		if ((rc = take_lines(c, -1, &none, err)) != AGENTD_OK)
+			return rc;
+		n = poll(&p, 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || !(p.revents & (POLLIN | POLLHUP)))
+			return AGENTD_OK;
 		r = read(c->out, c->buf + c->len, MCP_LINE_MAX - c->len);
 		if (r < 0 && errno == EINTR)
 			continue;

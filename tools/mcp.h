@@ -9,6 +9,7 @@
 #define AGENTD_MCP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <jansson.h>
 #include "common/error.h"
@@ -60,6 +61,11 @@ const char *mcp_client_protocol(const struct mcp_client *c);
  * ends with AGENTD_ECANCELLED. */
 void mcp_client_set_hooks(struct mcp_client *c, void (*on_note)(void *ud, const json_t *msg),
     int (*cancelled)(void *ud), void *ud);
+/* Handle what a stdio server wrote since the last request (notifications
+ * such as tools/list_changed go to the hooks), without waiting. An error
+ * when it closed its output or wrote garbage. Over HTTP: nothing (messages
+ * outside a request would need the GET stream). */
+int mcp_client_poll(struct mcp_client *c, struct agentd_error *err);
 /* The server's process id (0 when it was reaped). */
 pid_t mcp_client_pid(const struct mcp_client *c);
 
@@ -95,6 +101,10 @@ int mcp_servers_check_names(const json_t *only, struct agentd_error *err);
  * error. New references. */
 int mcp_servers_tools(const char *workspace, const json_t *only, json_t **defs, json_t **report,
     struct agentd_error *err);
+/* A number that changes when a running server's tool list changed (after
+ * notifications/tools/list_changed): a run that offered the tools offers
+ * them again. */
+uint64_t mcp_servers_generation(void);
 /* The registry entry of a listed mcp__ tool (valid until
  * mcp_servers_shutdown), or NULL. */
 const struct tool_entry *mcp_servers_find(const char *name);

@@ -56,6 +56,7 @@ struct entry {
 };
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t g_gen;		/* bumped when a server's tool list changes (g_mu) */
 static json_t *g_servers;	/* the configured "mcp_servers" (owned) */
 static struct inst *g_insts;
 static struct entry *g_entries;	/* never freed before mcp_servers_shutdown */
@@ -287,6 +288,17 @@ entry_find(const char *name)
 	return NULL;
 }
 
+uint64_t
+mcp_servers_generation(void)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&g_mu);
+	g = g_gen;
+	pthread_mutex_unlock(&g_mu);
+	return g;
+}
+
 const struct tool_entry *
 mcp_servers_find(const char *name)
 {
@@ -331,6 +343,10 @@ relist(struct inst *in, struct agentd_error *err)
 
 	if ((rc = mcp_client_list_tools(in->cl, &tools, err)) != AGENTD_OK)
 		return rc;
+	pthread_mutex_lock(&g_mu);
+	if (in->tools != NULL && !json_equal(in->tools, tools))
+		g_gen++;	/* runs that offered the old list offer the new one */
+	pthread_mutex_unlock(&g_mu);
 	json_decref(in->tools);
 	in->tools = tools;
 	in->relist = 0;
@@ -369,8 +385,15 @@ ensure(struct inst *in, struct agentd_error *err)
 	json_t *cfg = NULL;
 	int rc;
 
-	if (in->cl != NULL && in->state == ST_RUNNING)
+	if (in->cl != NULL && in->state == ST_RUNNING) {
+		struct agentd_error pe;
+
+		/* what it said since the last request (tools/list_changed); a
+		 * server that died meanwhile is found by the request itself */
+		agentd_error_clear(&pe);
+		(void)mcp_client_poll(in->cl, &pe);
 		return in->relist ? relist(in, err) : AGENTD_OK;
+	}
 	if (in->state == ST_FAILED)
 		return agentd_seterr(err, AGENTD_EUNAVAIL, "MCP server %s failed %d times in a row "
 		    "and is not started again until the configuration is reloaded (SIGHUP); last "

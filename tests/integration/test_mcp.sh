@@ -110,6 +110,12 @@ fault_up
 check "after three faults in a row and good calls between, it is still restarted" \
 	sh -c "'$AGENTCTL' --socket '$SOCK' mcp list | grep -q '^fault *running'"
 check "agentd stays up through the faults" ctl status
+# a tool the server announces with tools/list_changed after a call's answer
+# (between requests) is there for the very next call
+ctl tool mcp__fault__grow --workspace "$W" '{"name":"extra1"}' >/dev/null
+sleep 0.5
+out=$(ctl tool mcp__fault__extra1 --workspace "$W" '{}' 2>&1)
+check "a tool added by tools/list_changed between calls is called at once" has "$out" "extra1 here"
 check "a server's stderr reaches agentd's log" grep -q "agentctl sandbox: exec /nonexistent/mcp-server" "$T/agentd.log"
 
 # ---- a url server (Streamable HTTP, loopback): one session for every workspace
@@ -146,6 +152,8 @@ check "a type error in the arguments was caught before the call" sh -c "! grep -
 out=$(ctl show "$run")
 check "agentctl show says which MCP tools were offered" has "$out" "MCP tools: "
 check "agentctl show names the server left out" has "$out" "hang"
+check "the run offered a tool that appeared mid-run (tools/list_changed)" \
+	grep -q '"type":"tools".*"changed":true' "$T/run.events"
 stop_mock
 
 # ---- the tool budget: a 4k window sends tool_search instead of the list

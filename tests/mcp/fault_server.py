@@ -17,6 +17,8 @@ Tools:
   flood {}               writes 5 MiB without a newline
   garbage {}             writes a line that is not JSON
   rich {}                text, an image, a resource and structuredContent
+  grow {name}            adds a tool `name` (answers "NAME here"), answers
+                         "grown", then sends notifications/tools/list_changed
 """
 import json, os, sys, threading, time
 
@@ -66,7 +68,11 @@ TOOLS = [
     {"name": "garbage", "description": "Write a line that is not JSON.", "inputSchema": OBJ},
     {"name": "rich", "description": "Every kind of content.", "inputSchema": OBJ,
      "annotations": {"readOnlyHint": True}},
+    {"name": "grow", "description": "Add a tool, then say that the list changed.",
+     "inputSchema": {"type": "object", "properties": {"name": {"type": "string"}},
+                     "required": ["name"]}},
 ]
+BUILT_IN = len(TOOLS)
 
 
 def call(mid, name, args, meta):
@@ -107,6 +113,14 @@ def call(mid, name, args, meta):
                                  {"type": "image", "mimeType": "image/png", "data": "AAAAAAAA"},
                                  {"type": "resource", "resource": {"uri": "file:///x", "text": "y"}}],
                      "structuredContent": {"answer": 42}})
+    elif name == "grow":
+        TOOLS.append({"name": args["name"], "description": "A tool that came later.",
+                      "inputSchema": OBJ, "annotations": {"readOnlyHint": True}})
+        answer(mid, text("grown"))
+        # after the answer: the client reads it between its requests
+        send({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+    elif any(t["name"] == name for t in TOOLS[BUILT_IN:]):
+        answer(mid, text(name + " here"))
     else:
         send({"jsonrpc": "2.0", "id": mid, "error": {"code": -32602, "message": "no tool " + name}})
 
