@@ -46,6 +46,8 @@ str_array(const json_t *v)
 	return 1;
 }
 
+static void sanitize(const char *in, char *out, size_t n);
+
 int
 mcp_config_check(const json_t *servers, struct agentd_error *err)
 {
@@ -61,6 +63,29 @@ mcp_config_check(const json_t *servers, struct agentd_error *err)
 			return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers.%s must be an object", name);
 		if (*name == '\0' || strlen(name) > 32)
 			return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers: names are 1..32 bytes");
+		/* Tool names are mcp__SERVER__TOOL: the server part must be
+		 * told apart from a tool name that holds "__", and from other
+		 * servers once sanitized. */
+		if (strstr(name, "__") != NULL)
+			return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers.%s: a server name must "
+			    "not contain \"__\" (it separates server and tool in mcp__SERVER__TOOL)",
+			    name);
+		{
+			const char *other;
+			json_t *ov;
+			char a[40], b[40];
+
+			sanitize(name, a, sizeof(a) - 1);
+			json_object_foreach((json_t *)servers, other, ov) {
+				if (strcmp(other, name) >= 0 || strlen(other) > 32)
+					continue;
+				sanitize(other, b, sizeof(b) - 1);
+				if (strcmp(a, b) == 0)
+					return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers: \"%s\" and "
+					    "\"%s\" give the same tool names (mcp__%s__...); rename one",
+					    other, name, a);
+			}
+		}
 		json_object_foreach(s, key, v) {
 			for (k = mcp_keys; k->name; k++)
 				if (strcmp(k->name, key) == 0)
@@ -107,18 +132,19 @@ sanitize(const char *in, char *out, size_t n)
 	out[i] = '\0';
 }
 
-void
-mcp_tool_name(const char *server, const char *tool, char out[MCP_NAME_MAX + 1])
+static void
+tool_name(const char *server, const char *tool, int hashed, char out[MCP_NAME_MAX + 1])
 {
 	char full[1024];
 	char s[256], t[700];
 	uint32_t h = 2166136261u;	/* FNV-1a of the raw names: stable across runs */
 	const char *p;
+	int keep;
 
 	sanitize(server, s, sizeof(s) - 1);
 	sanitize(tool, t, sizeof(t) - 1);
 	snprintf(full, sizeof(full), "mcp__%s__%s", s, t);
-	if (strlen(full) <= MCP_NAME_MAX) {
+	if (!hashed && strlen(full) <= MCP_NAME_MAX) {
 		memcpy(out, full, strlen(full) + 1);
 		return;
 	}
@@ -127,7 +153,67 @@ mcp_tool_name(const char *server, const char *tool, char out[MCP_NAME_MAX + 1])
 	h = (h ^ 0) * 16777619u;
 	for (p = tool; *p; p++)
 		h = (h ^ (unsigned char)*p) * 16777619u;
-	snprintf(out, MCP_NAME_MAX + 1, "%.*s_%08x", MCP_NAME_MAX - 9, full, (unsigned)h);
+	keep = (int)strlen(full) < MCP_NAME_MAX - 9 ? (int)strlen(full) : MCP_NAME_MAX - 9;
+	snprintf(out, MCP_NAME_MAX + 1, "%.*s_%08x", keep, full, (unsigned)h);
+}
+
+void
+mcp_tool_name(const char *server, const char *tool, char out[MCP_NAME_MAX + 1])
+{
+	tool_name(server, tool, 0, out);
+}
+
+/* Does the name need no change to be part of a tool name? */
+static int
+is_clean(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+			return 0;
+	return 1;
+}
+
+json_t *
+mcp_tool_names(const char *server, const json_t *tools)
+{
+	size_t n = json_array_size(tools), i, k;
+	json_t *out = json_array();
+	char (*nm)[MCP_NAME_MAX + 1] = calloc(n ? n : 1, sizeof(*nm));
+
+	if (out == NULL || nm == NULL) {
+		json_decref(out);
+		free(nm);
+		return NULL;
+	}
+	for (i = 0; i < n; i++)
+		mcp_tool_name(server, ajson_str(json_array_get(tools, i), "name", ""), nm[i]);
+	for (i = 0; i < n; i++) {
+		const char *ti = ajson_str(json_array_get(tools, i), "name", "");
+		char plain[MCP_NAME_MAX + 1];
+		int hashed = 0;
+
+		/* Two tools, one name ("a.b" and "a_b"): a raw name that needed
+		 * no change keeps it, else the bytewise smallest; the others take
+		 * the hashed form, whatever order the server lists them in. */
+		mcp_tool_name(server, ti, plain);
+		for (k = 0; k < n && !hashed; k++) {
+			const char *tk = ajson_str(json_array_get(tools, k), "name", "");
+			int ei = is_clean(ti), ek = is_clean(tk);
+
+			hashed = k != i && strcmp(nm[k], plain) == 0 &&
+			    (ek > ei || (ek == ei && strcmp(tk, ti) < 0));
+		}
+		if (hashed)
+			tool_name(server, ti, 1, plain);
+		if (json_array_append_new(out, json_string(plain)) != 0) {
+			json_decref(out);
+			free(nm);
+			return NULL;
+		}
+	}
+	free(nm);
+	return out;
 }
 
 /* ---- the client ---- */

@@ -28,6 +28,11 @@ int mcp_config_check(const json_t *servers, struct agentd_error *err);
  * cut to MCP_NAME_MAX with a stable 8-hex-digit hash when longer.
  * out must hold MCP_NAME_MAX + 1 bytes. */
 void mcp_tool_name(const char *server, const char *tool, char out[MCP_NAME_MAX + 1]);
+/* The names of a server's listed tools, in order (new reference; NULL: out
+ * of memory): mcp_tool_name, except that when two raw names give one name,
+ * the bytewise smallest keeps it and the others end with the hash, however
+ * the server orders its list. */
+json_t *mcp_tool_names(const char *server, const json_t *tools);
 
 struct mcp_client;
 

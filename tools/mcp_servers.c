@@ -37,6 +37,7 @@ struct inst {
 	pthread_mutex_t mu;	/* held while the client is used */
 	struct mcp_client *cl;
 	json_t *tools;		/* the last tools/list (owned; under mu) */
+	json_t *names;		/* their mcp__ names, in order (mcp_tool_names) */
 	int state, starts, relist;
 	int fails;		/* failures since the last call that was answered */
 	double retry_at, last_used;
@@ -90,6 +91,7 @@ inst_free(struct inst *in)
 		return;
 	mcp_client_free(in->cl);
 	json_decref(in->tools);
+	json_decref(in->names);
 	json_decref(in->cfg);
 	free(in->workspace);
 	pthread_mutex_destroy(&in->mu);
@@ -212,7 +214,7 @@ entry_free(struct entry *e)
 /* The entry for one listed tool: reused when nothing changed, else a new
  * one in front (a call that holds the old one keeps a valid pointer). */
 static struct entry *
-entry_for(const char *server, const json_t *cfg, const json_t *tool)
+entry_for(const char *server, const json_t *cfg, const json_t *tool, const char *mname)
 {
 	const char *tname = ajson_str(tool, "name", "");
 	const json_t *is = json_object_get(tool, "inputSchema");
@@ -222,7 +224,7 @@ entry_for(const char *server, const json_t *cfg, const json_t *tool)
 	struct entry *e;
 	size_t dl;
 
-	mcp_tool_name(server, tname, name);
+	snprintf(name, sizeof(name), "%s", mname);
 	schema = json_is_object(is) ? json_dumps(is, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	if (schema == NULL || strlen(schema) > SCHEMA_MAX) {
 		free(schema);
@@ -337,22 +339,28 @@ is_cancelled(void *ud)
 static int
 relist(struct inst *in, struct agentd_error *err)
 {
-	json_t *tools = NULL, *t;
+	json_t *tools = NULL, *names, *t;
 	size_t i;
 	int rc;
 
 	if ((rc = mcp_client_list_tools(in->cl, &tools, err)) != AGENTD_OK)
 		return rc;
+	if ((names = mcp_tool_names(in->name, tools)) == NULL) {
+		json_decref(tools);
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	}
 	pthread_mutex_lock(&g_mu);
 	if (in->tools != NULL && !json_equal(in->tools, tools))
 		g_gen++;	/* runs that offered the old list offer the new one */
 	pthread_mutex_unlock(&g_mu);
 	json_decref(in->tools);
+	json_decref(in->names);
 	in->tools = tools;
+	in->names = names;
 	in->relist = 0;
 	pthread_mutex_lock(&g_mu);
 	json_array_foreach(tools, i, t)
-		(void)entry_for(in->name, in->cfg, t);
+		(void)entry_for(in->name, in->cfg, t, json_string_value(json_array_get(names, i)));
 	pthread_mutex_unlock(&g_mu);
 	return AGENTD_OK;
 }
@@ -557,10 +565,11 @@ mcp_servers_tools(const char *workspace, const json_t *only, json_t **defs, json
 		pthread_mutex_lock(&in->mu);
 		if (ensure(in, &e) == AGENTD_OK) {
 			json_array_foreach(in->tools, k, t) {
+				const char *mn = json_string_value(json_array_get(in->names, k));
 				struct entry *en;
 				char nm[MCP_NAME_MAX + 1];
 
-				mcp_tool_name(name, ajson_str(t, "name", ""), nm);
+				snprintf(nm, sizeof(nm), "%s", mn ? mn : "");
 				pthread_mutex_lock(&g_mu);
 				en = entry_find(nm);
 				if (en != NULL) {
@@ -722,7 +731,7 @@ mcp_servers_status(void)
 int
 mcp_servers_test(const char *name, const char *workspace, json_t **out, struct agentd_error *err)
 {
-	json_t *cfg, *run = NULL, *tools = NULL, *list, *t;
+	json_t *cfg, *run = NULL, *tools = NULL, *list, *names, *t;
 	struct mcp_client *c = NULL;
 	size_t i;
 	int rc;
@@ -745,16 +754,17 @@ mcp_servers_test(const char *name, const char *workspace, json_t **out, struct a
 	if (rc != AGENTD_OK)
 		return rc;
 	list = json_array();
+	names = mcp_tool_names(name, tools);
 	json_array_foreach(tools, i, t) {
-		char nm[MCP_NAME_MAX + 1];
+		const char *nm = json_string_value(json_array_get(names, i));
 
-		mcp_tool_name(name, ajson_str(t, "name", ""), nm);
-		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:O?, s:O?}", "name", nm,
+		json_array_append_new(list, json_pack("{s:s, s:s, s:s, s:O?, s:O?}", "name", nm ? nm : "",
 		    "tool", ajson_str(t, "name", ""), "description", ajson_str(t, "description", ""),
 		    "inputSchema", json_object_get(t, "inputSchema"), "annotations",
 		    json_object_get(t, "annotations")));
 	}
 	json_decref(tools);
+	json_decref(names);
 	*out = json_pack("{s:s, s:o}", "name", name, "tools", list);
 	return *out ? AGENTD_OK : agentd_seterr(err, AGENTD_ENOMEM, NULL);
 }

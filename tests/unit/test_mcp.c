@@ -88,6 +88,64 @@ test_names(void **state)
 	assert_string_not_equal(a, b);
 }
 
+/* Two tools of a server that give one name: the same names in any order. */
+static void
+test_tool_name_collisions(void **state)
+{
+	const char *orders[2][3] = { { "get.x", "get_x", "get/x" }, { "get/x", "get_x", "get.x" } };
+	char seen[2][3][MCP_NAME_MAX + 1];
+	int o, i, j;
+
+	(void)state;
+	for (o = 0; o < 2; o++) {
+		json_t *tools = json_array(), *names;
+
+		for (i = 0; i < 3; i++)
+			json_array_append_new(tools, json_pack("{s:s}", "name", orders[o][i]));
+		names = mcp_tool_names("s", tools);
+		assert_non_null(names);
+		assert_int_equal(json_array_size(names), 3);
+		for (i = 0; i < 3; i++) {
+			/* stored by raw name, to compare the two orders */
+			int at = strcmp(orders[o][i], "get.x") == 0 ? 0 :
+			    strcmp(orders[o][i], "get_x") == 0 ? 1 : 2;
+
+			snprintf(seen[o][at], sizeof(seen[o][at]), "%s",
+			    json_string_value(json_array_get(names, i)));
+		}
+		json_decref(names);
+		json_decref(tools);
+	}
+	for (i = 0; i < 3; i++) {
+		assert_string_equal(seen[0][i], seen[1][i]);	/* order does not matter */
+		assert_true(strlen(seen[0][i]) <= MCP_NAME_MAX);
+		for (j = 0; j < i; j++)
+			assert_string_not_equal(seen[0][i], seen[0][j]);
+	}
+	assert_string_equal(seen[0][1], "mcp__s__get_x");	/* the clean name keeps it */
+	assert_int_equal(strncmp(seen[0][0], "mcp__s__get_x_", 14), 0);
+}
+
+/* Server names that would make two servers' tools share names. */
+static void
+test_server_name_clash(void **state)
+{
+	struct agentd_error err;
+	json_t *c;
+
+	(void)state;
+	c = json_pack("{s:{s:s}, s:{s:s}}", "my.srv", "command", "x", "my_srv", "command", "y");
+	agentd_error_clear(&err);
+	assert_int_equal(mcp_config_check(c, &err), AGENTD_EINVAL);
+	assert_non_null(strstr(err.msg, "rename one"));
+	json_decref(c);
+	c = json_pack("{s:{s:s}}", "a__b", "command", "x");
+	agentd_error_clear(&err);
+	assert_int_equal(mcp_config_check(c, &err), AGENTD_EINVAL);
+	assert_non_null(strstr(err.msg, "__"));
+	json_decref(c);
+}
+
 static int
 start(const char *mode, const char *extra, struct mcp_client **c, struct agentd_error *err)
 {
@@ -583,6 +641,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_tool_name_collisions),
+		cmocka_unit_test(test_server_name_clash),
 		cmocka_unit_test(test_client),
 		cmocka_unit_test(test_no_command),
 		cmocka_unit_test(test_http_legacy),
