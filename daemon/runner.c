@@ -1199,8 +1199,9 @@ launcher_find(void)
 
 /*
  * An MCP stdio server runs as `agentctl sandbox --workspace W -- CMD ARGS`
- * (the agentctl installed beside agentd): the shell tool's sandbox, policy
- * workspace-write on W, the network only with "network": true, its "env"
+ * (the agentctl installed beside agentd): the shell tool's sandbox, its
+ * "policy" (default workspace-write) on W, the network only with
+ * "network": true, its "env"
  * passed with --env; stdin and stdout pass through to the server, and a
  * SIGTERM to the supervisor ends the whole tree.
  */
@@ -1221,7 +1222,7 @@ runner_mcp_wrap(const char *name, const json_t *cfg, const char *workspace, void
 		    "servers) is not installed beside agentd", name);
 	c = json_deep_copy(cfg);
 	args = json_pack("[s, s, s, s, s, s, s]", "sandbox", "--workspace", workspace, "--policy",
-	    "workspace-write", "--timeout", "86400");
+	    ajson_str(cfg, "policy", "workspace-write"), "--timeout", "86400");
 	if (c == NULL || args == NULL) {
 		json_decref(c);
 		json_decref(args);

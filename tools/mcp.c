@@ -29,7 +29,7 @@ static const struct mcp_key mcp_keys[] = {
 	{ "cwd", JSON_STRING }, { "startup_timeout_s", JSON_REAL }, { "tool_timeout_s", JSON_REAL },
 	{ "enabled", JSON_TRUE }, { "enabled_tools", JSON_NULL }, { "disabled_tools", JSON_NULL },
 	{ "url", JSON_STRING }, { "bearer_token_env", JSON_STRING }, { "network", JSON_TRUE },
-	{ "approve", JSON_TRUE }, { NULL, JSON_NULL }
+	{ "approve", JSON_TRUE }, { "policy", JSON_STRING }, { NULL, JSON_NULL }
 };
 
 static int
@@ -111,6 +111,14 @@ mcp_config_check(const json_t *servers, struct agentd_error *err)
 			if (!ok)
 				return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers.%s.%s has the wrong type",
 				    name, key);
+		}
+		if (json_object_get(s, "policy") != NULL) {
+			const char *pol = json_string_value(json_object_get(s, "policy"));
+
+			if (strcmp(pol, "read-only") != 0 && strcmp(pol, "workspace-write") != 0 &&
+			    strcmp(pol, "full-access") != 0)
+				return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers.%s.policy must be "
+				    "read-only, workspace-write or full-access", name);
 		}
 		if (!json_object_get(s, "command") == !json_object_get(s, "url"))
 			return agentd_seterr(err, AGENTD_EINVAL,

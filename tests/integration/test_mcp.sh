@@ -35,6 +35,7 @@ out, everything, filesystem, fault, py = sys.argv[1:6]
 all = {
     "everything": {"command": "node", "args": [everything, "stdio"]},
     "filesystem": {"command": "node", "args": [filesystem, "."]},
+    "rofs": {"command": "node", "args": [filesystem, "."], "policy": "read-only"},
     "fault": {"command": py, "args": [fault], "tool_timeout_s": 60},
     "guarded": {"command": py, "args": [fault], "approve": True},
     "hang": {"command": py, "args": [fault, "hang"], "startup_timeout_s": 1},
@@ -50,7 +51,7 @@ run_status() { ctl show "$1" --json | "$PYTHON3" -c 'import json,sys; print(json
 fault_up() { wait_for sh -c "'$AGENTCTL' --socket '$SOCK' tool mcp__fault__whoami --workspace '$W' '{}' | grep -q '\"ok\":true'"; }
 
 start_mock "$S/mcp_run.json" || exit 1
-config everything filesystem fault hang
+config everything filesystem fault hang rofs
 MCP_TEST_TOKEN=sekret start_agentd --llm-url "$MOCK_URL" --config "$T/config.json" || exit 1
 
 # ---- by hand: tools, tool, mcp list/test
@@ -67,6 +68,12 @@ check "the check names the missing argument" grep -q "'b'" "$T/sum.out"
 echo "in the workspace" > "$W/inside.txt"
 out=$(ctl tool mcp__filesystem__read_text_file --workspace "$W" "{\"path\":\"$W/inside.txt\"}")
 check "server-filesystem reads a file of its workspace" has "$out" "in the workspace"
+out=$(ctl tool mcp__filesystem__write_file --workspace "$W" "{\"path\":\"$W/written.txt\",\"content\":\"w\"}")
+check "a server writes its workspace (policy workspace-write, the default)" test -f "$W/written.txt"
+out=$(ctl tool mcp__rofs__write_file --workspace "$W" "{\"path\":\"$W/ro.txt\",\"content\":\"w\"}")
+check "a server with policy read-only cannot write the workspace" test ! -e "$W/ro.txt"
+check "its write fails as a tool error" has "$out" '"ok":false'
+rm -f "$W/written.txt"
 out=$(ctl tool mcp__everything__get-env --workspace "$W" '{}')
 check "a server's environment is the sandbox's (no AGENTD_ variables)" lacks "$out" "AGENTD_SYSTEM_CONFIG"
 out=$(ctl tool mcp__fault__rich --workspace "$W" '{}')
