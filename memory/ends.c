@@ -245,6 +245,22 @@ memory_ends_lookup(struct memory_ends *e, int64_t run_id, char status[16], char 
 	return found;
 }
 
+size_t
+memory_ends_ids(struct memory_ends *e, const char *status, int64_t *ids, size_t max)
+{
+	size_t n = 0;
+	int i;
+
+	if (e == NULL)
+		return 0;
+	pthread_mutex_lock(&e->mu);
+	for (i = 0; i < MEMORY_ENDS_SLOTS && n < max; i++)
+		if (e->rec[i].used && strcmp(e->rec[i].status, status) == 0)
+			ids[n++] = e->rec[i].run_id;
+	pthread_mutex_unlock(&e->mu);
+	return n;
+}
+
 int
 memory_ends_store(struct memory_ends *e, struct memory *m, int *stored, struct agentd_error *err)
 {

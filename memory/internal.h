@@ -105,6 +105,8 @@ struct memory {
  * reason_len) filled, else 0. Thread-safe. */
 int memory_ends_lookup(struct memory_ends *e, int64_t run_id, char status[16], char *reason,
     size_t reason_len);
+/* The ids of the runs whose kept end says `status`, at most max. */
+size_t memory_ends_ids(struct memory_ends *e, const char *status, int64_t *ids, size_t max);
 
 /* memory.c: fsync the directory that holds path; -1 with errno on failure. */
 int memory_sync_parent(const char *path);

@@ -1816,6 +1816,65 @@ memory_run_get(struct memory *m, int64_t id, json_t **out, struct agentd_error *
 	return ret;
 }
 
+static int
+by_id_desc(const void *a, const void *b)
+{
+	json_int_t x = ajson_int(*(json_t *const *)a, "id", 0), y = ajson_int(*(json_t *const *)b, "id", 0);
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* A listing by status also holds the runs whose end waits beside the
+ * journal with that status (stored, they still say running): newest
+ * first, within the limit. */
+static int
+add_kept_runs(struct memory *m, const struct memory_run_filter *f, json_t *runs,
+    struct agentd_error *err)
+{
+	int64_t ids[MEMORY_ENDS_SLOTS];
+	size_t n = memory_ends_ids(m->ends, f->status, ids, MEMORY_ENDS_SLOTS), i, k, total;
+	size_t limit = (size_t)(f->limit > 0 ? f->limit : 100);
+	json_t **v, *run;
+	int added = 0, ret;
+
+	for (i = 0; i < n; i++) {
+		for (k = 0; k < json_array_size(runs); k++)
+			if (ajson_int(json_array_get(runs, k), "id", 0) == ids[i])
+				break;
+		if (k < json_array_size(runs))
+			continue;
+		run = NULL;
+		if ((ret = memory_run_get(m, ids[i], &run, err)) == AGENTD_ENOTFOUND) {
+			agentd_error_clear(err);
+			continue;
+		}
+		if (ret != AGENTD_OK)
+			return ret;
+		if (strcmp(ajson_str(run, "status", ""), f->status) != 0 ||
+		    (f->session_id != 0 && ajson_int(run, "session_id", 0) != f->session_id) ||
+		    (f->job_id != 0 && ajson_int(run, "job_id", 0) != f->job_id)) {
+			json_decref(run);
+			continue;
+		}
+		json_array_append_new(runs, run);
+		added = 1;
+	}
+	if (!added)
+		return AGENTD_OK;
+	total = json_array_size(runs);
+	if ((v = malloc(total * sizeof(*v))) == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	for (i = 0; i < total; i++)
+		v[i] = json_incref(json_array_get(runs, i));
+	qsort(v, total, sizeof(*v), by_id_desc);
+	json_array_clear(runs);
+	for (i = 0; i < total; i++)
+		if (i >= limit || json_array_append_new(runs, v[i]) != 0)
+			json_decref(v[i]);
+	free(v);
+	return AGENTD_OK;
+}
+
 int
 memory_run_list(struct memory *m, const struct memory_run_filter *f, json_t **out,
     struct agentd_error *err)
@@ -1862,6 +1921,11 @@ memory_run_list(struct memory *m, const struct memory_run_filter *f, json_t **ou
 			json_array_remove(runs, i);	/* listed by the status it no longer shows */
 		else
 			i++;
+	}
+	if (f->status != NULL && m->ends != NULL &&
+	    (ret = add_kept_runs(m, f, runs, err)) != AGENTD_OK) {
+		json_decref(runs);
+		return ret;
 	}
 	*out = runs;
 	return AGENTD_OK;

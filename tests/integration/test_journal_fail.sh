@@ -41,6 +41,8 @@ check "the client is told why (the disk is full)" grep -qi "full" "$T/run.err"
 check "the daemon keeps serving" ctl status
 check "agentctl runs shows the run failed, not running ($(listed_status 2>&1))" \
 	test "$(listed_status)" = failed
+check "agentctl runs --status failed lists it" sh -c "'$AGENTCTL' --socket '$SOCK' runs --status failed --json | grep -q '\"id\": *1[,}]'"
+check "agentctl runs --status running does not" sh -c "! '$AGENTCTL' --socket '$SOCK' runs --status running --json | grep -q '\"id\": *1[,}]'"
 ctl cancel 1 > "$T/cancel.out" 2> "$T/cancel.err"
 check "cancel does not say the journal is unavailable" sh -c "! grep -q 32005 '$T/cancel.err'"
 check "cancel reports the run as failed" grep -q "failed" "$T/cancel.err" "$T/cancel.out"
