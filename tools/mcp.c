@@ -404,11 +404,13 @@ int
 mcp_client_poll(struct mcp_client *c, struct agentd_error *err)
 {
 	json_t *none = NULL;
-	int rc;
+	int rc, reads;
 
 	if (c == NULL || c->http != NULL)
 		return AGENTD_OK;	/* over HTTP only a GET stream would carry them */
-	for (;;) {
+	/* Bounded: a server that never stops writing is read again at the
+	 * next use, not for ever now. */
+	for (reads = 0; reads < 64; reads++) {
 		struct pollfd p = { .fd = c->out, .events = POLLIN };
 		ssize_t r;
 		int n;
@@ -428,6 +430,7 @@ mcp_client_poll(struct mcp_client *c, struct agentd_error *err)
 			    c->name);
 		c->len += (size_t)r;
 	}
+	return take_lines(c, -1, &none, err);
 }
 
 static int
