@@ -296,8 +296,18 @@ memory_ends_store(struct memory_ends *e, struct memory *m, int *stored, struct a
 		sqlite3_bind_text(st, 3, snap[i].reason, -1, SQLITE_STATIC);
 		sqlite3_bind_double(st, 4, ajson_now());
 		rc = sqlite3_step(st);
-		if (rc != SQLITE_DONE)
+		if (rc != SQLITE_DONE) {
 			ret = memory_sqlerr(m->db, rc, "storing kept run ends", err);
+		} else if (sqlite3_changes(m->db) == 1) {
+			/* The run's one end event, in its hash chain: the loop could
+			 * not store it (its transaction failed with the status). */
+			json_t *ev = json_pack("{s:s, s:s}", "status", snap[i].status, "reason",
+			    snap[i].reason);
+
+			ret = ev ? memory_event_add(m, snap[i].run_id, "end", ev, NULL, err) :
+			    agentd_seterr(err, AGENTD_ENOMEM, NULL);
+			json_decref(ev);
+		}
 	}
 	sqlite3_finalize(st);
 	if (ret == AGENTD_OK)

@@ -609,6 +609,12 @@ test_kept_ends(void **state)
 	assert_int_equal(memory_run_list(f->m, &flt, &list, &err), AGENTD_OK);
 	assert_int_equal(json_array_size(list), 0);
 	json_decref(list);
+	flt.status = "failed";		/* listed by the status it shows */
+	assert_int_equal(memory_run_list(f->m, &flt, &list, &err), AGENTD_OK);
+	assert_int_equal(json_array_size(list), 1);
+	assert_int_equal(ajson_int(json_array_get(list, 0), "id", 0), r1);
+	json_decref(list);
+	flt.status = "running";
 	assert_int_equal(memory_job_get(f->m, jid, &o, &err), AGENTD_OK);
 	assert_string_equal(json_string_value(json_object_get(o, "last_status")), "failed");
 	json_decref(o);
@@ -636,6 +642,24 @@ test_kept_ends(void **state)
 	assert_string_equal(st, "failed");
 	raw_status(f->path, r2, st, sizeof(st));
 	assert_string_equal(st, "succeeded");
+	{
+		/* the stored end is the run's end event, in its hash chain; the
+		 * run that had ended already gets none */
+		json_t *ev = NULL, *last;
+		int ok = 0;
+		int64_t bad = 0, count = 0;
+
+		assert_int_equal(memory_event_list(f->m, r1, 0, &ev, &err), AGENTD_OK);
+		last = json_array_get(ev, json_array_size(ev) - 1);
+		assert_string_equal(ajson_str(last, "type", ""), "end");
+		assert_string_equal(ajson_str(json_object_get(last, "data"), "status", ""), "failed");
+		json_decref(ev);
+		assert_int_equal(memory_audit(f->m, r1, &ok, &bad, &count, &err), AGENTD_OK);
+		assert_true(ok);
+		assert_int_equal(memory_event_list(f->m, r2, 0, &ev, &err), AGENTD_OK);
+		assert_int_equal(json_array_size(ev), 0);
+		json_decref(ev);
+	}
 	memory_attach_ends(f->m, NULL);
 	memory_ends_close(e);
 	e = NULL;
