@@ -96,7 +96,10 @@ mcp_config_check(const json_t *servers, struct agentd_error *err)
 			switch (k->type) {
 			case JSON_STRING: ok = json_is_string(v); break;
 			case JSON_TRUE: ok = json_is_boolean(v); break;
-			case JSON_REAL: ok = json_is_number(v) && json_number_value(v) > 0; break;
+			case JSON_REAL:	/* a timeout: (0, one day] */
+				ok = json_is_number(v) && json_number_value(v) > 0 &&
+				    json_number_value(v) <= 86400;
+				break;
 			case JSON_OBJECT:
 				ok = json_is_object(v);
 				if (ok) {
@@ -108,6 +111,9 @@ mcp_config_check(const json_t *servers, struct agentd_error *err)
 				break;
 			default: ok = str_array(v); break;
 			}
+			if (!ok && k->type == JSON_REAL && json_is_number(v))
+				return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers.%s.%s must be more "
+				    "than 0 and at most 86400 seconds", name, key);
 			if (!ok)
 				return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers.%s.%s has the wrong type",
 				    name, key);

@@ -139,6 +139,11 @@ test_server_name_clash(void **state)
 	assert_int_equal(mcp_config_check(c, &err), AGENTD_EINVAL);
 	assert_non_null(strstr(err.msg, "rename one"));
 	json_decref(c);
+	c = json_pack("{s:{s:s, s:f}}", "slow", "command", "x", "tool_timeout_s", 1e300);
+	agentd_error_clear(&err);
+	assert_int_equal(mcp_config_check(c, &err), AGENTD_EINVAL);	/* deadlines overflow */
+	assert_non_null(strstr(err.msg, "86400"));
+	json_decref(c);
 	c = json_pack("{s:{s:s}}", "a__b", "command", "x");
 	agentd_error_clear(&err);
 	assert_int_equal(mcp_config_check(c, &err), AGENTD_EINVAL);
