@@ -647,6 +647,65 @@ test_bad_calls(void **state)
 	json_decref(msgs);
 }
 
+/*
+ * The calls a request carries back are the arguments the model wrote, byte
+ * for byte, when they are a valid JSON object: a server that renders them
+ * as they are then finds in its prompt cache the tokens it generated.
+ * Repaired or broken arguments go back as valid JSON (a strict server
+ * rejects anything else), never as the model's text.
+ */
+static void
+test_call_arguments_replayed(void **state)
+{
+	static const char *const sent[] = {
+		"{ \"path\" : \"README.md\" }",		/* kept as written */
+		"\n{\"path\": \"README.md\"}\n",		/* whitespace around: kept */
+		"{\"path\":\"README.md\",}",		/* repaired */
+		"{\"path\":\"x\",\"path\":\"README.md\"}",	/* a key twice */
+		"{\"path\": ",				/* unparseable */
+	};
+	static const char *const back[] = {
+		"{ \"path\" : \"README.md\" }",
+		"\n{\"path\": \"README.md\"}\n",
+		"{\"path\":\"README.md\"}",
+		NULL,					/* anything strict JSON */
+		"{}",
+	};
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "read the readme", NULL, NULL);
+	json_t *lists[2], *m;
+	size_t i, k, n;
+
+	for (k = 0; k < 5; k++)
+		q_call("read_file", sent[k]);
+	q_text("It says hello world.");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	lists[0] = json_incref(prev_msgs);	/* the last request */
+	lists[1] = messages(f, id);		/* the journal */
+	for (k = 0; k < 2; k++) {
+		n = 0;
+		json_array_foreach(lists[k], i, m) {
+			const char *a;
+			json_t *v;
+
+			if (!json_is_array(json_object_get(m, "tool_calls")))
+				continue;
+			a = ajson_str(json_object_get(json_array_get(json_object_get(m,
+			    "tool_calls"), 0), "function"), "arguments", "");
+			v = json_loads(a, JSON_REJECT_DUPLICATES, NULL);
+			if (!json_is_object(v))
+				fail_msg("call %zu went back as %s", n, a);
+			json_decref(v);
+			if (back[n] != NULL && strcmp(a, back[n]) != 0)
+				fail_msg("call %zu went back as [%s], not [%s]", n, a, back[n]);
+			n++;
+		}
+		assert_int_equal(n, 5);
+		json_decref(lists[k]);
+	}
+}
+
 static void
 test_repeated_failure(void **state)
 {
@@ -1630,6 +1689,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_nudge_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_call_arguments_replayed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_context_small_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_context_cache_prefix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fixed_prompt_small, setup, teardown),
