@@ -921,6 +921,39 @@ test_context_cache_prefix(void **state)
 }
 
 /*
+ * Outputs too short to elide: the history is summarized, and each summary
+ * rewrites what follows the task (the model server's cache serves only the
+ * prefix before it). Keeping a quarter of the room after a summary, not a
+ * half, makes them come later: 3 in these 121 requests, not 4.
+ */
+static void
+test_context_summary_rare(void **state)
+{
+	struct fx *f = *state;
+	int i;
+
+	put(f->repo, "short.txt", "a short line, well under what is worth eliding\n");
+	f->cfg.context_window = 4096;
+	window_limit = 4096 - 512;
+	{
+		int64_t id = new_run(f, 0, "Read short.txt again and again", "{\"max_steps\":130,"
+		    "\"tools\":[\"read_file\"]}", NULL);
+
+		for (i = 0; i < 120; i++)
+			q_call("read_file", "{\"path\":\"short.txt\"}");
+		q_text("Read it.");
+		run_it(f, id);
+		assert_status(f, id, "succeeded", NULL);
+	}
+	print_message("%d of %d requests rewrote the history (%d summaries)\n", prefix_breaks,
+	    n_requests - n_summaries, n_summaries);
+	assert_true(n_summaries >= 2);
+	if (prefix_breaks > 3)
+		fail_msg("%d of 121 requests rewrote the history before their end", prefix_breaks);
+	assert_int_equal(system_breaks, 0);
+}
+
+/*
  * The fixed part of every request (system prompt and tools) fits a small
  * window: at most 1,200 tokens on a 4,096 window (it was about 2,300 as a
  * GPT-2-vocabulary server counts it, ~2,400 as agentd estimates), so that
@@ -1692,6 +1725,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_call_arguments_replayed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_context_small_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_context_cache_prefix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_context_summary_rare, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fixed_prompt_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_approval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_window_smaller, setup, teardown),
