@@ -635,6 +635,32 @@ call_prepare(struct arun *r, struct call *c, const char *name, const char *raw,
 	return AGENTD_OK;
 }
 
+/*
+ * The arguments a call goes back to the model with. A valid JSON object as
+ * the model wrote it goes back byte for byte (a server that renders the
+ * string as it is then finds in its prompt cache the tokens it generated;
+ * one that parses it gets the same object). Repaired arguments go back as
+ * the repaired object, broken ones and calls of unknown tools as {}: a
+ * strict server rejects a request whose arguments are not JSON.
+ */
+static char *
+stored_arguments(const struct call *c)
+{
+	json_t *v;
+	int same;
+
+	if (c->te == NULL || c->args == NULL)
+		return strdup("{}");
+	if (!c->repaired && c->raw != NULL && c->raw[0] != '\0') {
+		v = json_loads(c->raw, JSON_REJECT_DUPLICATES, NULL);
+		same = json_is_object(v) && json_equal(v, c->args);
+		json_decref(v);
+		if (same)
+			return strdup(c->raw);
+	}
+	return json_dumps(c->args, JSON_COMPACT);
+}
+
 /* Text sent back to the model for a tool result object. */
 static char *
 result_text(const json_t *res, size_t cap, int *ok)
@@ -1559,8 +1585,7 @@ do_step(struct arun *r, struct agentd_error *err)
 			rc = agentd_seterr(err, rc, NULL);
 			goto out;
 		}
-		stored = (calls[ncalls].te != NULL && calls[ncalls].args != NULL) ?
-		    json_dumps(calls[ncalls].args, JSON_COMPACT) : strdup("{}");
+		stored = stored_arguments(&calls[ncalls]);
 		json_array_append_new(stored_calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id,
 		    "type", "function", "function", "name", calls[ncalls].name, "arguments",
 		    stored ? stored : "{}"));

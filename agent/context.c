@@ -873,8 +873,14 @@ ctx_build(struct arun *r, json_t **outp, struct agentd_error *err)
 				continue;
 		}
 		if (!summarized) {
+			/* Keep a quarter of the room verbatim after the summary.
+			 * A summary rewrites the history from the task on, so
+			 * each one costs the server what follows the task once,
+			 * however much is kept; keeping less makes the next
+			 * summary come later and the cache serve more steps
+			 * (docs/benchmarks.md: a half kept served less). */
 			int64_t keep = (budget - (int64_t)((double)(sys_est + c->tools_est +
-			    pinned_est + SUMMARY_MAX_TOKENS) * c->factor)) / 2;
+			    pinned_est + SUMMARY_MAX_TOKENS) * c->factor)) / 4;
 			size_t split = choose_split(c, keep > 0 ? (int64_t)(keep / c->factor) : 0);
 
 			summarized = 1;

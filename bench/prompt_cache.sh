@@ -26,6 +26,7 @@
 #
 # usage: [LINES=N] [LLM_URL=URL] bench/prompt_cache.sh [STEPS] [WINDOW]   (from a build directory
 # holding agentd and agentctl, or with AGENTD_BUILD=DIR)
+# BEFORE_LW and AFTER_LW (default 100 and 60) set the two runs' context_low_water.
 # The recorded requests stay in $OUT (default: a temporary folder, printed).
 set -eu
 STEPS=${1:-50}
@@ -90,8 +91,8 @@ run_once() { # NAME LOW_WATER
 	"$B/agentctl" --socket "$d/s.sock" attach 1 --json > "$d/events.jsonl" 2>/dev/null || true
 	kill "$apid" $mpid 2>/dev/null; wait "$apid" $mpid 2>/dev/null || true
 }
-run_once before 100
-run_once after 60
+run_once before "${BEFORE_LW:-100}"
+run_once after "${AFTER_LW:-60}"
 
 if [ -n "${LLM_URL:-}" ]; then
 	python3 - "$OUT" <<'PY'
@@ -105,12 +106,28 @@ for name in ("before", "after"):
             continue
         u = (e.get("data") or {}).get("usage") if e.get("type") == "message" else None
         if isinstance(u, dict) and isinstance(u.get("cached_tokens"), int):
-            steps.append((u["cached_tokens"], u["prompt_tokens"]))
+            steps.append((u["cached_tokens"], u["prompt_tokens"],
+                          u.get("completion_tokens") or 0))
     c = sum(s[0] for s in steps[1:])
     p = sum(s[1] for s in steps[1:])
     print("%-7s %3d steps  server cached/prompt over steps 2..N %.3f (%d of %d)  "
           "steps under half cached: %d" % (name, len(steps), c / max(1, p), c, p,
                                           sum(1 for s in steps[1:] if s[0] * 2 < s[1])))
+    # What each step appended (its growth; on a step that cut the history,
+    # the median growth) is new to any cache: "appends only" is the share
+    # if nothing were ever rewritten. The reply the server generated may be
+    # in its cache still: "replies cached" also counts the previous step's
+    # completion tokens as served (the most a server can do).
+    grow = [b[1] - a[1] for a, b in zip(steps, steps[1:])]
+    pos = sorted(g for g in grow if g > 0) or [0]
+    med = pos[len(pos) // 2]
+    app = [g if g > 0 else med for g in grow]
+    new = [max(0, g - a[2]) for g, a in zip(app, steps)]
+    print("        average prompt %d tokens, median growth %d, median reply %d; "
+          "appends only %.3f, replies cached %.3f, cuts %d" % (
+              p / max(1, len(grow)), med, sorted(s[2] for s in steps)[len(steps) // 2],
+              1 - sum(app) / max(1, p), 1 - sum(new) / max(1, p),
+              sum(1 for g in grow if g <= 0)))
 PY
 	exit 0
 fi

@@ -647,6 +647,65 @@ test_bad_calls(void **state)
 	json_decref(msgs);
 }
 
+/*
+ * The calls a request carries back are the arguments the model wrote, byte
+ * for byte, when they are a valid JSON object: a server that renders them
+ * as they are then finds in its prompt cache the tokens it generated.
+ * Repaired or broken arguments go back as valid JSON (a strict server
+ * rejects anything else), never as the model's text.
+ */
+static void
+test_call_arguments_replayed(void **state)
+{
+	static const char *const sent[] = {
+		"{ \"path\" : \"README.md\" }",		/* kept as written */
+		"\n{\"path\": \"README.md\"}\n",		/* whitespace around: kept */
+		"{\"path\":\"README.md\",}",		/* repaired */
+		"{\"path\":\"x\",\"path\":\"README.md\"}",	/* a key twice */
+		"{\"path\": ",				/* unparseable */
+	};
+	static const char *const back[] = {
+		"{ \"path\" : \"README.md\" }",
+		"\n{\"path\": \"README.md\"}\n",
+		"{\"path\":\"README.md\"}",
+		NULL,					/* anything strict JSON */
+		"{}",
+	};
+	struct fx *f = *state;
+	int64_t id = new_run(f, 0, "read the readme", NULL, NULL);
+	json_t *lists[2], *m;
+	size_t i, k, n;
+
+	for (k = 0; k < 5; k++)
+		q_call("read_file", sent[k]);
+	q_text("It says hello world.");
+	run_it(f, id);
+	assert_status(f, id, "succeeded", NULL);
+	lists[0] = json_incref(prev_msgs);	/* the last request */
+	lists[1] = messages(f, id);		/* the journal */
+	for (k = 0; k < 2; k++) {
+		n = 0;
+		json_array_foreach(lists[k], i, m) {
+			const char *a;
+			json_t *v;
+
+			if (!json_is_array(json_object_get(m, "tool_calls")))
+				continue;
+			a = ajson_str(json_object_get(json_array_get(json_object_get(m,
+			    "tool_calls"), 0), "function"), "arguments", "");
+			v = json_loads(a, JSON_REJECT_DUPLICATES, NULL);
+			if (!json_is_object(v))
+				fail_msg("call %zu went back as %s", n, a);
+			json_decref(v);
+			if (back[n] != NULL && strcmp(a, back[n]) != 0)
+				fail_msg("call %zu went back as [%s], not [%s]", n, a, back[n]);
+			n++;
+		}
+		assert_int_equal(n, 5);
+		json_decref(lists[k]);
+	}
+}
+
 static void
 test_repeated_failure(void **state)
 {
@@ -858,6 +917,39 @@ test_context_cache_prefix(void **state)
 	if (prefix_breaks > 50 / 5)
 		fail_msg("%d of 50 requests rewrote the history before their end", prefix_breaks);
 	/* … and never the system message or the tools, summaries included */
+	assert_int_equal(system_breaks, 0);
+}
+
+/*
+ * Outputs too short to elide: the history is summarized, and each summary
+ * rewrites what follows the task (the model server's cache serves only the
+ * prefix before it). Keeping a quarter of the room after a summary, not a
+ * half, makes them come later: 3 in these 121 requests, not 4.
+ */
+static void
+test_context_summary_rare(void **state)
+{
+	struct fx *f = *state;
+	int i;
+
+	put(f->repo, "short.txt", "a short line, well under what is worth eliding\n");
+	f->cfg.context_window = 4096;
+	window_limit = 4096 - 512;
+	{
+		int64_t id = new_run(f, 0, "Read short.txt again and again", "{\"max_steps\":130,"
+		    "\"tools\":[\"read_file\"]}", NULL);
+
+		for (i = 0; i < 120; i++)
+			q_call("read_file", "{\"path\":\"short.txt\"}");
+		q_text("Read it.");
+		run_it(f, id);
+		assert_status(f, id, "succeeded", NULL);
+	}
+	print_message("%d of %d requests rewrote the history (%d summaries)\n", prefix_breaks,
+	    n_requests - n_summaries, n_summaries);
+	assert_true(n_summaries >= 2);
+	if (prefix_breaks > 3)
+		fail_msg("%d of 121 requests rewrote the history before their end", prefix_breaks);
 	assert_int_equal(system_breaks, 0);
 }
 
@@ -1630,8 +1722,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_nudge_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_call_arguments_replayed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_context_small_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_context_cache_prefix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_context_summary_rare, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fixed_prompt_small, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupted_approval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_window_smaller, setup, teardown),
