@@ -357,6 +357,22 @@ take_lines(struct mcp_client *c, long id, json_t **out, struct agentd_error *err
 	return AGENTD_OK;
 }
 
+/* Read what the server's stdout has (poll said it has something). */
+static int
+read_some(struct mcp_client *c, struct agentd_error *err)
+{
+	ssize_t r;
+
+	do
+		r = read(c->out, c->buf + c->len, MCP_LINE_MAX - c->len);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0)
+		return agentd_seterr(err, AGENTD_EPROTO, "mcp %s: the server closed its output",
+		    c->name);
+	c->len += (size_t)r;
+	return AGENTD_OK;
+}
+
 /* Read messages until the answer with this id comes, or the deadline. */
 static int
 wait_answer(struct mcp_client *c, long id, double deadline, json_t **out, struct agentd_error *err)
@@ -365,7 +381,6 @@ wait_answer(struct mcp_client *c, long id, double deadline, json_t **out, struct
 		struct pollfd p[2];
 		int np = 1, t, rc;
 		json_t *m = NULL;
-		ssize_t r;
 
 		if ((rc = take_lines(c, id, &m, err)) != AGENTD_OK)
 			return rc;
@@ -396,13 +411,8 @@ wait_answer(struct mcp_client *c, long id, double deadline, json_t **out, struct
 			drain_stderr(c);
 		if (!(p[0].revents & (POLLIN | POLLHUP)))
 			continue;
-		r = read(c->out, c->buf + c->len, MCP_LINE_MAX - c->len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return agentd_seterr(err, AGENTD_EPROTO, "mcp %s: the server closed its output",
-			    c->name);
-		c->len += (size_t)r;
+		if ((rc = read_some(c, err)) != AGENTD_OK)
+			return rc;
 	}
 }
 
@@ -418,7 +428,6 @@ mcp_client_poll(struct mcp_client *c, struct agentd_error *err)
 	 * next use, not for ever now. */
 	for (reads = 0; reads < 64; reads++) {
 		struct pollfd p = { .fd = c->out, .events = POLLIN };
-		ssize_t r;
 		int n;
 
 		if ((rc = take_lines(c, -1, &none, err)) != AGENTD_OK)
@@ -428,13 +437,8 @@ mcp_client_poll(struct mcp_client *c, struct agentd_error *err)
 			continue;
 		if (n <= 0 || !(p.revents & (POLLIN | POLLHUP)))
 			return AGENTD_OK;
-		r = read(c->out, c->buf + c->len, MCP_LINE_MAX - c->len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return agentd_seterr(err, AGENTD_EPROTO, "mcp %s: the server closed its output",
-			    c->name);
-		c->len += (size_t)r;
+		if ((rc = read_some(c, err)) != AGENTD_OK)
+			return rc;
 	}
 	return take_lines(c, -1, &none, err);
 }
