@@ -415,17 +415,6 @@ find_tool(const char *name)
 	return NULL;
 }
 
-static int
-name_in(const json_t *arr, const char *name)
-{
-	size_t i;
-	json_t *v;
-
-	json_array_foreach(arr, i, v)
-		if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
-			return 1;
-	return 0;
-}
 
 static const char *
 tool_name_of(const json_t *t)
@@ -452,7 +441,7 @@ build_tools(struct arun *r, struct agentd_error *err)
 		for (k = 0; k < 2; k++)
 			if (strcmp(name, agent_tools[k].name) == 0)
 				have[k] = 1;
-		if (r->allowed == NULL || name_in(r->allowed, name) ||
+		if (r->allowed == NULL || ajson_array_has(r->allowed, name) ||
 		    strcmp(name, "update_plan") == 0 || strcmp(name, "recall") == 0)
 			json_array_append(out, t);
 	}

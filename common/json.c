@@ -116,6 +116,18 @@ ajson_set_bool(json_t *obj, const char *key, int val)
 	return json_object_set_new(obj, key, json_boolean(val)) == 0 ? AGENTD_OK : AGENTD_ENOMEM;
 }
 
+int
+ajson_array_has(const json_t *arr, const char *s)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(arr, i, v)
+		if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
+			return 1;
+	return 0;
+}
+
 double
 ajson_now(void)
 {

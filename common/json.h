@@ -47,6 +47,9 @@ int ajson_set_bool(json_t *obj, const char *key, int val);
  */
 json_t *ajson_string_lossy(const char *s, size_t n);
 
+/* 1 when the array holds the string s (non-strings are skipped). */
+int ajson_array_has(const json_t *arr, const char *s);
+
 /* Seconds since the epoch with millisecond precision (CLOCK_REALTIME). */
 double ajson_now(void);
 

@@ -676,17 +676,6 @@ spawn(struct mcp_client *c, const json_t *cfg, struct agentd_error *err)
 	return AGENTD_OK;
 }
 
-static int
-has_string(const json_t *list, const char *v)
-{
-	size_t i;
-	json_t *e;
-
-	json_array_foreach(list, i, e)
-		if (json_is_string(e) && strcmp(json_string_value(e), v) == 0)
-			return 1;
-	return 0;
-}
 
 static int
 lists_legacy(const json_t *list)
@@ -743,7 +732,7 @@ probe(struct mcp_client *c, double deadline, int *rcp, struct agentd_error *err)
 	code = json_is_integer(json_object_get(e, "code")) ?
 	    (long)json_integer_value(json_object_get(e, "code")) : 0;
 	sup = json_object_get(res, "supportedVersions");
-	if (res && has_string(sup, MCP_PROTOCOL_MODERN)) {
+	if (res && ajson_array_has(sup, MCP_PROTOCOL_MODERN)) {
 		era = ERA_MODERN;
 	} else if (res && json_is_array(sup) && !lists_legacy(sup)) {
 		agentd_seterr(err, AGENTD_EPROTO, "mcp %s: the server speaks none of the protocol "
@@ -900,17 +889,6 @@ mcp_client_protocol(const struct mcp_client *c)
 	return c->version;
 }
 
-static int
-in_list(const json_t *list, const char *name)
-{
-	size_t i;
-	json_t *e;
-
-	json_array_foreach(list, i, e)
-		if (strcmp(json_string_value(e), name) == 0)
-			return 1;
-	return 0;
-}
 
 int
 mcp_client_list_tools(struct mcp_client *c, json_t **out, struct agentd_error *err)
@@ -934,7 +912,8 @@ mcp_client_list_tools(struct mcp_client *c, json_t **out, struct agentd_error *e
 		json_array_foreach(json_object_get(res, "tools"), i, t) {
 			const char *n = ajson_str(t, "name", NULL);
 
-			if (n && (!en || in_list(en, n)) && !in_list(dis, n) && json_array_size(all) < 1000)
+			if (n && (!en || ajson_array_has(en, n)) && !ajson_array_has(dis, n) &&
+			    json_array_size(all) < 1000)
 				json_array_append(all, t);
 		}
 		if (!json_is_string(json_object_get(res, "nextCursor")))
