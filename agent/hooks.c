@@ -26,6 +26,7 @@
  */
 #include "agent/internal.h"
 #include "common/buf.h"
+#include "common/num.h"
 #include "common/json.h"
 
 #include <errno.h>
@@ -284,14 +285,6 @@ struct hook_proc {
 	char *errout;		/* capped stderr */
 };
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 /* Environment: agentd's own, plus where the hook runs (CLAUDE_PROJECT_DIR
  * as Claude Code sets it, for scripts that use it) and the ids. The first
@@ -351,7 +344,7 @@ hook_spawn(struct arun *r, const char *command, const char *input, int timeout_s
 	char *argv[] = { "/bin/sh", "-c", (char *)command, NULL };
 	char **env;
 	size_t inherited = 0, in_len = strlen(input), in_off = 0;
-	double t0 = now_ms(), deadline = t0 + timeout_s * 1000.0;
+	double t0 = (anum_mono_s() * 1000.0), deadline = t0 + timeout_s * 1000.0;
 	pid_t pid = -1;
 	int status = 0, open_fds = 2, killed = 0;
 
@@ -404,7 +397,7 @@ hook_spawn(struct arun *r, const char *command, const char *input, int timeout_s
 	while (open_fds > 0 || in[1] >= 0) {
 		struct pollfd pf[3];
 		int nf = 0, wait_ms, k;
-		double left = deadline - now_ms();
+		double left = deadline - (anum_mono_s() * 1000.0);
 
 		if (left <= 0 || agent_is_cancelled(r)) {
 			p->timed_out = left <= 0;
@@ -458,8 +451,8 @@ hook_spawn(struct arun *r, const char *command, const char *input, int timeout_s
 
 		if (w == pid || (w < 0 && errno != EINTR))
 			break;
-		if (now_ms() >= deadline || agent_is_cancelled(r)) {
-			p->timed_out = now_ms() >= deadline;
+		if ((anum_mono_s() * 1000.0) >= deadline || agent_is_cancelled(r)) {
+			p->timed_out = (anum_mono_s() * 1000.0) >= deadline;
 			kill(-pid, SIGKILL);
 			killed = 1;
 			break;
@@ -487,7 +480,7 @@ done:
 	p->errout = htbuf_render(&hb_err, NULL);
 	htbuf_free(&hb_out);
 	htbuf_free(&hb_err);
-	p->ms = now_ms() - t0;
+	p->ms = (anum_mono_s() * 1000.0) - t0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -6,6 +6,7 @@
 #include "agent/llm.h"
 #include "agent/llm_internal.h"
 #include "common/buf.h"
+#include "common/num.h"
 #include "common/json.h"
 
 #include <ctype.h>
@@ -22,14 +23,6 @@
 #define SLEEP_SLICE_MS	20
 #define PROBE_TIMEOUT_MS 5000L
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 /* ---- configuration ---- */
 
@@ -1070,7 +1063,7 @@ write_cb(char *p, size_t size, size_t nmemb, void *ud)
 	struct xfer *x = ud;
 	size_t n = size * nmemb;
 
-	x->last_ms = now_ms();
+	x->last_ms = (anum_mono_s() * 1000.0);
 	x->total += n;
 	if (x->head_len < sizeof(x->head)) {
 		size_t k = sizeof(x->head) - x->head_len < n ? sizeof(x->head) - x->head_len : n;
@@ -1151,7 +1144,7 @@ xferinfo_cb(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un
 		x->why = WHY_CANCEL;
 		return 1;
 	}
-	if (x->c->idle_timeout_ms > 0 && now_ms() - x->last_ms > (double)x->c->idle_timeout_ms) {
+	if (x->c->idle_timeout_ms > 0 && (anum_mono_s() * 1000.0) - x->last_ms > (double)x->c->idle_timeout_ms) {
 		x->why = WHY_IDLE;
 		return 1;
 	}
@@ -1276,7 +1269,7 @@ attempt(const struct llm_config *c, const struct llm_endpoint *e, const char *pa
 	curl_easy_setopt(x.h, CURLOPT_NOPROGRESS, 0L);
 	curl_easy_setopt(x.h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
 	curl_easy_setopt(x.h, CURLOPT_XFERINFODATA, &x);
-	x.last_ms = now_ms();
+	x.last_ms = (anum_mono_s() * 1000.0);
 	res = curl_easy_perform(x.h);
 	curl_easy_getinfo(x.h, CURLINFO_RESPONSE_CODE, &status);
 	*retry_after_ms = x.retry_after_ms;
@@ -1375,10 +1368,10 @@ is_cancelled(const struct llm_callbacks *cb)
 static int
 nap(long ms, const struct llm_callbacks *cb)
 {
-	double end = now_ms() + (double)ms;
+	double end = (anum_mono_s() * 1000.0) + (double)ms;
 
 	for (;;) {
-		double left = end - now_ms();
+		double left = end - (anum_mono_s() * 1000.0);
 		struct timespec ts;
 
 		if (is_cancelled(cb))
@@ -1519,7 +1512,7 @@ probe(const struct llm_config *c, const char *url, const char *api_key, const ch
 	memset(&x, 0, sizeof(x));
 	x.c = c;
 	x.mode = 2;
-	x.last_ms = now_ms();
+	x.last_ms = (anum_mono_s() * 1000.0);
 	x.body = *out;
 	hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
 	if (api_key != NULL) {

@@ -11,6 +11,7 @@
 #include "agent/llm.h"
 #include "agent/llm_internal.h"
 #include "common/buf.h"
+#include "common/num.h"
 #include "common/json.h"
 
 #include <stdio.h>
@@ -21,14 +22,6 @@
 /* What llama.cpp's generic tool format puts in the prompt. */
 #define GENERIC_TOOL_MARK "Respond in JSON format, either with `tool_call`"
 
-static double
-ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
-}
 
 /* base without a trailing "/v1" (and slashes): where /props lives. */
 static char *
@@ -79,7 +72,7 @@ llm_probe_endpoint(const struct llm_config *c, int index, json_t **report,
 	struct llm_config one;
 	json_t *rep, *v = NULL, *models, *d;
 	char *root, excerpt[160];
-	double t0 = ms_now();
+	double t0 = (anum_mono_s() * 1000.0);
 	long st;
 	size_t i;
 	int n_ctx = 0;
@@ -197,7 +190,7 @@ llm_probe_endpoint(const struct llm_config *c, int index, json_t **report,
 		json_decref(tools);
 	}
 out:
-	json_object_set_new(rep, "ms", json_integer((json_int_t)(ms_now() - t0)));
+	json_object_set_new(rep, "ms", json_integer((json_int_t)((anum_mono_s() * 1000.0) - t0)));
 	free(root);
 	*report = rep;
 	return AGENTD_OK;

@@ -936,14 +936,6 @@ set_str(char **dst, const char *s)
 	*dst = s ? strdup(s) : NULL;
 }
 
-static double
-mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Erase the status line before anything else is printed. */
 static void
@@ -959,7 +951,7 @@ static void
 progress_phase(struct follow *f, const char *phase)
 {
 	snprintf(f->phase, sizeof(f->phase), "%s", phase);
-	f->phase_t0 = mono_s();
+	f->phase_t0 = anum_mono_s();
 	f->tokens = 0;
 }
 
@@ -972,7 +964,7 @@ progress_draw(struct follow *f)
 
 	if (!f->progress || f->phase[0] == '\0' || f->in_text)
 		return;
-	el = mono_s() - f->phase_t0;
+	el = anum_mono_s() - f->phase_t0;
 	if (el < 1.0 || (f->line_shown && f->drawn == (long)el * 1000003L + f->tokens))
 		return;
 	f->drawn = (long)el * 1000003L + f->tokens;

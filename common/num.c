@@ -6,6 +6,16 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <time.h>
+
+double
+anum_mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 enum agentd_err
 anum_int(const char *s, int64_t min, int64_t max, int64_t *out, struct agentd_error *err)

@@ -15,6 +15,7 @@
 #include "tools/tools.h"
 #include "tools/mcp.h"
 #include "common/json.h"
+#include "common/num.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -695,7 +696,7 @@ struct toolcall {
 	runner_journal_fn jfn;
 	runner_journal_post jpost;
 	char *jdb;
-	double deadline;	/* mono_now() past which the read is abandoned */
+	double deadline;	/* anum_mono_s() past which the read is abandoned */
 	struct toolcall *jnext;
 	char *line;		/* the reply, made on the worker (no post step) */
 	/* doctor */
@@ -1014,21 +1015,13 @@ journal_drop_queued(struct runner *r)
 	r->jqueued = 0;
 }
 
-static double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int
 journal_stop(void *ud)
 {
 	struct toolcall *t = ud;
 
-	return atomic_load(&t->r->stopping) || mono_now() > t->deadline;
+	return atomic_load(&t->r->stopping) || anum_mono_s() > t->deadline;
 }
 
 /* One read on a pool thread's connection (m NULL: it could not open). */
@@ -1043,7 +1036,7 @@ journal_run(struct toolcall *t, struct memory *m, const struct agentd_error *ope
 		rc = open_err->code != AGENTD_OK ? open_err->code : AGENTD_EIO;
 		err = *open_err;
 	} else {
-		t->deadline = mono_now() + RUNNER_JOURNAL_MAX_S;
+		t->deadline = anum_mono_s() + RUNNER_JOURNAL_MAX_S;
 		memory_set_interrupt(m, journal_stop, t);
 		rc = t->jfn(m, t->params, &t->result, &err);
 		memory_set_interrupt(m, NULL, NULL);

@@ -15,6 +15,7 @@
 #include "daemon/runner.h"
 #include "daemon/sched.h"
 #include "common/buf.h"
+#include "common/num.h"
 #include "common/json.h"
 #include "tools/mcp.h"
 
@@ -109,14 +110,6 @@ struct server {
 	uint64_t dropped;	/* clients dropped for the caps */
 };
 
-static double
-mono_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int
 set_nonblock(int fd)
@@ -713,7 +706,7 @@ static int
 evict_idle(struct server *s)
 {
 	struct conn **pp, **victim = NULL, *c;
-	double now = mono_now();
+	double now = anum_mono_s();
 
 	for (pp = &s->conns; (c = *pp) != NULL; pp = &c->next) {
 		if (c->closing || c->nsubs > 0 || c->pending > 0 || conn_queued(c) > 0 ||
@@ -751,7 +744,7 @@ accept_conns(struct server *s)
 				 * now would spin. Serve the others and retry in a second. */
 				log_warn("accept: %s; not accepting for a second (%d clients)",
 				    strerror(errno), s->nconns);
-				s->accept_paused = mono_now() + 1;
+				s->accept_paused = anum_mono_s() + 1;
 			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
 				log_warn("accept: %s", strerror(errno));
 			}
@@ -783,7 +776,7 @@ accept_conns(struct server *s)
 		c->fd = fd;
 		c->uid = cred.uid;
 		c->pid = cred.pid;
-		c->last_in = mono_now();
+		c->last_in = anum_mono_s();
 		rpc_framer_init(&c->in, s->max_line);
 		abuf_init(&c->out, OUT_CAP);
 		c->next = s->conns;
@@ -872,7 +865,7 @@ conn_read(struct server *s, struct conn *c)
 				c->closing = 2;
 			return;
 		}
-		c->last_in = mono_now();
+		c->last_in = anum_mono_s();
 		rc = rpc_framer_feed(&c->in, buf, (size_t)n, handle_line, &lc);
 		count_input(s, c);
 		if (rc == AGENTD_ETOOBIG) {
@@ -1067,7 +1060,7 @@ server_run(struct server *s)
 	long timeout;
 	int rc, status = AGENTD_OK;
 
-	s->retention_due = mono_now();
+	s->retention_due = anum_mono_s();
 	while (!s->stop) {
 		n = 3 + (size_t)s->nconns;
 		if (n > cap) {
@@ -1086,7 +1079,7 @@ server_run(struct server *s)
 			cap = n;
 		}
 		pfd[0] = (struct pollfd){ .fd = s->lfd,
-		    .events = mono_now() >= s->accept_paused ? POLLIN : 0 };
+		    .events = anum_mono_s() >= s->accept_paused ? POLLIN : 0 };
 		pfd[1] = (struct pollfd){ .fd = s->wakefd, .events = POLLIN };
 		pfd[2] = (struct pollfd){ .fd = s->sigfd, .events = POLLIN };
 		for (i = 3, c = s->conns; c; c = c->next, i++) {
@@ -1100,14 +1093,14 @@ server_run(struct server *s)
 			timeout = sched_tick(s->d->sched);
 		if (pfd[0].events == 0 && (timeout < 0 || timeout > 1000))
 			timeout = 1000;
-		if (mono_now() >= s->retention_due) {
+		if (anum_mono_s() >= s->retention_due) {
 			apply_retention(s);
-			s->retention_due = mono_now() + 3600;
+			s->retention_due = anum_mono_s() + 3600;
 		}
 		if (memory_ends_pending(s->d->ends) > 0) {
-			if (mono_now() >= s->ends_due) {
+			if (anum_mono_s() >= s->ends_due) {
 				store_kept_ends(s);
-				s->ends_due = mono_now() + ENDS_RETRY_S;
+				s->ends_due = anum_mono_s() + ENDS_RETRY_S;
 			}
 			if (timeout < 0 || timeout > ENDS_RETRY_S * 1000)
 				timeout = ENDS_RETRY_S * 1000;

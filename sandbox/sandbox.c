@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 
 #include "common/buf.h"
+#include "common/num.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/sandbox_int.h"
 #include "sandbox/sandbox_filter.h"
@@ -61,14 +62,6 @@ static struct {
 /* probe_ns, run at most once: by --explain, or when a run failed to set up. */
 static pthread_once_t explain_once = PTHREAD_ONCE_INIT;
 
-static double
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 static pid_t
 sys_clone3(uint64_t flags, int *pidfd)
@@ -1172,7 +1165,7 @@ sandbox_run(const struct sandbox_opts *o, char *const argv[], struct sandbox_res
 	struct htbuf hb[2];
 	int pipes[2][2] = { { -1, -1 }, { -1, -1 } };
 	int open_fds = 2, rc, i, timed_out = 0, cancelled = 0, flood = 0, child_done = 0;
-	double t0 = now_ms(), deadline, drain_until = 0;
+	double t0 = (anum_mono_s() * 1000.0), deadline, drain_until = 0;
 	size_t flood_cap;
 	int code = 0, sig = 0;
 	char *out, *errs;
@@ -1205,7 +1198,7 @@ sandbox_run(const struct sandbox_opts *o, char *const argv[], struct sandbox_res
 
 	while (open_fds > 0 || !child_done) {
 		struct pollfd pf[3];
-		double now = now_ms(), wait;
+		double now = (anum_mono_s() * 1000.0), wait;
 		int nf = 0, k;
 
 		if (!child_done) {
@@ -1263,7 +1256,7 @@ sandbox_run(const struct sandbox_opts *o, char *const argv[], struct sandbox_res
 		if (!child_done && nf > 0 && (pf[nf - 1].revents & POLLIN)) {
 			reap(&pr, timed_out || cancelled || flood ? SIGKILL : 0, &code, &sig);
 			child_done = 1;
-			drain_until = now_ms() + 1000;
+			drain_until = (anum_mono_s() * 1000.0) + 1000;
 		}
 	}
 	if (!child_done) {
@@ -1300,7 +1293,7 @@ sandbox_run(const struct sandbox_opts *o, char *const argv[], struct sandbox_res
 	r->err = errs;
 	r->err_len = err_len;
 	r->err_dropped = htbuf_dropped(&hb[1]);
-	r->wall_ms = now_ms() - t0;
+	r->wall_ms = (anum_mono_s() * 1000.0) - t0;
 	rc = AGENTD_OK;
 out:
 	for (i = 0; i < 2; i++) {
@@ -1341,10 +1334,10 @@ sandbox_exec_inherit(const struct sandbox_opts *o, char *const argv[], int *stat
 	rc = spawn(&pp, &pr, err);
 	if (rc != 0)
 		goto out;
-	deadline = now_ms() + o->timeout_ms;
+	deadline = (anum_mono_s() * 1000.0) + o->timeout_ms;
 	for (;;) {
 		struct pollfd pf[2] = { { pr.pidfd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
-		double wait = deadline - now_ms();
+		double wait = deadline - (anum_mono_s() * 1000.0);
 		int k;
 
 		if (wait <= 0) {

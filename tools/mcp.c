@@ -18,6 +18,7 @@
 #include "tools/mcp.h"
 #include "tools/mcp_internal.h"
 #include "common/json.h"
+#include "common/num.h"
 
 struct mcp_key {
 	const char *name;
@@ -256,14 +257,6 @@ struct mcp_client {
 static void on_server_msg(struct mcp_client *c, json_t *m);
 static int cancel_request(struct mcp_client *c, long id, struct agentd_error *err);
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int
 send_msg(struct mcp_client *c, json_t *msg, struct agentd_error *err)
@@ -388,7 +381,7 @@ wait_answer(struct mcp_client *c, long id, double deadline, json_t **out, struct
 			*out = m;
 			return AGENTD_OK;
 		}
-		t = (int)((deadline - now_s()) * 1000);
+		t = (int)((deadline - anum_mono_s()) * 1000);
 		if (t <= 0)
 			return agentd_seterr(err, AGENTD_ETIMEOUT, "mcp %s: no answer in time", c->name);
 		if (c->cancelled && c->cancelled(c->hook_ud))
@@ -460,7 +453,7 @@ send_one(struct mcp_client *c, json_t *msg, struct agentd_error *err)
 
 	if (c->http == NULL)
 		return send_msg(c, msg, err);
-	rc = mcp_http_post(c->http, msg, -1, now_s() + 10, NULL, &ans, &st, err);
+	rc = mcp_http_post(c->http, msg, -1, anum_mono_s() + 10, NULL, &ans, &st, err);
 	json_decref(ans);
 	return rc;
 }
@@ -568,7 +561,7 @@ request(struct mcp_client *c, const char *method, json_t *params, double timeout
 	long status;
 	int rc;
 
-	rc = rpc(c, method, params, now_s() + timeout, &ans, &status, err);
+	rc = rpc(c, method, params, anum_mono_s() + timeout, &ans, &status, err);
 	if (rc != AGENTD_OK)
 		return rc;
 	if ((e = json_object_get(ans, "error")) != NULL) {
@@ -772,7 +765,7 @@ initialize(struct mcp_client *c, double deadline, struct agentd_error *err)
 		mcp_http_reset_session(c->http);
 	rc = request(c, "initialize", json_pack("{s:s,s:{},s:{s:s,s:s}}", "protocolVersion",
 	    MCP_PROTOCOL_VERSION, "capabilities", "clientInfo", "name", "agentd", "version",
-	    PACKAGE_VERSION), deadline - now_s(), &res, err);
+	    PACKAGE_VERSION), deadline - anum_mono_s(), &res, err);
 	if (rc != AGENTD_OK)
 		return rc;
 	ver = ajson_str(res, "protocolVersion", "");
@@ -813,12 +806,12 @@ static void
 start_failed(struct mcp_client *c, struct agentd_error *err)
 {
 	char msg[sizeof(err->msg)], *p, *end;
-	double until = now_s() + 0.5;
+	double until = anum_mono_s() + 0.5;
 	struct pollfd pf;
 
 	if (err == NULL)
 		return;
-	while (c->errfd >= 0 && now_s() < until) {	/* what it wrote as it died */
+	while (c->errfd >= 0 && anum_mono_s() < until) {	/* what it wrote as it died */
 		pf.fd = c->errfd;
 		pf.events = POLLIN;
 		if (poll(&pf, 1, 100) <= 0)
@@ -845,7 +838,7 @@ mcp_client_start(const char *name, const json_t *cfg, int stderr_fd,
     struct mcp_client **out, struct agentd_error *err)
 {
 	struct mcp_client *c;
-	double timeout = ajson_num(cfg, "startup_timeout_s", 10), t0 = now_s();
+	double timeout = ajson_num(cfg, "startup_timeout_s", 10), t0 = anum_mono_s();
 	double probe_wait = timeout / 2 < 5 ? timeout / 2 : 5;
 	enum era era;
 	int rc;

@@ -19,6 +19,7 @@
 #include "tools/mcp.h"
 #include "tools/mcp_internal.h"
 #include "common/buf.h"
+#include "common/num.h"
 #include "common/json.h"
 
 #define ERROR_BODY_MAX (64u << 10)	/* body of an HTTP error kept for the message */
@@ -59,14 +60,6 @@ struct xfer {
 	struct agentd_error err;	/* why, for STOP_FAILED */
 };
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 /* A header value we may send as it is: visible ASCII, spaces inside. */
 static int
@@ -431,7 +424,7 @@ enum verb { VERB_POST, VERB_GET, VERB_DELETE };
 static CURLcode
 exchange(struct xfer *x, enum verb verb, const char *body, struct curl_slist *hdrs, double deadline)
 {
-	long ms = (long)((deadline - now_s()) * 1000);
+	long ms = (long)((deadline - anum_mono_s()) * 1000);
 	CURLcode res;
 
 	if (ms < 1)
@@ -540,14 +533,14 @@ read_body(struct xfer *x, struct agentd_error *err)
 static int
 pause_ms(long ms, double deadline, const struct mcp_http_io *io)
 {
-	double until = now_s() + ms / 1000.0;
+	double until = anum_mono_s() + ms / 1000.0;
 
-	while (now_s() < until) {
-		double left = until - now_s();
+	while (anum_mono_s() < until) {
+		double left = until - anum_mono_s();
 
 		if (io && io->cancelled && io->cancelled(io->ud))
 			return AGENTD_ECANCELLED;
-		if (now_s() >= deadline)
+		if (anum_mono_s() >= deadline)
 			return AGENTD_ETIMEOUT;
 		usleep((useconds_t)((left > 0.02 ? 0.02 : left) * 1e6));
 	}
@@ -684,7 +677,7 @@ mcp_http_free(struct mcp_http *t)
 		xfer_init(&x, t, -1, NULL, &total);
 		hdrs = make_headers(t, NULL, NULL, &fail);
 		if (!fail)
-			(void)exchange(&x, VERB_DELETE, NULL, hdrs, now_s() + 1.0);
+			(void)exchange(&x, VERB_DELETE, NULL, hdrs, anum_mono_s() + 1.0);
 		curl_slist_free_all(hdrs);
 		xfer_done(&x);
 	}

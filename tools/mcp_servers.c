@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "common/buf.h"
+#include "common/num.h"
 #include "common/json.h"
 
 #define INST_MAX	32	/* live instances in all; the least recently used stops */
@@ -65,14 +66,6 @@ static int g_logfd = -1;
 static mcp_wrap_fn g_wrap;
 static void *g_wrap_ud;
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 void
 mcp_servers_init(int log_fd, mcp_wrap_fn wrap, void *ud)
@@ -193,7 +186,7 @@ acquire(const char *name, const char *ws, struct agentd_error *err)
 		g_insts = in;
 	}
 	in->users++;
-	in->last_used = now_s();
+	in->last_used = anum_mono_s();
 	pthread_mutex_unlock(&g_mu);
 	return in;
 }
@@ -382,7 +375,7 @@ inst_fail(struct inst *in, const char *why)
 		in->state = ST_FAILED;
 	} else {
 		in->state = ST_BACKOFF;
-		in->retry_at = now_s() + backoff_s(in->fails);
+		in->retry_at = anum_mono_s() + backoff_s(in->fails);
 	}
 }
 
@@ -406,9 +399,9 @@ ensure(struct inst *in, struct agentd_error *err)
 		return agentd_seterr(err, AGENTD_EUNAVAIL, "MCP server %s failed %d times in a row "
 		    "and is not started again until the configuration is reloaded (SIGHUP); last "
 		    "error: %s", in->name, in->fails, in->err);
-	if (in->state == ST_BACKOFF && now_s() < in->retry_at)
+	if (in->state == ST_BACKOFF && anum_mono_s() < in->retry_at)
 		return agentd_seterr(err, AGENTD_EUNAVAIL, "MCP server %s is restarting (in %.0f s); "
-		    "last error: %s", in->name, in->retry_at - now_s() + 0.5, in->err);
+		    "last error: %s", in->name, in->retry_at - anum_mono_s() + 0.5, in->err);
 	in->starts++;
 	agentd_error_clear(err);
 	if (g_wrap != NULL)
