@@ -747,6 +747,23 @@ do_tool_reply(void *ud)
 	toolcall_free(t);
 }
 
+/* The end of a detached thread's work: its answer goes to the loop (an
+ * internal error when it made none), and the thread stops counting. */
+static void *
+answer_and_end(struct toolcall *t)
+{
+	struct runner *r = t->r;
+
+	if (t->code == 0 && t->result == NULL && t->line == NULL) {
+		t->code = RPC_INTERNAL_ERROR;
+		snprintf(t->msg, sizeof(t->msg), "out of memory");
+	}
+	if (server_post(r->d->srv, do_tool_reply, drop_toolcall, t) != AGENTD_OK)
+		toolcall_free(t);
+	atomic_fetch_sub(&r->tool_threads, 1);
+	return NULL;
+}
+
 /*
  * What a call by hand asks in its arguments, against what the call was
  * given. More (the network, a stronger policy) is denied the way a run with
@@ -784,7 +801,6 @@ static void *
 tool_worker(void *arg)
 {
 	struct toolcall *t = arg;
-	struct runner *r;
 	struct tool_ctx ctx;
 	struct agentd_error err;
 	json_t *args = json_object_get(t->params, "args");
@@ -832,11 +848,7 @@ tool_worker(void *arg)
 		t->code = RPC_INTERNAL_ERROR;
 		snprintf(t->msg, sizeof(t->msg), "tool '%s' returned no result", name);
 	}
-	r = t->r;
-	if (server_post(r->d->srv, do_tool_reply, drop_toolcall, t) != AGENTD_OK)
-		toolcall_free(t);
-	atomic_fetch_sub(&r->tool_threads, 1);
-	return NULL;
+	return answer_and_end(t);
 }
 
 /* Run fn(t) on a detached thread counted in tool_threads (runner_free waits
@@ -924,14 +936,7 @@ doctor_worker(void *arg)
 		json_array_append_new(eps, rep);
 	}
 	t->result = json_pack("{s:o?, s:o?}", "journal", doctor_journal(t), "endpoints", eps);
-	if (t->result == NULL) {
-		t->code = RPC_INTERNAL_ERROR;
-		snprintf(t->msg, sizeof(t->msg), "out of memory");
-	}
-	if (server_post(r->d->srv, do_tool_reply, drop_toolcall, t) != AGENTD_OK)
-		toolcall_free(t);
-	atomic_fetch_sub(&r->tool_threads, 1);
-	return NULL;
+	return answer_and_end(t);
 }
 
 int
@@ -1248,7 +1253,6 @@ static void *
 mcp_worker(void *arg)
 {
 	struct toolcall *t = arg;
-	struct runner *r = t->r;
 	struct agentd_error e;
 	const char *what = ajson_str(t->params, "what", "");
 	json_t *defs = NULL, *report = NULL;
@@ -1286,14 +1290,7 @@ mcp_worker(void *arg)
 		t->result = json_pack("{s:o?, s:o?}", "tools", t->result, "mcp", report);
 		json_decref(defs);
 	}
-	if (t->code == 0 && t->result == NULL) {
-		t->code = RPC_INTERNAL_ERROR;
-		snprintf(t->msg, sizeof(t->msg), "out of memory");
-	}
-	if (server_post(r->d->srv, do_tool_reply, drop_toolcall, t) != AGENTD_OK)
-		toolcall_free(t);
-	atomic_fetch_sub(&r->tool_threads, 1);
-	return NULL;
+	return answer_and_end(t);
 }
 
 int
