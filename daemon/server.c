@@ -59,6 +59,8 @@
 #define KEEP_BUF	65536
 /* After freeing this much, hand the heap's free pages back (malloc_trim). */
 #define TRIM_AFTER	(8u * 1024 * 1024)
+/* ...and any amount after this long without events. */
+#define IDLE_TRIM_MS	500
 
 struct conn {
 	uint64_t id;
@@ -1105,6 +1107,10 @@ server_run(struct server *s)
 			if (timeout < 0 || timeout > ENDS_RETRY_S * 1000)
 				timeout = ENDS_RETRY_S * 1000;
 		}
+		/* Memory freed since the last trim goes back once things are
+		 * quiet, even under TRIM_AFTER: a burst leaves no plateau. */
+		if (s->freed > 0 && (timeout < 0 || timeout > IDLE_TRIM_MS))
+			timeout = IDLE_TRIM_MS;
 		rc = poll(pfd, n, (int)timeout);
 		if (rc < 0) {
 			if (errno == EINTR)
@@ -1112,6 +1118,10 @@ server_run(struct server *s)
 			log_error("poll: %s", strerror(errno));
 			status = AGENTD_EIO;
 			break;
+		}
+		if (rc == 0 && s->freed > 0) {
+			s->freed = TRIM_AFTER;
+			maybe_trim(s);
 		}
 		if (pfd[2].revents)
 			handle_signal(s);

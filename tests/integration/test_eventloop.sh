@@ -151,8 +151,15 @@ if ldd "$AGENTD" 2>/dev/null | grep -q libasan; then
 else
 	check "RSS stays under 320 MiB with 8 clients that never read (peak ${peak} KiB)" \
 		test "$peak" -lt $((320 * 1024))
-	sleep 1
-	after=$(py rss "$PID")
+	# the daemon gives freed memory back once it is idle (half a second);
+	# on a loaded machine that may take a few rounds
+	i=0
+	while :; do
+		sleep 1
+		after=$(py rss "$PID")
+		[ "$after" -lt $((base + 32 * 1024)) ] || [ $i -ge 10 ] && break
+		i=$((i + 1))
+	done
 	echo "# rss after they left: ${after} KiB"
 	check "RSS returns near its footprint once they left (${base} -> ${after} KiB)" \
 		test "$after" -lt $((base + 32 * 1024))
