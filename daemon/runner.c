@@ -747,6 +747,30 @@ do_tool_reply(void *ud)
 	toolcall_free(t);
 }
 
+/* *out: a call for a detached thread, in workspace ws (an existing folder);
+ * else an error: too many running, out of memory, a bad workspace. Only
+ * the main thread adds to tool_threads: the check cannot race. */
+static int
+toolcall_new(struct runner *r, const char *ws, struct toolcall **out, struct agentd_error *err)
+{
+	struct toolcall *t;
+	struct stat st;
+
+	if (atomic_load(&r->tool_threads) >= MAX_TOOL_CALLS)
+		return agentd_seterr(err, AGENTD_EBUSY, "%d tool calls are already running; try "
+		    "again when one ends", MAX_TOOL_CALLS);
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+	if (ws == NULL || realpath(ws, t->workspace) == NULL || stat(t->workspace, &st) != 0 ||
+	    !S_ISDIR(st.st_mode)) {
+		free(t);
+		return agentd_seterr(err, AGENTD_EINVAL, "workspace '%s' is not an existing "
+		    "directory", ws ? ws : "");
+	}
+	*out = t;
+	return AGENTD_OK;
+}
+
 /* The end of a detached thread's work: its answer goes to the loop (an
  * internal error when it made none), and the thread stops counting. */
 static void *
@@ -969,23 +993,12 @@ int
 runner_tool_call(struct runner *r, uint64_t conn_id, json_t *id, json_t *params,
     struct agentd_error *err)
 {
-	struct toolcall *t;
-	const char *ws = ajson_str(params, "workspace", NULL), *pol;
-	struct stat st;
+	struct toolcall *t = NULL;
+	const char *pol;
+	int rc;
 
-	/* Only this (main) thread adds to tool_threads: the check cannot race. */
-	if (atomic_load(&r->tool_threads) >= MAX_TOOL_CALLS)
-		return agentd_seterr(err, AGENTD_EBUSY,
-		    "%d tool calls are already running; try again when one ends", MAX_TOOL_CALLS);
-	t = calloc(1, sizeof(*t));
-	if (t == NULL)
-		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
-	if (ws == NULL || realpath(ws, t->workspace) == NULL || stat(t->workspace, &st) != 0 ||
-	    !S_ISDIR(st.st_mode)) {
-		free(t);
-		return agentd_seterr(err, AGENTD_EINVAL, "workspace '%s' is not an existing directory",
-		    ws ? ws : "");
-	}
+	if ((rc = toolcall_new(r, ajson_str(params, "workspace", NULL), &t, err)) != AGENTD_OK)
+		return rc;
 	t->policy = r->d->cfg.agent.policy;
 	pol = ajson_str(params, "policy", NULL);
 	if (pol && sandbox_policy_parse(pol, &t->policy) != AGENTD_OK) {
@@ -1297,22 +1310,11 @@ int
 runner_mcp(struct runner *r, uint64_t conn_id, json_t *id, json_t *params,
     struct agentd_error *err)
 {
-	struct toolcall *t;
-	const char *ws = ajson_str(params, "workspace", "/");
-	struct stat st;
+	struct toolcall *t = NULL;
+	int rc;
 
-	if (atomic_load(&r->tool_threads) >= MAX_TOOL_CALLS)
-		return agentd_seterr(err, AGENTD_EBUSY,
-		    "%d tool calls are already running; try again when one ends", MAX_TOOL_CALLS);
-	t = calloc(1, sizeof(*t));
-	if (t == NULL)
-		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
-	if (realpath(ws, t->workspace) == NULL || stat(t->workspace, &st) != 0 ||
-	    !S_ISDIR(st.st_mode)) {
-		free(t);
-		return agentd_seterr(err, AGENTD_EINVAL, "workspace '%s' is not an existing directory",
-		    ws);
-	}
+	if ((rc = toolcall_new(r, ajson_str(params, "workspace", "/"), &t, err)) != AGENTD_OK)
+		return rc;
 	t->r = r;
 	t->conn_id = conn_id;
 	/* copies, not references: the thread must not share the request's refcounts */
