@@ -393,6 +393,12 @@ run_init(const struct sbx_plan *p)
 	int st, cst = 0;
 	sigset_t all;
 
+	/* The init is a copy of the caller (its environment, and in the daemon
+	 * its keys): non-dumpable, so the command, which runs as the same uid,
+	 * can neither read nor write it through /proc/1 (environ, mem). The
+	 * command gets its own dumpable mm at exec. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		child_fail(p, "set non-dumpable", NULL, errno);
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
 	/* vfork, not fork(): glibc's fork takes locks another thread of the
@@ -489,7 +495,7 @@ become_run_uid(const struct sbx_plan *p)
 		child_fail(p, "unshare user namespace", NULL, errno);
 	if (write_maps(p->run_uid, p->run_gid, &stage) < 0)
 		child_fail(p, stage, NULL, errno);
-	/* Keep the init's /proc/1 (its fds) out of the command's reach. */
+	/* Non-dumpable again (run_init makes sure of it in every mode). */
 	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
