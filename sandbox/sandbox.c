@@ -1439,12 +1439,21 @@ out:
 	return rc;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SBX_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SBX_ASAN 1
+#endif
+#endif
+
 /* Whether the caller has no other thread that could run while the child
- * shares its memory (and its thread pointer). */
+ * shares its memory (and its thread pointer). Never under AddressSanitizer:
+ * its run-time does not know the child's stack and the child crashes. */
 static int
 single_threaded(void)
 {
-#ifdef HAVE_SYS_SINGLE_THREADED_H
+#if defined(HAVE_SYS_SINGLE_THREADED_H) && !defined(SBX_ASAN)
 	return __libc_single_threaded;
 #else
 	return 0;
