@@ -8,6 +8,8 @@ bin_PROGRAMS += agentctl
 agentctl_SOURCES = client/agentctl.c client/ctl.h client/ctl_sandbox.c client/ctl_acp.c \
 	agent/skills.c agent/instructions.c
 agentctl_CFLAGS = $(AM_CFLAGS)
+# static-pie unless configured otherwise (configure.ac: --disable-static-agentctl)
+agentctl_LDFLAGS = $(AM_LDFLAGS) $(CTL_STATIC_LDFLAGS)
 agentctl_LDADD = libdaemon.a libsched.a $(SANDBOX_LIBS) $(JANSSON_LIBS)
 
 # Shell completion, written by the built agentctl from its own command table.

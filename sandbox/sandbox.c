@@ -24,12 +24,16 @@
 #include <time.h>
 #include <unistd.h>
 #include <linux/sched.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#ifdef HAVE_SYS_SINGLE_THREADED_H
+#include <sys/single_threaded.h>
+#endif
 
 #include "common/buf.h"
 #include "common/num.h"
@@ -114,18 +118,16 @@ probe_ns_check(void)
 	pid_t pid;
 	int st;
 
-	if (!probe.euid_root) {
-		if (probe.userns_disabled) {
-			snprintf(probe.ns_why, sizeof probe.ns_why,
-			    "user namespaces disabled by AGENTD_SANDBOX_NO_USERNS");
-			return 0;
-		}
-		flags |= CLONE_NEWUSER;
+	if (probe.userns_disabled) {
+		snprintf(probe.ns_why, sizeof probe.ns_why,
+		    "user namespaces disabled by AGENTD_SANDBOX_NO_USERNS");
+		return 0;
 	}
+	flags |= CLONE_NEWUSER;	/* as root too: every run makes one */
 	pid = sys_clone3(flags, NULL);
 	if (pid < 0) {
-		snprintf(probe.ns_why, sizeof probe.ns_why, "clone3 with %s namespaces: %s",
-		    probe.euid_root ? "mount/pid/net" : "user", strerror(errno));
+		snprintf(probe.ns_why, sizeof probe.ns_why, "clone3 with user, mount and pid "
+		    "namespaces: %s", strerror(errno));
 		return 0;
 	}
 	if (pid == 0) {
@@ -867,7 +869,7 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 	memset(pp, 0, sizeof *pp);
 	pp->o = o;
 	pp->argv = argv;
-	p->idmap_fd = -1;
+	p->idmap_fd = p->ws_tree_fd = p->maps_fd = -1;
 	p->err_fd = p->status_fd = p->out_fd = p->errout_fd = -1;
 	if (!o || !argv || !argv[0] || !argv[0][0])
 		return agentd_seterr(err, AGENTD_EINVAL, "no command to run");
@@ -1002,7 +1004,73 @@ struct proc {
 	int pidfd;
 	int status_r;		/* init reports the command's status here */
 	int fallback;
+	int share_vm;		/* set by the caller: clone with CLONE_VM if this build can */
+	void *stack;		/* the CLONE_VM child's stack, unmapped once it is reaped */
+	size_t stack_len;
 };
+
+/* The CLONE_VM child's stack: the set-up, the init and the command until
+ * its exec run on it (a few pages are touched; PATH_MAX buffers and
+ * snprintf are the deepest), with a guard page below. */
+#define CHILD_STACK ((size_t)256 << 10)
+
+static void
+proc_free_stack(struct proc *pr)
+{
+	if (pr->stack)
+		munmap(pr->stack, pr->stack_len);
+	pr->stack = NULL;
+}
+
+static int
+child_entry(void *arg)
+{
+	sbx_child(arg);
+}
+
+/*
+ * Root: the workspace as the child will mount it, cloned here in the
+ * host's mount namespace and idmapped (only a process of the host's user
+ * namespace may), read-only for that policy. Returns the detached tree.
+ */
+static int
+root_ws_tree(const struct sbx_plan *p, struct agentd_error *err)
+{
+	struct mount_attr a;
+	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, p->ws,
+	    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+
+	if (fd < 0)
+		return agentd_seterr(err, AGENTD_EUNAVAIL, "sandbox setup failed: open_tree %s: %s",
+		    p->ws, strerror(errno)), -1;
+	memset(&a, 0, sizeof a);
+	a.attr_set = MOUNT_ATTR_IDMAP | (p->policy == SANDBOX_READ_ONLY ? MOUNT_ATTR_RDONLY : 0);
+	a.userns_fd = (uint64_t)p->idmap_fd;
+	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0) {
+		agentd_seterr(err, AGENTD_EUNAVAIL, "sandbox setup failed: idmapped mount of the "
+		    "workspace (needs a filesystem that supports idmapped mounts) %s: %s", p->ws,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Root: map the run uid and gid to themselves in the child's new user
+ * namespace (a child cannot map an id other than its own). */
+static int
+root_write_maps(pid_t pid, const struct sbx_plan *p)
+{
+	char path[64], m[64];
+
+	snprintf(path, sizeof path, "/proc/%ld/uid_map", (long)pid);
+	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)p->run_uid, (unsigned)p->run_uid);
+	if (write_small(path, m) < 0)
+		return -1;
+	snprintf(path, sizeof path, "/proc/%ld/gid_map", (long)pid);
+	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)p->run_gid, (unsigned)p->run_gid);
+	return write_small(path, m);
+}
 
 /*
  * Unprivileged, after a run in the user namespace mode failed to set up:
@@ -1047,11 +1115,12 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 {
 	struct sbx_plan *p = &pp->p;
 	uint64_t flags = 0;
-	int ep[2], sp[2] = { -1, -1 };
+	int ep[2], sp[2] = { -1, -1 }, mp[2] = { -1, -1 }, tree = -1, maps_ok = 1;
 	char msg[PATH_MAX + 300];
 	ssize_t n, got = 0;
 	int st;
 
+	pr->stack = NULL;
 	if (p->mode != SBX_MODE_FALLBACK) {
 		flags = NS_FLAGS;
 		/* Without the network, seccomp leaves only AF_UNIX sockets and
@@ -1060,36 +1129,94 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 		 * cannot scope abstract sockets, which live per netns. */
 		if (!p->network && p->landlock_abi < 6)
 			flags |= CLONE_NEWNET;
-		if (p->mode == SBX_MODE_NS_USER)
-			flags |= CLONE_NEWUSER;
+		/* Every namespace mode makes the run's user namespace in the
+		 * same clone; as root the parent writes its maps. */
+		flags |= CLONE_NEWUSER;
 	}
-	if (pipe2(ep, O_CLOEXEC) < 0)
-		return agentd_seterr(err, AGENTD_EIO, "pipe: %s", strerror(errno));
-	if (p->use_init && pipe2(sp, O_CLOEXEC) < 0) {
-		close(ep[0]);
-		close(ep[1]);
-		return agentd_seterr(err, AGENTD_EIO, "pipe: %s", strerror(errno));
+	if (p->mode == SBX_MODE_NS_ROOT) {
+		if ((tree = root_ws_tree(p, err)) < 0)
+			return AGENTD_EUNAVAIL;
+		if (pipe2(mp, O_CLOEXEC) < 0) {
+			close(tree);
+			return agentd_seterr(err, AGENTD_EIO, "pipe: %s", strerror(errno));
+		}
+	}
+	if (pipe2(ep, O_CLOEXEC) < 0 || (p->use_init && pipe2(sp, O_CLOEXEC) < 0)) {
+		n = errno;
+		if (sp[0] < 0 && ep[0] >= 0) {
+			close(ep[0]);
+			close(ep[1]);
+		}
+		if (tree >= 0) {
+			close(tree);
+			close(mp[0]);
+			close(mp[1]);
+		}
+		return agentd_seterr(err, AGENTD_EIO, "pipe: %s", strerror((int)n));
 	}
 	p->err_fd = ep[1];
 	p->status_fd = sp[1];
+	p->ws_tree_fd = tree;
+	p->maps_fd = mp[0];
 	pr->pidfd = -1;
-	pr->pid = sys_clone3(flags, &pr->pidfd);
-	if (pr->pid == 0)
-		sbx_child(p);
+#if SBX_RAW_SYSCALL
+	/* A single-threaded caller (agentctl) shares its memory with the
+	 * child instead of having it copied: no page tables to copy, no
+	 * copy-on-write faults on either side (about a millisecond of every
+	 * cold start). From here until the command's exec the plan is the
+	 * child's: we only wait. */
+	if (pr->share_vm) {
+		pr->stack_len = CHILD_STACK + 4096;
+		pr->stack = mmap(NULL, pr->stack_len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+		if (pr->stack == MAP_FAILED || mprotect(pr->stack, 4096, PROT_NONE) < 0) {
+			if (pr->stack != MAP_FAILED)
+				munmap(pr->stack, pr->stack_len);
+			pr->stack = NULL;	/* copy it after all */
+		}
+	}
+	if (pr->stack)
+		pr->pid = clone(child_entry, (char *)pr->stack + pr->stack_len,
+		    (int)flags | CLONE_VM | CLONE_PIDFD | SIGCHLD, p, &pr->pidfd);
+	else
+#endif
+	{
+		pr->pid = sys_clone3(flags, &pr->pidfd);
+		if (pr->pid == 0)
+			sbx_child(p);
+	}
 	n = errno;
+	if (pr->pid > 0 && mp[1] >= 0) {
+		/* One byte once they are written: the child holds a copy of
+		 * the write end too, so it cannot wait for EOF. */
+		maps_ok = root_write_maps(pr->pid, p) == 0 && write(mp[1], "m", 1) == 1;
+		if (!maps_ok) {
+			got = snprintf(msg, sizeof msg, "uid/gid maps of the run's user namespace: %s",
+			    strerror(errno));
+			kill(pr->pid, SIGKILL);
+		}
+	}
 	reap_idmap_maker();
 	close(ep[1]);
 	if (sp[1] >= 0)
 		close(sp[1]);
-	p->err_fd = p->status_fd = -1;
+	if (tree >= 0) {
+		close(tree);
+		close(mp[0]);
+		close(mp[1]);	/* the child goes on (or was killed) */
+	}
 	if (pr->pid < 0) {
 		close(ep[0]);
 		if (sp[0] >= 0)
 			close(sp[0]);
+		proc_free_stack(pr);
+		p->err_fd = p->status_fd = p->ws_tree_fd = p->maps_fd = -1;
 		return agentd_seterr(err, AGENTD_EUNAVAIL, "clone3: %s", strerror((int)n));
 	}
 	/* Setup errors arrive here; EOF means the command was exec'd. */
 	for (;;) {
+		if (!maps_ok)
+			break;
 		n = read(ep[0], msg + got, sizeof msg - 1 - (size_t)got);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -1097,6 +1224,8 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 			break;
 	}
 	close(ep[0]);
+	/* The command runs: the plan is ours again. */
+	p->err_fd = p->status_fd = p->ws_tree_fd = p->maps_fd = -1;
 	pr->status_r = sp[0];
 	pr->fallback = p->mode == SBX_MODE_FALLBACK;
 	if (got > 0) {
@@ -1105,6 +1234,7 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 		while (waitpid(pr->pid, &st, 0) < 0 && errno == EINTR)
 			;
 		close(pr->pidfd);
+		proc_free_stack(pr);
 		if (sp[0] >= 0)
 			close(sp[0]);
 		if (strncmp(msg, "exec ", 5) == 0)
@@ -1144,6 +1274,7 @@ reap(struct proc *pr, int killed_sig, int *code, int *sig)
 		pr->status_r = -1;
 	}
 	close(pr->pidfd);
+	proc_free_stack(pr);
 	if (killed_sig) {
 		*sig = killed_sig;
 		*code = 128 + killed_sig;
@@ -1185,6 +1316,7 @@ sandbox_run(const struct sandbox_opts *o, char *const argv[], struct sandbox_res
 	pp.p.out_fd = pipes[0][1];
 	pp.p.errout_fd = pipes[1][1];
 	pp.p.stdin_null = 1;
+	memset(&pr, 0, sizeof pr);	/* copied child: the daemon has threads */
 	rc = spawn(&pp, &pr, err);
 	close(pipes[0][1]);
 	close(pipes[1][1]);
@@ -1307,6 +1439,27 @@ out:
 	return rc;
 }
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SBX_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SBX_ASAN 1
+#endif
+#endif
+
+/* Whether the caller has no other thread that could run while the child
+ * shares its memory (and its thread pointer). Never under AddressSanitizer:
+ * its run-time does not know the child's stack and the child crashes. */
+static int
+single_threaded(void)
+{
+#if defined(HAVE_SYS_SINGLE_THREADED_H) && !defined(SBX_ASAN)
+	return __libc_single_threaded;
+#else
+	return 0;
+#endif
+}
+
 int
 sandbox_exec_inherit(const struct sandbox_opts *o, char *const argv[], int *status,
     int *ended_by, struct agentd_error *err)
@@ -1324,6 +1477,8 @@ sandbox_exec_inherit(const struct sandbox_opts *o, char *const argv[], int *stat
 		return rc;
 	}
 	/* A ^C or kill of the caller takes the whole tree with it. */
+	memset(&pr, 0, sizeof pr);
+	pr.share_vm = single_threaded();
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);

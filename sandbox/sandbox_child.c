@@ -1,14 +1,15 @@
 /*
  * sandbox_child.c — the confined child: everything between clone3 and
- * execve. Runs in a copy of a possibly multithreaded parent, so it only
- * makes raw system calls on data the parent prepared (no malloc, no locks).
+ * execve. Runs in a copy of a possibly multithreaded parent, or in the
+ * memory of a single-threaded one (CLONE_VM), so it only makes raw system
+ * calls on data the parent prepared (no malloc, no locks).
  *
- * Order matters: map ids (userns), new session, mounts (private /tmp,
- * /dev, hidden IPC dirs, read-only everything else, workspace back
- * (idmapped as root), git dirs read-only, own /proc), cwd, close fds, as root
- * become the run uid in a user namespace of its own, rlimits,
- * no_new_privs, Landlock, drop capabilities, then fork the command under a
- * tiny init (pid namespace), seccomp last, execve.
+ * Order matters: ids in the run's user namespace (mapped by itself, or as
+ * root by the parent: then become the run uid), new session, mounts
+ * (private /tmp, /dev, hidden IPC dirs, read-only everything else,
+ * workspace back (idmapped as root), git dirs read-only, own /proc), cwd,
+ * close fds, rlimits, no_new_privs, Landlock, drop capabilities, then fork
+ * the command under a tiny init (pid namespace), seccomp last, execve.
  */
 
 #include <errno.h>
@@ -154,7 +155,12 @@ setup_mounts(const struct sbx_plan *p)
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		child_fail(p, "mount", "/ private", errno);
-	wsfd = sys_open_tree(p->ws, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+	/* Root: the parent cloned it already, idmapped (daemon's uid <-> run
+	 * uid, so it stays writable and what is created there is the
+	 * daemon's on disk) and read-only for that policy: only a process of
+	 * the host's user namespace may idmap a mount. */
+	wsfd = p->ws_tree_fd >= 0 ? p->ws_tree_fd :
+	    sys_open_tree(p->ws, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (wsfd < 0)
 		child_fail(p, "open_tree", p->ws, errno);
 	for (i = 0; i < (int)N_DEV_NODES; i++) {
@@ -162,20 +168,6 @@ setup_mounts(const struct sbx_plan *p)
 		devfd[i] = sys_open_tree(path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 		if (devfd[i] < 0)
 			child_fail(p, "open_tree", path, errno);
-	}
-	if (p->idmap_fd >= 0) {
-		/* Root: the command is not uid 0; the workspace is seen through
-		 * the idmap (daemon's uid <-> run uid), so it stays writable and
-		 * what is created there is the daemon's on disk. */
-		struct mount_attr a;
-
-		memset(&a, 0, sizeof a);
-		a.attr_set = MOUNT_ATTR_IDMAP;
-		a.userns_fd = (uint64_t)p->idmap_fd;
-		if (syscall(SYS_mount_setattr, wsfd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a,
-		    sizeof a) < 0)
-			child_fail(p, "idmapped mount of the workspace (needs a filesystem that "
-			    "supports idmapped mounts)", p->ws, errno);
 	}
 	if (p->policy != 2 && sys_setattr(AT_FDCWD, "/", AT_RECURSIVE, ro) < 0)
 		child_fail(p, "mount_setattr", "/ read-only", errno);
@@ -206,7 +198,7 @@ setup_mounts(const struct sbx_plan *p)
 			child_fail(p, "mount tmpfs on", p->hide[i], errno);
 	}
 
-	if (p->policy == 0 && sys_setattr(wsfd, "", AT_EMPTY_PATH | AT_RECURSIVE,
+	if (p->policy == 0 && p->ws_tree_fd < 0 && sys_setattr(wsfd, "", AT_EMPTY_PATH | AT_RECURSIVE,
 	    MOUNT_ATTR_RDONLY) < 0)
 		child_fail(p, "mount_setattr", "workspace read-only", errno);
 	if (mkdir_p(p->ws) < 0)
@@ -386,13 +378,64 @@ exec_cmd(const struct sbx_plan *p)
  * pid 1 of the namespace: reap everything, report the command's wait
  * status, exit — which makes the kernel kill whatever is left.
  */
+/*
+ * The init once the command has exec'd: reap, report, exit. The caller may
+ * run again from here on and, when it shares our memory, reuse what the
+ * plan pointed to; so only locals and calls that touch no TLS.
+ */
+static void __attribute__((noreturn))
+init_reap(pid_t cmd, int err_fd, int status_fd)
+{
+	int st = 0, cst = 0;
+	long w;
+
+#if SBX_RAW_SYSCALL
+	sbx_raw_syscall(SYS_close, err_fd, 0, 0, 0);
+	for (;;) {
+		w = sbx_raw_syscall(SYS_wait4, -1, (long)&st, 0, 0);
+		if (w == -EINTR)
+			continue;
+		if (w < 0)
+			break;
+		if (w == cmd) {
+			cst = st;
+			break;
+		}
+	}
+	sbx_raw_syscall(SYS_write, status_fd, (long)&cst, sizeof cst, 0);
+	for (;;)
+		sbx_raw_syscall(SYS_exit_group, 0, 0, 0, 0);
+#else
+	close(err_fd);
+	for (;;) {
+		w = waitpid(-1, &st, 0);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			break;
+		if (w == cmd) {
+			cst = st;
+			break;
+		}
+	}
+	(void)!write(status_fd, &cst, sizeof cst);
+	_exit(0);
+#endif
+}
+
 static void __attribute__((noreturn))
 run_init(const struct sbx_plan *p)
 {
-	pid_t cmd, w;
-	int st, cst = 0;
+	int err_fd = p->err_fd, status_fd = p->status_fd;
+	pid_t cmd;
 	sigset_t all;
 
+	/* The init is a copy of the caller (its environment, and in the daemon
+	 * its keys): non-dumpable, so the command, which runs as the same uid,
+	 * can neither read nor write it through /proc/1 (environ, mem). The
+	 * command gets its own dumpable mm at exec. */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		child_fail(p, "set non-dumpable", NULL, errno);
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, NULL);
 	/* vfork, not fork(): glibc's fork takes locks another thread of the
@@ -405,23 +448,10 @@ run_init(const struct sbx_plan *p)
 		child_fail(p, "fork", NULL, errno);
 	if (cmd == 0) {
 		sigprocmask(SIG_UNBLOCK, &all, NULL);
-		close(p->status_fd);
+		close(status_fd);
 		exec_cmd(p);
 	}
-	close(p->err_fd);
-	for (;;) {
-		w = waitpid(-1, &st, 0);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			break;
-		if (w == cmd) {
-			cst = st;
-			break;
-		}
-	}
-	(void)!write(p->status_fd, &cst, sizeof cst);
-	_exit(0);
+	init_reap(cmd, err_fd, status_fd);
 }
 
 /* Close every fd >= 3 except a and b (-1 = none). */
@@ -463,17 +493,28 @@ write_maps(uid_t uid, gid_t gid, const char **stage)
 }
 
 /*
- * Root, once the mounts are made: become the run uid and gid (no
- * supplementary groups), so plain file permissions answer as for anyone
- * else, then enter a user namespace of its own mapping them to themselves,
- * so RLIMIT_NPROC counts this run's processes alone (every root run shares
- * the uid) and nothing here holds a capability over the host's namespaces.
+ * Root, first thing: the child is in a user namespace of its own, made by
+ * its clone (so RLIMIT_NPROC counts this run's processes alone, though
+ * every root run shares the uid, and nothing here holds a capability over
+ * the host's namespaces), where the parent maps the run uid and gid to
+ * themselves. Become them, without supplementary groups: plain file
+ * permissions answer as for anyone else. The namespace's capabilities
+ * stay until drop_caps (the namespace's uid 0 is not mapped), as in the
+ * user namespace mode; the kernel makes us non-dumpable.
  */
 static void
 become_run_uid(const struct sbx_plan *p)
 {
-	const char *stage;
+	char c = 0;
+	ssize_t n;
 
+	/* The parent writes one byte once the maps are written (we hold a
+	 * copy of the write end: no EOF to wait for), or kills us. */
+	while ((n = read(p->maps_fd, &c, 1)) < 0 && errno == EINTR)
+		;
+	close(p->maps_fd);
+	if (n != 1)
+		child_fail(p, "uid/gid maps of the run's user namespace", NULL, EIO);
 	/* Raw calls: glibc's set*id would signal every thread of the
 	 * (copied) parent, which do not exist here. */
 	if (syscall(SYS_setgroups, 0, NULL) < 0)
@@ -482,15 +523,6 @@ become_run_uid(const struct sbx_plan *p)
 		child_fail(p, "setresgid", NULL, errno);
 	if (syscall(SYS_setresuid, p->run_uid, p->run_uid, p->run_uid) < 0)
 		child_fail(p, "setresuid", NULL, errno);
-	/* The uid change made us non-dumpable, which leaves /proc/self
-	 * root's: the maps below could not be written. */
-	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
-	if (unshare(CLONE_NEWUSER) < 0)
-		child_fail(p, "unshare user namespace", NULL, errno);
-	if (write_maps(p->run_uid, p->run_gid, &stage) < 0)
-		child_fail(p, stage, NULL, errno);
-	/* Keep the init's /proc/1 (its fds) out of the command's reach. */
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 void
@@ -502,6 +534,8 @@ sbx_child(const struct sbx_plan *p)
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
 	if (p->mode == SBX_MODE_NS_USER && write_maps(p->uid, p->gid, &stage) < 0)
 		child_fail(p, stage, NULL, errno);
+	if (p->mode == SBX_MODE_NS_ROOT)
+		become_run_uid(p);
 	if (setsid() < 0)
 		child_fail(p, "setsid", NULL, errno);
 	if (p->mode != SBX_MODE_FALLBACK) {
@@ -529,8 +563,6 @@ sbx_child(const struct sbx_plan *p)
 	 * /proc/1/fd from the command.
 	 */
 	close_others(p->err_fd, p->use_init ? p->status_fd : -1);
-	if (p->run_uid != p->uid)
-		become_run_uid(p);
 
 	set_rlimit(p, RLIMIT_CORE, 0, "core");
 	set_rlimit(p, RLIMIT_CPU, p->rl_cpu, "cpu");

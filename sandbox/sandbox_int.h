@@ -4,6 +4,11 @@
  *
  * The plan is computed entirely in the parent; the child only reads it and
  * makes raw system calls (no malloc: the caller may be multithreaded).
+ *
+ * The child may share the caller's memory (CLONE_VM, a single-threaded
+ * caller: agentctl): then the parent leaves the plan untouched until the
+ * command has exec'd, and the init, which lives on after that in the
+ * shared address space, touches only its own stack and locals from then on.
  */
 #ifndef AGENTD_SANDBOX_INT_H
 #define AGENTD_SANDBOX_INT_H
@@ -58,6 +63,10 @@ struct sbx_plan {
 	uid_t run_uid;			/* the ids the command runs as: uid/gid, or SBX_RUN_UID as root */
 	gid_t run_gid;
 	int idmap_fd;			/* root: userns mapping uid -> run_uid for the workspace mount; -1 = none */
+	int ws_tree_fd;			/* root: the workspace cloned (open_tree) and idmapped by the
+					 * parent, moved into place by the child; -1 = the child clones it */
+	int maps_fd;			/* root: one byte here once the parent has written the child's
+					 * uid/gid maps (run_uid to itself); -1 = none */
 	int cap_last;
 	int err_fd;			/* CLOEXEC pipe: setup errors "stage: reason" */
 	int status_fd;			/* init writes the command's wait status here */
@@ -111,6 +120,39 @@ struct sbx_bind {
 
 /* Runs in the clone3 child; never returns. */
 void sbx_child(const struct sbx_plan *p) __attribute__((noreturn));
+
+/*
+ * A system call that never touches errno or anything else in the thread's
+ * TLS (the init of a CLONE_VM child shares the caller's thread pointer):
+ * returns the result or -errno. SBX_RAW_SYSCALL is 0 where it has no
+ * implementation; the child is then always a copy (clone3 without CLONE_VM).
+ */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define SBX_RAW_SYSCALL 1
+static inline long
+sbx_raw_syscall(long nr, long a, long b, long c, long d)
+{
+#if defined(__x86_64__)
+	register long r10 __asm__("r10") = d;
+	long ret;
+
+	__asm__ volatile ("syscall" : "=a"(ret) : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10)
+	    : "rcx", "r11", "memory");
+	return ret;
+#else
+	register long x8 __asm__("x8") = nr;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+
+	__asm__ volatile ("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3) : "memory");
+	return x0;
+#endif
+}
+#else
+#define SBX_RAW_SYSCALL 0
+#endif
 
 /* Landlock constants newer than the system headers (ABI 1..7). */
 #define SBX_LL_FS_EXECUTE	(1ULL << 0)

@@ -374,6 +374,37 @@ main(int argc, char **argv)
 			return blocked(p);
 		return 0;
 	}
+	if (!strcmp(c, "parentmem")) {	/* the parent's memory: its environment, then its stack */
+		char p[64], line[512], *buf;
+		size_t cap = 1 << 20, n;
+		unsigned long lo, hi;
+		ssize_t r;
+		FILE *m;
+		int fd;
+
+		if (!(buf = malloc(cap)))
+			return 2;
+		snprintf(p, sizeof p, "/proc/%ld/environ", (long)getppid());
+		fd = open(p, O_RDONLY);
+		if (fd >= 0) {
+			for (n = 0; n < cap && (r = read(fd, buf + n, cap - n)) > 0; n += (size_t)r)
+				;
+			close(fd);
+			if (memmem(buf, n, a, strlen(a)))
+				return 0;
+		}
+		snprintf(p, sizeof p, "/proc/%ld/maps", (long)getppid());
+		if (!(m = fopen(p, "r")))
+			return blocked(p);
+		snprintf(p, sizeof p, "/proc/%ld/mem", (long)getppid());
+		fd = open(p, O_RDONLY);
+		while (fd >= 0 && fgets(line, sizeof line, m))
+			if (strstr(line, "[stack]") && sscanf(line, "%lx-%lx", &lo, &hi) == 2 &&
+			    hi - lo <= cap && (r = pread(fd, buf, hi - lo, (off_t)lo)) > 0 &&
+			    memmem(buf, (size_t)r, a, strlen(a)))
+				return 0;
+		return blocked(fd < 0 ? p : "the parent's environment and stack");
+	}
 	if (!strcmp(c, "seepid")) {	/* what an outside process runs */
 		char p[64], buf[256];
 		int fd;

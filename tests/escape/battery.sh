@@ -233,6 +233,12 @@ base "$A" vmread "$V"; b=$(yes_if [ "$RC" = 0 ]); sbx -- "$A" vmread "$V"; s=$(y
 verdict "process_vm_readv an outside process" "$b" "$s"
 base "$A" procenv "$V"; b=$(yes_if [ "$RC" = 0 ]); sbx -- "$A" procenv "$V"; s=$(yes_if [ "$RC" != 0 ])
 verdict "read an outside process's environment" "$b" "$s"
+# The command's parent in the sandbox (its init, or the client itself) is a
+# copy of the caller: reading its memory would undo the environment filter.
+base env AGENTD_ESCAPE_MARK=m$$ sh -c "'$A' parentmem m$$; exit \$?"; b=$(yes_if [ "$RC" = 0 ])
+RC=0; timeout 30 env AGENTD_ESCAPE_MARK=m$$ "$S" sandbox --workspace "$W" -- "$A" parentmem m$$ >/dev/null 2>"$T/sbx.err" || RC=$?
+s=$(yes_if [ "$RC" = 1 ])
+verdict "read the caller's environment from the parent's memory" "$b" "$s"
 base "$A" seepid "$V"; b=$(yes_if [ "$RC" = 0 ]); sbx -- "$A" seepid "$V"; s=$(yes_if [ "$RC" != 0 ])
 verdict "read an outside process's command line" "$b" "$s"
 base "$A" kill "$V"; i=0
