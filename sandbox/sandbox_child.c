@@ -213,8 +213,17 @@ setup_mounts(const struct sbx_plan *p)
 		    sys_setattr(AT_FDCWD, b, AT_RECURSIVE, MOUNT_ATTR_RDONLY) < 0))
 			child_fail(p, p->git_binds[i].ro ? "bind read-only" : "bind", b, errno);
 	}
-	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		child_fail(p, "mount", "/proc", errno);
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+		int e = errno;
+
+		/* In a user namespace the kernel gives a new /proc only where the
+		 * host's is fully visible: a container's masked paths (a file
+		 * mounted over /proc/keys, /proc/kcore...) refuse it. */
+		if (e == EPERM)
+			child_fail(p, "mount /proc (refused in the run's user namespace; is part of "
+			    "the host's /proc covered, as by a container's masked paths?)", NULL, e);
+		child_fail(p, "mount", "/proc", e);
+	}
 }
 
 #define LL_OPTIONAL 1	/* a path that is gone gets no rule */

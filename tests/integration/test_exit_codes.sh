@@ -64,6 +64,18 @@ wait "$sp"
 rc=$?
 check "Ctrl-C (SIGINT) of agentctl sandbox exits 130 (got $rc)" test $rc -eq 130
 check "... and says why" grep -q "got Interrupt" "$T/int.out"
+# A host /proc partly covered (a container's masked paths): as root, the run's
+# user namespace gets no /proc of its own; set-up fails, 125, saying why.
+if [ "$(id -u)" = 0 ] && [ -e /proc/keys ] && unshare -m true 2>/dev/null; then
+	out=$(unshare -m sh -c 'mount --make-rprivate / && mount --bind /dev/null /proc/keys &&
+	    exec "$0" sandbox --workspace "$1" -- touch "$1/masked"' "$AGENTCTL" "$T/ws" 2>&1)
+	rc=$?
+	check "sandbox with the host's /proc partly covered exits 125 (got $rc)" test $rc -eq 125
+	check "... names the masked /proc" has "$out" "masked paths"
+	check "... and the command did not run" test ! -e "$T/ws/masked"
+else
+	ok "# SKIP a covered /proc needs root and unshare -m"
+fi
 
 # --help states the same table.
 out=$(ctl --help 2>&1)
