@@ -383,10 +383,21 @@ exec_cmd(const struct sbx_plan *p)
 	child_fail(p, "exec", cmd, first);
 }
 
-/*
- * pid 1 of the namespace: reap everything, report the command's wait
- * status, exit — which makes the kernel kill whatever is left.
- */
+/* The init's system calls: result or -errno. Raw where they can be (the
+ * init of a CLONE_VM child shares the caller's thread pointer, so errno
+ * too); elsewhere the child is always a copy and libc's syscall() will do. */
+static long
+init_sys(long nr, long a, long b, long c)
+{
+#if SBX_RAW_SYSCALL
+	return sbx_raw_syscall(nr, a, b, c, 0);
+#else
+	long r = syscall(nr, a, b, c, 0L);
+
+	return r < 0 ? -errno : r;
+#endif
+}
+
 /*
  * The init once the command has exec'd: reap, report, exit. The caller may
  * run again from here on and, when it shares our memory, reuse what the
@@ -398,10 +409,9 @@ init_reap(pid_t cmd, int err_fd, int status_fd)
 	int st = 0, cst = 0;
 	long w;
 
-#if SBX_RAW_SYSCALL
-	sbx_raw_syscall(SYS_close, err_fd, 0, 0, 0);
+	init_sys(SYS_close, err_fd, 0, 0);
 	for (;;) {
-		w = sbx_raw_syscall(SYS_wait4, -1, (long)&st, 0, 0);
+		w = init_sys(SYS_wait4, -1, (long)&st, 0);
 		if (w == -EINTR)
 			continue;
 		if (w < 0)
@@ -411,27 +421,15 @@ init_reap(pid_t cmd, int err_fd, int status_fd)
 			break;
 		}
 	}
-	sbx_raw_syscall(SYS_write, status_fd, (long)&cst, sizeof cst, 0);
+	init_sys(SYS_write, status_fd, (long)&cst, sizeof cst);
 	for (;;)
-		sbx_raw_syscall(SYS_exit_group, 0, 0, 0, 0);
-#else
-	close(err_fd);
-	for (;;) {
-		w = waitpid(-1, &st, 0);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			break;
-		if (w == cmd) {
-			cst = st;
-			break;
-		}
-	}
-	(void)!write(status_fd, &cst, sizeof cst);
-	_exit(0);
-#endif
+		init_sys(SYS_exit_group, 0, 0, 0);
 }
 
+/*
+ * pid 1 of the namespace: reap everything, report the command's wait
+ * status, exit — which makes the kernel kill whatever is left.
+ */
 static void __attribute__((noreturn))
 run_init(const struct sbx_plan *p)
 {
