@@ -22,7 +22,8 @@ usage(FILE *f)
 {
 	fputs("usage: agentctl sandbox --workspace DIR [--policy P] [--network]\n"
 	    "                        [--timeout S] [--memory MB] [--max-procs N]\n"
-	    "                        [--max-file-size MB] [--env NAME=VALUE]... -- CMD [ARG...]\n"
+	    "                        [--max-file-size MB] [--env NAME=VALUE]...\n"
+	    "                        [--readable PATH]... -- CMD [ARG...]\n"
 	    "       agentctl sandbox --explain\n"
 	    "\n"
 	    "Run CMD confined exactly as the shell tool runs commands: writes only in\n"
@@ -42,6 +43,9 @@ usage(FILE *f)
 	    "  --max-file-size MB   largest file written (default 256)\n"
 	    "  --env NAME=VALUE     one more environment variable (names that look like\n"
 	    "                       secrets are dropped, as for every sandboxed command)\n"
+	    "  --readable PATH      keep PATH readable (read-only) though the sandbox hides\n"
+	    "                       the folder holding it ($HOME, /root, /tmp...): a tool\n"
+	    "                       installed there\n"
 	    "  --explain            say which confinement layers work on this machine\n"
 	    "\n"
 	    "Exit status: CMD's own; 128+N when killed by signal N (timeout: 137);\n"
@@ -79,12 +83,16 @@ ctl_sandbox_main(int argc, char **argv)
 	unsigned v;
 	int i, status = 0, rc, ended_by = 0, nenv = 0;
 	static char **env;	/* the --env strings (borrowed from argv); lives until exit */
+	static char **readable;	/* the --readable paths, likewise */
+	int nread = 0;
 
 	env = calloc((size_t)argc + 1, sizeof(*env));
-	if (env == NULL)
+	readable = calloc((size_t)argc + 1, sizeof(*readable));
+	if (env == NULL || readable == NULL)
 		return 125;
 	sandbox_opts_init(&o);
 	o.extra_env = env;
+	o.readable = readable;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -126,6 +134,17 @@ ctl_sandbox_main(int argc, char **argv)
 				return 2;
 			}
 			env[nenv++] = argv[i];
+		} else if (strcmp(a, "--readable") == 0) {
+			if (++i >= argc || argv[i][0] != '/') {
+				fputs("agentctl sandbox: --readable needs an absolute path\n", stderr);
+				return 2;
+			}
+			if (stat(argv[i], &st) != 0) {
+				fprintf(stderr, "agentctl sandbox: --readable %s: %s\n", argv[i],
+				    strerror(errno));
+				return 2;
+			}
+			readable[nread++] = argv[i];
 		} else if (strcmp(a, "--timeout") == 0) {
 			if (num(a, i + 1 < argc ? argv[++i] : NULL, 86400, &v) < 0)
 				return 2;

@@ -1250,6 +1250,10 @@ runner_mcp_wrap(const char *name, const json_t *cfg, const char *workspace, void
 		json_array_append_new(args, kv ? json_string(kv) : json_null());
 		free(kv);
 	}
+	json_array_foreach(json_object_get(cfg, "readable"), i, v) {
+		json_array_append_new(args, json_string("--readable"));
+		json_array_append(args, v);
+	}
 	json_array_append_new(args, json_string("--"));
 	json_array_append_new(args, json_string(ajson_str(cfg, "command", "")));
 	json_array_foreach(json_object_get(cfg, "args"), i, v)

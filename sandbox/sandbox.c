@@ -538,6 +538,61 @@ add_hide(struct prep *pp, const char *dir, struct agentd_error *err)
 }
 
 /*
+ * The caller's readable paths. Where one lies inside a hidden folder
+ * (namespace modes) it is bound back read-only, before the workspace is
+ * mounted; anywhere else "/" is readable already (read-only mounts,
+ * Landlock's read rights), and the fallback mode hides nothing by mounts.
+ * One that would bring a hidden folder back (it holds one, or is /tmp,
+ * /var/tmp, /run or /dev/shm, where host IPC sockets live) is refused.
+ */
+static int
+plan_readable(struct prep *pp, struct agentd_error *err)
+{
+	static const char *const ipc[] = { "/tmp", "/var/tmp", "/run", "/dev/shm" };
+	struct sbx_plan *p = &pp->p;
+	char rp[PATH_MAX];
+	struct stat st;
+	char *const *r;
+	size_t k;
+	int i, inside;
+
+	for (r = pp->o->readable; r && *r; r++) {
+		if ((*r)[0] != '/')
+			return agentd_seterr(err, AGENTD_EINVAL, "readable path %s is not absolute", *r);
+		if (!realpath(*r, rp) || stat(rp, &st) < 0)
+			return agentd_seterr(err, AGENTD_ENOTFOUND, "readable path %s: %s", *r,
+			    strerror(errno));
+		if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+			return agentd_seterr(err, AGENTD_EINVAL, "readable path %s is neither a folder "
+			    "nor a file", *r);
+		for (k = 0; k < sizeof ipc / sizeof ipc[0]; k++)
+			if (strcmp(rp, ipc[k]) == 0 || under(ipc[k], rp))
+				return agentd_seterr(err, AGENTD_EINVAL, "readable path %s would show "
+				    "%s, which the sandbox hides (host IPC sockets live there)", *r, ipc[k]);
+		for (i = 0, inside = 0; i < p->n_hide; i++) {
+			if (under(p->hide[i], rp) && strcmp(p->hide[i], rp) != 0)
+				return agentd_seterr(err, AGENTD_EINVAL, "readable path %s holds %s, "
+				    "which the sandbox hides", *r, p->hide[i]);
+			inside |= under(rp, p->hide[i]);
+		}
+		if (!inside || under(rp, pp->ws))
+			continue;	/* readable as it is */
+		for (i = 0; i < p->n_show && !under(rp, p->show[i]); i++)
+			;
+		if (i < p->n_show)
+			continue;	/* inside one shown already */
+		if (p->n_show >= SBX_MAX_PATHS)
+			return agentd_seterr(err, AGENTD_ETOOBIG, "more than %d readable paths",
+			    SBX_MAX_PATHS);
+		if (!(p->show[p->n_show] = keep(pp, strdup(rp))))
+			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
+		p->show_dir[p->n_show] = S_ISDIR(st.st_mode);
+		p->show_fd[p->n_show++] = -1;
+	}
+	return 0;
+}
+
+/*
  * Root: the command's uid owns nothing on the host, so a workspace below a
  * directory that "other" may not search (/srv/x under a 0700 /srv) would be
  * out of its reach. The topmost such ancestor is covered by an empty tmpfs
@@ -967,6 +1022,8 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 		p->tmp = pp->tmpdir;
 		if ((rc = list_dir(pp, "/", "proc", p->ro_roots, SBX_MAX_PATHS, &p->n_ro_roots, err)))
 			return rc;
+		if ((rc = plan_readable(pp, err)))	/* checked; nothing to show */
+			return rc;
 		if (pp->git.n > 0 && (rc = plan_git_landlock(pp, err)))
 			return rc;
 	} else {
@@ -985,6 +1042,8 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 			return rc;
 		}
 		if (p->idmap_fd >= 0 && (rc = hide_closed_ancestor(pp, err)))
+			return rc;
+		if ((rc = plan_readable(pp, err)))
 			return rc;
 		if (pp->git.n > 0 && (rc = plan_git_binds(pp, err)))
 			return rc;
@@ -1029,31 +1088,64 @@ child_entry(void *arg)
 }
 
 /*
- * Root: the workspace as the child will mount it, cloned here in the
- * host's mount namespace and idmapped (only a process of the host's user
- * namespace may), read-only for that policy. Returns the detached tree.
+ * Root: a tree as the child will mount it (the workspace, a readable path),
+ * cloned here in the host's mount namespace and idmapped (only a process of
+ * the host's user namespace may idmap a mount) with `attrs` besides.
+ * Returns the detached tree.
  */
 static int
-root_ws_tree(const struct sbx_plan *p, struct agentd_error *err)
+root_tree(const struct sbx_plan *p, const char *path, uint64_t attrs,
+    struct agentd_error *err)
 {
 	struct mount_attr a;
-	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, p->ws,
+	int fd = (int)syscall(SYS_open_tree, AT_FDCWD, path,
 	    OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 
 	if (fd < 0)
 		return agentd_seterr(err, AGENTD_EUNAVAIL, "sandbox setup failed: open_tree %s: %s",
-		    p->ws, strerror(errno)), -1;
+		    path, strerror(errno)), -1;
 	memset(&a, 0, sizeof a);
-	a.attr_set = MOUNT_ATTR_IDMAP | (p->policy == SANDBOX_READ_ONLY ? MOUNT_ATTR_RDONLY : 0);
+	a.attr_set = MOUNT_ATTR_IDMAP | attrs;
 	a.userns_fd = (uint64_t)p->idmap_fd;
 	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &a, sizeof a) < 0) {
-		agentd_seterr(err, AGENTD_EUNAVAIL, "sandbox setup failed: idmapped mount of the "
-		    "workspace (needs a filesystem that supports idmapped mounts) %s: %s", p->ws,
-		    strerror(errno));
+		agentd_seterr(err, AGENTD_EUNAVAIL, "sandbox setup failed: idmapped mount of %s "
+		    "(needs a filesystem that supports idmapped mounts): %s", path, strerror(errno));
 		close(fd);
 		return -1;
 	}
 	return fd;
+}
+
+/* Root: the readable paths' trees, read-only; the child moves them in. */
+static int
+root_show_trees(struct sbx_plan *p, struct agentd_error *err)
+{
+	int i;
+
+	for (i = 0; i < p->n_show; i++) {
+		p->show_fd[i] = root_tree(p, p->show[i], MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+		    MOUNT_ATTR_NODEV, err);
+		if (p->show_fd[i] < 0) {
+			while (i-- > 0) {
+				close(p->show_fd[i]);
+				p->show_fd[i] = -1;
+			}
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+close_show_trees(struct sbx_plan *p)
+{
+	int i;
+
+	for (i = 0; i < p->n_show; i++)
+		if (p->show_fd[i] >= 0) {
+			close(p->show_fd[i]);
+			p->show_fd[i] = -1;
+		}
 }
 
 /* Root: map the run uid and gid to themselves in the child's new user
@@ -1115,10 +1207,10 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 {
 	struct sbx_plan *p = &pp->p;
 	uint64_t flags = 0;
-	int ep[2], sp[2] = { -1, -1 }, mp[2] = { -1, -1 }, tree = -1, maps_ok = 1;
+	int ep[2] = { -1, -1 }, sp[2] = { -1, -1 }, mp[2] = { -1, -1 }, tree = -1, maps_ok = 1;
 	char msg[PATH_MAX + 300];
 	ssize_t n, got = 0;
-	int st;
+	int st, i;
 
 	pr->stack = NULL;
 	if (p->mode != SBX_MODE_FALLBACK) {
@@ -1134,16 +1226,22 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 		flags |= CLONE_NEWUSER;
 	}
 	if (p->mode == SBX_MODE_NS_ROOT) {
-		if ((tree = root_ws_tree(p, err)) < 0)
+		if ((tree = root_tree(p, p->ws, p->policy == SANDBOX_READ_ONLY ?
+		    MOUNT_ATTR_RDONLY : 0, err)) < 0)
 			return AGENTD_EUNAVAIL;
+		if (root_show_trees(p, err) < 0) {
+			close(tree);
+			return AGENTD_EUNAVAIL;
+		}
 		if (pipe2(mp, O_CLOEXEC) < 0) {
 			close(tree);
+			close_show_trees(p);
 			return agentd_seterr(err, AGENTD_EIO, "pipe: %s", strerror(errno));
 		}
 	}
 	if (pipe2(ep, O_CLOEXEC) < 0 || (p->use_init && pipe2(sp, O_CLOEXEC) < 0)) {
 		n = errno;
-		if (sp[0] < 0 && ep[0] >= 0) {
+		if (ep[0] >= 0) {
 			close(ep[0]);
 			close(ep[1]);
 		}
@@ -1152,6 +1250,7 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 			close(mp[0]);
 			close(mp[1]);
 		}
+		close_show_trees(p);
 		return agentd_seterr(err, AGENTD_EIO, "pipe: %s", strerror((int)n));
 	}
 	p->err_fd = ep[1];
@@ -1205,12 +1304,17 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 		close(mp[0]);
 		close(mp[1]);	/* the child goes on (or was killed) */
 	}
+	for (i = 0; i < p->n_show; i++)	/* the child has its copies; the */
+		if (p->show_fd[i] >= 0)	/* plan stays as it is until the exec */
+			close(p->show_fd[i]);
 	if (pr->pid < 0) {
 		close(ep[0]);
 		if (sp[0] >= 0)
 			close(sp[0]);
 		proc_free_stack(pr);
 		p->err_fd = p->status_fd = p->ws_tree_fd = p->maps_fd = -1;
+		for (i = 0; i < p->n_show; i++)
+			p->show_fd[i] = -1;
 		return agentd_seterr(err, AGENTD_EUNAVAIL, "clone3: %s", strerror((int)n));
 	}
 	/* Setup errors arrive here; EOF means the command was exec'd. */
@@ -1226,6 +1330,8 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 	close(ep[0]);
 	/* The command runs: the plan is ours again. */
 	p->err_fd = p->status_fd = p->ws_tree_fd = p->maps_fd = -1;
+	for (i = 0; i < p->n_show; i++)
+		p->show_fd[i] = -1;
 	pr->status_r = sp[0];
 	pr->fallback = p->mode == SBX_MODE_FALLBACK;
 	if (got > 0) {

@@ -45,6 +45,11 @@ struct sandbox_opts {
 	void *cancel_ud;
 	/* NULL-terminated "NAME=value" extra variables (borrowed), added after the allowlist. */
 	char *const *extra_env;
+	/* NULL-terminated absolute paths (borrowed) that stay readable, read-only,
+	 * where a folder the sandbox hides holds them ($HOME, /root, /tmp, ...):
+	 * a tool installed there. A path holding a hidden folder, or one of
+	 * /tmp /var/tmp /run /dev/shm itself, is refused (host IPC lives there). */
+	char *const *readable;
 	int debug;		/* report denied syscalls (SECCOMP_RET_LOG) */
 };
 

@@ -136,6 +136,24 @@ mkdir_p(const char *path)
 	return 0;
 }
 
+/* mkdir_p of the folder holding `path`. */
+static int
+mkdir_parent(const char *path)
+{
+	char buf[PATH_MAX];
+	char *slash;
+	size_t n = strlen(path);
+
+	if (n >= sizeof buf)
+		return -1;
+	memcpy(buf, path, n + 1);
+	slash = strrchr(buf, '/');
+	if (slash == NULL || slash == buf)
+		return 0;
+	*slash = '\0';
+	return mkdir_p(buf);
+}
+
 static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom" };
 #define N_DEV_NODES (sizeof dev_nodes / sizeof dev_nodes[0])
 
@@ -149,7 +167,7 @@ static const char *const dev_nodes[] = { "null", "zero", "full", "random", "uran
 static void
 setup_mounts(const struct sbx_plan *p)
 {
-	int wsfd, devfd[N_DEV_NODES], i;
+	int wsfd, devfd[N_DEV_NODES], showfd[SBX_MAX_PATHS], i;
 	char path[PATH_MAX];
 	uint64_t ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID;
 
@@ -168,6 +186,20 @@ setup_mounts(const struct sbx_plan *p)
 		devfd[i] = sys_open_tree(path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
 		if (devfd[i] < 0)
 			child_fail(p, "open_tree", path, errno);
+	}
+	/* Readable paths inside folders hidden below, taken before they are
+	 * (as root the parent took them, idmapped). */
+	for (i = 0; i < p->n_show; i++) {
+		showfd[i] = p->show_fd[i];
+		if (showfd[i] >= 0)
+			continue;
+		showfd[i] = sys_open_tree(p->show[i], OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+		    AT_RECURSIVE);
+		if (showfd[i] < 0)
+			child_fail(p, "open_tree", p->show[i], errno);
+		if (sys_setattr(showfd[i], "", AT_EMPTY_PATH | AT_RECURSIVE, MOUNT_ATTR_RDONLY |
+		    MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV) < 0)
+			child_fail(p, "mount_setattr read-only", p->show[i], errno);
 	}
 	if (p->policy != 2 && sys_setattr(AT_FDCWD, "/", AT_RECURSIVE, ro) < 0)
 		child_fail(p, "mount_setattr", "/ read-only", errno);
@@ -196,6 +228,19 @@ setup_mounts(const struct sbx_plan *p)
 	for (i = 0; i < p->n_hide; i++) {
 		if (mount("tmpfs", p->hide[i], "tmpfs", MS_NOSUID | MS_NODEV, p->tmpfs_opts) < 0)
 			child_fail(p, "mount tmpfs on", p->hide[i], errno);
+	}
+	/* Before the workspace: one that holds it is then covered by it. */
+	for (i = 0; i < p->n_show; i++) {
+		int fd = -1;
+
+		if (p->show_dir[i] ? mkdir_p(p->show[i]) < 0 : (mkdir_parent(p->show[i]) < 0 ||
+		    (fd = open(p->show[i], O_CREAT | O_WRONLY | O_CLOEXEC, 0644)) < 0))
+			child_fail(p, "make the mount point", p->show[i], errno);
+		if (fd >= 0)
+			close(fd);
+		if (sys_move_mount(showfd[i], p->show[i]) < 0)
+			child_fail(p, "move_mount", p->show[i], errno);
+		close(showfd[i]);
 	}
 
 	if (p->policy == 0 && p->ws_tree_fd < 0 && sys_setattr(wsfd, "", AT_EMPTY_PATH | AT_RECURSIVE,

@@ -45,6 +45,12 @@ struct sbx_plan {
 	const char *tmp;		/* private tmp: "/tmp" (ns) or a fresh dir (fallback) */
 	const char *hide[SBX_MAX_PATHS];	/* dirs covered by an empty tmpfs (ns) */
 	int n_hide;
+	const char *show[SBX_MAX_PATHS];	/* ns: readable paths inside a hidden dir, bound
+						 * back read-only before the workspace */
+	unsigned char show_dir[SBX_MAX_PATHS];	/* 1 = a folder, 0 = a file */
+	int show_fd[SBX_MAX_PATHS];	/* root: cloned, idmapped and read-only by the parent;
+					 * -1 = the child clones it */
+	int n_show;
 	const char *ro_roots[SBX_MAX_PATHS];	/* fallback: Landlock read roots ("/" minus /proc) */
 	int n_ro_roots;
 	const char **ws_entries;	/* fallback, git dirs present: the only writable paths of the

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,7 +31,8 @@ static const struct mcp_key mcp_keys[] = {
 	{ "cwd", JSON_STRING }, { "startup_timeout_s", JSON_REAL }, { "tool_timeout_s", JSON_REAL },
 	{ "enabled", JSON_TRUE }, { "enabled_tools", JSON_NULL }, { "disabled_tools", JSON_NULL },
 	{ "url", JSON_STRING }, { "bearer_token_env", JSON_STRING }, { "network", JSON_TRUE },
-	{ "approve", JSON_TRUE }, { "policy", JSON_STRING }, { NULL, JSON_NULL }
+	{ "approve", JSON_TRUE }, { "policy", JSON_STRING }, { "readable", JSON_NULL },
+	{ NULL, JSON_NULL }
 };
 
 static int
@@ -55,6 +57,7 @@ mcp_config_check(const json_t *servers, struct agentd_error *err)
 	const char *name, *key;
 	json_t *s, *v, *e;
 	const struct mcp_key *k;
+	size_t idx;
 	int ok;
 
 	if (!json_is_object(servers))
@@ -127,6 +130,10 @@ mcp_config_check(const json_t *servers, struct agentd_error *err)
 				return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers.%s.policy must be "
 				    "read-only, workspace-write or full-access", name);
 		}
+		json_array_foreach(json_object_get(s, "readable"), idx, e)
+			if (json_string_value(e)[0] != '/')
+				return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers.%s.readable: \"%s\" "
+				    "is not an absolute path", name, json_string_value(e));
 		if (!json_object_get(s, "command") == !json_object_get(s, "url"))
 			return agentd_seterr(err, AGENTD_EINVAL,
 			    "mcp_servers.%s needs exactly one of \"command\" or \"url\"", name);
@@ -258,30 +265,57 @@ static void on_server_msg(struct mcp_client *c, json_t *m);
 static int cancel_request(struct mcp_client *c, long id, struct agentd_error *err);
 
 
+/* Write all of s to the server's stdin; -1 with errno. */
+static int
+write_all(int fd, const char *s, size_t n)
+{
+	size_t off = 0;
+	ssize_t w;
+
+	while (off < n) {
+		w = write(fd, s + off, n - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * One message and its newline. A server that has gone makes the write fail
+ * with EPIPE, an error of this call: SIGPIPE, which would end a caller that
+ * does not ignore it (a test, a probe), is blocked for this thread around
+ * the write and one the write raised is taken back.
+ */
 static int
 send_msg(struct mcp_client *c, json_t *msg, struct agentd_error *err)
 {
 	char *s = json_dumps(msg, JSON_COMPACT);
-	size_t n, off = 0;
-	ssize_t w;
+	sigset_t pipe_set, old;
+	int rc, e = 0;
 
 	if (s == NULL)
 		return agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
-	n = strlen(s);	/* the newline follows in its own write */
-	while (off < n) {
-		w = write(c->in, s + off, n - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0) {
-			free(s);
-			return agentd_seterr(err, AGENTD_EIO, "mcp %s: write: %s", c->name, strerror(errno));
-		}
-		off += (size_t)w;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+	rc = write_all(c->in, s, strlen(s));	/* the newline in its own write */
+	if (rc == 0)
+		rc = write_all(c->in, "\n", 1);
+	if (rc < 0)
+		e = errno;
+	if (e == EPIPE && !sigismember(&old, SIGPIPE)) {
+		struct timespec zero = { 0, 0 };
+
+		while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+			;
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	free(s);
-	while ((w = write(c->in, "\n", 1)) < 0 && errno == EINTR)
-		;
-	return w == 1 ? AGENTD_OK : agentd_seterr(err, AGENTD_EIO, "mcp %s: write failed", c->name);
+	return rc == 0 ? AGENTD_OK : agentd_seterr(err, AGENTD_EIO, "mcp %s: write: %s", c->name,
+	    strerror(e));
 }
 
 /* Forward stderr to the log, 1 KiB at a time, MCP_STDERR_MAX in all; the

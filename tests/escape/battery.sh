@@ -165,6 +165,19 @@ base "$A" rename "$O/mv" "$W/mv"; b=$(yes_if [ "$RC" = 0 -a ! -f "$O/mv" ]); rm 
 sbx -- "$A" rename "$O/mv" "$W/mv"; s=$(yes_if [ "$RC" != 0 -a -f "$O/mv" ]); rm -f "$W/mv"
 verdict "move an outside file in by rename" "$b" "$s"
 
+# --readable (a tool installed where the sandbox hides): read-only, and only
+# that folder comes back.
+RD=$(mktemp -d /var/tmp/agentd-escape-rd.XXXXXX) && mkdir "$RD/tool" && echo s > "$RD/secret"
+base "$A" write "$RD/tool/f"; b=$(yes_if [ "$RC" = 0 -a -f "$RD/tool/f" ]); rm -f "$RD/tool/f"
+sbx --readable "$RD/tool" -- "$A" write "$RD/tool/f"; s=$(yes_if [ "$RC" = 1 -a ! -f "$RD/tool/f" ])
+verdict "write into a --readable folder" "$b" "$s"
+if [ "$MODE" != fallback ]; then	# the fallback mode hides no folder by a mount
+	base "$A" read "$RD/secret"; b=$(yes_if [ "$RC" = 0 ])
+	sbx --readable "$RD/tool" -- "$A" read "$RD/secret"; s=$(yes_if [ "$RC" = 1 ])
+	verdict "read beside a --readable folder in a hidden one" "$b" "$s"
+fi
+rm -rf "$RD"
+
 base "$A" write "/proc/self/root$O/pr"; b=$(yes_if [ "$RC" = 0 -a -f "$O/pr" ]); rm -f "$O/pr"
 sbx -- "$A" write "/proc/self/root$O/pr"; s=$(yes_if [ ! -f "$O/pr" ])
 verdict "write outside through /proc/self/root" "$b" "$s"

@@ -33,19 +33,27 @@ W=$(cd "$W" && pwd -P)
 
 # config NAME...: a config file with these servers, at $T/config.json
 config() {
-	"$PYTHON3" - "$T/config.json" "$EVERYTHING" "$FILESYSTEM" "$FAULT" "$SBX_PY" "$NODE" "$@" <<'PY'
-import json, sys
-out, everything, filesystem, fault, py, node = sys.argv[1:7]
+	"$PYTHON3" - "$T/config.json" "$EVERYTHING" "$FILESYSTEM" "$FAULT" "$SBX_PY" "$NODE" "$HOME" "$@" <<'PY'
+import json, os, sys
+out, everything, filesystem, fault, py, node, home = sys.argv[1:8]
+# The sandbox hides /tmp, /root and $HOME: a checkout of agentd there keeps
+# the servers it runs from its own tree readable. "homed" is installed in
+# $HOME and says nothing of it; "homed2" likewise, with its folder readable.
+mods = os.path.dirname(os.path.dirname(fault))
+nodedir = os.path.dirname(os.path.dirname(os.path.realpath(node)))
+rd = [mods, nodedir]
 all = {
-    "everything": {"command": node, "args": [everything, "stdio"]},
-    "filesystem": {"command": node, "args": [filesystem, "."]},
-    "rofs": {"command": node, "args": [filesystem, "."], "policy": "read-only"},
-    "fault": {"command": py, "args": [fault], "tool_timeout_s": 60},
-    "guarded": {"command": py, "args": [fault], "approve": True},
-    "hang": {"command": py, "args": [fault, "hang"], "startup_timeout_s": 1},
+    "everything": {"command": node, "args": [everything, "stdio"], "readable": rd},
+    "filesystem": {"command": node, "args": [filesystem, "."], "readable": rd},
+    "rofs": {"command": node, "args": [filesystem, "."], "policy": "read-only", "readable": rd},
+    "homed": {"command": py, "args": [home + "/tools/fault_server.py"]},
+    "homed2": {"command": py, "args": [home + "/tools/fault_server.py"], "readable": [home + "/tools"]},
+    "fault": {"command": py, "args": [fault], "tool_timeout_s": 60, "readable": rd},
+    "guarded": {"command": py, "args": [fault], "approve": True, "readable": rd},
+    "hang": {"command": py, "args": [fault, "hang"], "startup_timeout_s": 1, "readable": rd},
     "missing": {"command": "/nonexistent/mcp-server"},
 }
-json.dump({"mcp_servers": {n: all[n] for n in sys.argv[7:]}}, open(out, "w"))
+json.dump({"mcp_servers": {n: all[n] for n in sys.argv[8:]}}, open(out, "w"))
 PY
 }
 # events RUN: the run's events as JSON lines (replayed to its end)
@@ -95,6 +103,17 @@ wait_for sh -c "'$AGENTCTL' --socket '$SOCK' mcp list | grep -q missing"
 ctl mcp test missing >"$T/test-missing.out" 2>&1
 check "mcp test: a missing command exits 1" test $? -eq 1
 check "mcp test explains a missing command" grep -q "No such file" "$T/test-missing.out"
+# A server installed where the sandbox hides ($HOME): unreachable, until its
+# folder is made readable (read-only: the escape battery checks that).
+mkdir -p "$HOME/tools" && cp "$FAULT" "$HOME/tools/"
+config everything filesystem fault hang missing homed homed2
+kill -HUP "$AGENTD_PID"
+wait_for sh -c "'$AGENTCTL' --socket '$SOCK' mcp list | grep -q homed2"
+ctl mcp test homed >"$T/test-homed.out" 2>&1
+check "a server installed in \$HOME does not start in the sandbox" test $? -eq 1
+check "... it names the file it could not open" grep -q "fault_server.py" "$T/test-homed.out"
+ctl mcp test homed2 >"$T/test-homed2.out" 2>&1
+check "with its folder readable it starts and lists its tools" grep -q "whoami" "$T/test-homed2.out"
 out=$(ctl mcp list)
 check "mcp list shows a running server" sh -c "printf '%s\n' \"\$1\" | grep -q '^everything *running'" _ "$out"
 check "mcp list shows the new server as stopped" sh -c "printf '%s\n' \"\$1\" | grep -q '^missing *stopped'" _ "$out"
