@@ -538,6 +538,34 @@ add_hide(struct prep *pp, const char *dir, struct agentd_error *err)
 }
 
 /*
+ * Root: the command's uid owns nothing on the host, so a workspace (or a
+ * readable path) below a directory that "other" may not search (/srv/x
+ * under a 0700 /srv) would be out of its reach. The topmost such ancestor
+ * of `target` is covered by an empty tmpfs (its contents were unreadable to
+ * that uid anyway) and the target is mounted back at its own path inside.
+ */
+static int
+hide_closed_ancestor_of(struct prep *pp, const char *target, struct agentd_error *err)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	size_t i, n = strlen(target);
+
+	if (n >= sizeof path)
+		return agentd_seterr(err, AGENTD_ETOOBIG, "path too long: %s", target);
+	memcpy(path, target, n + 1);
+	for (i = 1; i < n; i++) {
+		if (path[i] != '/')
+			continue;
+		path[i] = '\0';
+		if (stat(path, &st) == 0 && !(st.st_mode & S_IXOTH))
+			return add_hide(pp, path, err);
+		path[i] = '/';
+	}
+	return 0;
+}
+
+/*
  * The caller's readable paths. Where one lies inside a hidden folder
  * (namespace modes) it is bound back read-only, before the workspace is
  * mounted; anywhere else "/" is readable already (read-only mounts,
@@ -554,7 +582,7 @@ plan_readable(struct prep *pp, struct agentd_error *err)
 	struct stat st;
 	char *const *r;
 	size_t k;
-	int i, inside;
+	int i, inside, rc;
 
 	for (r = pp->o->readable; r && *r; r++) {
 		if ((*r)[0] != '/')
@@ -569,13 +597,20 @@ plan_readable(struct prep *pp, struct agentd_error *err)
 			if (strcmp(rp, ipc[k]) == 0 || under(ipc[k], rp))
 				return agentd_seterr(err, AGENTD_EINVAL, "readable path %s would show "
 				    "%s, which the sandbox hides (host IPC sockets live there)", *r, ipc[k]);
-		for (i = 0, inside = 0; i < p->n_hide; i++) {
+		for (i = 0; i < p->n_hide; i++)
 			if (under(p->hide[i], rp) && strcmp(p->hide[i], rp) != 0)
 				return agentd_seterr(err, AGENTD_EINVAL, "readable path %s holds %s, "
 				    "which the sandbox hides", *r, p->hide[i]);
+		if (under(rp, pp->ws))
+			continue;	/* the workspace shows it */
+		/* Root: always bound, idmapped, so root's own files there read as
+		 * the run uid's; an ancestor that uid may not search is hidden
+		 * first, as for the workspace. */
+		if (p->idmap_fd >= 0 && (rc = hide_closed_ancestor_of(pp, rp, err)))
+			return rc;
+		for (i = 0, inside = p->idmap_fd >= 0; i < p->n_hide; i++)
 			inside |= under(rp, p->hide[i]);
-		}
-		if (!inside || under(rp, pp->ws))
+		if (!inside)
 			continue;	/* readable as it is */
 		for (i = 0; i < p->n_show && !under(rp, p->show[i]); i++)
 			;
@@ -588,32 +623,6 @@ plan_readable(struct prep *pp, struct agentd_error *err)
 			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 		p->show_dir[p->n_show] = S_ISDIR(st.st_mode);
 		p->show_fd[p->n_show++] = -1;
-	}
-	return 0;
-}
-
-/*
- * Root: the command's uid owns nothing on the host, so a workspace below a
- * directory that "other" may not search (/srv/x under a 0700 /srv) would be
- * out of its reach. The topmost such ancestor is covered by an empty tmpfs
- * (its contents were unreadable to that uid anyway) and the workspace is
- * mounted back at its own path inside it.
- */
-static int
-hide_closed_ancestor(struct prep *pp, struct agentd_error *err)
-{
-	char path[PATH_MAX];
-	struct stat st;
-	size_t i, n = strlen(pp->ws);
-
-	memcpy(path, pp->ws, n + 1);
-	for (i = 1; i < n; i++) {
-		if (path[i] != '/')
-			continue;
-		path[i] = '\0';
-		if (stat(path, &st) == 0 && !(st.st_mode & S_IXOTH))
-			return add_hide(pp, path, err);
-		path[i] = '/';
 	}
 	return 0;
 }
@@ -1041,7 +1050,7 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 		} else if ((rc = add_hide(pp, "/tmp", err))) {
 			return rc;
 		}
-		if (p->idmap_fd >= 0 && (rc = hide_closed_ancestor(pp, err)))
+		if (p->idmap_fd >= 0 && (rc = hide_closed_ancestor_of(pp, pp->ws, err)))
 			return rc;
 		if ((rc = plan_readable(pp, err)))
 			return rc;

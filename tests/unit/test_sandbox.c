@@ -353,6 +353,49 @@ test_not_root_workspace_owned(void **state)
 	assert_int_equal(st.st_size, 10);
 }
 
+/* --readable: a folder inside a hidden one (f->out is under /tmp), behind
+ * a folder only its owner may search, comes back read-only; nothing beside
+ * it does; paths that would bring host IPC back are refused. */
+static void
+test_readable(void **state)
+{
+	struct fx *f = *state;
+	struct sandbox_result r;
+	struct agentd_error err;
+	char tools[128], script[1024], cmd[1024];
+	char *rd[2] = { tools, NULL }, *bad[2] = { NULL, NULL };
+	char *argv[] = { "/bin/true", NULL };
+
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s/closed/tools' && echo t > '%s/closed/tools/t' && "
+	    "echo p > '%s/closed/tools/priv' && chmod 600 '%s/closed/tools/priv' && "
+	    "chmod 700 '%s/closed' && echo s > '%s/secret'", f->out, f->out, f->out, f->out,
+	    f->out, f->out);
+	assert_int_equal(system(cmd), 0);
+	snprintf(tools, sizeof tools, "%s/closed/tools", f->out);
+	snprintf(script, sizeof script, "cat '%s/t'", tools);
+	assert_int_equal(run_sh(f, script, &r), AGENTD_OK);
+	assert_int_not_equal(r.exit_code, 0);	/* hidden */
+	sandbox_result_free(&r);
+	f->o.readable = rd;
+	snprintf(script, sizeof script, "cat '%s/t' '%s/priv' && ! cat '%s/secret' && "
+	    "! touch '%s/new' && echo done", tools, tools, f->out, tools);
+	assert_int_equal(run_sh(f, script, &r), AGENTD_OK);
+	assert_int_equal(r.exit_code, 0);
+	assert_non_null(strstr(r.out, "t\np\ndone"));
+	sandbox_result_free(&r);
+	f->o.readable = bad;
+	bad[0] = "/tmp";
+	assert_int_equal(sandbox_run(&f->o, argv, &r, &err), AGENTD_EINVAL);
+	assert_non_null(strstr(agentd_errmsg(&err), "host IPC"));
+	bad[0] = "/";
+	assert_int_equal(sandbox_run(&f->o, argv, &r, &err), AGENTD_EINVAL);
+	bad[0] = "relative/path";
+	assert_int_equal(sandbox_run(&f->o, argv, &r, &err), AGENTD_EINVAL);
+	bad[0] = "/nonexistent/agentd-test";
+	assert_int_equal(sandbox_run(&f->o, argv, &r, &err), AGENTD_ENOTFOUND);
+	f->o.readable = NULL;
+}
+
 static void
 test_git_readonly_unless_writable(void **state)
 {
@@ -617,6 +660,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_gitdirs_find, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nested_git_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_readable, setup, teardown),
 		cmocka_unit_test(test_filter_is_current),
 		cmocka_unit_test(test_explain),
 	};
