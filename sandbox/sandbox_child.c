@@ -398,6 +398,17 @@ exec_cmd(const struct sbx_plan *p)
 	/* Set here, in the command's process, not in the init: the init's
 	 * vfork may need memory (a sanitizer's bookkeeping) past the limit. */
 	set_rlimit(p, RLIMIT_AS, p->rl_as, "as");
+	/* agentd and agentctl ignore SIGPIPE, and an ignored signal stays
+	 * ignored across exec: the command gets the default back, or a
+	 * pipeline's writer would see EPIPE errors instead of ending. The
+	 * table is this process's own copy (no CLONE_SIGHAND). */
+	{
+		struct sigaction dfl;
+
+		memset(&dfl, 0, sizeof dfl);
+		dfl.sa_handler = SIG_DFL;
+		sigaction(SIGPIPE, &dfl, NULL);
+	}
 	if (p->seccomp && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, p->seccomp_flags,
 	    p->seccomp) < 0)
 		child_fail(p, "seccomp", NULL, errno);

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,6 +257,29 @@ test_environment(void **state)
 	sandbox_result_free(&r);
 	unsetenv("MY_API_TOKEN");
 	unsetenv("AGENTD_UNLISTED");
+}
+
+/* agentd and agentctl ignore SIGPIPE; the command must not inherit that
+ * (a pipeline's writer would get EPIPE errors instead of ending quietly). */
+static void
+test_sigpipe_default(void **state)
+{
+	struct fx *f = *state;
+	struct sandbox_result r;
+	const char *p;
+	unsigned long long ign;
+
+	signal(SIGPIPE, SIG_IGN);
+	assert_int_equal(run_sh(f, "grep SigIgn /proc/self/status; "
+	    "yes | head -c 1 >/dev/null; echo yes-done", &r), AGENTD_OK);
+	signal(SIGPIPE, SIG_DFL);
+	p = strstr(r.out, "SigIgn:");
+	assert_non_null(p);
+	ign = strtoull(p + 7, NULL, 16);
+	assert_int_equal(ign & (1ULL << (SIGPIPE - 1)), 0);
+	assert_non_null(strstr(r.out, "yes-done"));
+	assert_null(strstr(r.err, "Broken pipe"));
+	sandbox_result_free(&r);
 }
 
 static void
@@ -661,6 +685,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_nested_git_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sigpipe_default, setup, teardown),
 		cmocka_unit_test(test_filter_is_current),
 		cmocka_unit_test(test_explain),
 	};
