@@ -1216,6 +1216,48 @@ launcher_find(void)
  * passed with --env; stdin and stdout pass through to the server, and a
  * SIGTERM to the supervisor ends the whole tree.
  */
+static int
+path_in(const char *path, const char *dir)
+{
+	size_t n = dir ? strlen(dir) : 0;
+
+	return n > 1 && strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* A path of the server's command line that lies in a folder the sandbox
+ * hides, outside the workspace and its readable paths: named if the server
+ * cannot start (its own words say only "no such file"). */
+static void
+hidden_hint(const char *name, const json_t *cfg, const char *workspace, json_t *c)
+{
+	int all = strcmp(ajson_str(cfg, "policy", ""), "full-access") != 0;	/* else /tmp alone */
+	const char *hidden[] = { "/tmp", all ? getenv("HOME") : NULL,
+	    all && geteuid() == 0 ? "/root" : NULL, all ? "/var/tmp" : NULL, all ? "/run" : NULL,
+	    all ? "/dev/shm" : NULL };
+	json_t *args = json_object_get(cfg, "args"), *v;
+	size_t i, k, n = json_array_size(args);
+	char hint[512];
+
+	for (i = 0; i <= n; i++) {
+		const char *p = i == 0 ? ajson_str(cfg, "command", "") :
+		    json_string_value(json_array_get(args, i - 1));
+		int shown = 0;
+
+		if (p == NULL || p[0] != '/' || path_in(p, workspace))
+			continue;
+		json_array_foreach(json_object_get(cfg, "readable"), k, v)
+			shown |= path_in(p, json_string_value(v));
+		for (k = 0; !shown && k < sizeof(hidden) / sizeof(hidden[0]); k++) {
+			if (!path_in(p, hidden[k]))
+				continue;
+			snprintf(hint, sizeof(hint), "%s is in %s, which the sandbox hides: list its "
+			    "folder in mcp_servers.%s.readable", p, hidden[k], name);
+			json_object_set_new(c, "start_hint", json_string(hint));
+			return;
+		}
+	}
+}
+
 int
 runner_mcp_wrap(const char *name, const json_t *cfg, const char *workspace, void *ud,
     json_t **out, struct agentd_error *err)
@@ -1262,6 +1304,7 @@ runner_mcp_wrap(const char *name, const json_t *cfg, const char *workspace, void
 	json_object_set_new(c, "args", args);
 	json_object_del(c, "env");
 	json_object_del(c, "cwd");	/* the sandbox starts it in the workspace */
+	hidden_hint(name, cfg, workspace, c);
 	*out = c;
 	return AGENTD_OK;
 }

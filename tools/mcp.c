@@ -861,6 +861,13 @@ start_failed(struct mcp_client *c, struct agentd_error *err)
 	for (end = p; *end; end++)	/* one printable line */
 		if ((unsigned char)*end < 0x20)
 			*end = ' ';
+	/* What the caller knows that the server's words do not say (the
+	 * daemon: a path of its command line that the sandbox hides). */
+	if (json_is_string(json_object_get(c->cfg, "start_hint"))) {
+		snprintf(msg, sizeof(msg), "%s (%s)", agentd_errmsg(err),
+		    ajson_str(c->cfg, "start_hint", ""));
+		snprintf(err->msg, sizeof(err->msg), "%s", msg);
+	}
 	if (*p == '\0')
 		return;
 	snprintf(msg, sizeof(msg), "%s; its stderr ends: %s", agentd_errmsg(err), p);

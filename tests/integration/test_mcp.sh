@@ -115,6 +115,7 @@ wait_for sh -c "'$AGENTCTL' --socket '$SOCK' mcp list | grep -q homed2"
 ctl mcp test homed >"$T/test-homed.out" 2>&1
 check "a server installed in \$HOME does not start in the sandbox" test $? -eq 1
 check "... it names the file it could not open" grep -q "fault_server.py" "$T/test-homed.out"
+check "... and says the sandbox hides it, and what to do" grep -q "which the sandbox hides: list its folder in mcp_servers.homed.readable" "$T/test-homed.out"
 ctl mcp test homed2 >"$T/test-homed2.out" 2>&1
 check "with its folder readable it starts and lists its tools" grep -q "whoami" "$T/test-homed2.out"
 out=$(ctl mcp list)
