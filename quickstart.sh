@@ -42,7 +42,7 @@ fi
 
 if ! "$AGENTCTL" status >/dev/null 2>&1; then
 	state=${XDG_STATE_HOME:-$HOME/.local/state}/agentd
-	mkdir -p "$state"
+	mkdir -p -m 700 "$state"	# private from the start (agentd would tighten it, with a warning)
 	echo "starting agentd (log: $state/agentd.log)" >&2
 	AGENTD_LLM_URL=$url nohup "$AGENTD" >>"$state/agentd.log" 2>&1 &
 	i=0
