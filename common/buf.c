@@ -262,3 +262,15 @@ buf_cut_middle(const char *s, size_t len, size_t cap, size_t *out_len)
 	htbuf_free(&h);
 	return out;
 }
+
+int
+buf_path_within(const char *path, const char *dir)
+{
+	size_t n = dir ? strlen(dir) : 0;
+
+	if (n == 0 || path == NULL)
+		return 0;
+	if (strcmp(dir, "/") == 0)
+		return path[0] == '/';
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}

@@ -64,4 +64,8 @@ void htbuf_free(struct htbuf *h);
  */
 char *buf_cut_middle(const char *s, size_t len, size_t cap, size_t *out_len);
 
+/* 1 when `path` is `dir` or lies below it, as strings (both canonical,
+ * absolute); "/" holds every path, a NULL or empty dir none. */
+int buf_path_within(const char *path, const char *dir);
+
 #endif

@@ -191,7 +191,6 @@ check_workspace(const struct agentd *d, const char *ws, const json_t *options,
 	char sd[PATH_MAX];
 	const char *pol = ajson_str(options, "policy", NULL);
 	int need = R_OK | X_OK;
-	size_t n;
 
 	if (pol == NULL || strcmp(pol, "read-only") != 0)
 		need |= W_OK;
@@ -200,8 +199,7 @@ check_workspace(const struct agentd *d, const char *ws, const json_t *options,
 		    "user (%s)", ws, (need & W_OK) ? "readable and writable" : "readable",
 		    strerror(errno));
 	if (d->cfg.state_dir && realpath(d->cfg.state_dir, sd) != NULL) {
-		n = strlen(sd);
-		if (strncmp(ws, sd, n) == 0 && (ws[n] == '\0' || ws[n] == '/'))
+		if (buf_path_within(ws, sd))
 			return agentd_seterr(err, AGENTD_EINVAL, "workspace %s is inside agentd's "
 			    "state directory %s", ws, sd);
 	}

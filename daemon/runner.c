@@ -14,6 +14,7 @@
 #include "agent/agent.h"
 #include "tools/tools.h"
 #include "tools/mcp.h"
+#include "common/buf.h"
 #include "common/json.h"
 #include "common/num.h"
 
@@ -1216,14 +1217,6 @@ launcher_find(void)
  * passed with --env; stdin and stdout pass through to the server, and a
  * SIGTERM to the supervisor ends the whole tree.
  */
-static int
-path_in(const char *path, const char *dir)
-{
-	size_t n = dir ? strlen(dir) : 0;
-
-	return n > 1 && strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
-}
-
 /* A path of the server's command line that lies in a folder the sandbox
  * hides, outside the workspace and its readable paths: named if the server
  * cannot start (its own words say only "no such file"). */
@@ -1243,12 +1236,13 @@ hidden_hint(const char *name, const json_t *cfg, const char *workspace, json_t *
 		    json_string_value(json_array_get(args, i - 1));
 		int shown = 0;
 
-		if (p == NULL || p[0] != '/' || path_in(p, workspace))
+		if (p == NULL || p[0] != '/' || buf_path_within(p, workspace))
 			continue;
 		json_array_foreach(json_object_get(cfg, "readable"), k, v)
-			shown |= path_in(p, json_string_value(v));
+			shown |= buf_path_within(p, json_string_value(v));
 		for (k = 0; !shown && k < sizeof(hidden) / sizeof(hidden[0]); k++) {
-			if (!path_in(p, hidden[k]))
+			/* the sandbox never hides "/" (a HOME of "/") */
+			if (!hidden[k] || strcmp(hidden[k], "/") == 0 || !buf_path_within(p, hidden[k]))
 				continue;
 			snprintf(hint, sizeof(hint), "%s is in %s, which the sandbox hides: list its "
 			    "folder in mcp_servers.%s.readable", p, hidden[k], name);

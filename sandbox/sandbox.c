@@ -177,6 +177,23 @@ probe_ns(void)
  * waited for here: its exit runs alongside the first run's set-up, and
  * reap_idmap_maker collects it after that run's clone.
  */
+/* Root: one uid and one gid map line ("inside outside 1") for the new
+ * user namespace of process `pid` (only a process of the parent namespace
+ * may map an id other than its own). -1 with errno. */
+static int
+write_pid_maps(pid_t pid, uid_t uin, uid_t uout, gid_t gin, gid_t gout)
+{
+	char path[64], m[64];
+
+	snprintf(path, sizeof path, "/proc/%ld/uid_map", (long)pid);
+	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)uin, (unsigned)uout);
+	if (write_small(path, m) < 0)
+		return -1;
+	snprintf(path, sizeof path, "/proc/%ld/gid_map", (long)pid);
+	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)gin, (unsigned)gout);
+	return write_small(path, m);
+}
+
 /* The maker: holds the namespace until the pipe closes. It shares our
  * memory (CLONE_VM: no page tables to copy, a tenth of a fork's cost on
  * this machine), runs on its own stack and touches nothing else. */
@@ -198,7 +215,7 @@ probe_root_userns(void)
 {
 	static char stack[16384] __attribute__((aligned(16)));
 	static int maker_pp[2];
-	char path[64], m[64];
+	char path[64];
 	int pp[2], ufd = -1;
 	pid_t pid;
 
@@ -222,15 +239,9 @@ probe_root_userns(void)
 		close(pp[1]);
 		return;
 	}
-	snprintf(path, sizeof path, "/proc/%ld/uid_map", (long)pid);
-	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)geteuid(), (unsigned)probe.run_uid);
-	if (write_small(path, m) == 0) {
-		snprintf(path, sizeof path, "/proc/%ld/gid_map", (long)pid);
-		snprintf(m, sizeof m, "%u %u 1\n", (unsigned)getegid(), (unsigned)probe.run_uid);
-		if (write_small(path, m) == 0) {
-			snprintf(path, sizeof path, "/proc/%ld/ns/user", (long)pid);
-			ufd = open(path, O_RDONLY | O_CLOEXEC);
-		}
+	if (write_pid_maps(pid, geteuid(), probe.run_uid, getegid(), (gid_t)probe.run_uid) == 0) {
+		snprintf(path, sizeof path, "/proc/%ld/ns/user", (long)pid);
+		ufd = open(path, O_RDONLY | O_CLOEXEC);
 	}
 	if (ufd < 0)
 		snprintf(probe.idmap_why, sizeof probe.idmap_why, "cannot map uid %u in a user "
@@ -507,16 +518,6 @@ is_link(const char *p)
 }
 
 static int
-under(const char *path, const char *dir)
-{
-	size_t n = strlen(dir);
-
-	if (strcmp(dir, "/") == 0)
-		return 1;
-	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
-}
-
-static int
 add_hide(struct prep *pp, const char *dir, struct agentd_error *err)
 {
 	char rp[PATH_MAX];
@@ -524,10 +525,10 @@ add_hide(struct prep *pp, const char *dir, struct agentd_error *err)
 
 	if (!dir || dir[0] != '/' || !is_dir(dir) || !realpath(dir, rp) || strcmp(rp, "/") == 0)
 		return 0;
-	if (under(rp, pp->ws) && strcmp(rp, pp->ws) != 0)
+	if (buf_path_within(rp, pp->ws) && strcmp(rp, pp->ws) != 0)
 		return 0;	/* inside the workspace: the workspace wins */
 	for (i = 0; i < pp->p.n_hide; i++)
-		if (under(rp, pp->p.hide[i]))
+		if (buf_path_within(rp, pp->p.hide[i]))
 			return 0;	/* already hidden by a parent (e.g. $HOME under /tmp) */
 	if (pp->p.n_hide >= SBX_MAX_PATHS)
 		return agentd_seterr(err, AGENTD_ETOOBIG, "too many hidden dirs");
@@ -594,14 +595,14 @@ plan_readable(struct prep *pp, struct agentd_error *err)
 			return agentd_seterr(err, AGENTD_EINVAL, "readable path %s is neither a folder "
 			    "nor a file", *r);
 		for (k = 0; k < sizeof ipc / sizeof ipc[0]; k++)
-			if (strcmp(rp, ipc[k]) == 0 || under(ipc[k], rp))
+			if (strcmp(rp, ipc[k]) == 0 || buf_path_within(ipc[k], rp))
 				return agentd_seterr(err, AGENTD_EINVAL, "readable path %s would show "
 				    "%s, which the sandbox hides (host IPC sockets live there)", *r, ipc[k]);
 		for (i = 0; i < p->n_hide; i++)
-			if (under(p->hide[i], rp) && strcmp(p->hide[i], rp) != 0)
+			if (buf_path_within(p->hide[i], rp) && strcmp(p->hide[i], rp) != 0)
 				return agentd_seterr(err, AGENTD_EINVAL, "readable path %s holds %s, "
 				    "which the sandbox hides", *r, p->hide[i]);
-		if (under(rp, pp->ws))
+		if (buf_path_within(rp, pp->ws))
 			continue;	/* the workspace shows it */
 		/* Root: always bound, idmapped, so root's own files there read as
 		 * the run uid's; an ancestor that uid may not search is hidden
@@ -609,10 +610,10 @@ plan_readable(struct prep *pp, struct agentd_error *err)
 		if (p->idmap_fd >= 0 && (rc = hide_closed_ancestor_of(pp, rp, err)))
 			return rc;
 		for (i = 0, inside = p->idmap_fd >= 0; i < p->n_hide; i++)
-			inside |= under(rp, p->hide[i]);
+			inside |= buf_path_within(rp, p->hide[i]);
 		if (!inside)
 			continue;	/* readable as it is */
-		for (i = 0; i < p->n_show && !under(rp, p->show[i]); i++)
+		for (i = 0; i < p->n_show && !buf_path_within(rp, p->show[i]); i++)
 			;
 		if (i < p->n_show)
 			continue;	/* inside one shown already */
@@ -668,7 +669,7 @@ git_covered(const struct sbx_gitdirs *g, size_t i)
 	size_t j;
 
 	for (j = 0; j < g->n; j++)
-		if (j != i && under(g->v[i].path, g->v[j].path) &&
+		if (j != i && buf_path_within(g->v[i].path, g->v[j].path) &&
 		    (strcmp(g->v[i].path, g->v[j].path) != 0 || j < i))
 			return 1;
 	return 0;
@@ -959,7 +960,7 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 		if (!realpath(buf, pp->workdir) || !is_dir(pp->workdir))
 			return agentd_seterr(err, AGENTD_ENOTFOUND, "workdir %s is not a directory",
 			    o->workdir);
-		if (!under(pp->workdir, pp->ws))
+		if (!buf_path_within(pp->workdir, pp->ws))
 			return agentd_seterr(err, AGENTD_EDENIED, "workdir %s is outside the workspace",
 			    o->workdir);
 	} else {
@@ -1145,6 +1146,18 @@ root_show_trees(struct sbx_plan *p, struct agentd_error *err)
 	return 0;
 }
 
+/* The command has exec'd (or the clone failed): the fds the child took
+ * are no longer the plan's. */
+static void
+plan_fds_done(struct sbx_plan *p)
+{
+	int i;
+
+	p->err_fd = p->status_fd = p->ws_tree_fd = p->maps_fd = -1;
+	for (i = 0; i < p->n_show; i++)
+		p->show_fd[i] = -1;
+}
+
 static void
 close_show_trees(struct sbx_plan *p)
 {
@@ -1155,22 +1168,6 @@ close_show_trees(struct sbx_plan *p)
 			close(p->show_fd[i]);
 			p->show_fd[i] = -1;
 		}
-}
-
-/* Root: map the run uid and gid to themselves in the child's new user
- * namespace (a child cannot map an id other than its own). */
-static int
-root_write_maps(pid_t pid, const struct sbx_plan *p)
-{
-	char path[64], m[64];
-
-	snprintf(path, sizeof path, "/proc/%ld/uid_map", (long)pid);
-	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)p->run_uid, (unsigned)p->run_uid);
-	if (write_small(path, m) < 0)
-		return -1;
-	snprintf(path, sizeof path, "/proc/%ld/gid_map", (long)pid);
-	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)p->run_gid, (unsigned)p->run_gid);
-	return write_small(path, m);
 }
 
 /*
@@ -1297,7 +1294,8 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 	if (pr->pid > 0 && mp[1] >= 0) {
 		/* One byte once they are written: the child holds a copy of
 		 * the write end too, so it cannot wait for EOF. */
-		maps_ok = root_write_maps(pr->pid, p) == 0 && write(mp[1], "m", 1) == 1;
+		maps_ok = write_pid_maps(pr->pid, p->run_uid, p->run_uid, p->run_gid,
+		    p->run_gid) == 0 && write(mp[1], "m", 1) == 1;
 		if (!maps_ok) {
 			got = snprintf(msg, sizeof msg, "uid/gid maps of the run's user namespace: %s",
 			    strerror(errno));
@@ -1321,9 +1319,7 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 		if (sp[0] >= 0)
 			close(sp[0]);
 		proc_free_stack(pr);
-		p->err_fd = p->status_fd = p->ws_tree_fd = p->maps_fd = -1;
-		for (i = 0; i < p->n_show; i++)
-			p->show_fd[i] = -1;
+		plan_fds_done(p);
 		return agentd_seterr(err, AGENTD_EUNAVAIL, "clone3: %s", strerror((int)n));
 	}
 	/* Setup errors arrive here; EOF means the command was exec'd. */
@@ -1338,9 +1334,7 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 	}
 	close(ep[0]);
 	/* The command runs: the plan is ours again. */
-	p->err_fd = p->status_fd = p->ws_tree_fd = p->maps_fd = -1;
-	for (i = 0; i < p->n_show; i++)
-		p->show_fd[i] = -1;
+	plan_fds_done(p);
 	pr->status_r = sp[0];
 	pr->fallback = p->mode == SBX_MODE_FALLBACK;
 	if (got > 0) {

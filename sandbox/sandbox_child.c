@@ -115,9 +115,10 @@ sys_setattr(int dfd, const char *path, unsigned flags, uint64_t set)
 	return (int)syscall(SYS_mount_setattr, dfd, path, flags, &a, sizeof a);
 }
 
-/* mkdir -p of an absolute path, in place, with a stack copy. */
+/* mkdir -p of an absolute path (a stack copy), or with `last` 0 of the
+ * folder holding it. */
 static int
-mkdir_p(const char *path)
+mkdir_p(const char *path, int last)
 {
 	char buf[PATH_MAX];
 	size_t i, n = strlen(path);
@@ -128,30 +129,14 @@ mkdir_p(const char *path)
 	for (i = 1; i <= n; i++) {
 		if (buf[i] != '/' && buf[i] != '\0')
 			continue;
+		if (buf[i] == '\0' && !last)
+			break;
 		buf[i] = '\0';
 		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
 			return -1;
 		buf[i] = path[i];
 	}
 	return 0;
-}
-
-/* mkdir_p of the folder holding `path`. */
-static int
-mkdir_parent(const char *path)
-{
-	char buf[PATH_MAX];
-	char *slash;
-	size_t n = strlen(path);
-
-	if (n >= sizeof buf)
-		return -1;
-	memcpy(buf, path, n + 1);
-	slash = strrchr(buf, '/');
-	if (slash == NULL || slash == buf)
-		return 0;
-	*slash = '\0';
-	return mkdir_p(buf);
 }
 
 static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom" };
@@ -233,7 +218,7 @@ setup_mounts(const struct sbx_plan *p)
 	for (i = 0; i < p->n_show; i++) {
 		int fd = -1;
 
-		if (p->show_dir[i] ? mkdir_p(p->show[i]) < 0 : (mkdir_parent(p->show[i]) < 0 ||
+		if (mkdir_p(p->show[i], p->show_dir[i]) < 0 || (!p->show_dir[i] &&
 		    (fd = open(p->show[i], O_CREAT | O_WRONLY | O_CLOEXEC, 0644)) < 0))
 			child_fail(p, "make the mount point", p->show[i], errno);
 		if (fd >= 0)
@@ -246,7 +231,7 @@ setup_mounts(const struct sbx_plan *p)
 	if (p->policy == 0 && p->ws_tree_fd < 0 && sys_setattr(wsfd, "", AT_EMPTY_PATH | AT_RECURSIVE,
 	    MOUNT_ATTR_RDONLY) < 0)
 		child_fail(p, "mount_setattr", "workspace read-only", errno);
-	if (mkdir_p(p->ws) < 0)
+	if (mkdir_p(p->ws, 1) < 0)
 		child_fail(p, "mkdir", p->ws, errno);
 	if (sys_move_mount(wsfd, p->ws) < 0)
 		child_fail(p, "move_mount", p->ws, errno);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/safetext.h"
 #include "common/error.h"
 #include "common/json.h"
@@ -150,6 +151,21 @@ test_json(void **state)
 	free(dumped);
 }
 
+/* common/buf: the one "is this path inside that folder" test. */
+static void
+test_path_within(void **state)
+{
+	(void)state;
+	assert_true(buf_path_within("/a/b", "/a"));
+	assert_true(buf_path_within("/a", "/a"));
+	assert_false(buf_path_within("/ab", "/a"));
+	assert_false(buf_path_within("/a", "/a/b"));
+	assert_true(buf_path_within("/x", "/"));
+	assert_false(buf_path_within("/a", NULL));
+	assert_false(buf_path_within("/a", ""));
+	assert_false(buf_path_within(NULL, "/a"));
+}
+
 int
 main(void)
 {
@@ -159,6 +175,7 @@ main(void)
 		cmocka_unit_test(test_every_byte),
 		cmocka_unit_test(test_cuts),
 		cmocka_unit_test(test_json),
+		cmocka_unit_test(test_path_within),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
