@@ -28,6 +28,7 @@
 #include "common/buf.h"
 #include "common/num.h"
 #include "common/json.h"
+#include "common/spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,8 +44,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-extern char **environ;
 
 #define HOOK_OUTPUT_CAP		(64 * 1024)	/* bytes kept of stdout, and of stderr */
 #define HOOK_REASON_CAP		4096		/* bytes of a reason given to the model */
@@ -287,45 +286,24 @@ struct hook_proc {
 
 
 /* Environment: agentd's own, plus where the hook runs (CLAUDE_PROJECT_DIR
- * as Claude Code sets it, for scripts that use it) and the ids. The first
- * *borrowed entries point into environ; the rest are malloc'd. */
+ * as Claude Code sets it, for scripts that use it) and the ids. */
 static char **
-hook_env(struct arun *r, size_t *borrowed)
+hook_env(struct arun *r)
 {
-	size_t n = 0, i, k = 0;
-	char **env;
+	char *set[3] = { NULL, NULL, NULL }, **env = NULL;
+	int i;
 
-	while (environ[n] != NULL)
-		n++;
-	env = calloc(n + 4, sizeof(*env));
-	if (env == NULL)
-		return NULL;
-	for (i = 0; i < n; i++)
-		if (strncmp(environ[i], "CLAUDE_PROJECT_DIR=", 19) != 0 &&
-		    strncmp(environ[i], "AGENTD_RUN_ID=", 14) != 0 &&
-		    strncmp(environ[i], "AGENTD_SESSION_ID=", 18) != 0)
-			env[k++] = environ[i];
-	*borrowed = k;
-	if (asprintf(&env[k], "CLAUDE_PROJECT_DIR=%s", r->workspace ? r->workspace : "/") >= 0)
-		k++;
-	if (asprintf(&env[k], "AGENTD_RUN_ID=%lld", (long long)r->run_id) >= 0)
-		k++;
-	if (asprintf(&env[k], "AGENTD_SESSION_ID=%lld", (long long)r->session_id) >= 0)
-		k++;
-	env[k] = NULL;
+	if (asprintf(&set[0], "CLAUDE_PROJECT_DIR=%s", r->workspace ? r->workspace : "/") < 0)
+		set[0] = NULL;
+	if (asprintf(&set[1], "AGENTD_RUN_ID=%lld", (long long)r->run_id) < 0)
+		set[1] = NULL;
+	if (asprintf(&set[2], "AGENTD_SESSION_ID=%lld", (long long)r->session_id) < 0)
+		set[2] = NULL;
+	if (set[0] && set[1] && set[2])
+		env = aspawn_env(set, 3);
+	for (i = 0; i < 3; i++)
+		free(set[i]);
 	return env;
-}
-
-static void
-hook_env_free(char **env, size_t borrowed)
-{
-	size_t i;
-
-	if (env == NULL)
-		return;
-	for (i = borrowed; env[i] != NULL; i++)
-		free(env[i]);
-	free(env);
 }
 
 /*
@@ -340,10 +318,9 @@ hook_spawn(struct arun *r, const char *command, const char *input, int timeout_s
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	struct htbuf hb_out, hb_err;
-	sigset_t none, defs;
 	char *argv[] = { "/bin/sh", "-c", (char *)command, NULL };
 	char **env;
-	size_t inherited = 0, in_len = strlen(input), in_off = 0;
+	size_t in_len = strlen(input), in_off = 0;
 	double t0 = (anum_mono_s() * 1000.0), deadline = t0 + timeout_s * 1000.0;
 	pid_t pid = -1;
 	int status = 0, open_fds = 2, killed = 0;
@@ -352,7 +329,7 @@ hook_spawn(struct arun *r, const char *command, const char *input, int timeout_s
 	p->exit_code = -1;
 	htbuf_init(&hb_out, HOOK_OUTPUT_CAP);
 	htbuf_init(&hb_err, HOOK_OUTPUT_CAP);
-	env = hook_env(r, &inherited);
+	env = hook_env(r);
 	if (env == NULL || pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
 	    pipe2(er, O_CLOEXEC) != 0) {
 		htbuf_append(&hb_err, "cannot start the hook: out of resources", 39);
@@ -364,19 +341,15 @@ hook_spawn(struct arun *r, const char *command, const char *input, int timeout_s
 	posix_spawn_file_actions_adddup2(&fa, er[1], 2);
 	if (r->workspace != NULL)
 		posix_spawn_file_actions_addchdir_np(&fa, r->workspace);
-	posix_spawnattr_init(&at);
 	/* its own session (so a timeout kills the whole tree), no signal blocked
 	 * (the daemon blocks the ones it reads), default dispositions (the daemon
 	 * ignores SIGPIPE) */
-	sigemptyset(&none);
-	sigfillset(&defs);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &defs);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-	    POSIX_SPAWN_SETSIGDEF);
-	errno = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, env);
+	errno = aspawn_attr_init(&at, POSIX_SPAWN_SETSID);
+	if (errno == 0) {
+		errno = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, env);
+		posix_spawnattr_destroy(&at);
+	}
 	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&at);
 	close(in[0]);
 	close(out[1]);
 	close(er[1]);
@@ -475,7 +448,7 @@ done:
 	if (out[1] >= 0) close(out[1]);
 	if (er[0] >= 0) close(er[0]);
 	if (er[1] >= 0) close(er[1]);
-	hook_env_free(env, inherited);
+	aspawn_env_free(env);
 	p->out = htbuf_render(&hb_out, NULL);
 	p->errout = htbuf_render(&hb_err, NULL);
 	htbuf_free(&hb_out);

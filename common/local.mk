@@ -1,8 +1,10 @@
-# common/: the error enum, bounded buffers and JSON helpers every module shares.
+# common/: the error enum, bounded buffers, JSON helpers and child-process
+# starting every module shares.
 noinst_LIBRARIES += libcommon.a
 libcommon_a_SOURCES = common/error.c common/error.h common/buf.c common/buf.h \
 	common/json.c common/json.h common/num.c common/num.h common/common.h \
-	common/safetext.c common/safetext.h
+	common/safetext.c common/safetext.h \
+	common/spawn.c common/spawn.h
 
 check_PROGRAMS += tests/unit/test_safetext
 tests_unit_test_safetext_SOURCES = tests/unit/test_safetext.c

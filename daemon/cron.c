@@ -14,6 +14,7 @@
  *     time: times inside a gap do not exist, repeated times fire twice.
  */
 #include "daemon/cron.h"
+#include "common/spawn.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -578,14 +579,19 @@ cron_next(const struct cron_expr *c, const char *tz, time_t after, time_t *next,
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&tz_lock);
+	/* the TZ set for a moment is the scheduler's alone: a child started
+	 * meanwhile gets agentd's environment, not this one */
+	aspawn_environ_lock();
 	if (tz != NULL && tz[0] != '\0') {
 		old = getenv("TZ");
 		if (old != NULL && (saved = strdup(old)) == NULL) {
+			aspawn_environ_unlock();
 			pthread_mutex_unlock(&tz_lock);
 			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 		}
 		if (setenv("TZ", tz, 1) != 0) {
 			free(saved);
+			aspawn_environ_unlock();
 			pthread_mutex_unlock(&tz_lock);
 			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 		}
@@ -599,6 +605,7 @@ cron_next(const struct cron_expr *c, const char *tz, time_t after, time_t *next,
 			unsetenv("TZ");
 		tzset();
 	}
+	aspawn_environ_unlock();
 	pthread_mutex_unlock(&tz_lock);
 	free(saved);
 	if (rc == AGENTD_OK && res > (time_t)CRON_MAX_TIME)

@@ -10,9 +10,10 @@
  * the gap for fixed-time jobs; a repeated hour fires once), month ends and
  * leap days.
  *
- * Thread-safety: cron_next switches TZ under a process-wide mutex; other
- * threads must not rely on localtime() while it runs (agentd's only use of
- * local time is here).
+ * Thread-safety: cron_next switches TZ under a process-wide mutex and
+ * aspawn_environ_lock (so a child's environment copied meanwhile is not
+ * the job's); other threads must not rely on localtime() nor getenv()
+ * while it runs (agentd's only use of local time is here).
  */
 #ifndef AGENTD_CRON_H
 #define AGENTD_CRON_H

@@ -37,6 +37,7 @@
 
 #include "common/buf.h"
 #include "common/num.h"
+#include "common/spawn.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/sandbox_int.h"
 #include "sandbox/sandbox_filter.h"
@@ -444,6 +445,7 @@ build_env(const struct sandbox_opts *o, const char *tmp, struct strv *env, const
 	int have_path = 0;
 
 	*path = "/usr/local/bin:/usr/bin:/bin";
+	aspawn_environ_lock();	/* a thread of the caller may be changing it */
 	for (e = environ; e && *e; e++) {
 		const char *eq = strchr(*e, '=');
 		size_t n;
@@ -453,13 +455,16 @@ build_env(const struct sandbox_opts *o, const char *tmp, struct strv *env, const
 		n = (size_t)(eq - *e);
 		if (!allowed_name(*e, n) || looks_secret(*e, n))
 			continue;
+		if (strv_add(env, strdup(*e)) < 0) {
+			aspawn_environ_unlock();
+			return -1;
+		}
 		if (n == 4 && strncmp(*e, "PATH", 4) == 0) {
 			have_path = 1;
-			*path = eq + 1;
+			*path = strchr(env->v[env->n - 1], '=') + 1;	/* our copy */
 		}
-		if (strv_add(env, strdup(*e)) < 0)
-			return -1;
 	}
+	aspawn_environ_unlock();
 	if (!have_path && strv_add(env, xasprintf("PATH=%s", *path)) < 0)
 		return -1;
 	if (strv_add(env, xasprintf("HOME=%s", tmp)) < 0 ||

@@ -21,6 +21,12 @@ tests_unit_test_mcp_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
 tests_unit_test_mcp_CPPFLAGS = $(AM_CPPFLAGS) -DTEST_SRCDIR='"$(abs_top_srcdir)"'
 tests_unit_test_mcp_LDADD = $(TOOLS_LIBS) $(CMOCKA_LIBS)
 TESTS += tests/unit/test_mcp
+check_PROGRAMS += tests/unit/test_mcp_spawn
+tests_unit_test_mcp_spawn_SOURCES = tests/unit/test_mcp_spawn.c
+tests_unit_test_mcp_spawn_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS)
+tests_unit_test_mcp_spawn_CPPFLAGS = $(AM_CPPFLAGS) -DTEST_SRCDIR='"$(abs_top_srcdir)"'
+tests_unit_test_mcp_spawn_LDADD = $(TOOLS_LIBS) $(CMOCKA_LIBS)
+TESTS += tests/unit/test_mcp_spawn
 EXTRA_DIST += tests/mcp/fake_server.py tests/mcp/fake_http_server.py tests/mcp/fault_server.py \
 	tests/mcp/package.json tests/mcp/package-lock.json
 

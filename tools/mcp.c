@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +21,7 @@
 #include "tools/mcp_internal.h"
 #include "common/json.h"
 #include "common/num.h"
+#include "common/spawn.h"
 
 struct mcp_key {
 	const char *name;
@@ -658,49 +660,105 @@ mcp_client_free(struct mcp_client *c)
 	free(c);
 }
 
+/* Close p[child] (the child's end); hand p[!child] to *keep, or close it. */
+static void
+close_pair_end(int p[2], int child, int *keep)
+{
+	if (p[child] >= 0)
+		close(p[child]);
+	if (keep != NULL)
+		*keep = p[!child];
+	else if (p[!child] >= 0)
+		close(p[!child]);
+}
+
+/*
+ * Start the server: `command` with `args`, in `cwd`, with the caller's
+ * environment and `env` over it. All is built here, and posix_spawn runs
+ * nothing else in the child: the caller has other threads, and after a
+ * fork the child could wait forever on a lock one of them held (setenv's,
+ * malloc's). The child gets default signals and none blocked, whatever
+ * the caller ignores or reads through a signalfd.
+ */
 static int
 spawn(struct mcp_client *c, const json_t *cfg, struct agentd_error *err)
 {
-	int pin[2], pout[2], perr[2];
-	const json_t *args = json_object_get(cfg, "args");
-	size_t n = json_array_size(args), i;
+	int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, perr[2] = { -1, -1 }, e, rc = AGENTD_OK;
+	const json_t *args = json_object_get(cfg, "args"), *envo = json_object_get(cfg, "env");
+	const char *cmd = ajson_str(cfg, "command", ""), *cwd = NULL, *k;
+	size_t n = json_array_size(args), nset = 0, i;
 	char **argv = calloc(n + 2, sizeof(*argv));
-	const char *k;
+	char **set = calloc(json_object_size(envo) + 1, sizeof(*set)), **env = NULL;
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	struct stat st;
+	pid_t pid = -1;
 	json_t *v;
 
-	if (argv == NULL)
-		return agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
-	argv[0] = (char *)ajson_str(cfg, "command", "");
+	if (argv == NULL || set == NULL) {
+		rc = agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
+		goto out;
+	}
+	argv[0] = (char *)cmd;
 	for (i = 0; i < n; i++)
 		argv[i + 1] = (char *)json_string_value(json_array_get(args, i));
+	json_object_foreach((json_t *)envo, k, v) {
+		/* a name setenv refuses is left out, as it always was */
+		if (*k == '\0' || strchr(k, '=') != NULL || !json_is_string(v))
+			continue;
+		if (asprintf(&set[nset], "%s=%s", k, json_string_value(v)) < 0) {
+			set[nset] = NULL;
+			rc = agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
+			goto out;
+		}
+		nset++;
+	}
+	if ((env = aspawn_env(set, nset)) == NULL) {
+		rc = agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (json_is_string(json_object_get(cfg, "cwd"))) {
+		cwd = ajson_str(cfg, "cwd", ".");
+		e = stat(cwd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+		if (e != 0) {
+			rc = agentd_seterr(err, AGENTD_EIO, "mcp %s: cannot run %s in %s: %s", c->name,
+			    cmd, cwd, strerror(e));
+			goto out;
+		}
+	}
 	if (pipe2(pin, O_CLOEXEC) || pipe2(pout, O_CLOEXEC) || pipe2(perr, O_CLOEXEC)) {
-		free(argv);
-		return agentd_seterr(err, AGENTD_EIO, "pipe: %s", strerror(errno));
+		rc = agentd_seterr(err, AGENTD_EIO, "pipe: %s", strerror(errno));
+		goto out;
 	}
-	c->pid = fork();
-	if (c->pid == 0) {
-		dup2(pin[0], 0);
-		dup2(pout[1], 1);
-		dup2(perr[1], 2);
-		json_object_foreach((json_t *)json_object_get(cfg, "env"), k, v)
-			setenv(k, json_string_value(v), 1);
-		if (json_is_string(json_object_get(cfg, "cwd")) &&
-		    chdir(ajson_str(cfg, "cwd", ".")) != 0)
-			_exit(126);
-		execvp(argv[0], argv);
-		dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
+	if ((e = posix_spawn_file_actions_init(&fa)) != 0) {
+		rc = agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
+		goto out;
 	}
+	if ((e = aspawn_attr_init(&at, 0)) == 0) {
+		if ((e = posix_spawn_file_actions_adddup2(&fa, pin[0], 0)) == 0 &&
+		    (e = posix_spawn_file_actions_adddup2(&fa, pout[1], 1)) == 0 &&
+		    (e = posix_spawn_file_actions_adddup2(&fa, perr[1], 2)) == 0 &&
+		    (cwd == NULL || (e = posix_spawn_file_actions_addchdir_np(&fa, cwd)) == 0))
+			e = aspawn_path(&pid, cmd, &fa, &at, argv, env);
+		posix_spawnattr_destroy(&at);
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	if (e != 0)
+		rc = agentd_seterr(err, AGENTD_EIO, "mcp %s: cannot run %s: %s", c->name, cmd,
+		    strerror(e));
+	else
+		c->pid = pid;
+out:
+	/* the child's ends are its own now; ours stay open only after a start */
+	close_pair_end(pin, 0, rc == AGENTD_OK ? &c->in : NULL);
+	close_pair_end(pout, 1, rc == AGENTD_OK ? &c->out : NULL);
+	close_pair_end(perr, 1, rc == AGENTD_OK ? &c->errfd : NULL);
+	for (i = 0; set != NULL && i < nset; i++)
+		free(set[i]);
+	free(set);
+	aspawn_env_free(env);
 	free(argv);
-	close(pin[0]);
-	close(pout[1]);
-	close(perr[1]);
-	c->in = pin[1];
-	c->out = pout[0];
-	c->errfd = perr[0];
-	if (c->pid < 0)
-		return agentd_seterr(err, AGENTD_EIO, "fork: %s", strerror(errno));
-	return AGENTD_OK;
+	return rc;
 }
 
 

@@ -2,7 +2,7 @@
 """A scripted MCP server over stdio for the client's fault tests.
 argv[1]: ok | hang | garbage | badversion | modern
 (modern: the 2026-07-28 revision, no initialize, _meta on every request)"""
-import json, sys, time
+import json, os, sys, time
 mode = sys.argv[1] if len(sys.argv) > 1 else "ok"
 for line in sys.stdin:
     m = json.loads(line)
@@ -44,6 +44,10 @@ for line in sys.stdin:
             print("log line on stderr", file=sys.stderr, flush=True)
             print(json.dumps({"jsonrpc": "2.0", "method": "notifications/message", "params": {}}), flush=True)
             r = {"content": [{"type": "text", "text": m["params"]["arguments"]["message"]}]}
+        elif n == "env":  # what it was started with: environment, folder, blocked signals
+            blk = [l.split()[1] for l in open("/proc/self/status") if l.startswith("SigBlk:")]
+            r = {"content": [{"type": "text", "text": json.dumps({"env": dict(os.environ),
+                 "cwd": os.getcwd(), "sigblk": blk[0]})}]}
         elif n == "fail":
             r = {"content": [{"type": "text", "text": "nope"}], "isError": True}
         else:

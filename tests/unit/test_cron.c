@@ -7,15 +7,18 @@
  * in comments. Zone cases need the tzdata package; without it they are
  * skipped with a message.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "daemon/cron.h"
+#include "common/spawn.h"
 
 struct next_case {
 	const char *expr;
@@ -345,6 +348,54 @@ test_good_forms(void **state)
 	}
 }
 
+static volatile int tz_stop;
+
+static void *
+tz_thread(void *arg)
+{
+	struct agentd_error err = { 0 };
+	time_t next;
+
+	while (!tz_stop)
+		(void)cron_next(arg, "Asia/Tokyo", 1772902800, &next, &err);
+	return NULL;
+}
+
+/* The TZ that cron_next sets for a moment is the scheduler's alone: the
+ * environment copied meanwhile for a child (a hook, an MCP server, a
+ * sandboxed command) is agentd's, never the job's zone. */
+static void
+test_tz_stays_private(void **state)
+{
+	struct cron_expr *c = NULL;
+	struct agentd_error err = { 0 };
+	pthread_t t;
+	int i, seen = 0;
+
+	(void)state;
+	if (access("/usr/share/zoneinfo/Asia/Tokyo", R_OK) != 0) {
+		print_message("skipped: no tzdata\n");
+		skip();
+	}
+	unsetenv("TZ");
+	assert_int_equal(cron_parse("30 2 * * *", &c, &err), AGENTD_OK);
+	tz_stop = 0;
+	assert_int_equal(pthread_create(&t, NULL, tz_thread, c), 0);
+	for (i = 0; i < 20000; i++) {
+		char **env = aspawn_env(NULL, 0);
+		const char *tz;
+
+		assert_non_null(env);
+		tz = aspawn_getenv(env, "TZ");
+		seen += tz != NULL && strcmp(tz, "Asia/Tokyo") == 0;
+		aspawn_env_free(env);
+	}
+	tz_stop = 1;
+	pthread_join(t, NULL);
+	cron_free(c);
+	assert_int_equal(seen, 0);
+}
+
 int
 main(void)
 {
@@ -358,6 +409,7 @@ main(void)
 		cmocka_unit_test(test_check_tz),
 		cmocka_unit_test(test_bad_table),
 		cmocka_unit_test(test_good_forms),
+		cmocka_unit_test(test_tz_stays_private),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
