@@ -39,6 +39,7 @@
 #include "common/num.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/sandbox_int.h"
+
 #include "sandbox/sandbox_filter.h"
 
 extern char **environ;
@@ -1083,12 +1084,49 @@ struct proc {
  * snprintf are the deepest), with a guard page below. */
 #define CHILD_STACK ((size_t)256 << 10)
 
+/*
+ * One stack is kept for the next run instead of unmapped: only a
+ * single-threaded caller shares its memory with the child, so one is all
+ * it can use at a time, and an unmap (a TLB flush of the caller's memory,
+ * which the child has run in on another CPU) cost as much as the run's
+ * whole walk of the workspace. It goes with the process.
+ */
+static void *stack_kept;
+static size_t stack_kept_len;
+
 static void
 proc_free_stack(struct proc *pr)
 {
-	if (pr->stack)
+	if (pr->stack && !stack_kept) {
+		stack_kept = pr->stack;
+		stack_kept_len = pr->stack_len;
+	} else if (pr->stack) {
 		munmap(pr->stack, pr->stack_len);
+	}
 	pr->stack = NULL;
+}
+
+/* The child's stack with a guard page below, or NULL (then it is copied). */
+static void *
+proc_take_stack(size_t *len)
+{
+	void *s = stack_kept;
+
+	if (s) {
+		stack_kept = NULL;
+		*len = stack_kept_len;
+		return s;
+	}
+	*len = CHILD_STACK + 4096;
+	s = mmap(NULL, *len, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+	if (s == MAP_FAILED)
+		return NULL;
+	if (mprotect(s, 4096, PROT_NONE) < 0) {
+		munmap(s, *len);
+		return NULL;
+	}
+	return s;
 }
 
 static int
@@ -1270,16 +1308,8 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 	 * copy-on-write faults on either side (about a millisecond of every
 	 * cold start). From here until the command's exec the plan is the
 	 * child's: we only wait. */
-	if (pr->share_vm) {
-		pr->stack_len = CHILD_STACK + 4096;
-		pr->stack = mmap(NULL, pr->stack_len, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-		if (pr->stack == MAP_FAILED || mprotect(pr->stack, 4096, PROT_NONE) < 0) {
-			if (pr->stack != MAP_FAILED)
-				munmap(pr->stack, pr->stack_len);
-			pr->stack = NULL;	/* copy it after all */
-		}
-	}
+	if (pr->share_vm)
+		pr->stack = proc_take_stack(&pr->stack_len);
 	if (pr->stack)
 		pr->pid = clone(child_entry, (char *)pr->stack + pr->stack_len,
 		    (int)flags | CLONE_VM | CLONE_PIDFD | SIGCHLD, p, &pr->pidfd);
