@@ -54,7 +54,6 @@ static struct {
 	pthread_once_t once;
 	int euid_root;
 	int landlock_abi;
-	int cap_last;
 	int ns_ok;		/* namespaces usable (as root, or through a userns) */
 	char ns_why[160];	/* why not */
 	int userns_disabled;	/* AGENTD_SANDBOX_NO_USERNS=1 */
@@ -62,7 +61,7 @@ static struct {
 	pid_t idmap_pid;	/* its maker, exiting; reaped after the first spawn */
 	char idmap_why[160];	/* why there is none */
 	uid_t run_uid;		/* root: the uid (and gid) the command runs as */
-} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, -1, 0, "", 0 };
+} probe = { PTHREAD_ONCE_INIT, 0, 0, 0, "", 0, -1, 0, "", 0 };
 
 /* probe_ns, run at most once: by --explain, or when a run failed to set up. */
 static pthread_once_t explain_once = PTHREAD_ONCE_INIT;
@@ -78,22 +77,6 @@ sys_clone3(uint64_t flags, int *pidfd)
 	ca.pidfd = (uint64_t)(uintptr_t)pidfd;
 	ca.exit_signal = SIGCHLD;
 	return (pid_t)syscall(SYS_clone3, &ca, sizeof ca);
-}
-
-static int
-read_small(const char *path, char *buf, size_t n)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t r;
-
-	if (fd < 0)
-		return -1;
-	r = read(fd, buf, n - 1);
-	close(fd);
-	if (r < 0)
-		return -1;
-	buf[r] = '\0';
-	return 0;
 }
 
 static int
@@ -267,7 +250,6 @@ reap_idmap_maker(void)
 static void
 probe_once(void)
 {
-	char buf[32];
 	const char *e = getenv("AGENTD_SANDBOX_NO_USERNS");
 	long abi;
 
@@ -276,8 +258,6 @@ probe_once(void)
 	probe.run_uid = SBX_RUN_UID;
 	abi = syscall(SYS_landlock_create_ruleset, NULL, 0, 1U /* VERSION */);
 	probe.landlock_abi = abi > 0 ? (int)abi : 0;
-	if (read_small("/proc/sys/kernel/cap_last_cap", buf, sizeof buf) == 0)
-		probe.cap_last = atoi(buf);
 	/*
 	 * Root can always make these namespaces unless something odd (a
 	 * seccomp'd container) says no; a run then fails at set-up naming the
@@ -977,7 +957,6 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 	p->landlock_abi = probe.landlock_abi;
 	p->uid = p->run_uid = geteuid();
 	p->gid = p->run_gid = getegid();
-	p->cap_last = probe.cap_last;
 	p->argv = argv;
 	p->rl_cpu = o->cpu_s;
 	p->rl_as = (uint64_t)o->memory_mb << 20;

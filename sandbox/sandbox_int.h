@@ -73,7 +73,6 @@ struct sbx_plan {
 					 * parent, moved into place by the child; -1 = the child clones it */
 	int maps_fd;			/* root: one byte here once the parent has written the child's
 					 * uid/gid maps (run_uid to itself); -1 = none */
-	int cap_last;
 	int err_fd;			/* CLOEXEC pipe: setup errors "stage: reason" */
 	int status_fd;			/* init writes the command's wait status here */
 	int out_fd, errout_fd;		/* capture pipes, -1 = inherit */
