@@ -80,9 +80,9 @@ sys_clone3(uint64_t flags, int *pidfd)
 }
 
 static int
-write_small(const char *path, const char *s)
+write_small_at(int dfd, const char *path, const char *s)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int fd = openat(dfd, path, O_WRONLY | O_CLOEXEC);
 	ssize_t r;
 
 	if (fd < 0)
@@ -90,6 +90,12 @@ write_small(const char *path, const char *s)
 	r = write(fd, s, strlen(s));
 	close(fd);
 	return r == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+static int
+write_small(const char *path, const char *s)
+{
+	return write_small_at(AT_FDCWD, path, s);
 }
 
 /* Can this process build the namespaces? One throw-away child, once. */
@@ -152,30 +158,31 @@ probe_ns(void)
 	__atomic_store_n(&probe.ns_ok, ok, __ATOMIC_RELEASE);
 }
 
-/*
- * Root only, made once: a user namespace whose map sends our euid (the
- * workspace owner's id as the daemon sees it) to the unprivileged uid the
- * command runs as; the workspace is mounted idmapped through it, so the
- * command reads and writes the daemon's files as their owner while files
- * it creates keep the daemon's uid on disk. The maker process is not
- * waited for here: its exit runs alongside the first run's set-up, and
- * reap_idmap_maker collects it after that run's clone.
- */
 /* Root: one uid and one gid map line ("inside outside 1") for the new
  * user namespace of process `pid` (only a process of the parent namespace
- * may map an id other than its own). -1 with errno. */
+ * may map an id other than its own), and with `userns` its namespace
+ * opened. One lookup of /proc/PID for all (each is a fresh inode for a new
+ * process). -1 with errno. */
 static int
-write_pid_maps(pid_t pid, uid_t uin, uid_t uout, gid_t gin, gid_t gout)
+write_pid_maps(pid_t pid, uid_t uin, uid_t uout, gid_t gin, gid_t gout, int *userns)
 {
 	char path[64], m[64];
+	int dfd, rc = -1, e;
 
-	snprintf(path, sizeof path, "/proc/%ld/uid_map", (long)pid);
-	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)uin, (unsigned)uout);
-	if (write_small(path, m) < 0)
+	snprintf(path, sizeof path, "/proc/%ld", (long)pid);
+	if ((dfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -1;
-	snprintf(path, sizeof path, "/proc/%ld/gid_map", (long)pid);
-	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)gin, (unsigned)gout);
-	return write_small(path, m);
+	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)uin, (unsigned)uout);
+	if (write_small_at(dfd, "uid_map", m) == 0) {
+		snprintf(m, sizeof m, "%u %u 1\n", (unsigned)gin, (unsigned)gout);
+		rc = write_small_at(dfd, "gid_map", m);
+	}
+	if (rc == 0 && userns && (*userns = openat(dfd, "ns/user", O_RDONLY | O_CLOEXEC)) < 0)
+		rc = -1;
+	e = errno;
+	close(dfd);
+	errno = e;
+	return rc;
 }
 
 /* The maker: holds the namespace until the pipe closes. It shares our
@@ -194,12 +201,20 @@ idmap_maker(void *arg)
 	return 0;
 }
 
+/*
+ * Root only, made once: a user namespace whose map sends our euid (the
+ * workspace owner's id as the daemon sees it) to the unprivileged uid the
+ * command runs as; the workspace is mounted idmapped through it, so the
+ * command reads and writes the daemon's files as their owner while files
+ * it creates keep the daemon's uid on disk. The maker process is not
+ * waited for here: its exit runs alongside the first run's set-up, and
+ * reap_idmap_maker collects it after that run's clone.
+ */
 static void
 probe_root_userns(void)
 {
 	static char stack[16384] __attribute__((aligned(16)));
 	static int maker_pp[2];
-	char path[64];
 	int pp[2], ufd = -1;
 	pid_t pid;
 
@@ -223,10 +238,9 @@ probe_root_userns(void)
 		close(pp[1]);
 		return;
 	}
-	if (write_pid_maps(pid, geteuid(), probe.run_uid, getegid(), (gid_t)probe.run_uid) == 0) {
-		snprintf(path, sizeof path, "/proc/%ld/ns/user", (long)pid);
-		ufd = open(path, O_RDONLY | O_CLOEXEC);
-	}
+	if (write_pid_maps(pid, geteuid(), probe.run_uid, getegid(), (gid_t)probe.run_uid,
+	    &ufd) < 0)
+		ufd = -1;
 	if (ufd < 0)
 		snprintf(probe.idmap_why, sizeof probe.idmap_why, "cannot map uid %u in a user "
 		    "namespace: %s", (unsigned)probe.run_uid, strerror(errno));
@@ -1304,7 +1318,7 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 		/* One byte once they are written: the child holds a copy of
 		 * the write end too, so it cannot wait for EOF. */
 		maps_ok = write_pid_maps(pr->pid, p->run_uid, p->run_uid, p->run_gid,
-		    p->run_gid) == 0 && write(mp[1], "m", 1) == 1;
+		    p->run_gid, NULL) == 0 && write(mp[1], "m", 1) == 1;
 		if (!maps_ok) {
 			got = snprintf(msg, sizeof msg, "uid/gid maps of the run's user namespace: %s",
 			    strerror(errno));
