@@ -208,7 +208,8 @@ idmap_maker(void *arg)
  * command reads and writes the daemon's files as their owner while files
  * it creates keep the daemon's uid on disk. The maker process is not
  * waited for here: its exit runs alongside the first run's set-up, and
- * reap_idmap_maker collects it after that run's clone.
+ * reap_idmap_maker collects it after that run's clone if it is gone by
+ * then, or after the run.
  */
 static void
 probe_root_userns(void)
@@ -249,16 +250,23 @@ probe_root_userns(void)
 	probe.idmap_pid = pid;
 }
 
-/* Collect the idmap namespace's maker, once, whoever gets here first. */
+/* Collect the idmap namespace's maker, once, whoever gets here first;
+ * without `wait` only if it has exited already (else it is left for a
+ * later call: waiting for it to be scheduled and exit would put a
+ * wake-up of its own on a run's way under load). */
 static void
-reap_idmap_maker(void)
+reap_idmap_maker(int wait)
 {
-	pid_t pid = __atomic_exchange_n(&probe.idmap_pid, 0, __ATOMIC_ACQ_REL);
+	pid_t pid = __atomic_exchange_n(&probe.idmap_pid, 0, __ATOMIC_ACQ_REL), r, none = 0;
 	int st;
 
-	if (pid > 0)
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
+	if (pid <= 0)
+		return;
+	while ((r = waitpid(pid, &st, wait ? 0 : WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (r == 0)	/* still running: put it back */
+		__atomic_compare_exchange_n(&probe.idmap_pid, &none, pid, 0, __ATOMIC_ACQ_REL,
+		    __ATOMIC_ACQUIRE);
 }
 
 static void
@@ -1325,7 +1333,7 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 			kill(pr->pid, SIGKILL);
 		}
 	}
-	reap_idmap_maker();
+	reap_idmap_maker(0);
 	close(ep[1]);
 	if (sp[1] >= 0)
 		close(sp[1]);
@@ -1367,6 +1375,7 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 			;
 		close(pr->pidfd);
 		proc_free_stack(pr);
+		reap_idmap_maker(1);
 		if (sp[0] >= 0)
 			close(sp[0]);
 		if (strncmp(msg, "exec ", 5) == 0)
@@ -1407,6 +1416,7 @@ reap(struct proc *pr, int killed_sig, int *code, int *sig)
 	}
 	close(pr->pidfd);
 	proc_free_stack(pr);
+	reap_idmap_maker(1);	/* if it was still there at the clone */
 	if (killed_sig) {
 		*sig = killed_sig;
 		*code = 128 + killed_sig;
@@ -1685,7 +1695,7 @@ sandbox_explain(void)
 	int abi;
 
 	probe_init();
-	reap_idmap_maker();
+	reap_idmap_maker(1);
 	if (!probe.userns_disabled || probe.euid_root)
 		pthread_once(&explain_once, probe_ns);
 	m = pick_mode();
