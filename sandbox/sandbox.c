@@ -1078,6 +1078,11 @@ struct proc {
 	int share_vm;		/* set by the caller: clone with CLONE_VM if this build can */
 	void *stack;		/* the CLONE_VM child's stack, unmapped once it is reaped */
 	size_t stack_len;
+	int lazy;		/* set by the caller: spawn returns at the clone; the caller
+				 * reads err_r (EOF at the init's exit) while it waits */
+	int err_r;		/* lazy: the error pipe, until EOF; else -1 */
+	ssize_t got;		/* bytes of a set-up or exec error in msg */
+	char msg[PATH_MAX + 300];
 };
 
 /* The CLONE_VM child's stack: the set-up, the init and the command until
@@ -1227,24 +1232,63 @@ static int spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err
 
 /* Start the child; retried once in the fallback mode when the user
  * namespace mode turns out to be refused on this machine. */
+/* Did a run fail to set up because user namespaces are refused here?
+ * Then it is planned again in the fallback mode (replan_fallback). */
 static int
-spawn(struct prep *pp, struct proc *pr, struct agentd_error *err)
+fallback_retry(const struct prep *pp, int rc)
 {
-	int rc = spawn_once(pp, pr, err), out_fd, errout_fd, stdin_null;
+	return rc == AGENTD_EUNAVAIL && pp->p.mode == SBX_MODE_NS_USER && ns_refused();
+}
 
-	if (rc == AGENTD_OK || rc != AGENTD_EUNAVAIL || pp->p.mode != SBX_MODE_NS_USER ||
-	    !ns_refused())
-		return rc;
-	out_fd = pp->p.out_fd;
-	errout_fd = pp->p.errout_fd;
-	stdin_null = pp->p.stdin_null;
+static int
+replan_fallback(struct prep *pp, struct agentd_error *err)
+{
+	int rc, out_fd = pp->p.out_fd, errout_fd = pp->p.errout_fd, stdin_null = pp->p.stdin_null;
+
 	prep_free(pp);
 	if ((rc = prep_plan(pp, pp->o, pp->argv, err)) != AGENTD_OK)
 		return rc;
 	pp->p.out_fd = out_fd;
 	pp->p.errout_fd = errout_fd;
 	pp->p.stdin_null = stdin_null;
+	return AGENTD_OK;
+}
+
+static int
+spawn(struct prep *pp, struct proc *pr, struct agentd_error *err)
+{
+	int rc = spawn_once(pp, pr, err);
+
+	if (rc == AGENTD_OK || !fallback_retry(pp, rc))
+		return rc;
+	if ((rc = replan_fallback(pp, err)) != AGENTD_OK)
+		return rc;
 	return spawn_once(pp, pr, err);
+}
+
+/* The child reported a set-up or exec error (pr->msg): end it, free what
+ * the run holds and turn the message into the error. */
+static int
+spawn_failed(struct proc *pr, struct agentd_error *err)
+{
+	int st;
+
+	pr->msg[pr->got < (ssize_t)sizeof pr->msg ? pr->got : (ssize_t)sizeof pr->msg - 1] = '\0';
+	kill(pr->pid, SIGKILL);
+	while (waitpid(pr->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	close(pr->pidfd);
+	proc_free_stack(pr);
+	reap_idmap_maker(1);
+	if (pr->status_r >= 0)
+		close(pr->status_r);
+	if (pr->err_r >= 0)
+		close(pr->err_r);
+	pr->status_r = pr->err_r = -1;
+	if (strncmp(pr->msg, "exec ", 5) == 0)
+		return agentd_seterr(err, strstr(pr->msg, "No such file") ? AGENTD_ENOTFOUND :
+		    AGENTD_EDENIED, "%s", pr->msg);
+	return agentd_seterr(err, AGENTD_EUNAVAIL, "sandbox setup failed: %s", pr->msg);
 }
 
 static int
@@ -1253,11 +1297,13 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 	struct sbx_plan *p = &pp->p;
 	uint64_t flags = 0;
 	int ep[2] = { -1, -1 }, sp[2] = { -1, -1 }, mp[2] = { -1, -1 }, tree = -1, maps_ok = 1;
-	char msg[PATH_MAX + 300];
-	ssize_t n, got = 0;
-	int st, i;
+	ssize_t n;
+	int i;
 
 	pr->stack = NULL;
+	pr->err_r = pr->status_r = -1;
+	pr->got = 0;
+	p->err_until_exit = pr->lazy;
 	if (p->mode != SBX_MODE_FALLBACK) {
 		flags = NS_FLAGS;
 		/* Without the network, seccomp leaves only AF_UNIX sockets and
@@ -1328,8 +1374,8 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 		maps_ok = write_pid_maps(pr->pid, p->run_uid, p->run_uid, p->run_gid,
 		    p->run_gid, NULL) == 0 && write(mp[1], "m", 1) == 1;
 		if (!maps_ok) {
-			got = snprintf(msg, sizeof msg, "uid/gid maps of the run's user namespace: %s",
-			    strerror(errno));
+			pr->got = snprintf(pr->msg, sizeof pr->msg, "uid/gid maps of the run's user "
+			    "namespace: %s", strerror(errno));
 			kill(pr->pid, SIGKILL);
 		}
 	}
@@ -1353,36 +1399,50 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 		plan_fds_done(p);
 		return agentd_seterr(err, AGENTD_EUNAVAIL, "clone3: %s", strerror((int)n));
 	}
+	pr->status_r = sp[0];
+	pr->fallback = p->mode == SBX_MODE_FALLBACK;
+	if (pr->lazy && maps_ok) {
+		/* The caller reads the error pipe while it waits: the plan stays
+		 * the child's until the init has exited (plan_fds_done then). */
+		pr->err_r = ep[0];
+		return 0;
+	}
 	/* Setup errors arrive here; EOF means the command was exec'd. */
 	for (;;) {
 		if (!maps_ok)
 			break;
-		n = read(ep[0], msg + got, sizeof msg - 1 - (size_t)got);
+		n = read(ep[0], pr->msg + pr->got, sizeof pr->msg - 1 - (size_t)pr->got);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0 || (got += n) >= (ssize_t)sizeof msg - 1)
+		if (n <= 0 || (pr->got += n) >= (ssize_t)sizeof pr->msg - 1)
 			break;
 	}
 	close(ep[0]);
 	/* The command runs: the plan is ours again. */
 	plan_fds_done(p);
-	pr->status_r = sp[0];
-	pr->fallback = p->mode == SBX_MODE_FALLBACK;
-	if (got > 0) {
-		msg[got] = '\0';
-		kill(pr->pid, SIGKILL);
-		while (waitpid(pr->pid, &st, 0) < 0 && errno == EINTR)
-			;
-		close(pr->pidfd);
-		proc_free_stack(pr);
-		reap_idmap_maker(1);
-		if (sp[0] >= 0)
-			close(sp[0]);
-		if (strncmp(msg, "exec ", 5) == 0)
-			return agentd_seterr(err, strstr(msg, "No such file") ? AGENTD_ENOTFOUND :
-			    AGENTD_EDENIED, "%s", msg);
-		return agentd_seterr(err, AGENTD_EUNAVAIL, "sandbox setup failed: %s", msg);
-	}
+	if (pr->got > 0)
+		return spawn_failed(pr, err);
+	return 0;
+}
+
+/*
+ * Lazy spawn: read what the error pipe has (a set-up or exec error, or
+ * EOF once the init has exited). Returns 1 while the pipe stays open.
+ */
+static int
+read_err_pipe(struct proc *pr)
+{
+	ssize_t n;
+
+	if (pr->err_r < 0)
+		return 0;
+	n = read(pr->err_r, pr->msg + pr->got, sizeof pr->msg - 1 - (size_t)pr->got);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 1;
+	if (n > 0 && (pr->got += n) < (ssize_t)sizeof pr->msg - 1)
+		return 1;
+	close(pr->err_r);
+	pr->err_r = -1;
 	return 0;
 }
 
@@ -1621,6 +1681,8 @@ sandbox_exec_inherit(const struct sandbox_opts *o, char *const argv[], int *stat
 	/* A ^C or kill of the caller takes the whole tree with it. */
 	memset(&pr, 0, sizeof pr);
 	pr.share_vm = single_threaded();
+	/* We wake once, when the init exits, rather than also at the exec. */
+	pr.lazy = 1;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -1631,9 +1693,11 @@ sandbox_exec_inherit(const struct sandbox_opts *o, char *const argv[], int *stat
 	rc = spawn(&pp, &pr, err);
 	if (rc != 0)
 		goto out;
+run:
 	deadline = (anum_mono_s() * 1000.0) + o->timeout_ms;
 	for (;;) {
-		struct pollfd pf[2] = { { pr.pidfd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		struct pollfd pf[3] = { { pr.pidfd, POLLIN, 0 }, { sfd, POLLIN, 0 },
+		    { pr.err_r, POLLIN, 0 } };	/* a negative fd is skipped */
 		double wait = deadline - (anum_mono_s() * 1000.0);
 		int k;
 
@@ -1642,9 +1706,11 @@ sandbox_exec_inherit(const struct sandbox_opts *o, char *const argv[], int *stat
 			got_sig = SIGKILL;
 			break;
 		}
-		k = poll(pf, sfd >= 0 ? 2 : 1, (int)wait + 1);
+		k = poll(pf, 3, (int)wait + 1);
 		if (k < 0 && errno != EINTR)
 			break;
+		if (pf[2].revents & (POLLIN | POLLHUP))
+			read_err_pipe(&pr);
 		if (pf[0].revents & POLLIN)
 			break;
 		if (sfd >= 0 && (pf[1].revents & POLLIN)) {
@@ -1657,6 +1723,19 @@ sandbox_exec_inherit(const struct sandbox_opts *o, char *const argv[], int *stat
 			}
 		}
 	}
+	/* The init is gone (or going): the rest of the pipe, then did the
+	 * set-up or the exec fail? */
+	while (read_err_pipe(&pr))
+		;
+	if (pr.got > 0 && !got_sig) {
+		rc = spawn_failed(&pr, err);
+		plan_fds_done(&pp.p);
+		if (!fallback_retry(&pp, rc) || (rc = replan_fallback(&pp, err)) != AGENTD_OK ||
+		    (rc = spawn(&pp, &pr, err)) != AGENTD_OK)
+			goto out;
+		goto run;
+	}
+	plan_fds_done(&pp.p);
 	reap(&pr, got_sig, &code, &sig);
 	{
 		char gn[1536];

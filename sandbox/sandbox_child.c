@@ -463,7 +463,8 @@ init_reap(pid_t cmd, int err_fd, int status_fd)
 	int st = 0, cst = 0;
 	long w;
 
-	init_sys(SYS_close, err_fd, 0, 0);
+	if (err_fd >= 0)
+		init_sys(SYS_close, err_fd, 0, 0);
 	for (;;) {
 		w = init_sys(SYS_wait4, -1, (long)&st, 0);
 		if (w == -EINTR)
@@ -487,7 +488,7 @@ init_reap(pid_t cmd, int err_fd, int status_fd)
 static void __attribute__((noreturn))
 run_init(const struct sbx_plan *p)
 {
-	int err_fd = p->err_fd, status_fd = p->status_fd;
+	int err_fd = p->err_fd, status_fd = p->status_fd, keep_err = p->err_until_exit;
 	pid_t cmd;
 	sigset_t all;
 
@@ -512,7 +513,9 @@ run_init(const struct sbx_plan *p)
 		close(status_fd);
 		exec_cmd(p);
 	}
-	init_reap(cmd, err_fd, status_fd);
+	/* With err_until_exit the caller waits for our exit alone, not for the
+	 * exec too: one wake-up less (the fd goes with us). */
+	init_reap(cmd, keep_err ? -1 : err_fd, status_fd);
 }
 
 /* Close every fd >= 3 except a and b (-1 = none). */
