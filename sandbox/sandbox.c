@@ -40,6 +40,7 @@
 #include "common/spawn.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/sandbox_int.h"
+
 #include "sandbox/sandbox_filter.h"
 
 extern char **environ;
@@ -54,7 +55,6 @@ static struct {
 	pthread_once_t once;
 	int euid_root;
 	int landlock_abi;
-	int cap_last;
 	int ns_ok;		/* namespaces usable (as root, or through a userns) */
 	char ns_why[160];	/* why not */
 	int userns_disabled;	/* AGENTD_SANDBOX_NO_USERNS=1 */
@@ -62,7 +62,7 @@ static struct {
 	pid_t idmap_pid;	/* its maker, exiting; reaped after the first spawn */
 	char idmap_why[160];	/* why there is none */
 	uid_t run_uid;		/* root: the uid (and gid) the command runs as */
-} probe = { PTHREAD_ONCE_INIT, 0, 0, 40, 0, "", 0, -1, 0, "", 0 };
+} probe = { PTHREAD_ONCE_INIT, 0, 0, 0, "", 0, -1, 0, "", 0 };
 
 /* probe_ns, run at most once: by --explain, or when a run failed to set up. */
 static pthread_once_t explain_once = PTHREAD_ONCE_INIT;
@@ -81,25 +81,9 @@ sys_clone3(uint64_t flags, int *pidfd)
 }
 
 static int
-read_small(const char *path, char *buf, size_t n)
+write_small_at(int dfd, const char *path, const char *s)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t r;
-
-	if (fd < 0)
-		return -1;
-	r = read(fd, buf, n - 1);
-	close(fd);
-	if (r < 0)
-		return -1;
-	buf[r] = '\0';
-	return 0;
-}
-
-static int
-write_small(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	int fd = openat(dfd, path, O_WRONLY | O_CLOEXEC);
 	ssize_t r;
 
 	if (fd < 0)
@@ -107,6 +91,12 @@ write_small(const char *path, const char *s)
 	r = write(fd, s, strlen(s));
 	close(fd);
 	return r == (ssize_t)strlen(s) ? 0 : -1;
+}
+
+static int
+write_small(const char *path, const char *s)
+{
+	return write_small_at(AT_FDCWD, path, s);
 }
 
 /* Can this process build the namespaces? One throw-away child, once. */
@@ -169,30 +159,31 @@ probe_ns(void)
 	__atomic_store_n(&probe.ns_ok, ok, __ATOMIC_RELEASE);
 }
 
-/*
- * Root only, made once: a user namespace whose map sends our euid (the
- * workspace owner's id as the daemon sees it) to the unprivileged uid the
- * command runs as; the workspace is mounted idmapped through it, so the
- * command reads and writes the daemon's files as their owner while files
- * it creates keep the daemon's uid on disk. The maker process is not
- * waited for here: its exit runs alongside the first run's set-up, and
- * reap_idmap_maker collects it after that run's clone.
- */
 /* Root: one uid and one gid map line ("inside outside 1") for the new
  * user namespace of process `pid` (only a process of the parent namespace
- * may map an id other than its own). -1 with errno. */
+ * may map an id other than its own), and with `userns` its namespace
+ * opened. One lookup of /proc/PID for all (each is a fresh inode for a new
+ * process). -1 with errno. */
 static int
-write_pid_maps(pid_t pid, uid_t uin, uid_t uout, gid_t gin, gid_t gout)
+write_pid_maps(pid_t pid, uid_t uin, uid_t uout, gid_t gin, gid_t gout, int *userns)
 {
 	char path[64], m[64];
+	int dfd, rc = -1, e;
 
-	snprintf(path, sizeof path, "/proc/%ld/uid_map", (long)pid);
-	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)uin, (unsigned)uout);
-	if (write_small(path, m) < 0)
+	snprintf(path, sizeof path, "/proc/%ld", (long)pid);
+	if ((dfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return -1;
-	snprintf(path, sizeof path, "/proc/%ld/gid_map", (long)pid);
-	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)gin, (unsigned)gout);
-	return write_small(path, m);
+	snprintf(m, sizeof m, "%u %u 1\n", (unsigned)uin, (unsigned)uout);
+	if (write_small_at(dfd, "uid_map", m) == 0) {
+		snprintf(m, sizeof m, "%u %u 1\n", (unsigned)gin, (unsigned)gout);
+		rc = write_small_at(dfd, "gid_map", m);
+	}
+	if (rc == 0 && userns && (*userns = openat(dfd, "ns/user", O_RDONLY | O_CLOEXEC)) < 0)
+		rc = -1;
+	e = errno;
+	close(dfd);
+	errno = e;
+	return rc;
 }
 
 /* The maker: holds the namespace until the pipe closes. It shares our
@@ -211,12 +202,21 @@ idmap_maker(void *arg)
 	return 0;
 }
 
+/*
+ * Root only, made once: a user namespace whose map sends our euid (the
+ * workspace owner's id as the daemon sees it) to the unprivileged uid the
+ * command runs as; the workspace is mounted idmapped through it, so the
+ * command reads and writes the daemon's files as their owner while files
+ * it creates keep the daemon's uid on disk. The maker process is not
+ * waited for here: its exit runs alongside the first run's set-up, and
+ * reap_idmap_maker collects it after that run's clone if it is gone by
+ * then, or after the run.
+ */
 static void
 probe_root_userns(void)
 {
 	static char stack[16384] __attribute__((aligned(16)));
 	static int maker_pp[2];
-	char path[64];
 	int pp[2], ufd = -1;
 	pid_t pid;
 
@@ -240,10 +240,9 @@ probe_root_userns(void)
 		close(pp[1]);
 		return;
 	}
-	if (write_pid_maps(pid, geteuid(), probe.run_uid, getegid(), (gid_t)probe.run_uid) == 0) {
-		snprintf(path, sizeof path, "/proc/%ld/ns/user", (long)pid);
-		ufd = open(path, O_RDONLY | O_CLOEXEC);
-	}
+	if (write_pid_maps(pid, geteuid(), probe.run_uid, getegid(), (gid_t)probe.run_uid,
+	    &ufd) < 0)
+		ufd = -1;
 	if (ufd < 0)
 		snprintf(probe.idmap_why, sizeof probe.idmap_why, "cannot map uid %u in a user "
 		    "namespace: %s", (unsigned)probe.run_uid, strerror(errno));
@@ -252,22 +251,28 @@ probe_root_userns(void)
 	probe.idmap_pid = pid;
 }
 
-/* Collect the idmap namespace's maker, once, whoever gets here first. */
+/* Collect the idmap namespace's maker, once, whoever gets here first;
+ * without `wait` only if it has exited already (else it is left for a
+ * later call: waiting for it to be scheduled and exit would put a
+ * wake-up of its own on a run's way under load). */
 static void
-reap_idmap_maker(void)
+reap_idmap_maker(int wait)
 {
-	pid_t pid = __atomic_exchange_n(&probe.idmap_pid, 0, __ATOMIC_ACQ_REL);
+	pid_t pid = __atomic_exchange_n(&probe.idmap_pid, 0, __ATOMIC_ACQ_REL), r, none = 0;
 	int st;
 
-	if (pid > 0)
-		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-			;
+	if (pid <= 0)
+		return;
+	while ((r = waitpid(pid, &st, wait ? 0 : WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (r == 0)	/* still running: put it back */
+		__atomic_compare_exchange_n(&probe.idmap_pid, &none, pid, 0, __ATOMIC_ACQ_REL,
+		    __ATOMIC_ACQUIRE);
 }
 
 static void
 probe_once(void)
 {
-	char buf[32];
 	const char *e = getenv("AGENTD_SANDBOX_NO_USERNS");
 	long abi;
 
@@ -276,8 +281,6 @@ probe_once(void)
 	probe.run_uid = SBX_RUN_UID;
 	abi = syscall(SYS_landlock_create_ruleset, NULL, 0, 1U /* VERSION */);
 	probe.landlock_abi = abi > 0 ? (int)abi : 0;
-	if (read_small("/proc/sys/kernel/cap_last_cap", buf, sizeof buf) == 0)
-		probe.cap_last = atoi(buf);
 	/*
 	 * Root can always make these namespaces unless something odd (a
 	 * seccomp'd container) says no; a run then fails at set-up naming the
@@ -981,7 +984,6 @@ prep_plan(struct prep *pp, const struct sandbox_opts *o, char *const argv[],
 	p->landlock_abi = probe.landlock_abi;
 	p->uid = p->run_uid = geteuid();
 	p->gid = p->run_gid = getegid();
-	p->cap_last = probe.cap_last;
 	p->argv = argv;
 	p->rl_cpu = o->cpu_s;
 	p->rl_as = (uint64_t)o->memory_mb << 20;
@@ -1081,6 +1083,11 @@ struct proc {
 	int share_vm;		/* set by the caller: clone with CLONE_VM if this build can */
 	void *stack;		/* the CLONE_VM child's stack, unmapped once it is reaped */
 	size_t stack_len;
+	int lazy;		/* set by the caller: spawn returns at the clone; the caller
+				 * reads err_r (EOF at the init's exit) while it waits */
+	int err_r;		/* lazy: the error pipe, until EOF; else -1 */
+	ssize_t got;		/* bytes of a set-up or exec error in msg */
+	char msg[PATH_MAX + 300];
 };
 
 /* The CLONE_VM child's stack: the set-up, the init and the command until
@@ -1088,12 +1095,49 @@ struct proc {
  * snprintf are the deepest), with a guard page below. */
 #define CHILD_STACK ((size_t)256 << 10)
 
+/*
+ * One stack is kept for the next run instead of unmapped: only a
+ * single-threaded caller shares its memory with the child, so one is all
+ * it can use at a time, and an unmap (a TLB flush of the caller's memory,
+ * which the child has run in on another CPU) cost as much as the run's
+ * whole walk of the workspace. It goes with the process.
+ */
+static void *stack_kept;
+static size_t stack_kept_len;
+
 static void
 proc_free_stack(struct proc *pr)
 {
-	if (pr->stack)
+	if (pr->stack && !stack_kept) {
+		stack_kept = pr->stack;
+		stack_kept_len = pr->stack_len;
+	} else if (pr->stack) {
 		munmap(pr->stack, pr->stack_len);
+	}
 	pr->stack = NULL;
+}
+
+/* The child's stack with a guard page below, or NULL (then it is copied). */
+static void *
+proc_take_stack(size_t *len)
+{
+	void *s = stack_kept;
+
+	if (s) {
+		stack_kept = NULL;
+		*len = stack_kept_len;
+		return s;
+	}
+	*len = CHILD_STACK + 4096;
+	s = mmap(NULL, *len, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+	if (s == MAP_FAILED)
+		return NULL;
+	if (mprotect(s, 4096, PROT_NONE) < 0) {
+		munmap(s, *len);
+		return NULL;
+	}
+	return s;
 }
 
 static int
@@ -1193,24 +1237,63 @@ static int spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err
 
 /* Start the child; retried once in the fallback mode when the user
  * namespace mode turns out to be refused on this machine. */
+/* Did a run fail to set up because user namespaces are refused here?
+ * Then it is planned again in the fallback mode (replan_fallback). */
 static int
-spawn(struct prep *pp, struct proc *pr, struct agentd_error *err)
+fallback_retry(const struct prep *pp, int rc)
 {
-	int rc = spawn_once(pp, pr, err), out_fd, errout_fd, stdin_null;
+	return rc == AGENTD_EUNAVAIL && pp->p.mode == SBX_MODE_NS_USER && ns_refused();
+}
 
-	if (rc == AGENTD_OK || rc != AGENTD_EUNAVAIL || pp->p.mode != SBX_MODE_NS_USER ||
-	    !ns_refused())
-		return rc;
-	out_fd = pp->p.out_fd;
-	errout_fd = pp->p.errout_fd;
-	stdin_null = pp->p.stdin_null;
+static int
+replan_fallback(struct prep *pp, struct agentd_error *err)
+{
+	int rc, out_fd = pp->p.out_fd, errout_fd = pp->p.errout_fd, stdin_null = pp->p.stdin_null;
+
 	prep_free(pp);
 	if ((rc = prep_plan(pp, pp->o, pp->argv, err)) != AGENTD_OK)
 		return rc;
 	pp->p.out_fd = out_fd;
 	pp->p.errout_fd = errout_fd;
 	pp->p.stdin_null = stdin_null;
+	return AGENTD_OK;
+}
+
+static int
+spawn(struct prep *pp, struct proc *pr, struct agentd_error *err)
+{
+	int rc = spawn_once(pp, pr, err);
+
+	if (rc == AGENTD_OK || !fallback_retry(pp, rc))
+		return rc;
+	if ((rc = replan_fallback(pp, err)) != AGENTD_OK)
+		return rc;
 	return spawn_once(pp, pr, err);
+}
+
+/* The child reported a set-up or exec error (pr->msg): end it, free what
+ * the run holds and turn the message into the error. */
+static int
+spawn_failed(struct proc *pr, struct agentd_error *err)
+{
+	int st;
+
+	pr->msg[pr->got < (ssize_t)sizeof pr->msg ? pr->got : (ssize_t)sizeof pr->msg - 1] = '\0';
+	kill(pr->pid, SIGKILL);
+	while (waitpid(pr->pid, &st, 0) < 0 && errno == EINTR)
+		;
+	close(pr->pidfd);
+	proc_free_stack(pr);
+	reap_idmap_maker(1);
+	if (pr->status_r >= 0)
+		close(pr->status_r);
+	if (pr->err_r >= 0)
+		close(pr->err_r);
+	pr->status_r = pr->err_r = -1;
+	if (strncmp(pr->msg, "exec ", 5) == 0)
+		return agentd_seterr(err, strstr(pr->msg, "No such file") ? AGENTD_ENOTFOUND :
+		    AGENTD_EDENIED, "%s", pr->msg);
+	return agentd_seterr(err, AGENTD_EUNAVAIL, "sandbox setup failed: %s", pr->msg);
 }
 
 static int
@@ -1219,11 +1302,13 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 	struct sbx_plan *p = &pp->p;
 	uint64_t flags = 0;
 	int ep[2] = { -1, -1 }, sp[2] = { -1, -1 }, mp[2] = { -1, -1 }, tree = -1, maps_ok = 1;
-	char msg[PATH_MAX + 300];
-	ssize_t n, got = 0;
-	int st, i;
+	ssize_t n;
+	int i;
 
 	pr->stack = NULL;
+	pr->err_r = pr->status_r = -1;
+	pr->got = 0;
+	p->err_until_exit = pr->lazy;
 	if (p->mode != SBX_MODE_FALLBACK) {
 		flags = NS_FLAGS;
 		/* Without the network, seccomp leaves only AF_UNIX sockets and
@@ -1275,16 +1360,8 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 	 * copy-on-write faults on either side (about a millisecond of every
 	 * cold start). From here until the command's exec the plan is the
 	 * child's: we only wait. */
-	if (pr->share_vm) {
-		pr->stack_len = CHILD_STACK + 4096;
-		pr->stack = mmap(NULL, pr->stack_len, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
-		if (pr->stack == MAP_FAILED || mprotect(pr->stack, 4096, PROT_NONE) < 0) {
-			if (pr->stack != MAP_FAILED)
-				munmap(pr->stack, pr->stack_len);
-			pr->stack = NULL;	/* copy it after all */
-		}
-	}
+	if (pr->share_vm)
+		pr->stack = proc_take_stack(&pr->stack_len);
 	if (pr->stack)
 		pr->pid = clone(child_entry, (char *)pr->stack + pr->stack_len,
 		    (int)flags | CLONE_VM | CLONE_PIDFD | SIGCHLD, p, &pr->pidfd);
@@ -1300,14 +1377,14 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 		/* One byte once they are written: the child holds a copy of
 		 * the write end too, so it cannot wait for EOF. */
 		maps_ok = write_pid_maps(pr->pid, p->run_uid, p->run_uid, p->run_gid,
-		    p->run_gid) == 0 && write(mp[1], "m", 1) == 1;
+		    p->run_gid, NULL) == 0 && write(mp[1], "m", 1) == 1;
 		if (!maps_ok) {
-			got = snprintf(msg, sizeof msg, "uid/gid maps of the run's user namespace: %s",
-			    strerror(errno));
+			pr->got = snprintf(pr->msg, sizeof pr->msg, "uid/gid maps of the run's user "
+			    "namespace: %s", strerror(errno));
 			kill(pr->pid, SIGKILL);
 		}
 	}
-	reap_idmap_maker();
+	reap_idmap_maker(0);
 	close(ep[1]);
 	if (sp[1] >= 0)
 		close(sp[1]);
@@ -1327,35 +1404,50 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 		plan_fds_done(p);
 		return agentd_seterr(err, AGENTD_EUNAVAIL, "clone3: %s", strerror((int)n));
 	}
+	pr->status_r = sp[0];
+	pr->fallback = p->mode == SBX_MODE_FALLBACK;
+	if (pr->lazy && maps_ok) {
+		/* The caller reads the error pipe while it waits: the plan stays
+		 * the child's until the init has exited (plan_fds_done then). */
+		pr->err_r = ep[0];
+		return 0;
+	}
 	/* Setup errors arrive here; EOF means the command was exec'd. */
 	for (;;) {
 		if (!maps_ok)
 			break;
-		n = read(ep[0], msg + got, sizeof msg - 1 - (size_t)got);
+		n = read(ep[0], pr->msg + pr->got, sizeof pr->msg - 1 - (size_t)pr->got);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0 || (got += n) >= (ssize_t)sizeof msg - 1)
+		if (n <= 0 || (pr->got += n) >= (ssize_t)sizeof pr->msg - 1)
 			break;
 	}
 	close(ep[0]);
 	/* The command runs: the plan is ours again. */
 	plan_fds_done(p);
-	pr->status_r = sp[0];
-	pr->fallback = p->mode == SBX_MODE_FALLBACK;
-	if (got > 0) {
-		msg[got] = '\0';
-		kill(pr->pid, SIGKILL);
-		while (waitpid(pr->pid, &st, 0) < 0 && errno == EINTR)
-			;
-		close(pr->pidfd);
-		proc_free_stack(pr);
-		if (sp[0] >= 0)
-			close(sp[0]);
-		if (strncmp(msg, "exec ", 5) == 0)
-			return agentd_seterr(err, strstr(msg, "No such file") ? AGENTD_ENOTFOUND :
-			    AGENTD_EDENIED, "%s", msg);
-		return agentd_seterr(err, AGENTD_EUNAVAIL, "sandbox setup failed: %s", msg);
-	}
+	if (pr->got > 0)
+		return spawn_failed(pr, err);
+	return 0;
+}
+
+/*
+ * Lazy spawn: read what the error pipe has (a set-up or exec error, or
+ * EOF once the init has exited). Returns 1 while the pipe stays open.
+ */
+static int
+read_err_pipe(struct proc *pr)
+{
+	ssize_t n;
+
+	if (pr->err_r < 0)
+		return 0;
+	n = read(pr->err_r, pr->msg + pr->got, sizeof pr->msg - 1 - (size_t)pr->got);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 1;
+	if (n > 0 && (pr->got += n) < (ssize_t)sizeof pr->msg - 1)
+		return 1;
+	close(pr->err_r);
+	pr->err_r = -1;
 	return 0;
 }
 
@@ -1389,6 +1481,7 @@ reap(struct proc *pr, int killed_sig, int *code, int *sig)
 	}
 	close(pr->pidfd);
 	proc_free_stack(pr);
+	reap_idmap_maker(1);	/* if it was still there at the clone */
 	if (killed_sig) {
 		*sig = killed_sig;
 		*code = 128 + killed_sig;
@@ -1593,6 +1686,8 @@ sandbox_exec_inherit(const struct sandbox_opts *o, char *const argv[], int *stat
 	/* A ^C or kill of the caller takes the whole tree with it. */
 	memset(&pr, 0, sizeof pr);
 	pr.share_vm = single_threaded();
+	/* We wake once, when the init exits, rather than also at the exec. */
+	pr.lazy = 1;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
@@ -1603,9 +1698,11 @@ sandbox_exec_inherit(const struct sandbox_opts *o, char *const argv[], int *stat
 	rc = spawn(&pp, &pr, err);
 	if (rc != 0)
 		goto out;
+run:
 	deadline = (anum_mono_s() * 1000.0) + o->timeout_ms;
 	for (;;) {
-		struct pollfd pf[2] = { { pr.pidfd, POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		struct pollfd pf[3] = { { pr.pidfd, POLLIN, 0 }, { sfd, POLLIN, 0 },
+		    { pr.err_r, POLLIN, 0 } };	/* a negative fd is skipped */
 		double wait = deadline - (anum_mono_s() * 1000.0);
 		int k;
 
@@ -1614,9 +1711,11 @@ sandbox_exec_inherit(const struct sandbox_opts *o, char *const argv[], int *stat
 			got_sig = SIGKILL;
 			break;
 		}
-		k = poll(pf, sfd >= 0 ? 2 : 1, (int)wait + 1);
+		k = poll(pf, 3, (int)wait + 1);
 		if (k < 0 && errno != EINTR)
 			break;
+		if (pf[2].revents & (POLLIN | POLLHUP))
+			read_err_pipe(&pr);
 		if (pf[0].revents & POLLIN)
 			break;
 		if (sfd >= 0 && (pf[1].revents & POLLIN)) {
@@ -1629,6 +1728,19 @@ sandbox_exec_inherit(const struct sandbox_opts *o, char *const argv[], int *stat
 			}
 		}
 	}
+	/* The init is gone (or going): the rest of the pipe, then did the
+	 * set-up or the exec fail? */
+	while (read_err_pipe(&pr))
+		;
+	if (pr.got > 0 && !got_sig) {
+		rc = spawn_failed(&pr, err);
+		plan_fds_done(&pp.p);
+		if (!fallback_retry(&pp, rc) || (rc = replan_fallback(&pp, err)) != AGENTD_OK ||
+		    (rc = spawn(&pp, &pr, err)) != AGENTD_OK)
+			goto out;
+		goto run;
+	}
+	plan_fds_done(&pp.p);
 	reap(&pr, got_sig, &code, &sig);
 	{
 		char gn[1536];
@@ -1667,7 +1779,7 @@ sandbox_explain(void)
 	int abi;
 
 	probe_init();
-	reap_idmap_maker();
+	reap_idmap_maker(1);
 	if (!probe.userns_disabled || probe.euid_root)
 		pthread_once(&explain_once, probe_ns);
 	m = pick_mode();

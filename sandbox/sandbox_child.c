@@ -140,6 +140,8 @@ mkdir_p(const char *path, int last)
 }
 
 static const char *const dev_nodes[] = { "null", "zero", "full", "random", "urandom" };
+static const char *const dev_paths[] = { "/dev/null", "/dev/zero", "/dev/full", "/dev/random",
+	"/dev/urandom" };
 #define N_DEV_NODES (sizeof dev_nodes / sizeof dev_nodes[0])
 
 /*
@@ -152,8 +154,7 @@ static const char *const dev_nodes[] = { "null", "zero", "full", "random", "uran
 static void
 setup_mounts(const struct sbx_plan *p)
 {
-	int wsfd, devfd[N_DEV_NODES], showfd[SBX_MAX_PATHS], i;
-	char path[PATH_MAX];
+	int wsfd, olddev, showfd[SBX_MAX_PATHS], i;
 	uint64_t ro = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -166,12 +167,10 @@ setup_mounts(const struct sbx_plan *p)
 	    sys_open_tree(p->ws, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
 	if (wsfd < 0)
 		child_fail(p, "open_tree", p->ws, errno);
-	for (i = 0; i < (int)N_DEV_NODES; i++) {
-		snprintf(path, sizeof path, "/dev/%s", dev_nodes[i]);
-		devfd[i] = sys_open_tree(path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-		if (devfd[i] < 0)
-			child_fail(p, "open_tree", path, errno);
-	}
+	/* The host's /dev, to bind its nodes from once ours covers it. */
+	olddev = open("/dev", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (olddev < 0)
+		child_fail(p, "open", "/dev", errno);
 	/* Readable paths inside folders hidden below, taken before they are
 	 * (as root the parent took them, idmapped). */
 	for (i = 0; i < p->n_show; i++) {
@@ -191,17 +190,22 @@ setup_mounts(const struct sbx_plan *p)
 
 	if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755,size=64k") < 0)
 		child_fail(p, "mount", "/dev", errno);
+	/* Bound by name from the covered /dev (our cwd for the moment, until
+	 * the chdir to the workdir): a plain bind costs half of
+	 * cloning each node as a detached tree and moving it in. The binds
+	 * take the read-only flag of the host's copy; a device node is written
+	 * through that all the same (only its inode would be read-only). */
+	if (fchdir(olddev) < 0)
+		child_fail(p, "chdir", "/dev", errno);
+	close(olddev);
 	for (i = 0; i < (int)N_DEV_NODES; i++) {
-		int fd;
+		int fd = open(dev_paths[i], O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
 
-		snprintf(path, sizeof path, "/dev/%s", dev_nodes[i]);
-		fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
 		if (fd < 0)
-			child_fail(p, "create", path, errno);
+			child_fail(p, "create", dev_paths[i], errno);
 		close(fd);
-		if (sys_move_mount(devfd[i], path) < 0)
-			child_fail(p, "move_mount", path, errno);
-		close(devfd[i]);
+		if (mount(dev_nodes[i], dev_paths[i], NULL, MS_BIND, NULL) < 0)
+			child_fail(p, "bind", dev_paths[i], errno);
 	}
 	if (symlink("/proc/self/fd", "/dev/fd") < 0 ||
 	    symlink("/proc/self/fd/0", "/dev/stdin") < 0 ||
@@ -271,12 +275,14 @@ ll_add(const struct sbx_plan *p, int rfd, const char *path, uint64_t access, int
 			return;
 		child_fail(p, "landlock: open", path, errno);
 	}
-	/* Rights that only make sense on directories are refused on files. */
-	if ((flags & LL_NOFOLLOW) && fstat(pb.parent_fd, &st) == 0 && S_ISLNK(st.st_mode)) {
-		close(pb.parent_fd);
+	if (fstat(pb.parent_fd, &st) < 0)
+		child_fail(p, "landlock: stat", path, errno);
+	if (S_ISLNK(st.st_mode)) {
+		close(pb.parent_fd);	/* O_NOFOLLOW on a symlink: no rule */
 		return;
 	}
-	if (fstat(pb.parent_fd, &st) == 0 && !S_ISDIR(st.st_mode))
+	/* Rights that only make sense on directories are refused on files. */
+	if (!S_ISDIR(st.st_mode))
 		access &= SBX_LL_FS_EXECUTE | SBX_LL_FS_WRITE_FILE | SBX_LL_FS_READ_FILE |
 		    SBX_LL_FS_TRUNCATE | SBX_LL_FS_IOCTL_DEV;
 	pb.allowed_access = access & sbx_ll_fs_all(p->landlock_abi);
@@ -294,7 +300,6 @@ setup_landlock(const struct sbx_plan *p)
 	uint64_t rd = SBX_LL_FS_EXECUTE | SBX_LL_FS_READ_FILE | SBX_LL_FS_READ_DIR;
 	uint64_t wr = all & ~(SBX_LL_FS_MAKE_CHAR | SBX_LL_FS_MAKE_BLOCK | SBX_LL_FS_IOCTL_DEV);
 	uint64_t dev = rd | SBX_LL_FS_WRITE_FILE | SBX_LL_FS_TRUNCATE | SBX_LL_FS_IOCTL_DEV;
-	char path[PATH_MAX];
 	int rfd, i;
 
 	memset(&attr, 0, sizeof attr);
@@ -320,11 +325,14 @@ setup_landlock(const struct sbx_plan *p)
 			ll_add(p, rfd, "/", rd, 0);
 		}
 		ll_add(p, rfd, p->tmp, rd | wr, 0);
-		if (p->mode != SBX_MODE_FALLBACK)
+		if (p->mode != SBX_MODE_FALLBACK) {
+			/* Our own /dev holds the five nodes and shm alone: one
+			 * rule for it rather than one a node. */
 			ll_add(p, rfd, "/dev/shm", rd | wr, 0);
-		for (i = 0; i < (int)N_DEV_NODES; i++) {
-			snprintf(path, sizeof path, "/dev/%s", dev_nodes[i]);
-			ll_add(p, rfd, path, dev, LL_OPTIONAL);
+			ll_add(p, rfd, "/dev", dev, 0);
+		} else {
+			for (i = 0; i < (int)N_DEV_NODES; i++)	/* the host's /dev */
+				ll_add(p, rfd, dev_paths[i], dev, LL_OPTIONAL);
 		}
 		if (p->policy == 1 && p->n_ws_entries > 0) {
 			ll_add(p, rfd, p->ws, rd, 0);
@@ -349,9 +357,14 @@ drop_caps(const struct sbx_plan *p)
 
 	if (p->mode == SBX_MODE_FALLBACK && p->uid != 0)
 		return;	/* holds none */
-	for (c = 0; c <= p->cap_last; c++)
-		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+	/* Every capability the kernel knows: up to the first it calls
+	 * invalid (no file to read for the last one). */
+	for (c = 0; c < 64; c++)
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break;
 			child_fail(p, "drop capability bounding set", NULL, errno);
+		}
 	if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
 	    SECBIT_NO_SETUID_FIXUP | SECBIT_NO_SETUID_FIXUP_LOCKED |
 	    SECBIT_KEEP_CAPS_LOCKED | SECBIT_NO_CAP_AMBIENT_RAISE |
@@ -450,7 +463,8 @@ init_reap(pid_t cmd, int err_fd, int status_fd)
 	int st = 0, cst = 0;
 	long w;
 
-	init_sys(SYS_close, err_fd, 0, 0);
+	if (err_fd >= 0)
+		init_sys(SYS_close, err_fd, 0, 0);
 	for (;;) {
 		w = init_sys(SYS_wait4, -1, (long)&st, 0);
 		if (w == -EINTR)
@@ -474,7 +488,7 @@ init_reap(pid_t cmd, int err_fd, int status_fd)
 static void __attribute__((noreturn))
 run_init(const struct sbx_plan *p)
 {
-	int err_fd = p->err_fd, status_fd = p->status_fd;
+	int err_fd = p->err_fd, status_fd = p->status_fd, keep_err = p->err_until_exit;
 	pid_t cmd;
 	sigset_t all;
 
@@ -499,7 +513,9 @@ run_init(const struct sbx_plan *p)
 		close(status_fd);
 		exec_cmd(p);
 	}
-	init_reap(cmd, err_fd, status_fd);
+	/* With err_until_exit the caller waits for our exit alone, not for the
+	 * exec too: one wake-up less (the fd goes with us). */
+	init_reap(cmd, keep_err ? -1 : err_fd, status_fd);
 }
 
 /* Close every fd >= 3 except a and b (-1 = none). */

@@ -81,6 +81,11 @@ sbx_filter_build(int network, int fallback, struct agentd_error *err)
 	}
 	rc |= seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
 	rc |= seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+	/* A binary tree of system call numbers rather than a list: a dozen
+	 * comparisons instead of up to ninety, for every call the command
+	 * makes and for the kernel's per-number cache built when the filter
+	 * is loaded (that load is part of every sandbox start). */
+	rc |= seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 	for (i = 0; i < sizeof denied / sizeof denied[0]; i++)
 		rc |= deny_name(ctx, denied[i], EPERM);
 	for (i = 0; i < sizeof ns_flags / sizeof ns_flags[0]; i++)

@@ -73,8 +73,9 @@ struct sbx_plan {
 					 * parent, moved into place by the child; -1 = the child clones it */
 	int maps_fd;			/* root: one byte here once the parent has written the child's
 					 * uid/gid maps (run_uid to itself); -1 = none */
-	int cap_last;
 	int err_fd;			/* CLOEXEC pipe: setup errors "stage: reason" */
+	int err_until_exit;		/* the init keeps err_fd until it exits (its EOF then
+					 * says the run is over, not that the command exec'd) */
 	int status_fd;			/* init writes the command's wait status here */
 	int out_fd, errout_fd;		/* capture pipes, -1 = inherit */
 	int stdin_null;

@@ -282,6 +282,29 @@ test_sigpipe_default(void **state)
 	sandbox_result_free(&r);
 }
 
+/* The private /dev: its five nodes work (written, read, /dev/full
+ * full), nothing else can be made there, and a node cannot be replaced. */
+static void
+test_dev_nodes(void **state)
+{
+	struct fx *f = *state;
+	struct sandbox_result r;
+
+	assert_int_equal(run_sh(f, "echo x > /dev/null && echo null-ok; "
+	    "head -c 4 /dev/zero | od -An -tx1 | tr -d ' \\n'; echo; "
+	    "head -c 8 /dev/urandom | wc -c; head -c 8 /dev/random | wc -c; "
+	    "(echo x > /dev/full) 2>/dev/null || echo full-refused; "
+	    "(echo x > /dev/made) 2>/dev/null || echo make-refused; "
+	    "(mkdir /dev/d) 2>/dev/null || echo mkdir-refused; "
+	    "(rm -f /dev/null) 2>/dev/null || echo rm-refused; "
+	    "(mv /dev/zero /dev/shm/z) 2>/dev/null || echo mv-refused; "
+	    "echo y > /dev/shm/s && echo shm-ok; ls /dev | tr '\\n' ' '", &r), AGENTD_OK);
+	assert_non_null(strstr(r.out, "null-ok\n00000000\n8\n8\nfull-refused\n"
+	    "make-refused\nmkdir-refused\nrm-refused\nmv-refused\nshm-ok\n"));
+	assert_non_null(strstr(r.out, "fd full null random shm stderr stdin stdout urandom zero"));
+	sandbox_result_free(&r);
+}
+
 static void
 test_write_confinement(void **state)
 {
@@ -686,6 +709,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sigpipe_default, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dev_nodes, setup, teardown),
 		cmocka_unit_test(test_filter_is_current),
 		cmocka_unit_test(test_explain),
 	};
