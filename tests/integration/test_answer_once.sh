@@ -79,6 +79,41 @@ o = json.load(open(sys.argv[1]))
 assert o["answer"] == "Here it is:\nANSWER-ZEBRA-7Q4 is the unique answer.\nLast line of it.", o
 ' "$T/r.out"
 
+# attach in the middle of an answer sees only its end stream: the answer
+# is then printed whole, also where stderr is stdout (a terminal, 2>&1).
+# The model stops for 3 s after the answer's first line; a first client
+# (run --json) shows when that line has streamed. Were the machine so slow
+# that the run ended before attach came, the answer would still be printed
+# once: no wrong failure, only a weaker check.
+stop_agentd
+stop_mock
+start_mock "$(dirname "$0")/scenarios/answer_mid.json" || exit 1
+start_agentd --llm-url "$MOCK_URL" || exit 1
+mid_run() { # NAME: start a run, wait for its first streamed text; sets rid and bg
+	run --json "say it in two parts" > "$T/$1.json" 2>/dev/null &
+	bg=$!
+	wait_for grep -q '"type":"text"' "$T/$1.json"
+	rid=$("$PYTHON3" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["run_id"])' "$T/$1.json")
+}
+if command -v script >/dev/null; then
+	mid_run tty
+	script -qec "'$AGENTCTL' --socket '$SOCK' attach $rid" /dev/null > "$T/mid-tty.out" 2>&1 </dev/null
+	wait $bg
+	n=$(count "$T/mid-tty.out")
+	check "attach mid-answer on a terminal: the answer whole, once (got $n)" test "$n" -eq 1
+else
+	echo "# script(1) not found: attach mid-answer on a terminal not checked"
+fi
+mid_run file
+"$AGENTCTL" --socket "$SOCK" attach "$rid" > "$T/mid-file.out" 2>&1
+wait $bg
+n=$(count "$T/mid-file.out")
+check "attach mid-answer 2>&1: the answer whole, once (got $n)" test "$n" -eq 1
+check "attach mid-answer 2>&1: the whole answer, printed after the end it saw stream" "$PYTHON3" -c '
+import sys
+o = open(sys.argv[1]).read()
+sys.exit(not o.endswith("And this line ends it.\nANSWER-ZEBRA-7Q4 opens the answer.\nAnd this line ends it.\n"))' "$T/mid-file.out"
+
 stop_agentd
 stop_mock
 finish
