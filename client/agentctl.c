@@ -23,6 +23,7 @@
 #include "common/safetext.h"
 #include "common/num.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -35,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -853,10 +855,34 @@ struct follow {
 	char *branch;
 	char *warning;
 	char *call_args;	/* the last tool call's arguments, escaped once */
-	int answer_streamed;	/* text was streamed since the last tool call */
+	struct abuf streamed;	/* the text streamed to stderr since the last tool call */
+	int streamed_cut;	/* ... was over its cap: not all of it is kept */
 	int64_t last_seq;	/* the newest stored event shown: a live one at or
 				 * below it was already replayed */
 };
+
+/* The streamed text kept to compare with the answer: over it, the answer is
+ * printed again (twice where stderr is stdout, never lost). */
+#define FOLLOW_STREAMED_MAX (16u * 1024 * 1024)
+
+static void
+follow_init(struct follow *f)
+{
+	memset(f, 0, sizeof(*f));
+	abuf_init(&f->streamed, FOLLOW_STREAMED_MAX);
+}
+
+static void
+follow_free(struct follow *f)
+{
+	free(f->answer);
+	free(f->reason);
+	free(f->status);
+	free(f->branch);
+	free(f->warning);
+	free(f->call_args);
+	abuf_free(&f->streamed);
+}
 
 /* The steps of a plan: an array, {"steps": [...]}, or run.get's
  * {"version", "plan": either of those, "created"}. */
@@ -1010,7 +1036,8 @@ on_event(json_t *msg, void *ud)
 	type = ajson_str(p, "type", "");
 	data = json_object_get(p, "data");
 	if (!f->json && strcmp(type, "tool_call") == 0) {
-		f->answer_streamed = 0;
+		abuf_reset(&f->streamed);
+		f->streamed_cut = 0;
 		free(f->call_args);
 		f->call_args = args_text(json_object_get(data, "arguments"));
 	}
@@ -1042,8 +1069,8 @@ on_event(json_t *msg, void *ud)
 				fprintf(stderr, "%s%s", C_DIM, kind == 2 ? "thinking: " : "");
 			fprintf(stderr, "%s", ajson_str(data, "delta", ""));
 			f->in_text = kind;
-			if (kind == 1)
-				f->answer_streamed = 1;
+			if (kind == 1 && abuf_puts(&f->streamed, ajson_str(data, "delta", "")) != AGENTD_OK)
+				f->streamed_cut = 1;
 		}
 		return;
 	}
@@ -1113,6 +1140,46 @@ on_sigint(int sig)
 	interrupted = 1;
 }
 
+/*
+ * Whether stdout and stderr lead to one place: one open file (2>&1 into a
+ * file, a pipe or a socket), two opens of one file (>>f 2>>f), one
+ * terminal (one device, whatever the path it was opened by). What was
+ * written to stderr is then already in stdout's file.
+ */
+static int
+stdout_is_stderr(void)
+{
+	struct stat o, e;
+
+	if (fstat(STDOUT_FILENO, &o) != 0 || fstat(STDERR_FILENO, &e) != 0)
+		return 0;
+	if (S_ISCHR(o.st_mode) && S_ISCHR(e.st_mode))
+		return o.st_rdev == e.st_rdev;
+	return o.st_dev == e.st_dev && o.st_ino == e.st_ino;
+}
+
+/*
+ * Whether the answer was streamed whole since the last tool call, so that
+ * printing it again would show it twice where stderr is stdout. Text
+ * streamed before agentctl attached, or past the cap, was not seen: then
+ * the answer is printed again rather than risk showing only a part of it.
+ */
+static int
+answer_streamed(const struct follow *f)
+{
+	const char *a = f->answer;
+	size_t n;
+
+	if (f->streamed_cut || f->streamed.len == 0 || a == NULL)
+		return 0;
+	while (isspace((unsigned char)*a))
+		a++;
+	n = strlen(a);
+	while (n > 0 && isspace((unsigned char)a[n - 1]))
+		n--;
+	return n > 0 && memmem(f->streamed.data, f->streamed.len, a, n) != NULL;
+}
+
 /* Follow events until the run ends; returns the exit status. */
 static int
 follow_run(struct follow *f)
@@ -1147,10 +1214,11 @@ follow_run(struct follow *f)
 	progress_clear(f);
 	if (f->in_text && !f->json)
 		fprintf(stderr, "%s\n", C_RESET);
-	/* On a terminal the streamed answer is already on the screen: once is enough.
-	 * Redirected, stdout gets it whole. */
+	/* Where stderr is stdout (a terminal, 2>&1 into a file or a pipe) the
+	 * streamed answer is already there: once is enough. Apart, stdout gets
+	 * it whole. */
 	if (!f->json && !f->result && f->answer && *f->answer &&
-	    !(f->answer_streamed && isatty(STDOUT_FILENO) && isatty(STDERR_FILENO)))
+	    !(answer_streamed(f) && stdout_is_stderr()))
 		printf("%s\n", f->answer);
 	fflush(stdout);
 	if (f->result)
@@ -1240,7 +1308,8 @@ static const char run_usage[] =
     "usage: agentctl run [options] TASK...\n"
     "\n"
     "Start a run in a workspace and follow it: the plan, each tool call and the\n"
-    "streamed text go to stderr, the final answer to stdout. Exit 0 when the run\n"
+    "streamed text go to stderr, the final answer to stdout (not a second time\n"
+    "when both are one terminal, file or pipe, as with 2>&1). Exit 0 when the run\n"
     "succeeded, 1 when it failed or was cancelled (the reason on stderr).\n"
     "Ctrl-C cancels the run.\n"
     "\n"
@@ -1297,7 +1366,7 @@ cmd_run(int argc, char **argv)
 	const char *msg = NULL;
 
 	params = json_object();
-	memset(&f, 0, sizeof(f));
+	follow_init(&f);
 	optind = 1;
 again:
 	while ((c = getopt_long(argc, argv, "+hqc", opts, NULL)) != -1) {
@@ -1426,12 +1495,7 @@ again:
 	if (f.result)
 		print_result(&f, ajson_int(r, "session_id", 0));
 	json_decref(r);
-	free(f.answer);
-	free(f.reason);
-	free(f.status);
-	free(f.branch);
-	free(f.warning);
-	free(f.call_args);
+	follow_free(&f);
 	return rc;
 }
 
@@ -1447,7 +1511,7 @@ cmd_attach(int argc, char **argv)
 		puts("usage: agentctl attach RUN [--json]\n\nReplay a run's stored events, then follow it live until it ends.");
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
-	memset(&f, 0, sizeof(f));
+	follow_init(&f);
 	f.run_id = parse_id(first_arg(argc, argv), 'r');
 	f.json = has_json(argc, argv);
 	r = call("run.attach", json_pack("{s:I}", "id", (json_int_t)f.run_id));
@@ -1471,12 +1535,7 @@ cmd_attach(int argc, char **argv)
 	f.progress = !f.json && !f.done && isatty(STDERR_FILENO) &&
 	    !(getenv("TERM") && strcmp(getenv("TERM"), "dumb") == 0);
 	rc = follow_run(&f);
-	free(f.answer);
-	free(f.reason);
-	free(f.status);
-	free(f.branch);
-	free(f.warning);
-	free(f.call_args);
+	follow_free(&f);
 	return rc;
 }
 

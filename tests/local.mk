@@ -2,6 +2,7 @@
 # One line a test, in order: the list is used for TESTS and EXTRA_DIST.
 INTEGRATION_TESTS = \
 	tests/integration/test_acp.sh \
+	tests/integration/test_answer_once.sh \
 	tests/integration/test_approval.sh \
 	tests/integration/test_cli_numbers.sh \
 	tests/integration/test_completion.sh \

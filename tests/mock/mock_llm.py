@@ -582,6 +582,9 @@ class Handler(BaseHTTPRequestHandler):
         if name == "stall":
             self.stall = float(arg or 5)
             return False
+        if name == "stall_text":
+            self.stall_text = float(arg or 5)
+            return False
         if name == "error_event":
             msg = "The model produced output that does not match the expected peg-native format"
             if stream:
@@ -725,7 +728,13 @@ class Handler(BaseHTTPRequestHandler):
         stall = getattr(self, "stall", 0)
         if stall:
             time.sleep(stall)
-        for p in pieces(content):
+        stall_text = getattr(self, "stall_text", 0)
+        cut = content.find("\n") + 1 if stall_text else 0
+        for p in pieces(content[:cut]):
+            self.event(self.chunk_obj({"content": p}))
+        if stall_text:
+            time.sleep(stall_text)
+        for p in pieces(content[cut:]):
             self.event(self.chunk_obj({"content": p}))
         for i, c in enumerate(calls):
             fn = c["function"]
