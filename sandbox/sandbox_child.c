@@ -463,7 +463,7 @@ init_sys(long nr, long a, long b, long c)
 static void __attribute__((noreturn))
 init_reap(pid_t cmd, int err_fd, int status_fd, const cpu_set_t *cpus)
 {
-	int st = 0, cst = 0;
+	int st = 0, report[2] = { 0, 0 };	/* the command's wait status, none left */
 	long w;
 
 	if (cpus)	/* the set-up ran on one CPU: we may wait on any */
@@ -477,11 +477,16 @@ init_reap(pid_t cmd, int err_fd, int status_fd, const cpu_set_t *cpus)
 		if (w < 0)
 			break;
 		if (w == cmd) {
-			cst = st;
+			report[0] = st;
 			break;
 		}
 	}
-	init_sys(SYS_write, status_fd, (long)&cst, sizeof cst);
+	/* Is anything else of the command's still running? Then it may still
+	 * write to the workspace until our exit kills it. */
+	while ((w = init_sys(SYS_wait4, -1, (long)&st, WNOHANG)) > 0 || w == -EINTR)
+		;
+	report[1] = w == -ECHILD;
+	init_sys(SYS_write, status_fd, (long)report, sizeof report);
 	for (;;)
 		init_sys(SYS_exit_group, 0, 0, 0);
 }
