@@ -4,7 +4,10 @@
  * time), against bubblewrap with the equivalent command line, plain
  * fork/exec of `true` and `agentctl --version` (the loader's share). The
  * launchers take turns (one of each per round), so a noisy neighbour
- * slows them alike; medians and the ratio to bwrap come from one run.
+ * slows them alike, in an order shuffled every round: what one leaves to
+ * the kernel (deferred frees, RCU callbacks, a namespace's teardown) slows
+ * whichever runs next, and in a fixed order two copies of one client
+ * measured 3-4 % apart. Medians and the ratio to bwrap come from one run.
  *
  *   bench/bench_ctl_sandbox [ROUNDS [NESTED]]
  *     ROUNDS default 300; run from the build dir, or set AGENTCTL; BWRAP to
@@ -30,6 +33,18 @@
 extern char **environ;
 
 #define N_LAUNCHERS 5
+
+/* xorshift32, fixed seed: the same orders every run. */
+static unsigned
+next_rand(void)
+{
+	static unsigned x = 2463534242u;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return x;
+}
 
 static double
 run_once(char *const argv[])
@@ -99,16 +114,28 @@ main(int argc, char **argv)
 		for (k = 0; k < N_LAUNCHERS; k++)
 			if (!(t[k] = calloc((size_t)n, sizeof(double))))
 				return 1;
-		for (i = -5; i < n; i++)	/* 5 warm-up rounds */
-			for (k = 0; k < N_LAUNCHERS; k++) {
+		for (i = -5; i < n; i++) {	/* 5 warm-up rounds */
+			int order[N_LAUNCHERS], j;
+
+			for (j = 0; j < N_LAUNCHERS; j++)
+				order[j] = j;
+			for (j = N_LAUNCHERS - 1; j > 0; j--) {	/* Fisher-Yates */
+				int r = (int)(next_rand() % (unsigned)(j + 1)), x = order[j];
+
+				order[j] = order[r];
+				order[r] = x;
+			}
+			for (j = 0; j < N_LAUNCHERS; j++) {
 				double d;
 
+				k = order[j];
 				if ((k == 3 && !have_bw) || (k == 4 && !before))
 					continue;
 				d = run_once(av[k]);
 				if (i >= 0)
 					t[k][i] = d;
 			}
+		}
 	}
 	printf("bench_ctl_sandbox: %d rounds, uid %u, workspace %s with %d nested repositories "
 	    "(median / mean ms)\n", n, (unsigned)geteuid(), ws == tmpws ? "(temporary)" : ws, nested);

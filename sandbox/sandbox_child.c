@@ -396,6 +396,9 @@ exec_cmd(const struct sbx_plan *p)
 	/* Set here, in the command's process, not in the init: the init's
 	 * vfork may need memory (a sanitizer's bookkeeping) past the limit. */
 	set_rlimit(p, RLIMIT_AS, p->rl_as, "as");
+	/* Back to every CPU the caller had (the set-up ran on its one). */
+	if (p->pinned)
+		(void)sched_setaffinity(0, sizeof p->cpus, &p->cpus);
 	/* agentd and agentctl ignore SIGPIPE, and an ignored signal stays
 	 * ignored across exec: the command gets the default back, or a
 	 * pipeline's writer would see EPIPE errors instead of ending. The
@@ -458,11 +461,13 @@ init_sys(long nr, long a, long b, long c)
  * plan pointed to; so only locals and calls that touch no TLS.
  */
 static void __attribute__((noreturn))
-init_reap(pid_t cmd, int err_fd, int status_fd)
+init_reap(pid_t cmd, int err_fd, int status_fd, const cpu_set_t *cpus)
 {
-	int st = 0, cst = 0;
+	int st = 0, report[2] = { 0, 0 };	/* the command's wait status, none left */
 	long w;
 
+	if (cpus)	/* the set-up ran on one CPU: we may wait on any */
+		init_sys(SYS_sched_setaffinity, 0, sizeof *cpus, (long)cpus);
 	if (err_fd >= 0)
 		init_sys(SYS_close, err_fd, 0, 0);
 	for (;;) {
@@ -472,11 +477,16 @@ init_reap(pid_t cmd, int err_fd, int status_fd)
 		if (w < 0)
 			break;
 		if (w == cmd) {
-			cst = st;
+			report[0] = st;
 			break;
 		}
 	}
-	init_sys(SYS_write, status_fd, (long)&cst, sizeof cst);
+	/* Is anything else of the command's still running? Then it may still
+	 * write to the workspace until our exit kills it. */
+	while ((w = init_sys(SYS_wait4, -1, (long)&st, WNOHANG)) > 0 || w == -EINTR)
+		;
+	report[1] = w == -ECHILD;
+	init_sys(SYS_write, status_fd, (long)report, sizeof report);
 	for (;;)
 		init_sys(SYS_exit_group, 0, 0, 0);
 }
@@ -489,6 +499,8 @@ static void __attribute__((noreturn))
 run_init(const struct sbx_plan *p)
 {
 	int err_fd = p->err_fd, status_fd = p->status_fd, keep_err = p->err_until_exit;
+	int pinned = p->pinned;
+	cpu_set_t cpus = p->cpus;	/* ours: the plan may be reused after the exec */
 	pid_t cmd;
 	sigset_t all;
 
@@ -515,7 +527,7 @@ run_init(const struct sbx_plan *p)
 	}
 	/* With err_until_exit the caller waits for our exit alone, not for the
 	 * exec too: one wake-up less (the fd goes with us). */
-	init_reap(cmd, keep_err ? -1 : err_fd, status_fd);
+	init_reap(cmd, keep_err ? -1 : err_fd, status_fd, pinned ? &cpus : NULL);
 }
 
 /* Close every fd >= 3 except a and b (-1 = none). */

@@ -13,6 +13,7 @@
 #ifndef AGENTD_SANDBOX_INT_H
 #define AGENTD_SANDBOX_INT_H
 
+#include <sched.h>
 #include <stdint.h>
 #include <linux/filter.h>
 #include <sys/types.h>
@@ -74,6 +75,9 @@ struct sbx_plan {
 	int maps_fd;			/* root: one byte here once the parent has written the child's
 					 * uid/gid maps (run_uid to itself); -1 = none */
 	int err_fd;			/* CLOEXEC pipe: setup errors "stage: reason" */
+	int pinned;			/* the child runs on our CPU until the command's exec;
+					 * `cpus` is the mask to give back then */
+	cpu_set_t cpus;
 	int err_until_exit;		/* the init keeps err_fd until it exits (its EOF then
 					 * says the run is over, not that the command exec'd) */
 	int status_fd;			/* init writes the command's wait status here */

@@ -136,6 +136,16 @@ control() {	# name file, then the sandbox arguments
 control "write W/inside (workspace without .git)" "$W2/inside" --workspace "$W2" -- sh -c "echo x > '$W2/inside'"
 control "write in a workspace with .git" "$W/src/inside" --workspace "$W" -- sh -c "echo x > '$W/src/inside'"
 control "private tmp is writable" "$W/src/tmpok" --workspace "$W" -- sh -c "echo x > \"\$TMPDIR/t\" && cp \"\$TMPDIR/t\" '$W/src/tmpok'"
+# The set-up may run on one CPU (root); the command, and the init that
+# waits for it, get back every CPU the caller may use.
+# (The fallback mode has no /proc to look in, and never pins.)
+if [ "$MODE" != fallback ]; then
+	CPUS=$(grep Cpus_allowed_list /proc/self/status)
+	control "the command and the init may use every CPU the caller may" "$W/src/cpus" \
+	    --workspace "$W" -- sh -c "[ \"\$(grep Cpus_allowed_list /proc/self/status)\" = '$CPUS' ] &&
+	    [ \"\$(grep Cpus_allowed_list /proc/1/status)\" = '$CPUS' ] && touch '$W/src/cpus'"
+	rm -f "$W/src/cpus"
+fi
 
 # -- filesystem
 base "$A" write "$O/f"; b=$(yes_if [ "$RC" = 0 -a -f "$O/f" ]); rm -f "$O/f"
