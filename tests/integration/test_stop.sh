@@ -20,7 +20,11 @@ count() { events | grep -cx "$1"; }
 start_mock "$S/stop.json" || exit 1
 start_agentd --llm-url "$MOCK_URL" || exit 1
 ctl run --detach --workspace "$W" "look around and write notes" > /dev/null
-# stop it after its second tool result, with turns left to go
+# stop it after its second tool result, with turns left to go: the next
+# model answer (read_file) stalls 3 s, so the stop lands while it is awaited
+# even on a busy machine. (Landing during the shell call instead, it would
+# close that call as "outcome unknown", never run it twice, and the shell's
+# marker could be missing: correct, but not what this test pins.)
 k=0
 while [ "$(count tool_result)" -lt 2 ] && [ $k -lt 600 ]; do sleep 0.05; k=$((k + 1)); done
 stop_agentd
