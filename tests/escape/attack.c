@@ -5,7 +5,10 @@
  *
  * Exit 0: the attack worked. Exit 1: it was blocked (the reason on stderr).
  * Exit 2: usage error. Also `attack listen ...` starts the loopback
- * listeners the network cases aim at. Every case is bounded in time.
+ * listeners the network cases aim at, and `attack nomount PROG ARGS...`
+ * runs PROG where user namespaces can be made but nothing mounted in them
+ * (mount(2) refused, as an LSM's user namespace restriction does). Every
+ * case is bounded in time.
  */
 
 #include <errno.h>
@@ -21,7 +24,11 @@
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <stddef.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -536,6 +543,22 @@ main(int argc, char **argv)
 	}
 	if (!strcmp(c, "straggler"))
 		return straggler(a, atoi(b));
+	if (!strcmp(c, "nomount") && argc > 2) {
+		struct sock_filter f[] = {
+			BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+			BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_mount, 0, 1),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+			BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		};
+		struct sock_fprog fp = { sizeof f / sizeof f[0], f };
+
+		alarm(0);
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) < 0)
+			return blocked("seccomp");
+		execv(argv[2], argv + 2);
+		return blocked("exec");
+	}
 	fprintf(stderr, "usage: attack CASE [ARGS...]\n");
 	return 2;
 }

@@ -136,6 +136,19 @@ control() {	# name file, then the sandbox arguments
 control "write W/inside (workspace without .git)" "$W2/inside" --workspace "$W2" -- sh -c "echo x > '$W2/inside'"
 control "write in a workspace with .git" "$W/src/inside" --workspace "$W" -- sh -c "echo x > '$W/src/inside'"
 control "private tmp is writable" "$W/src/tmpok" --workspace "$W" -- sh -c "echo x > \"\$TMPDIR/t\" && cp \"\$TMPDIR/t\" '$W/src/tmpok'"
+# User namespaces that can be made but cannot mount (an LSM's restriction,
+# as on Ubuntu 24.04): the run's set-up fails in the child, and agentctl
+# notices and runs it again in the fallback mode.
+if [ "$MODE" = unpriv ]; then
+	timeout 30 "$A" nomount "$S" sandbox --workspace "$W2" -- sh -c "echo x > '$W2/nomount'" \
+	    >/dev/null 2>"$T/sbx.err"; RC=$?
+	if [ "$RC" = 0 ] && [ -f "$W2/nomount" ]; then
+		pass=$((pass + 1)); say "PASS [$MODE] control: with mount(2) refused in user namespaces the run falls back and works"
+	else
+		fail=$((fail + 1)); say "FAIL [$MODE] control: with mount(2) refused in user namespaces the run did not fall back (exit $RC; $(head -c 300 "$T/sbx.err"))"
+	fi
+	rm -f "$W2/nomount"
+fi
 # The set-up may run on one CPU (root); the command, and the init that
 # waits for it, get back every CPU the caller may use.
 # (The fallback mode has no /proc to look in, and never pins.)
