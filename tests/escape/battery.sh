@@ -149,14 +149,16 @@ if [ "$MODE" = unpriv ]; then
 	fi
 	rm -f "$W2/nomount"
 fi
-# The set-up may run on one CPU (root); the command, and the init that
-# waits for it, get back every CPU the caller may use.
+# The set-up may run on one CPU (root); the command gets back every CPU the
+# caller may use before its exec, the init that waits for it once it runs
+# after that exec (on a busy machine a moment later: up to 5 s here).
 # (The fallback mode has no /proc to look in, and never pins.)
 if [ "$MODE" != fallback ]; then
 	CPUS=$(grep Cpus_allowed_list /proc/self/status)
 	control "the command and the init may use every CPU the caller may" "$W/src/cpus" \
 	    --workspace "$W" -- sh -c "[ \"\$(grep Cpus_allowed_list /proc/self/status)\" = '$CPUS' ] &&
-	    [ \"\$(grep Cpus_allowed_list /proc/1/status)\" = '$CPUS' ] && touch '$W/src/cpus'"
+	    for i in \$(seq 100); do [ \"\$(grep Cpus_allowed_list /proc/1/status)\" = '$CPUS' ] && break;
+	    sleep 0.05; done && [ \"\$(grep Cpus_allowed_list /proc/1/status)\" = '$CPUS' ] && touch '$W/src/cpus'"
 	rm -f "$W/src/cpus"
 fi
 
