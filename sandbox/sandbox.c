@@ -40,7 +40,6 @@
 #include "common/spawn.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/sandbox_int.h"
-
 #include "sandbox/sandbox_filter.h"
 
 extern char **environ;
@@ -1081,7 +1080,7 @@ struct proc {
 	int status_r;		/* init reports the command's status here */
 	int fallback;
 	int share_vm;		/* set by the caller: clone with CLONE_VM if this build can */
-	void *stack;		/* the CLONE_VM child's stack, unmapped once it is reaped */
+	void *stack;		/* the CLONE_VM child's stack, given back once it is reaped */
 	size_t stack_len;
 	int lazy;		/* set by the caller: spawn returns at the clone; the caller
 				 * reads err_r (EOF at the init's exit) while it waits */
@@ -1103,8 +1102,8 @@ struct proc {
  * One stack is kept for the next run instead of unmapped: only a
  * single-threaded caller shares its memory with the child, so one is all
  * it can use at a time, and an unmap (a TLB flush of the caller's memory,
- * which the child has run in on another CPU) cost as much as the run's
- * whole walk of the workspace. It goes with the process.
+ * which the child has run in on another CPU) cost about 0.1 ms of every
+ * run here. It goes with the process.
  */
 static void *stack_kept;
 static size_t stack_kept_len;
@@ -1239,8 +1238,6 @@ ns_refused(void)
 
 static int spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err);
 
-/* Start the child; retried once in the fallback mode when the user
- * namespace mode turns out to be refused on this machine. */
 /* Did a run fail to set up because user namespaces are refused here?
  * Then it is planned again in the fallback mode (replan_fallback). */
 static int
@@ -1263,6 +1260,8 @@ replan_fallback(struct prep *pp, struct agentd_error *err)
 	return AGENTD_OK;
 }
 
+/* Start the child; retried once in the fallback mode when the user
+ * namespace mode turns out to be refused on this machine. */
 static int
 spawn(struct prep *pp, struct proc *pr, struct agentd_error *err)
 {
@@ -1485,7 +1484,7 @@ read_err_pipe(struct proc *pr)
 	if (pr->err_r < 0)
 		return 0;
 	n = read(pr->err_r, pr->msg + pr->got, sizeof pr->msg - 1 - (size_t)pr->got);
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+	if (n < 0 && errno == EINTR)
 		return 1;
 	if (n > 0 && (pr->got += n) < (ssize_t)sizeof pr->msg - 1)
 		return 1;
@@ -1506,20 +1505,15 @@ kill_tree(struct proc *pr)
 static void
 reap(struct proc *pr, int killed_sig, int *code, int *sig)
 {
-	int st = 0, report[2];
-	ssize_t n;
+	int st = 0;
 
 	while (waitpid(pr->pid, &st, 0) < 0 && errno == EINTR)
 		;
 	if (pr->fallback)
 		kill(-pr->pid, SIGKILL);
 	if (pr->status_r >= 0) {
-		n = pr->have_status ? (ssize_t)sizeof report :
-		    read(pr->status_r, report, sizeof report);
-		if (pr->have_status)
-			report[0] = pr->status;
-		if (n == (ssize_t)sizeof report)
-			st = report[0];
+		if (pr->have_status || read_status(pr))
+			st = pr->status;
 		else if (WIFEXITED(st))
 			st = SIGKILL;	/* init ended without a report: it was killed */
 		close(pr->status_r);
