@@ -1120,6 +1120,34 @@ proc_free_stack(struct proc *pr)
 	pr->stack = NULL;
 }
 
+/*
+ * An init left to exit on its own (leave_init): collected by the next run
+ * or at the process's exit. Its stack stays out of reuse until then: it
+ * still runs on it for the few instructions up to its exit.
+ */
+static struct {
+	pid_t pid;
+	void *stack;
+	size_t stack_len;
+} left;
+
+static void
+collect_left(void)
+{
+	pid_t pid = __atomic_exchange_n(&left.pid, 0, __ATOMIC_ACQ_REL);
+	struct proc pr;
+	int st;
+
+	if (pid <= 0)
+		return;
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	pr.stack = left.stack;
+	pr.stack_len = left.stack_len;
+	left.stack = NULL;
+	proc_free_stack(&pr);
+}
+
 /* The child's stack with a guard page below, or NULL (then it is copied). */
 static void *
 proc_take_stack(size_t *len)
@@ -1308,6 +1336,7 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 	ssize_t n;
 	int i;
 
+	collect_left();
 	pr->stack = NULL;
 	pr->err_r = pr->status_r = -1;
 	pr->got = pr->have_status = pr->status_eof = pr->alone = 0;
@@ -1501,6 +1530,47 @@ kill_tree(struct proc *pr)
 	kill(pr->pid, SIGKILL);		/* pid 1 of the namespace: takes all with it */
 }
 
+/* A wait status (or the signal we killed the run with) as an exit code. */
+static void
+exit_code(int st, int killed_sig, int *code, int *sig)
+{
+	if (killed_sig) {
+		*sig = killed_sig;
+		*code = 128 + killed_sig;
+	} else if (WIFSIGNALED(st)) {
+		*sig = WTERMSIG(st);
+		*code = 128 + *sig;
+	} else {
+		*sig = 0;
+		*code = WEXITSTATUS(st);
+	}
+}
+
+/*
+ * The command's status is in and the init reported nothing else of it
+ * left: only the init's exit and the kernel's teardown of the namespaces
+ * remain (a third of a millisecond here), and nothing in them can touch
+ * the workspace any more. The caller goes on without waiting for them, as
+ * bwrap does not wait for its pid 1 (which, unlike ours, may still be
+ * reaping stragglers then).
+ */
+static void
+leave_init(struct proc *pr, int *code, int *sig)
+{
+	collect_left();		/* at most one left at a time */
+	left.stack = pr->stack;
+	left.stack_len = pr->stack_len;
+	pr->stack = NULL;
+	__atomic_store_n(&left.pid, pr->pid, __ATOMIC_RELEASE);
+	close(pr->status_r);
+	pr->status_r = -1;
+	if (pr->err_r >= 0)
+		close(pr->err_r);
+	pr->err_r = -1;
+	close(pr->pidfd);
+	exit_code(pr->status, 0, code, sig);
+}
+
 /* Wait for the direct child and turn what happened into an exit code. */
 static void
 reap(struct proc *pr, int killed_sig, int *code, int *sig)
@@ -1522,16 +1592,7 @@ reap(struct proc *pr, int killed_sig, int *code, int *sig)
 	close(pr->pidfd);
 	proc_free_stack(pr);
 	reap_idmap_maker(1);	/* if it was still there at the clone */
-	if (killed_sig) {
-		*sig = killed_sig;
-		*code = 128 + killed_sig;
-	} else if (WIFSIGNALED(st)) {
-		*sig = WTERMSIG(st);
-		*code = 128 + *sig;
-	} else {
-		*sig = 0;
-		*code = WEXITSTATUS(st);
-	}
+	exit_code(st, killed_sig, code, sig);
 }
 
 int
@@ -1781,8 +1842,12 @@ run:
 		 * teardown), not after. */
 		while (pr.err_r >= 0 && poll(&ep1, 1, 0) > 0 && read_err_pipe(&pr))
 			ep1.fd = pr.err_r;
-		if (pr.got == 0)
+		if (pr.got == 0) {
 			noted = 1 + git_note(&pp, gn, sizeof gn);
+			leave_init(&pr, &code, &sig);
+			plan_fds_done(&pp.p);
+			goto done;
+		}
 	}
 	/* The init is gone (or going): the rest of the pipe, then did the
 	 * set-up or the exec fail? */
@@ -1800,6 +1865,7 @@ run:
 	reap(&pr, got_sig, &code, &sig);
 	if (!noted)
 		noted = 1 + git_note(&pp, gn, sizeof gn);
+done:
 	if (noted > 1)	/* the command's stderr is ours */
 		(void)!write(STDERR_FILENO, gn + 1, strlen(gn + 1));
 	*status = code;

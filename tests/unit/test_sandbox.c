@@ -170,6 +170,59 @@ test_output_and_exit(void **state)
 	sandbox_result_free(NULL);
 }
 
+/*
+ * sandbox_exec_inherit (agentctl sandbox) runs after run in one process:
+ * once the init has reported that nothing of the command is left, the
+ * call returns without waiting for the init's exit, whose stack (shared
+ * with a single-threaded caller) must not be reused before it is gone.
+ * Each status arrives right; a straggler still ends with its run; what is
+ * left at the end is at most the last init and the idmap maker, both
+ * exited cleanly. In a child process: the call inherits our stdio and
+ * blocks signals while it runs.
+ */
+static void
+test_exec_inherit_in_a_row(void **state)
+{
+	struct fx *f = *state;
+	char late[128];
+	pid_t pid;
+	int st;
+
+	snprintf(late, sizeof late, "%s/late", f->ws);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct agentd_error err;
+		char code[64], strag[256];
+		char *argv[] = { "sh", "-c", code, NULL };
+		int i, status, ended_by, left = 0, bad = 0;
+
+		for (i = 0; i < 24; i++) {
+			snprintf(code, sizeof code, i % 6 == 5 ? "kill -9 $$" : "exit %d", i % 6);
+			if (sandbox_exec_inherit(&f->o, argv, &status, &ended_by, &err) != AGENTD_OK ||
+			    status != (i % 6 == 5 ? 137 : i % 6) || ended_by != 0)
+				_exit(10 + i);
+		}
+		snprintf(strag, sizeof strag, "(sleep 0.3; touch '%s') & exit 4", late);
+		argv[2] = strag;
+		if (sandbox_exec_inherit(&f->o, argv, &status, &ended_by, &err) != AGENTD_OK ||
+		    status != 4)
+			_exit(40);
+		usleep(600 * 1000);
+		if (access(late, F_OK) == 0)
+			_exit(41);
+		/* The last init and the maker, if still unreaped: clean exits. */
+		while ((pid = waitpid(-1, &st, 0)) > 0) {
+			left++;
+			bad += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+		}
+		_exit(bad ? 42 : left > 2 ? 43 : 0);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 static void
 test_yes_is_capped_and_bounded(void **state)
 {
@@ -697,6 +750,8 @@ main(void)
 		cmocka_unit_test(test_defaults_and_policies),
 		cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_output_and_exit, setup, teardown),
+		/* before test_threads: a single-threaded caller shares its memory */
+		cmocka_unit_test_setup_teardown(test_exec_inherit_in_a_row, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_yes_is_capped_and_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timeout_kills_tree, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
