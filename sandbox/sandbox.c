@@ -1398,9 +1398,12 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 	 * its maps and wait for it, and waking an idle CPU for it (and for the
 	 * init and the command after it, which follow it there) took up to a
 	 * tenth of a millisecond each on a VM: 2-5 % of a cold start. The
-	 * command gets the mask back before its exec. (Unprivileged, the child
-	 * maps itself at once: no gain measured there.) */
+	 * command gets the mask back before its exec, or, when we may make the
+	 * child SCHED_FIFO (below), from the init right after it (the hand-off,
+	 * sandbox_child.c: run_init). (Unprivileged, the child maps itself at
+	 * once: no gain measured there.) */
 	p->pinned = 0;
+	p->sched_policy = -1;
 	if (pr->stack && mp[1] >= 0 && sched_getaffinity(0, sizeof p->cpus, &p->cpus) == 0 &&
 	    CPU_COUNT(&p->cpus) > 1) {
 		cpu_set_t one;
@@ -1410,6 +1413,16 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 		if (cpu >= 0 && cpu < CPU_SETSIZE) {
 			CPU_SET(cpu, &one);
 			p->pinned = sched_setaffinity(0, sizeof one, &one) == 0;
+		}
+		if (p->pinned) {
+			struct sched_param cur;
+			int pol = sched_getscheduler(0);
+
+			if ((pol == SCHED_OTHER || pol == SCHED_BATCH || pol == SCHED_IDLE) &&
+			    sched_getparam(0, &cur) == 0) {
+				p->sched_policy = pol;
+				p->sched_prio = cur.sched_priority;
+			}
 		}
 	}
 	if (pr->stack)
@@ -1427,9 +1440,22 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 		(void)sched_setaffinity(0, sizeof p->cpus, &p->cpus);
 	if (pr->pid > 0 && mp[1] >= 0) {
 		/* One byte once they are written: the child holds a copy of
-		 * the write end too, so it cannot wait for EOF. */
+		 * the write end too, so it cannot wait for EOF. 'r': the child
+		 * is SCHED_FIFO for the hand-off, unless the caller already
+		 * runs at a real-time policy (its child then does too) or we
+		 * may not (a container without CAP_SYS_NICE, a cgroup with no
+		 * real-time budget): 'm', the command takes its mask back
+		 * itself. */
+		char go = 'm';
+
+		if (p->pinned && p->sched_policy >= 0) {
+			struct sched_param sp1 = { .sched_priority = 1 };
+
+			if (sched_setscheduler(pr->pid, SCHED_FIFO, &sp1) == 0)
+				go = 'r';
+		}
 		maps_ok = write_pid_maps(pr->pid, p->run_uid, p->run_uid, p->run_gid,
-		    p->run_gid, NULL) == 0 && write(mp[1], "m", 1) == 1;
+		    p->run_gid, NULL) == 0 && write(mp[1], &go, 1) == 1;
 		if (!maps_ok) {
 			pr->got = snprintf(pr->msg, sizeof pr->msg, "uid/gid maps of the run's user "
 			    "namespace: %s", strerror(errno));

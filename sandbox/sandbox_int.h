@@ -75,9 +75,11 @@ struct sbx_plan {
 	int maps_fd;			/* root: one byte here once the parent has written the child's
 					 * uid/gid maps (run_uid to itself); -1 = none */
 	int err_fd;			/* CLOEXEC pipe: setup errors "stage: reason" */
-	int pinned;			/* the child runs on our CPU until the command's exec;
-					 * `cpus` is the mask to give back then */
+	int pinned;			/* the child and the init run on our CPU; `cpus` is
+					 * the mask the command gets back */
 	cpu_set_t cpus;
+	int sched_policy;		/* pinned: the caller's policy and priority, which the */
+	int sched_prio;			/* command and the init get back after a hand-off */
 	int err_until_exit;		/* the init keeps err_fd until it exits (its EOF then
 					 * says the run is over, not that the command exec'd) */
 	int status_fd;			/* init writes the command's wait status here */
