@@ -3,8 +3,10 @@
  * in an IANA zone, right across DST changes, month ends and leap days.
  *
  * The search walks real time (epoch seconds) and jumps field by field: to
- * the next matching month, day, hour or minute. Local time comes from
- * localtime_r with TZ switched under a process mutex. Whenever a jump
+ * the next matching month, day, hour or minute. Local time comes from the
+ * job's zone read from its TZif file (tzone.c; never by switching TZ,
+ * which raced with every other thread's getenv and localtime), or for jobs
+ * without one from localtime_r in the process's zone. Whenever a jump
  * crosses a change of UTC offset, the walk stops at the change itself, so
  * that local times skipped by a DST gap can be accounted for:
  *   - "fixed-time" jobs (neither minute nor hour starts with '*') fire once
@@ -14,11 +16,10 @@
  *     time: times inside a gap do not exist, repeated times fire twice.
  */
 #include "daemon/cron.h"
-#include "common/spawn.h"
+#include "daemon/tzone.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -374,8 +375,6 @@ cron_check_tz(const char *tz, struct agentd_error *err)
 	return AGENTD_OK;
 }
 
-static pthread_mutex_t tz_lock = PTHREAD_MUTEX_INITIALIZER;
-
 /* ---------------------------------------------------------------- matching */
 
 static int
@@ -416,28 +415,48 @@ is_fixed(const struct cron_expr *c)
 	return !c->min_star && !c->hour_star;
 }
 
+/* UTC offset at t in zone z (NULL: the process's own, through localtime_r). */
 static long
-offset_at(time_t t)
+offset_at(const struct tzone *z, time_t t)
 {
 	struct tm tm;
 
+	if (z != NULL)
+		return tzone_offset(z, t);
 	if (localtime_r(&t, &tm) == NULL)
 		return 0;
 	return tm.tm_gmtoff;
 }
 
+/* Local time of t in zone z, broken down (tm_gmtoff set); NULL on overflow. */
+static struct tm *
+local_tm(const struct tzone *z, time_t t, struct tm *tm)
+{
+	long off;
+	time_t u;
+
+	if (z == NULL)
+		return localtime_r(&t, tm);
+	off = tzone_offset(z, t);
+	u = t + off;
+	if (gmtime_r(&u, tm) == NULL)
+		return NULL;
+	tm->tm_gmtoff = off;
+	return tm;
+}
+
 /* First instant in (lo, hi] whose UTC offset differs from lo's; hi when none. */
 static time_t
-find_change(time_t lo, time_t hi)
+find_change(const struct tzone *z, time_t lo, time_t hi)
 {
-	long off = offset_at(lo);
+	long off = offset_at(z, lo);
 
-	if (offset_at(hi) == off)
+	if (offset_at(z, hi) == off)
 		return hi;
 	while (hi - lo > 1) {
 		time_t mid = lo + (hi - lo) / 2;
 
-		if (offset_at(mid) == off)
+		if (offset_at(z, mid) == off)
 			lo = mid;
 		else
 			hi = mid;
@@ -467,40 +486,60 @@ gap_matches(const struct cron_expr *c, time_t t, long old_off, long new_off)
 /* Is t's local time a second occurrence (the same wall time already
  * happened earlier, after the clocks went back)? */
 static int
-is_repeat(time_t t)
+is_repeat(const struct tzone *z, time_t t)
 {
-	long off = offset_at(t), o;
+	long off = offset_at(z, t), o;
 	int k;
 
 	for (k = 1; k <= 8; k++) {
-		o = offset_at(t - (time_t)k * 1800);
-		if (o > off && offset_at(t - (o - off)) == o)
+		o = offset_at(z, t - (time_t)k * 1800);
+		if (o > off && offset_at(z, t - (o - off)) == o)
 			return 1;
 	}
 	return 0;
 }
 
-/* Local midnight of year y, month mon0 (0-based, may overflow), day d. */
+/*
+ * The first instant of local day y-mon0-d (mon0 0-based, may be 12: the
+ * next January) in zone z: its midnight, the earlier one when midnight
+ * happens twice, or the end of the gap when the clocks skip it. Within
+ * 27 hours of it a zone's offset changes at most once.
+ */
 static time_t
-local_midnight(int y, int mon0, int d)
+local_midnight(const struct tzone *z, int y, int mon0, int d)
 {
 	struct tm tm;
+	time_t wall, lo, c, best = (time_t)-1, ch;
+	long o[2];
+	int i;
 
 	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mon0;
+	tm.tm_year = y - 1900 + mon0 / 12;
+	tm.tm_mon = mon0 % 12;
 	tm.tm_mday = d;
-	tm.tm_isdst = -1;
-	return mktime(&tm);
+	wall = timegm(&tm);	/* the local wall time, counted as if UTC */
+	if (wall == (time_t)-1)
+		return (time_t)-1;
+	lo = wall - 27 * 3600;
+	o[0] = offset_at(z, lo);
+	ch = find_change(z, lo, wall + 27 * 3600);
+	o[1] = offset_at(z, ch);
+	for (i = 0; i < 2; i++) {
+		c = wall - o[i];
+		if (offset_at(z, c) == o[i] && (best == (time_t)-1 || c < best))
+			best = c;
+	}
+	/* None: midnight is in a gap, whose end starts the day. */
+	return best != (time_t)-1 ? best : ch;
 }
 
 /* Years 1..9999: the walk's arithmetic (and struct tm's int year) stay in range. */
 #define CRON_MIN_TIME (-62135596800LL)
 #define CRON_MAX_TIME 253402300799LL
 
-/* The walk itself; TZ is already set. */
+/* The walk itself, in zone z (NULL: the process's). */
 static int
-next_locked(const struct cron_expr *c, time_t after, time_t *next)
+next_in(const struct cron_expr *c, const struct tzone *z, time_t after, time_t *next)
 {
 	time_t t = after - ((after % 60) + 60) % 60 + 60;
 	time_t limit = after + CRON_HORIZON, to;
@@ -509,19 +548,19 @@ next_locked(const struct cron_expr *c, time_t after, time_t *next)
 	int guard = 0;
 
 	/* A gap that ends between `after` and the first minute looked at. */
-	if (is_fixed(c) && offset_at(t) > offset_at(after)) {
-		to = find_change(after, t);
-		if (gap_matches(c, to, offset_at(after), offset_at(to))) {
+	if (is_fixed(c) && offset_at(z, t) > offset_at(z, after)) {
+		to = find_change(z, after, t);
+		if (gap_matches(c, to, offset_at(z, after), offset_at(z, to))) {
 			*next = to;
 			return AGENTD_OK;
 		}
 	}
 	while (t <= limit && guard++ < 200000) {
-		if (localtime_r(&t, &tm) == NULL)
+		if (local_tm(z, t, &tm) == NULL)
 			return AGENTD_EINVAL;
 		off = tm.tm_gmtoff;
 		if (!((c->mon >> (tm.tm_mon + 1)) & 1)) {
-			to = local_midnight(tm.tm_year + 1900, tm.tm_mon + 1, 1);
+			to = local_midnight(z, tm.tm_year + 1900, tm.tm_mon + 1, 1);
 		} else if (!day_matches(c, tm.tm_mday, tm.tm_wday)) {
 			int y = tm.tm_year + 1900, d = tm.tm_mday, w = tm.tm_wday;
 			int dim = days_in_month(y, tm.tm_mon + 1);
@@ -530,7 +569,7 @@ next_locked(const struct cron_expr *c, time_t after, time_t *next)
 				d++;
 				w = (w + 1) % 7;
 			} while (d <= dim && !day_matches(c, d, w));
-			to = local_midnight(y, d <= dim ? tm.tm_mon : tm.tm_mon + 1, d <= dim ? d : 1);
+			to = local_midnight(z, y, d <= dim ? tm.tm_mon : tm.tm_mon + 1, d <= dim ? d : 1);
 		} else if (!((c->hour >> tm.tm_hour) & 1)) {
 			to = t - tm.tm_min * 60 - tm.tm_sec + 3600;
 		} else if (!((c->min >> tm.tm_min) & 1)) {
@@ -539,7 +578,7 @@ next_locked(const struct cron_expr *c, time_t after, time_t *next)
 			while (m < 60 && !((c->min >> m) & 1))
 				m++;
 			to = t - tm.tm_sec + (time_t)(m - tm.tm_min) * 60;
-		} else if (is_fixed(c) && is_repeat(t)) {
+		} else if (is_fixed(c) && is_repeat(z, t)) {
 			to = t - tm.tm_min * 60 - tm.tm_sec + 3600;
 		} else {
 			*next = t;
@@ -548,8 +587,8 @@ next_locked(const struct cron_expr *c, time_t after, time_t *next)
 		if (to == (time_t)-1 || to <= t)
 			to = t + 60;
 		/* Stop at any change of offset on the way. */
-		to = find_change(t, to);
-		noff = offset_at(to);
+		to = find_change(z, t, to);
+		noff = offset_at(z, to);
 		if (noff > off && is_fixed(c) && gap_matches(c, to, off, noff)) {
 			*next = to;
 			return AGENTD_OK;
@@ -563,8 +602,7 @@ int
 cron_next(const struct cron_expr *c, const char *tz, time_t after, time_t *next,
     struct agentd_error *err)
 {
-	char *saved = NULL;
-	const char *old;
+	struct tzone *z = NULL;
 	time_t res = 0;
 	int rc;
 
@@ -575,39 +613,13 @@ cron_next(const struct cron_expr *c, const char *tz, time_t after, time_t *next,
 	if (after < (time_t)CRON_MIN_TIME || after > (time_t)CRON_MAX_TIME)
 		return agentd_seterr(err, AGENTD_EINVAL, "time %lld is out of the range cron handles",
 		    (long long)after);
-	rc = cron_check_tz(tz, err);
-	if (rc)
+	/* cron_check_tz for its messages (the database missing, an unknown
+	 * name) when the zone cannot be had; it opens the file each time. */
+	if (tz != NULL && tz[0] != '\0' && tzone_get(tz, &z, err) != AGENTD_OK &&
+	    ((rc = cron_check_tz(tz, err)) != AGENTD_OK || (rc = tzone_get(tz, &z, err)) != AGENTD_OK))
 		return rc;
-	pthread_mutex_lock(&tz_lock);
-	/* the TZ set for a moment is the scheduler's alone: a child started
-	 * meanwhile gets agentd's environment, not this one */
-	aspawn_environ_lock();
-	if (tz != NULL && tz[0] != '\0') {
-		old = getenv("TZ");
-		if (old != NULL && (saved = strdup(old)) == NULL) {
-			aspawn_environ_unlock();
-			pthread_mutex_unlock(&tz_lock);
-			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
-		}
-		if (setenv("TZ", tz, 1) != 0) {
-			free(saved);
-			aspawn_environ_unlock();
-			pthread_mutex_unlock(&tz_lock);
-			return agentd_seterr(err, AGENTD_ENOMEM, NULL);
-		}
-	}
-	tzset();
-	rc = next_locked(c, after, &res);
-	if (tz != NULL && tz[0] != '\0') {
-		if (saved != NULL)
-			setenv("TZ", saved, 1);
-		else
-			unsetenv("TZ");
-		tzset();
-	}
-	aspawn_environ_unlock();
-	pthread_mutex_unlock(&tz_lock);
-	free(saved);
+	rc = next_in(c, z, after, &res);
+	tzone_put(z);
 	if (rc == AGENTD_OK && res > (time_t)CRON_MAX_TIME)
 		rc = AGENTD_ENOTFOUND;	/* past the year 9999 */
 	if (rc == AGENTD_ENOTFOUND)

@@ -10,10 +10,9 @@
  * the gap for fixed-time jobs; a repeated hour fires once), month ends and
  * leap days.
  *
- * Thread-safety: cron_next switches TZ under a process-wide mutex and
- * aspawn_environ_lock (so a child's environment copied meanwhile is not
- * the job's); other threads must not rely on localtime() nor getenv()
- * while it runs (agentd's only use of local time is here).
+ * Thread-safety: every function may be called from any thread. A job's
+ * zone is read from its TZif file (tzone.h); the process's TZ is never
+ * changed, so other threads' getenv() and localtime() are left alone.
  */
 #ifndef AGENTD_CRON_H
 #define AGENTD_CRON_H
