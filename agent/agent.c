@@ -181,6 +181,21 @@ agent_is_cancelled(struct arun *r)
 	return r->hooks->cancelled(r->hooks->ud);
 }
 
+int
+agent_stop_now(struct arun *r)
+{
+	int c = agent_is_cancelled(r);
+
+	return c == AGENT_STOP_DRAIN ? 0 : c;
+}
+
+/* Stopped because agentd stops (now or after what is in flight)? */
+static int
+stop_is_interrupt(int c)
+{
+	return c == AGENT_STOP_INTERRUPT || c == AGENT_STOP_DRAIN;
+}
+
 /* Seconds the run has been worked on: this life and the earlier ones (the
  * journal keeps the total with each step; downtime does not count). */
 static double
@@ -228,7 +243,7 @@ set_end(struct arun *r, const char *status, const char *fmt, ...)
 static void
 set_stopped(struct arun *r)
 {
-	if (agent_is_cancelled(r) == AGENT_STOP_INTERRUPT)
+	if (stop_is_interrupt(agent_is_cancelled(r)))
 		set_end(r, "interrupted", AGENT_INTERRUPTED_REASON);
 	else
 		set_end(r, "cancelled", "cancelled");
@@ -282,6 +297,13 @@ static int
 cb_cancelled(void *ud)
 {
 	return agent_is_cancelled(ud);
+}
+
+/* For a tool call already running: it finishes while agentd drains. */
+static int
+cb_tool_cancelled(void *ud)
+{
+	return agent_stop_now(ud);
 }
 
 static void
@@ -882,7 +904,7 @@ approve_escalation(struct arun *r, const struct call *c, const char *reason, int
 			return rc;
 		}
 		*granted = r->hooks->approve(r->hooks->ud, r->run_id, req, t) == 1;
-		if (!*granted && agent_is_cancelled(r) == AGENT_STOP_INTERRUPT) {
+		if (!*granted && stop_is_interrupt(agent_is_cancelled(r))) {
 			/* agentd stopped while the person was asked: nobody
 			 * answered; the call stays open and asks again on resume */
 			set_stopped(r);
@@ -2110,9 +2132,9 @@ setup_workspace(struct arun *r, int fresh, struct agentd_error *err)
 	r->tctx.sandbox.policy = r->policy;
 	r->tctx.sandbox.network = r->network;
 	r->tctx.sandbox.git_writable = r->git_writable;
-	r->tctx.cancelled = cb_cancelled;
+	r->tctx.cancelled = cb_tool_cancelled;
 	r->tctx.cancel_ud = r;
-	r->tctx.sandbox.cancelled = cb_cancelled;
+	r->tctx.sandbox.cancelled = cb_tool_cancelled;
 	r->tctx.sandbox.cancel_ud = r;
 	r->tctx.author_name = r->cfg->author_name;
 	r->tctx.author_email = r->cfg->author_email;

@@ -80,6 +80,7 @@ void agent_config_init(struct agent_config *c);
  */
 #define AGENT_STOP_CANCEL	1
 #define AGENT_STOP_INTERRUPT	2
+#define AGENT_STOP_DRAIN	3
 /* The reason of a run stopped by a graceful shutdown: such a run resumes at
  * the next start. */
 #define AGENT_INTERRUPTED_REASON "agentd was stopped during the run"
@@ -92,7 +93,10 @@ struct agent_hooks {
 	 * "cancelled"); AGENT_STOP_INTERRUPT (2) stops it because agentd is
 	 * stopping: the run is left "interrupted" with AGENT_INTERRUPTED_REASON
 	 * and an "interrupted" event, no "end", its open calls kept for the
-	 * resume. */
+	 * resume. AGENT_STOP_DRAIN (3): agentd is stopping with time to spare:
+	 * a tool call or hook already running goes on to its result (which is
+	 * recorded), nothing new starts (a model request is dropped: it is
+	 * asked again on resume), and the run stops as for INTERRUPT. */
 	int (*cancelled)(void *ud);
 	/* Ask a person (approval "ask"): return 1 to allow, 0 to deny. Must
 	 * return within timeout_s. NULL = deny. A denial may set the string

@@ -372,7 +372,7 @@ hook_spawn(struct arun *r, const char *command, const char *input, int timeout_s
 		int nf = 0, wait_ms, k;
 		double left = deadline - (anum_mono_s() * 1000.0);
 
-		if (left <= 0 || agent_is_cancelled(r)) {
+		if (left <= 0 || agent_stop_now(r)) {
 			p->timed_out = left <= 0;
 			kill(-pid, SIGKILL);
 			killed = 1;
@@ -424,7 +424,7 @@ hook_spawn(struct arun *r, const char *command, const char *input, int timeout_s
 
 		if (w == pid || (w < 0 && errno != EINTR))
 			break;
-		if ((anum_mono_s() * 1000.0) >= deadline || agent_is_cancelled(r)) {
+		if ((anum_mono_s() * 1000.0) >= deadline || agent_stop_now(r)) {
 			p->timed_out = (anum_mono_s() * 1000.0) >= deadline;
 			kill(-pid, SIGKILL);
 			killed = 1;

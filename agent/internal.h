@@ -147,6 +147,9 @@ struct arun {
 int agent_emit(struct arun *r, const char *type, json_t *data, int how,
     struct agentd_error *err);
 int agent_is_cancelled(struct arun *r);
+/* Must work already started stop now? As agent_is_cancelled, but 0 while
+ * agentd drains (AGENT_STOP_DRAIN): for tools and hooks in flight. */
+int agent_stop_now(struct arun *r);
 /* Render a plan as numbered lines "1. step (status)". malloc'd. */
 char *agent_plan_text(const json_t *plan, int open_only);
 

@@ -321,7 +321,8 @@ main(int argc, char **argv)
 	d.stopping = 1;
 	notify_send("STOPPING=1\nSTATUS=stopping: recording runs");
 out:
-	runner_free(d.runner);	/* stops runs and records them */
+	/* Stops runs and records them; a tool call in flight may finish first. */
+	runner_free(d.runner, d.cfg.stop_grace_s, server_stop_again, d.srv);
 	mcp_servers_shutdown();	/* no run is left to use a server */
 	if (d.mem != NULL && memory_ends_pending(d.ends) > 0) {
 		int stored = 0;

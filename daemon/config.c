@@ -57,6 +57,7 @@ defaults(struct config *c)
 	c->log_level = LOG_LVL_INFO;
 	c->max_line = RPC_DEFAULT_MAX_LINE;
 	c->max_concurrent_runs = 2;
+	c->stop_grace_s = 10;
 	c->max_active_runs = 8;
 	agent_config_init(&c->agent);
 }
@@ -126,6 +127,7 @@ static const struct key_spec known_keys[] = {
 	{ "max_line_bytes", K_INT, 1024, RPC_MAX_LINE_LIMIT, NULL },
 	{ "max_concurrent_runs", K_INT, 1, 1024, NULL },
 	{ "max_active_runs", K_INT, 0, 1024, NULL },
+	{ "stop_grace_s", K_SECS_INT, 0, 3600, NULL },
 	{ "project_doc", K_BOOL, 0, 0, NULL },
 	{ "project_doc_max_bytes", K_INT, 0, 1048576, NULL },
 	{ "project_doc_fallback_filenames", K_ANY, 0, 0, NULL },
@@ -552,6 +554,7 @@ apply_file(struct config *c, const char *file, struct agentd_error *err)
 	c->agent.approval_timeout_s = (int)ajson_int(root, "approval_timeout_s", c->agent.approval_timeout_s);
 	c->max_line = (size_t)ajson_int(root, "max_line_bytes", (json_int_t)c->max_line);
 	c->max_concurrent_runs = (int)ajson_int(root, "max_concurrent_runs", c->max_concurrent_runs);
+	c->stop_grace_s = (int)ajson_int(root, "stop_grace_s", c->stop_grace_s);
 	if ((v = json_object_get(root, "context_low_water"))) {
 		if (json_integer_value(v) < 10 || json_integer_value(v) > 100) {
 			rc = agentd_seterr(err, AGENTD_EINVAL, "%s: context_low_water must be a "

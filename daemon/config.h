@@ -20,6 +20,7 @@ struct config {
 	size_t max_line;	/* request line cap */
 	int max_concurrent_runs;	/* scheduled runs at once */
 	int max_active_runs;		/* runs at once, all kinds; 0 = no limit (the rest wait, queued) */
+	int stop_grace_s;		/* at a stop, in-flight tool calls may finish this long */
 	double retention_max_age_s;	/* 0 = keep */
 	int retention_max_count;	/* 0 = keep */
 	struct agent_config agent;	/* loop settings; agent.llm owns its strings */

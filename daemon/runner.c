@@ -68,6 +68,8 @@ struct runner {
 	atomic_llong next_appr;		/* approval request ids, unique in the daemon */
 	atomic_int tool_threads;	/* tools.call threads still running */
 	atomic_int stopping;		/* runner_free has begun: tools stop, no hand-over */
+	_Atomic double drain_until;	/* anum_mono_s(): runs' tool calls in flight may
+					 * finish until then (AGENT_STOP_DRAIN) */
 	/* the journal read pool (runner_journal_call) */
 	pthread_mutex_t jmu;
 	pthread_cond_t jcv;
@@ -219,7 +221,10 @@ hook_cancelled(void *ud)
 
 	if (atomic_load(&s->cancel))
 		return AGENT_STOP_CANCEL;
-	return atomic_load(&s->shutdown) ? AGENT_STOP_INTERRUPT : 0;
+	if (!atomic_load(&s->shutdown))
+		return 0;
+	return anum_mono_s() < atomic_load(&s->r->drain_until) ? AGENT_STOP_DRAIN :
+	    AGENT_STOP_INTERRUPT;
 }
 
 struct appr_post {
@@ -600,13 +605,17 @@ runner_approvals(struct runner *r)
 static void journal_drop_queued(struct runner *r);
 
 void
-runner_free(struct runner *r)
+runner_free(struct runner *r, int grace_s, int (*hurry)(void *ud), void *ud)
 {
 	struct slot *s, *n;
 	int i;
 
 	if (r == NULL)
 		return;
+	atomic_store(&r->drain_until, anum_mono_s() + (grace_s > 0 ? grace_s : 0));
+	if (grace_s > 0 && r->slots)
+		log_info("stopping: tool calls in flight may finish (up to %d s; SIGTERM again "
+		    "to stop them now)", grace_s);
 	atomic_store(&r->stopping, 1);
 	/* Tool calls and journal reads see `stopping` and end; they post their
 	 * replies first. Reads still waiting are dropped with their clients. */
@@ -628,7 +637,22 @@ runner_free(struct runner *r)
 	}
 	for (s = r->slots; s; s = n) {
 		n = s->next;
-		pthread_join(s->th, NULL);
+		for (;;) {	/* what is in flight finishes within the grace */
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 50 * 1000000L;
+			if (ts.tv_nsec >= 1000000000L) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000L;
+			}
+			if (pthread_timedjoin_np(s->th, NULL, &ts) != ETIMEDOUT)
+				break;
+			if (hurry && anum_mono_s() < atomic_load(&r->drain_until) && hurry(ud)) {
+				log_info("stopping now: the runs' calls in flight are stopped");
+				atomic_store(&r->drain_until, 0.0);
+			}
+		}
 		log_info("run %lld stopped and recorded as interrupted", (long long)s->run_id);
 		slot_free(s);
 	}

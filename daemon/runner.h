@@ -15,8 +15,14 @@ struct agentd;
 struct runner;
 
 int runner_new(struct agentd *d, struct runner **out);
-/* Cancel every run, wait for them, record them interrupted, free. */
-void runner_free(struct runner *r);
+/*
+ * Stop every run, record them interrupted (they resume at the next start),
+ * free. A tool call or hook already running may finish for up to grace_s
+ * seconds, its result recorded; nothing new starts. `hurry` (may be NULL)
+ * is asked every 50 ms while that lasts: 1 ends the grace at once (a
+ * second SIGTERM).
+ */
+void runner_free(struct runner *r, int grace_s, int (*hurry)(void *ud), void *ud);
 
 /* Start (or resume) run_id in a worker; subscribe conn_id (0 = none). */
 int runner_start(struct runner *r, int64_t run_id, struct agentd_error *err);

@@ -972,6 +972,20 @@ reload_mcp(const json_t *servers)
 	json_decref(ch);
 }
 
+int
+server_stop_again(void *ud)
+{
+	struct server *s = ud;
+	struct signalfd_siginfo si;
+	int again = 0;
+
+	if (s == NULL || s->sigfd < 0)
+		return 0;
+	while (read(s->sigfd, &si, sizeof(si)) == sizeof(si))
+		again |= si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT;
+	return again;
+}
+
 static void
 handle_signal(struct server *s)
 {

@@ -49,6 +49,10 @@ const char *server_socket_path(struct server *s);
 /* Run the loop until server_stop (or a signal asks it to stop). */
 int server_run(struct server *s);
 void server_stop(struct server *s);
+/* After server_run has returned: has a SIGTERM or SIGINT come since?
+ * (The runs then stop at once rather than finish their calls.) NULL-safe;
+ * the signature fits runner_free's `hurry`. */
+int server_stop_again(void *s);
 void server_set_max_line(struct server *s, size_t max_line);
 
 /* The connection an rpc call came from (call->conn) → its id (never 0). */

@@ -33,6 +33,7 @@ INTEGRATION_TESTS = \
 	tests/integration/test_skills.sh \
 	tests/integration/test_small_disk.sh \
 	tests/integration/test_stop.sh \
+	tests/integration/test_stop_grace.sh \
 	tests/integration/test_system_config.sh \
 	tests/integration/test_systemd.sh \
 	tests/integration/test_terminal_safe.sh \
