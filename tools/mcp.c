@@ -132,6 +132,14 @@ mcp_config_check(const json_t *servers, struct agentd_error *err)
 				return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers.%s.policy must be "
 				    "read-only, workspace-write or full-access", name);
 		}
+		{	/* env names as the environment can hold them */
+			const char *ek;
+
+			json_object_foreach(json_object_get(s, "env"), ek, e)
+				if (*ek == '\0' || strchr(ek, '=') != NULL)
+					return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers.%s.env: \"%s\" "
+					    "is not a variable name (empty, or with '=')", name, ek);
+		}
 		json_array_foreach(json_object_get(s, "readable"), idx, e)
 			if (json_string_value(e)[0] != '/')
 				return agentd_seterr(err, AGENTD_EINVAL, "mcp_servers.%s.readable: \"%s\" "
@@ -639,11 +647,20 @@ mcp_client_free(struct mcp_client *c)
 		int j;
 
 		if (i == 1)
-			kill(c->pid, SIGTERM);
+			kill(-c->pid, SIGTERM);	/* its group: what it started too */
 		if (i == 2)
-			kill(c->pid, SIGKILL);
+			kill(-c->pid, SIGKILL);
 		for (j = 0; j < (i == 2 ? 1000 : 20); j++) {
-			if (waitpid(c->pid, &st, WNOHANG) == c->pid) {
+			siginfo_t si;
+
+			si.si_pid = 0;
+			if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
+			    si.si_pid == c->pid) {
+				/* Gone: what it left running in its group goes too
+				 * (its zombie keeps the group's id from reuse). */
+				kill(-c->pid, SIGKILL);
+				while (waitpid(c->pid, &st, 0) < 0 && errno == EINTR)
+					;
 				c->pid = 0;
 				break;
 			}
@@ -703,7 +720,7 @@ spawn(struct mcp_client *c, const json_t *cfg, struct agentd_error *err)
 	for (i = 0; i < n; i++)
 		argv[i + 1] = (char *)json_string_value(json_array_get(args, i));
 	json_object_foreach((json_t *)envo, k, v) {
-		/* a name setenv refuses is left out, as it always was */
+		/* mcp_config_check refused these names; never pass one on */
 		if (*k == '\0' || strchr(k, '=') != NULL || !json_is_string(v))
 			continue;
 		if (asprintf(&set[nset], "%s=%s", k, json_string_value(v)) < 0) {
@@ -734,7 +751,10 @@ spawn(struct mcp_client *c, const json_t *cfg, struct agentd_error *err)
 		rc = agentd_seterr(err, AGENTD_ENOMEM, "out of memory");
 		goto out;
 	}
-	if ((e = aspawn_attr_init(&at, 0)) == 0) {
+	/* A session of its own: a terminal's ^C to agentd's process group
+	 * does not reach it (agentd stops it when it stops), and at the end
+	 * its whole group goes (mcp_client_free). */
+	if ((e = aspawn_attr_init(&at, POSIX_SPAWN_SETSID)) == 0) {
 		if ((e = posix_spawn_file_actions_adddup2(&fa, pin[0], 0)) == 0 &&
 		    (e = posix_spawn_file_actions_adddup2(&fa, pout[1], 1)) == 0 &&
 		    (e = posix_spawn_file_actions_adddup2(&fa, perr[1], 2)) == 0 &&

@@ -47,7 +47,7 @@ for line in sys.stdin:
         elif n == "env":  # what it was started with: environment, folder, blocked signals
             blk = [l.split()[1] for l in open("/proc/self/status") if l.startswith("SigBlk:")]
             r = {"content": [{"type": "text", "text": json.dumps({"env": dict(os.environ),
-                 "cwd": os.getcwd(), "sigblk": blk[0]})}]}
+                 "cwd": os.getcwd(), "sigblk": blk[0], "pid": os.getpid(), "sid": os.getsid(0)})}]}
         elif n == "fail":
             r = {"content": [{"type": "text", "text": "nope"}], "isError": True}
         else:

@@ -53,6 +53,12 @@ test_config(void **state)
 	assert_int_equal(check("{\"s\":{\"command\":\"x\",\"args\":[1]}}", &err), AGENTD_EINVAL);
 	assert_non_null(strstr(agentd_errmsg(&err), "mcp_servers.s.args"));
 	assert_int_equal(check("{\"s\":{\"command\":\"x\",\"env\":{\"A\":1}}}", &err), AGENTD_EINVAL);
+	/* names the environment cannot hold are refused, not dropped unsaid */
+	assert_int_equal(check("{\"s\":{\"command\":\"x\",\"env\":{\"A=B\":\"c\"}}}", &err),
+	    AGENTD_EINVAL);
+	assert_non_null(strstr(agentd_errmsg(&err), "mcp_servers.s.env: \"A=B\" is not a variable"));
+	assert_int_equal(check("{\"s\":{\"command\":\"x\",\"env\":{\"\":\"c\"}}}", &err),
+	    AGENTD_EINVAL);
 	assert_int_equal(check("{\"s\":{\"command\":\"x\",\"tool_timeout_s\":-1}}", &err), AGENTD_EINVAL);
 	assert_int_equal(check("{\"s\":{}}", &err), AGENTD_EINVAL);
 	assert_int_equal(check("{\"s\":{\"command\":\"x\",\"readable\":[\"/opt/node\"]}}", &err),

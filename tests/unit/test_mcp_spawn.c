@@ -2,7 +2,8 @@
  * test_mcp_spawn.c — how the MCP client starts a stdio server: what the
  * server gets (the caller's environment with the configured `env` over it,
  * its `cwd`, a PATH search in that environment, default signals, none
- * blocked), a clear error for a program that is not there, and a start
+ * blocked, a session of its own whose whole group goes with it), a clear
+ * error for a program that is not there, and a start
  * that does not hang while another thread of the caller holds a lock of
  * the C library (glibc's environment lock, held for real by a setenv that
  * is stopped inside malloc) — the daemon's scheduler calls setenv("TZ").
@@ -187,6 +188,67 @@ test_signals(void **state)
 	assert_int_equal(strtoull(ign, NULL, 16) & (1ULL << (SIGPIPE - 1)), 0);
 }
 
+/* Is process pid gone (or a zombie waiting for its new parent)? */
+static int
+gone(long pid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return 1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p != NULL && p[1] == ' ' && p[2] == 'Z';
+}
+
+/* The server has a session (so a process group) of its own: a terminal's
+ * ^C to agentd's group does not reach it. When the client lets it go,
+ * what it started goes with it (a `sleep` it left in the background). */
+static void
+test_own_session(void **state)
+{
+	struct agentd_error err;
+	struct mcp_client *c;
+	char text[1024];
+	json_t *self;
+	long strag = 0;
+	FILE *f;
+	int i;
+
+	(void)state;
+	snprintf(text, sizeof(text), "{\"command\":\"%s\",\"args\":[\"%s/tests/mcp/fake_server.py\","
+	    "\"ok\"],\"startup_timeout_s\":60}", python, TEST_SRCDIR);
+	assert_int_equal(start(text, &c, &err), AGENTD_OK);
+	self = server_self(c);
+	mcp_client_free(c);
+	assert_true(json_integer_value(json_object_get(self, "pid")) > 0);
+	assert_int_equal(json_integer_value(json_object_get(self, "sid")),
+	    json_integer_value(json_object_get(self, "pid")));
+	assert_true(json_integer_value(json_object_get(self, "sid")) != getsid(0));
+	json_decref(self);
+	snprintf(text, sizeof(text), "{\"command\":\"/bin/sh\",\"args\":[\"-c\",\"sleep 300 & "
+	    "echo $! >'%s/strag'; exec %s '%s/tests/mcp/fake_server.py' ok\"],"
+	    "\"startup_timeout_s\":60}", tmpdir, python, TEST_SRCDIR);
+	assert_int_equal(start(text, &c, &err), AGENTD_OK);
+	mcp_client_free(c);
+	snprintf(text, sizeof(text), "%s/strag", tmpdir);
+	f = fopen(text, "r");
+	assert_non_null(f);
+	assert_int_equal(fscanf(f, "%ld", &strag), 1);
+	fclose(f);
+	for (i = 0; i < 100 && !gone(strag); i++)
+		usleep(20000);
+	if (!gone(strag)) {
+		kill((pid_t)strag, SIGKILL);
+		fail_msg("the server's background sleep (%ld) outlived it", strag);
+	}
+}
+
 /* write_script NAME SHEBANG: an executable in tmpdir/bin that starts the fake server */
 static void
 write_script(const char *name, int shebang)
@@ -341,6 +403,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_environment),
 		cmocka_unit_test(test_signals),
+		cmocka_unit_test(test_own_session),
 		cmocka_unit_test(test_path_search),
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_lock_held_elsewhere),
