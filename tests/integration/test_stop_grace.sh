@@ -24,14 +24,20 @@ term_wait() {
 	ELAPSED=$("$PYTHON3" -c "print(round($(now) - $t0, 2))")
 }
 hasnt() { ! has "$1" "$2"; }
+# begin DIR SCENARIO MARKER [agentd options]: a fresh journal, a repository,
+# the scripted model and agentd; a run started, its first call begun
+begin() {
+	W="$T/$1"; sc=$2; marker=$3; shift 3
+	rm -rf "$STATE"
+	make_repo "$W"
+	start_mock "$S/$sc" || exit 1
+	start_agentd --llm-url "$MOCK_URL" "$@" || exit 1
+	ctl run --detach --workspace "$W" "do it" > /dev/null
+	wait_started "$W/$marker"
+}
 
 # 1. Default grace: the call finishes, its result is kept.
-W="$T/repo1"
-make_repo "$W"
-start_mock "$S/stop_grace.json" || exit 1
-start_agentd --llm-url "$MOCK_URL" || exit 1
-ctl run --detach --workspace "$W" "sleep then note" > /dev/null
-wait_started "$W/marker.txt"
+begin repo1 stop_grace.json marker.txt
 term_wait
 check "agentd exits 0 after the call in flight ($EXIT)" test "$EXIT" = 0
 check "it waited for the call (~3 s): ${ELAPSED}s" "$PYTHON3" -c "import sys; sys.exit(not 1.0 < $ELAPSED < 9.0)"
@@ -53,14 +59,8 @@ stop_agentd
 stop_mock
 
 # 2. Past the grace the call is stopped and said to be (stop_grace_s 1).
-rm -rf "$STATE"
-W="$T/repo2"
-make_repo "$W"
 printf '{"stop_grace_s": 1}\n' > "$T/cfg.json"
-start_mock "$S/stop_grace_long.json" || exit 1
-start_agentd --llm-url "$MOCK_URL" --config "$T/cfg.json" || exit 1
-ctl run --detach --workspace "$W" "sleep long" > /dev/null
-wait_started "$W/marker2.txt"
+begin repo2 stop_grace_long.json marker2.txt --config "$T/cfg.json"
 term_wait
 check "past the grace agentd exits 0 ($EXIT)" test "$EXIT" = 0
 check "after about the grace, not the call's 30 s: ${ELAPSED}s" "$PYTHON3" -c "import sys; sys.exit(not $ELAPSED < 15.0)"
@@ -70,13 +70,7 @@ check "and recorded as stopped while it ran" has "$res" "agentd was stopped whil
 stop_mock
 
 # 3. A second SIGTERM stops the call at once (default grace).
-rm -rf "$STATE"
-W="$T/repo3"
-make_repo "$W"
-start_mock "$S/stop_grace_long.json" || exit 1
-start_agentd --llm-url "$MOCK_URL" || exit 1
-ctl run --detach --workspace "$W" "sleep long" > /dev/null
-wait_started "$W/marker2.txt"
+begin repo3 stop_grace_long.json marker2.txt
 t0=$(date +%s)
 kill -TERM "$AGENTD_PID"
 sleep 1
