@@ -321,6 +321,7 @@ main(int argc, char **argv)
 	d.stopping = 1;
 	notify_send("STOPPING=1\nSTATUS=stopping: recording runs");
 out:
+	server_stop_listening(d.srv);	/* clients hear of the stop at once */
 	/* Stops runs and records them; a tool call in flight may finish first. */
 	runner_free(d.runner, d.cfg.stop_grace_s, server_stop_again, d.srv);
 	mcp_servers_shutdown();	/* no run is left to use a server */

@@ -972,6 +972,20 @@ reload_mcp(const json_t *servers)
 	json_decref(ch);
 }
 
+void
+server_stop_listening(struct server *s)
+{
+	struct conn *c;
+
+	if (s == NULL)
+		return;
+	if (s->lfd >= 0)
+		close(s->lfd);
+	s->lfd = -1;
+	for (c = s->conns; c; c = c->next)
+		shutdown(c->fd, SHUT_RDWR);
+}
+
 int
 server_stop_again(void *ud)
 {

@@ -53,6 +53,11 @@ void server_stop(struct server *s);
  * (The runs then stop at once rather than finish their calls.) NULL-safe;
  * the signature fits runner_free's `hurry`. */
 int server_stop_again(void *s);
+/* After server_run has returned: accept no one and end every connection,
+ * so that clients hear it at once rather than wait while the runs stop
+ * (their calls in flight may take stop_grace_s). With socket activation
+ * systemd keeps the socket and new clients wait for the next start. */
+void server_stop_listening(struct server *s);
 void server_set_max_line(struct server *s, size_t max_line);
 
 /* The connection an rpc call came from (call->conn) → its id (never 0). */

@@ -38,7 +38,16 @@ begin() {
 
 # 1. Default grace: the call finishes, its result is kept.
 begin repo1 stop_grace.json marker.txt
-term_wait
+t0=$(now)
+kill -TERM "$AGENTD_PID"
+sleep 0.3
+# while the call finishes, clients hear at once that agentd is stopping
+ctl status > "$T/status.out" 2>&1; st_rc=$?
+check "a client during the stop is turned away ($st_rc)" test $st_rc -ne 0
+check "at once, while the call still runs" test "$(grep -c one "$W/marker.txt")" = 0
+wait "$AGENTD_PID"; EXIT=$?
+AGENTD_PID=
+ELAPSED=$("$PYTHON3" -c "print(round($(now) - $t0, 2))")
 check "agentd exits 0 after the call in flight ($EXIT)" test "$EXIT" = 0
 check "it waited for the call (~3 s): ${ELAPSED}s" "$PYTHON3" -c "import sys; sys.exit(not 1.0 < $ELAPSED < 9.0)"
 check "the call ran to its end" test "$(grep -c one "$W/marker.txt")" = 1
