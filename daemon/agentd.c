@@ -61,7 +61,9 @@ usage(FILE *f)
 	    "  --version          print the version and exit\n"
 	    "  -h, --help         this text\n"
 	    "\n"
-	    "Signals: SIGTERM/SIGINT stop gracefully, SIGHUP reloads the configuration.\n");
+	    "Signals: SIGTERM/SIGINT stop gracefully (a tool call already running may finish\n"
+	    "for stop_grace_s, 10 s by default; a second one stops at once), SIGHUP reloads\n"
+	    "the configuration.\n");
 }
 
 /*

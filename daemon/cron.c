@@ -24,9 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <fcntl.h>
-#include <unistd.h>
 
 #define CRON_MAX_TEXT 512
 /* How far ahead cron_next looks before answering AGENTD_ENOTFOUND: a bit
@@ -333,46 +330,14 @@ cron_is_reboot(const struct cron_expr *c)
 int
 cron_check_tz(const char *tz, struct agentd_error *err)
 {
-	const char *dir = getenv("TZDIR");
-	char path[512], magic[4];
-	struct stat st;
-	size_t i, n;
-	int fd;
-	ssize_t r;
+	struct tzone *z;
+	int rc;
 
 	if (tz == NULL || tz[0] == '\0')
 		return AGENTD_OK;
-	n = strlen(tz);
-	if (n > 64)
-		return agentd_seterr(err, AGENTD_EINVAL, "time zone name too long");
-	if (tz[0] == '/' || tz[0] == '.' || strstr(tz, "..") != NULL)
-		return agentd_seterr(err, AGENTD_EINVAL,
-		    "time zone '%s' is not an IANA zone name (such as Europe/Berlin)", tz);
-	for (i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)tz[i];
-
-		if (!isalnum(ch) && ch != '/' && ch != '_' && ch != '-' && ch != '+')
-			return agentd_seterr(err, AGENTD_EINVAL,
-			    "time zone '%s' is not an IANA zone name (such as Europe/Berlin)", tz);
-	}
-	if (dir == NULL || dir[0] != '/')
-		dir = "/usr/share/zoneinfo";
-	if (stat(dir, &st) != 0)
-		return agentd_seterr(err, AGENTD_EUNAVAIL,
-		    "time zone database %s is missing (install the tzdata package)", dir);
-	snprintf(path, sizeof(path), "%s/%s", dir, tz);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return agentd_seterr(err, AGENTD_EINVAL, "unknown time zone '%s'", tz);
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return agentd_seterr(err, AGENTD_EINVAL, "unknown time zone '%s'", tz);
-	}
-	r = read(fd, magic, sizeof(magic));
-	close(fd);
-	if (r != 4 || memcmp(magic, "TZif", 4) != 0)
-		return agentd_seterr(err, AGENTD_EINVAL, "'%s' is not a time zone file", tz);
-	return AGENTD_OK;
+	if ((rc = tzone_get(tz, &z, err)) == AGENTD_OK)
+		tzone_put(z);	/* read once: cron_next finds it cached */
+	return rc;
 }
 
 /* ---------------------------------------------------------------- matching */
@@ -613,10 +578,7 @@ cron_next(const struct cron_expr *c, const char *tz, time_t after, time_t *next,
 	if (after < (time_t)CRON_MIN_TIME || after > (time_t)CRON_MAX_TIME)
 		return agentd_seterr(err, AGENTD_EINVAL, "time %lld is out of the range cron handles",
 		    (long long)after);
-	/* cron_check_tz for its messages (the database missing, an unknown
-	 * name) when the zone cannot be had; it opens the file each time. */
-	if (tz != NULL && tz[0] != '\0' && tzone_get(tz, &z, err) != AGENTD_OK &&
-	    ((rc = cron_check_tz(tz, err)) != AGENTD_OK || (rc = tzone_get(tz, &z, err)) != AGENTD_OK))
+	if (tz != NULL && tz[0] != '\0' && (rc = tzone_get(tz, &z, err)) != AGENTD_OK)
 		return rc;
 	rc = next_in(c, z, after, &res);
 	tzone_put(z);

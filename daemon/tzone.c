@@ -453,20 +453,24 @@ static struct {
 } cache[TZ_CACHE];
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* An IANA name (letters, digits, / _ - +), never a path out of the database. */
 static int
-name_ok(const char *name)
+check_name(const char *name, struct agentd_error *err)
 {
 	size_t i, n = strlen(name);
 
-	if (n == 0 || n > 64 || name[0] == '/' || name[0] == '.' || strstr(name, "..") != NULL)
-		return 0;
+	if (n > 64)
+		return agentd_seterr(err, AGENTD_EINVAL, "time zone name too long");
 	for (i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)name[i];
 
 		if (!isalnum(ch) && ch != '/' && ch != '_' && ch != '-' && ch != '+')
-			return 0;
+			break;
 	}
-	return 1;
+	if (n == 0 || i < n || name[0] == '/' || name[0] == '.' || strstr(name, "..") != NULL)
+		return agentd_seterr(err, AGENTD_EINVAL,
+		    "time zone '%s' is not an IANA zone name (such as Europe/Berlin)", name);
+	return AGENTD_OK;
 }
 
 static time_t
@@ -486,10 +490,10 @@ same_file(const struct stat *st, int slot)
 	    cache[slot].mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
-/* Read and parse the file; under cache_lock. */
+/* Read and parse the file (in dir); under cache_lock. */
 static int
-load(const char *path, const char *name, struct stat *st, struct tzone **out,
-    struct agentd_error *err)
+load(const char *dir, const char *path, const char *name, struct stat *st,
+    struct tzone **out, struct agentd_error *err)
 {
 	unsigned char *buf;
 	ssize_t r;
@@ -497,7 +501,9 @@ load(const char *path, const char *name, struct stat *st, struct tzone **out,
 	int fd, rc;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return agentd_seterr(err, AGENTD_EINVAL, "unknown time zone '%s'", name);
+		return stat(dir, st) != 0 ? agentd_seterr(err, AGENTD_EUNAVAIL, "time zone "
+		    "database %s is missing (install the tzdata package)", dir) :
+		    agentd_seterr(err, AGENTD_EINVAL, "unknown time zone '%s'", name);
 	if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode) || st->st_size > TZ_MAX_FILE) {
 		close(fd);
 		return agentd_seterr(err, AGENTD_EINVAL, "unknown time zone '%s'", name);
@@ -516,7 +522,7 @@ load(const char *path, const char *name, struct stat *st, struct tzone **out,
 	if (rc == -2)
 		return agentd_seterr(err, AGENTD_ENOMEM, NULL);
 	if (rc != 0)
-		return agentd_seterr(err, AGENTD_EINVAL, "'%s' is not a valid time zone file", name);
+		return agentd_seterr(err, AGENTD_EINVAL, "'%s' is not a time zone file", name);
 	return AGENTD_OK;
 }
 
@@ -530,10 +536,8 @@ tzone_get(const char *name, struct tzone **out, struct agentd_error *err)
 	time_t now = mono_s();
 	int i, slot = -1, oldest = 0, rc;
 
-	if (name == NULL || !name_ok(name))
-		return agentd_seterr(err, AGENTD_EINVAL,
-		    "time zone '%s' is not an IANA zone name (such as Europe/Berlin)",
-		    name ? name : "");
+	if ((rc = check_name(name ? name : "", err)) != AGENTD_OK)
+		return rc;
 	if (dir == NULL || dir[0] != '/')
 		dir = "/usr/share/zoneinfo";
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -555,7 +559,7 @@ tzone_get(const char *name, struct tzone **out, struct agentd_error *err)
 		*out = z;
 		return AGENTD_OK;
 	}
-	if ((rc = load(path, name, &st, &z, err)) != AGENTD_OK) {
+	if ((rc = load(dir, path, name, &st, &z, err)) != AGENTD_OK) {
 		pthread_mutex_unlock(&cache_lock);
 		return rc;
 	}

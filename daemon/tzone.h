@@ -21,11 +21,12 @@
 struct tzone;
 
 /*
- * The zone `name` (an IANA name, e.g. "Europe/Berlin", checked as
- * cron_check_tz does) from $TZDIR or /usr/share/zoneinfo. On success *out
- * holds a reference the caller gives back with tzone_put; on failure it
- * is untouched: AGENTD_EINVAL for a bad name or a file that is not a valid
- * TZif file, AGENTD_ENOMEM.
+ * The zone `name` (an IANA name, e.g. "Europe/Berlin": letters, digits and
+ * / _ - +, never a path out of the database) from $TZDIR or
+ * /usr/share/zoneinfo. On success *out holds a reference the caller gives
+ * back with tzone_put; on failure it is untouched: AGENTD_EINVAL for a
+ * bad or unknown name or a file that is not a valid TZif file (the message
+ * says which), AGENTD_EUNAVAIL when the database is missing, AGENTD_ENOMEM.
  */
 int tzone_get(const char *name, struct tzone **out, struct agentd_error *err);
 /* Give back a reference from tzone_get; NULL is fine. */

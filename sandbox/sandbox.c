@@ -1448,7 +1448,7 @@ spawn_once(struct prep *pp, struct proc *pr, struct agentd_error *err)
 		 * itself. */
 		char go = 'm';
 
-		if (p->pinned && p->sched_policy >= 0) {
+		if (p->sched_policy >= 0) {	/* set only when pinned */
 			struct sched_param sp1 = { .sched_priority = 1 };
 
 			if (sched_setscheduler(pr->pid, SCHED_FIFO, &sp1) == 0)

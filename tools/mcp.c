@@ -654,8 +654,11 @@ mcp_client_free(struct mcp_client *c)
 			siginfo_t si;
 
 			si.si_pid = 0;
-			if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 ||
-			    si.si_pid == c->pid) {
+			if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0) {
+				c->pid = 0;	/* reaped elsewhere: its group id is no longer ours */
+				break;
+			}
+			if (si.si_pid == c->pid) {
 				/* Gone: what it left running in its group goes too
 				 * (its zombie keeps the group's id from reuse). */
 				kill(-c->pid, SIGKILL);

@@ -361,9 +361,10 @@ tz_thread(void *arg)
 	return NULL;
 }
 
-/* The TZ that cron_next sets for a moment is the scheduler's alone: the
- * environment copied meanwhile for a child (a hook, an MCP server, a
- * sandboxed command) is agentd's, never the job's zone. */
+/* A job's zone stays the scheduler's: the environment copied meanwhile
+ * for a child (a hook, an MCP server, a sandboxed command) is agentd's,
+ * never the job's zone (cron_next set TZ for a moment until it read zone
+ * files itself; test_tzone checks more of the same). */
 static void
 test_tz_stays_private(void **state)
 {

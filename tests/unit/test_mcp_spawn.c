@@ -6,7 +6,8 @@
  * error for a program that is not there, and a start
  * that does not hang while another thread of the caller holds a lock of
  * the C library (glibc's environment lock, held for real by a setenv that
- * is stopped inside malloc) — the daemon's scheduler calls setenv("TZ").
+ * is stopped inside malloc): a library in another thread may call setenv
+ * (the daemon's scheduler did, for TZ, until it read zone files itself).
  */
 #include <errno.h>
 #include <pthread.h>

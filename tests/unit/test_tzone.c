@@ -286,6 +286,11 @@ test_bad_files(void **state)
 		assert_non_null(strstr(agentd_errmsg(&err), "unknown time zone 'Nowhere/Zone'"));
 		assert_int_equal(next, 7);
 		assert_int_equal(cron_next(c, "Europe/Berlin", 1767225600, &next, &err), AGENTD_EINVAL);
+		setenv("TZDIR", "/nonexistent-zoneinfo", 1);
+		assert_int_equal(cron_check_tz("Europe/Berlin", &err), AGENTD_EUNAVAIL);
+		assert_non_null(strstr(agentd_errmsg(&err), "install the tzdata package"));
+		assert_int_equal(cron_check_tz("Europe/../x", &err), AGENTD_EINVAL);
+		assert_non_null(strstr(agentd_errmsg(&err), "is not an IANA zone name"));
 		unsetenv("TZDIR");	/* the zone is looked for where TZDIR says */
 		assert_int_equal(cron_next(c, "Europe/Berlin", 1767225600, &next, &err), AGENTD_OK);
 		assert_int_equal(next, 1767254400);	/* 2026-01-01 09:00 CET */
